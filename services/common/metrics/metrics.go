@@ -1,0 +1,34 @@
+// Package metrics holds what every service's metrics share: the namespace, a private
+// registry with the standard process and Go collectors (process_cpu_seconds_total,
+// process_resident_memory_bytes: the names every exporter uses), and the latency buckets.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Namespace prefixes every metric of the product (ecomstream_<service>_<name>).
+const Namespace = "ecomstream"
+
+// NewRegistry returns a private registry (never the global one) with process CPU and
+// memory and the Go runtime collectors, which the Resources dashboard reads.
+func NewRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewGoCollector(),
+	)
+	return reg
+}
+
+// LatencyBuckets resolve milliseconds (our normal case) and the report's 0-10-20-30-40-60 s
+// bands (Spark's normal case) in one histogram.
+var LatencyBuckets = []float64{
+	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+	10, 20, 30, 40, 60, 90, 120,
+}
+
+// NativeBucketFactor adds a native histogram alongside the classic buckets for Prometheus
+// servers that scrape them.
+const NativeBucketFactor = 1.1
