@@ -1,0 +1,56 @@
+package main
+
+import (
+	"fmt"
+	"time"
+)
+
+// Config is the ingester's settings: environment variables with the INGESTER_ prefix
+// (DATABASE_URL and LOG_LEVEL also bare) and the flags of the same meaning.
+type Config struct {
+	DatabaseURL     string        `envconfig:"DATABASE_URL" flag:"database-url" default:"postgres://ecomstream:ecomstream@localhost:5432/ecomstream?sslmode=disable" desc:"PostgreSQL URL"`
+	LogLevel        string        `envconfig:"LOG_LEVEL" flag:"log-level" default:"info" desc:"debug, info, warn or error"`
+	HTTPAddr        string        `envconfig:"HTTP_ADDR" flag:"http-addr" default:":8082" desc:"address of /healthz, /readyz and /metrics"`
+	Instance        string        `envconfig:"INSTANCE" flag:"instance" default:"" desc:"name of this replica in logs and the ledger (default: host name)"`
+	InputDir        string        `envconfig:"INPUT_DIR" flag:"input-dir" default:"/data/incoming" desc:"watched directory of *.csv files"`
+	ArchiveDir      string        `envconfig:"ARCHIVE_DIR" flag:"archive-dir" default:"/data/archive" desc:"where committed files go"`
+	FailedDir       string        `envconfig:"FAILED_DIR" flag:"failed-dir" default:"/data/failed" desc:"where rejected files go, with a .reason.txt"`
+	OnSuccess       string        `envconfig:"ON_SUCCESS" flag:"on-success" default:"archive" desc:"archive or delete committed files"`
+	TriggerInterval time.Duration `envconfig:"TRIGGER_INTERVAL" flag:"trigger-interval" default:"0s" desc:"0 = continuous; 10s or 30s reproduce Spark's micro-batch triggers"`
+	MaxBatchRecords int           `envconfig:"MAX_BATCH_RECORDS" flag:"max-batch-records" default:"20000" desc:"rows per transaction at most (a file is never split: a larger file is a transaction of its own)"`
+	MaxBatchFiles   int           `envconfig:"MAX_BATCH_FILES" flag:"max-batch-files" default:"500" desc:"files per transaction at most"`
+	Settle          time.Duration `envconfig:"SETTLE" flag:"settle" default:"1s" desc:"a file written in place is read once its size and mtime have been still this long; a renamed-in file is read at once"`
+	Workers         int           `envconfig:"WORKERS" flag:"workers" default:"2" desc:"batches committed in parallel"`
+	RescanInterval  time.Duration `envconfig:"RESCAN_INTERVAL" flag:"rescan-interval" default:"2s" desc:"how often the directory is listed in case inotify missed something"`
+	MaxRejected     int           `envconfig:"MAX_REJECTED_BUFFER" flag:"max-rejected-buffer" default:"10000" desc:"rejected rows held in memory before they are written"`
+	ShutdownGrace   time.Duration `envconfig:"SHUTDOWN_GRACE" flag:"shutdown-grace" default:"20s" desc:"on SIGTERM, how long the batch in flight may take to commit before it is rolled back"`
+	DBWait          time.Duration `envconfig:"DB_WAIT" flag:"db-wait" default:"60s" desc:"how long to wait for PostgreSQL at start-up"`
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.InputDir == "":
+		return fmt.Errorf("INGESTER_INPUT_DIR (--input-dir) is required")
+	case c.OnSuccess != "archive" && c.OnSuccess != "delete":
+		return fmt.Errorf("INGESTER_ON_SUCCESS (--on-success) must be archive or delete, got %q", c.OnSuccess)
+	case c.OnSuccess == "archive" && c.ArchiveDir == "":
+		return fmt.Errorf("INGESTER_ARCHIVE_DIR (--archive-dir) is required with --on-success archive")
+	case c.FailedDir == "":
+		return fmt.Errorf("INGESTER_FAILED_DIR (--failed-dir) is required")
+	case c.TriggerInterval < 0:
+		return fmt.Errorf("INGESTER_TRIGGER_INTERVAL (--trigger-interval) must be >= 0")
+	case c.MaxBatchRecords < 1:
+		return fmt.Errorf("INGESTER_MAX_BATCH_RECORDS (--max-batch-records) must be >= 1")
+	case c.MaxBatchFiles < 1:
+		return fmt.Errorf("INGESTER_MAX_BATCH_FILES (--max-batch-files) must be >= 1")
+	case c.Workers < 1 || c.Workers > 64:
+		return fmt.Errorf("INGESTER_WORKERS (--workers) must be 1 to 64")
+	case c.Settle < 0:
+		return fmt.Errorf("INGESTER_SETTLE (--settle) must be >= 0")
+	case c.RescanInterval <= 0:
+		return fmt.Errorf("INGESTER_RESCAN_INTERVAL (--rescan-interval) must be > 0")
+	case c.MaxRejected < 1:
+		return fmt.Errorf("INGESTER_MAX_REJECTED_BUFFER must be >= 1")
+	}
+	return nil
+}

@@ -1,0 +1,338 @@
+// Package ingest runs the ingester: it feeds the queue from inotify and periodic rescans,
+// and runs workers that take ready files, commit them in batches and move them out of
+// the input directory.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/ecomstream/ecomstream/services/ingester/internal/archive"
+	"github.com/ecomstream/ecomstream/services/ingester/internal/load"
+	"github.com/ecomstream/ecomstream/services/ingester/internal/queue"
+	"github.com/ecomstream/ecomstream/services/ingester/internal/watch"
+)
+
+// Options are the settings the runner needs.
+type Options struct {
+	InputDir, ArchiveDir, FailedDir string
+	DeleteOnSuccess                 bool
+	TriggerInterval                 time.Duration // 0: continuous
+	MaxBatchRecords                 int
+	MaxBatchFiles                   int
+	Workers                         int
+	RescanInterval                  time.Duration
+	// Grace is how long a batch in flight may run on after shutdown begins before it is
+	// cancelled (and so rolled back).
+	Grace time.Duration
+}
+
+// Runner ties the parts together.
+type Runner struct {
+	opt     Options
+	log     zerolog.Logger
+	queue   *queue.Queue
+	loader  *load.Loader
+	metrics *Metrics
+
+	mu          sync.Mutex
+	bytesPerRow float64 // learned, to turn MaxBatchRecords into a byte budget
+	dupUntil    int     // batches left to run in staging mode after a duplicate
+	trigger     *trigger
+}
+
+// New returns a runner; q must watch opt.InputDir.
+func New(opt Options, log zerolog.Logger, q *queue.Queue, loader *load.Loader, m *Metrics) *Runner {
+	if opt.Workers < 1 {
+		opt.Workers = 1
+	}
+	if opt.MaxBatchFiles < 1 {
+		opt.MaxBatchFiles = 1000
+	}
+	r := &Runner{opt: opt, log: log, queue: q, loader: loader, metrics: m, bytesPerRow: 150}
+	if opt.TriggerInterval > 0 {
+		r.trigger = newTrigger()
+	}
+	return r
+}
+
+// Run works until ctx ends, then lets batches in flight finish (up to Grace).
+func (r *Runner) Run(ctx context.Context) error {
+	for _, d := range []string{r.opt.InputDir, r.opt.ArchiveDir, r.opt.FailedDir} {
+		if d == "" {
+			continue
+		}
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("directory %s: %w", d, err)
+		}
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := watch.Watch(ctx, r.opt.InputDir, r.queue); err != nil {
+			r.log.Warn().Err(err).Msg("no inotify watch; relying on rescans")
+		}
+	}()
+	if err := r.queue.Rescan(); err != nil {
+		return fmt.Errorf("list %s: %w", r.opt.InputDir, err)
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); r.rescanLoop(ctx) }()
+	if r.trigger != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); r.trigger.run(ctx, r.opt.TriggerInterval) }()
+	}
+	for i := 0; i < r.opt.Workers; i++ {
+		wg.Add(1)
+		go func(id int) { defer wg.Done(); r.worker(ctx, id) }(i)
+	}
+	wg.Wait()
+	return nil
+}
+
+func (r *Runner) rescanLoop(ctx context.Context) {
+	t := time.NewTicker(r.opt.RescanInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := r.queue.Rescan(); err != nil {
+				r.metrics.Errors.WithLabelValues("read").Inc()
+				r.log.Error().Err(err).Str("dir", r.opt.InputDir).Msg("rescan failed")
+			}
+		}
+	}
+}
+
+// worker takes batches until ctx ends. In trigger mode it waits for each trigger and
+// then drains what is ready, as a Spark micro-batch would.
+func (r *Runner) worker(ctx context.Context, id int) {
+	log := r.log.With().Int("worker", id).Logger()
+	backoff := 100 * time.Millisecond
+	poll := time.NewTicker(100 * time.Millisecond) // settling files have no event to wake us
+	defer poll.Stop()
+	var gen uint64
+	for ctx.Err() == nil {
+		if r.trigger != nil {
+			gen = r.trigger.wait(ctx, gen)
+			if ctx.Err() != nil {
+				return
+			}
+		}
+		for ctx.Err() == nil {
+			files := r.queue.Take(r.opt.MaxBatchFiles, r.byteBudget())
+			if len(files) == 0 {
+				break
+			}
+			if err := r.batch(ctx, log, files); err != nil {
+				log.Error().Err(err).Int("files", len(files)).Dur("retry_in", backoff).Msg("batch failed; files stay in the input directory")
+				select {
+				case <-ctx.Done():
+				case <-time.After(backoff):
+				}
+				backoff = min(backoff*2, 5*time.Second)
+				continue
+			}
+			backoff = 100 * time.Millisecond
+		}
+		if r.trigger != nil {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+		case <-r.queue.Wake():
+		case <-poll.C:
+		}
+	}
+}
+
+func (r *Runner) byteBudget() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return int64(float64(r.opt.MaxBatchRecords) * r.bytesPerRow)
+}
+
+// stagingNext says whether the next batch should go straight to the staging path: after
+// a duplicate key, a few batches do, since duplicates tend to come in runs.
+func (r *Runner) stagingNext() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.dupUntil > 0 {
+		r.dupUntil--
+		return true
+	}
+	return false
+}
+
+// batch commits files and moves them out. The database work runs on a context that
+// outlives shutdown by Grace, so SIGTERM lets the batch in flight finish.
+func (r *Runner) batch(ctx context.Context, log zerolog.Logger, files []queue.File) error {
+	dctx, cancel := graceContext(ctx, r.opt.Grace)
+	defer cancel()
+	staging := r.stagingNext()
+	b, claim, err := r.loader.Load(dctx, files, staging)
+	if errors.Is(err, load.ErrDuplicateKey) {
+		r.metrics.Batches.WithLabelValues("rolled_back").Inc()
+		r.mu.Lock()
+		r.dupUntil = 8
+		r.mu.Unlock()
+		log.Debug().Int("files", len(files)).Msg("duplicate event_id: batch goes again through staging")
+		b, claim, err = r.loader.Load(dctx, files, true)
+	}
+	if err != nil {
+		r.metrics.Batches.WithLabelValues("rolled_back").Inc()
+		r.metrics.Errors.WithLabelValues("database").Inc()
+		for _, f := range files {
+			r.queue.Retry(f.Name, time.Second)
+		}
+		return err
+	}
+	defer claim.Release()
+	r.metrics.Batches.WithLabelValues("committed").Inc()
+	r.metrics.BatchSeconds.Observe(b.Duration.Seconds())
+	r.metrics.BatchRecords.Observe(float64(b.Rows()))
+	r.settle(log, b)
+	return nil
+}
+
+// settle records and moves every file of a committed batch.
+func (r *Runner) settle(log zerolog.Logger, b *load.Batch) {
+	var rows, bytes int64
+	for _, f := range b.Files {
+		flog := log.With().Str("file", f.File.Name).Logger()
+		switch f.Outcome {
+		case load.OutcomeLocked:
+			r.queue.Retry(f.File.Name, 500*time.Millisecond)
+			continue
+		case load.OutcomeGone:
+			r.queue.Done(f.File.Name)
+			continue
+		case load.OutcomeIngested:
+			r.metrics.Records.WithLabelValues("inserted").Add(float64(f.Inserted))
+			r.metrics.Records.WithLabelValues("rejected").Add(float64(f.Rejected))
+			r.metrics.Records.WithLabelValues("duplicate").Add(float64(f.Duplicate))
+			r.metrics.Bytes.Add(float64(f.File.Size))
+			lat := b.Committed.Sub(f.File.ModTime).Seconds()
+			for i := int64(0); i < f.Inserted; i++ {
+				r.metrics.Latency.Observe(lat)
+			}
+			rows += f.Total
+			bytes += f.File.Size
+			if len(f.Extra) > 0 {
+				flog.Info().Strs("columns", f.Extra).Msg("unknown columns ignored")
+			}
+			flog.Debug().Int64("records", f.Total).Int64("inserted", f.Inserted).Int64("rejected", f.Rejected).
+				Int64("duplicate", f.Duplicate).Float64("latency_seconds", lat).Bool("staging", b.Staging).Msg("file committed")
+		case load.OutcomeFailed:
+			flog.Warn().Str("reason", f.Failure.Reason).Str("message", f.Failure.Message).Msg("file rejected; moved to the failed directory")
+		case load.OutcomeAlreadyCommitted:
+			flog.Info().Msg("file already in the ledger with the same bytes; moving it out without loading")
+		}
+		r.metrics.Files.WithLabelValues(f.Outcome).Inc()
+		if err := r.moveOut(f); err != nil {
+			r.metrics.Errors.WithLabelValues("archive").Inc()
+			flog.Error().Err(err).Msg("committed, but could not move the file out; will retry (the ledger prevents a second load)")
+			r.queue.Retry(f.File.Name, 5*time.Second)
+			continue
+		}
+		r.queue.Done(f.File.Name)
+	}
+	if rows > 0 {
+		r.mu.Lock()
+		r.bytesPerRow = 0.8*r.bytesPerRow + 0.2*float64(bytes)/float64(rows)
+		r.mu.Unlock()
+	}
+}
+
+func (r *Runner) moveOut(f *load.FileResult) error {
+	var err error
+	switch {
+	case f.Outcome == load.OutcomeFailed:
+		var dst string
+		dst, err = archive.Move(f.File.Path, r.opt.FailedDir)
+		if err == nil {
+			err = archive.WriteReason(dst, f.Failure.Reason+": "+f.Failure.Message)
+		}
+	case r.opt.DeleteOnSuccess:
+		err = archive.Delete(f.File.Path)
+	default:
+		_, err = archive.Move(f.File.Path, r.opt.ArchiveDir)
+	}
+	if errors.Is(err, archive.ErrGone) {
+		return nil
+	}
+	return err
+}
+
+// graceContext returns a context that ends Grace after parent ends.
+func graceContext(parent context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
+	stop := context.AfterFunc(parent, func() {
+		t := time.AfterFunc(grace, cancel)
+		context.AfterFunc(ctx, func() { t.Stop() })
+	})
+	return ctx, func() { stop(); cancel() }
+}
+
+// Backlog reports the queue for metrics: files, bytes, oldest age in seconds.
+func Backlog(q *queue.Queue) func() (int, int64, float64) {
+	return func() (int, int64, float64) {
+		n, b, oldest := q.Backlog()
+		if n == 0 {
+			return 0, 0, 0
+		}
+		return n, b, time.Since(oldest).Seconds()
+	}
+}
+
+// trigger broadcasts ticks to every worker (Spark-style trigger intervals).
+type trigger struct {
+	mu   sync.Mutex
+	cond *sync.Cond
+	gen  uint64
+}
+
+func newTrigger() *trigger {
+	t := &trigger{}
+	t.cond = sync.NewCond(&t.mu)
+	return t
+}
+
+func (t *trigger) run(ctx context.Context, every time.Duration) {
+	tk := time.NewTicker(every)
+	defer tk.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			t.mu.Lock()
+			t.gen++
+			t.cond.Broadcast()
+			t.mu.Unlock()
+			return
+		case <-tk.C:
+			t.mu.Lock()
+			t.gen++
+			t.cond.Broadcast()
+			t.mu.Unlock()
+		}
+	}
+}
+
+// wait blocks until a tick newer than seen, and returns it.
+func (t *trigger) wait(ctx context.Context, seen uint64) uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for t.gen <= seen && ctx.Err() == nil {
+		t.cond.Wait()
+	}
+	return t.gen
+}

@@ -1,0 +1,323 @@
+// Package load commits a batch of files to PostgreSQL in one transaction: the good rows
+// by COPY, the rejected rows with their reasons, and one ledger row per file, so "is this
+// file done?" has one answer and a crash at any instant loses and duplicates nothing.
+//
+// Exactly once across replicas: each file is claimed with a session advisory lock keyed
+// on its name, held from before the transaction until the file has been moved out of the
+// directory; a replica that cannot take the lock leaves the file to its holder. A file
+// whose (name, sha256) is already in the ledger is not loaded again.
+//
+// Duplicates: the common case has none, so rows are copied straight into events (the
+// primary key checks them for free). If COPY hits a duplicate key the transaction is
+// rolled back and the batch goes again through a staging table with
+// INSERT ... ON CONFLICT DO NOTHING, which stores each event_id once and counts the rest.
+package load
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ecomstream/ecomstream/services/common/db"
+	"github.com/ecomstream/ecomstream/services/common/event"
+	"github.com/ecomstream/ecomstream/services/ingester/internal/queue"
+)
+
+// File outcomes.
+const (
+	OutcomeIngested         = "ingested"          // rows loaded (some may be rejected or duplicates)
+	OutcomeFailed           = "failed"            // whole file rejected; moved to the failed directory
+	OutcomeAlreadyCommitted = "already_committed" // in the ledger with the same bytes: nothing to load
+	OutcomeLocked           = "locked"            // another replica holds it
+	OutcomeGone             = "gone"              // vanished before it was read (moved by another replica)
+)
+
+// ErrDuplicateKey means the direct COPY met an event_id already stored; the caller
+// retries the batch in staging mode.
+var ErrDuplicateKey = errors.New("duplicate event_id in direct COPY")
+
+var columns = []string{"event_id", "event_time", "event_type", "user_id", "session_id",
+	"product_id", "category", "price", "quantity", "source_file"}
+
+// FileResult is what the batch decided for one file.
+type FileResult struct {
+	File      queue.File
+	Outcome   string
+	SHA256    string
+	Total     int64 // data records, malformed ones included
+	Inserted  int64
+	Rejected  int64
+	Duplicate int64
+	Failure   *event.Rejection // why the whole file was rejected
+	Extra     []string         // unknown header columns (ignored)
+	good      int64            // rows that passed validation
+}
+
+// Batch is a committed batch.
+type Batch struct {
+	Files     []*FileResult
+	Staging   bool
+	Committed time.Time
+	Duration  time.Duration
+}
+
+// Rows returns the rows of the batch's committed files.
+func (b *Batch) Rows() (n int64) {
+	for _, f := range b.Files {
+		n += f.Total
+	}
+	return n
+}
+
+// Loader runs batches against one pool.
+type Loader struct {
+	Pool        *pgxpool.Pool
+	Instance    string
+	MaxRejected int // rejected rows buffered before a flush
+}
+
+// Claim is a batch in progress: the connection holding the files' advisory locks. Call
+// Release once the committed files have been moved out of the input directory.
+type Claim struct {
+	conn *pgxpool.Conn
+}
+
+// Release drops the advisory locks and returns the connection to the pool.
+func (c *Claim) Release() {
+	if c == nil || c.conn == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := c.conn.Exec(ctx, "SELECT pg_advisory_unlock_all()"); err != nil {
+		// The session may be broken; closing it releases its locks in the server.
+		_ = c.conn.Conn().Close(ctx)
+	}
+	c.conn.Release()
+	c.conn = nil
+}
+
+// Load commits files in one transaction. On success the returned Claim holds the files'
+// locks until the caller has archived them. On error nothing was committed and no lock is
+// held.
+func (l *Loader) Load(ctx context.Context, files []queue.File, staging bool) (*Batch, *Claim, error) {
+	start := time.Now()
+	conn, err := l.Pool.Acquire(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("acquire connection: %w", err)
+	}
+	claim := &Claim{conn: conn}
+	batch := &Batch{Staging: staging}
+	for _, f := range files {
+		batch.Files = append(batch.Files, &FileResult{File: f, Outcome: OutcomeIngested})
+	}
+	if err := l.claim(ctx, conn, batch); err != nil {
+		claim.Release()
+		return nil, nil, err
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		claim.Release()
+		return nil, nil, fmt.Errorf("begin: %w", err)
+	}
+	if err := l.fill(ctx, tx, batch); err != nil {
+		_ = tx.Rollback(context.WithoutCancel(ctx))
+		claim.Release()
+		return nil, nil, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		claim.Release()
+		return nil, nil, fmt.Errorf("commit: %w", err)
+	}
+	batch.Committed = time.Now()
+	batch.Duration = batch.Committed.Sub(start)
+	return batch, claim, nil
+}
+
+// claim takes the advisory lock of every file it can and reads what the ledger already
+// knows of them; a file with the same name and bytes in the ledger is already committed.
+func (l *Loader) claim(ctx context.Context, conn *pgxpool.Conn, b *Batch) error {
+	names := make([]string, len(b.Files))
+	for i, f := range b.Files {
+		names[i] = f.File.Name
+	}
+	rows, err := conn.Query(ctx, `
+		SELECT f.name,
+		       pg_try_advisory_lock(hashtextextended('ecomstream.file:' || f.name, 0)),
+		       coalesce((SELECT array_agg(i.sha256) FROM ingested_files i WHERE i.file_name = f.name), '{}')
+		FROM unnest($1::text[]) WITH ORDINALITY AS f(name, n) ORDER BY f.n`, names)
+	if err != nil {
+		return fmt.Errorf("claim files: %w", err)
+	}
+	i := 0
+	for rows.Next() {
+		var name string
+		var locked bool
+		var shas []string
+		if err := rows.Scan(&name, &locked, &shas); err != nil {
+			rows.Close()
+			return fmt.Errorf("claim files: %w", err)
+		}
+		fr := b.Files[i]
+		i++
+		switch {
+		case !locked:
+			fr.Outcome = OutcomeLocked
+		case len(shas) > 0:
+			sum, err := fileSHA256(fr.File.Path)
+			if errors.Is(err, errGone) {
+				fr.Outcome = OutcomeGone
+				continue
+			}
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			for _, s := range shas {
+				if s == sum {
+					fr.Outcome, fr.SHA256 = OutcomeAlreadyCommitted, sum
+				}
+			}
+		}
+	}
+	rows.Close()
+	return rows.Err()
+}
+
+// fill runs the statements of one batch inside tx.
+func (l *Loader) fill(ctx context.Context, tx pgx.Tx, b *Batch) error {
+	src := newSource(b.Files, b.Staging, time.Now(), max(l.MaxRejected, 1))
+	defer src.close()
+	table := pgx.Identifier{"events"}
+	cols := columns
+	if b.Staging {
+		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE ecomstream_staging (LIKE events INCLUDING DEFAULTS, ord bigint) ON COMMIT DROP`); err != nil {
+			return fmt.Errorf("staging table: %w", err)
+		}
+		table = pgx.Identifier{"ecomstream_staging"}
+		cols = append(append([]string(nil), columns...), "ord")
+	}
+	for {
+		src.paused = false
+		if _, err := tx.CopyFrom(ctx, table, cols, src); err != nil {
+			if db.IsUniqueViolation(err) {
+				return ErrDuplicateKey
+			}
+			return fmt.Errorf("copy events: %w", err)
+		}
+		if err := l.flushRejected(ctx, tx, src); err != nil {
+			return err
+		}
+		if !src.paused {
+			break
+		}
+	}
+	if err := src.Err(); err != nil {
+		return err
+	}
+	if b.Staging {
+		if err := l.mergeStaging(ctx, tx, b); err != nil {
+			return err
+		}
+	} else {
+		for _, f := range b.Files {
+			f.Inserted = f.good
+		}
+	}
+	return l.insertLedger(ctx, tx, b)
+}
+
+// mergeStaging inserts each staged event_id once (the first occurrence in file order)
+// and counts, per file, what was inserted; the rest were duplicates.
+func (l *Loader) mergeStaging(ctx context.Context, tx pgx.Tx, b *Batch) error {
+	rows, err := tx.Query(ctx, `
+		WITH ins AS (
+			INSERT INTO events (event_id, event_time, event_type, user_id, session_id, product_id, category, price, quantity, source_file)
+			SELECT DISTINCT ON (event_id) event_id, event_time, event_type, user_id, session_id, product_id, category, price, quantity, source_file
+			FROM ecomstream_staging ORDER BY event_id, ord
+			ON CONFLICT (event_id) DO NOTHING
+			RETURNING source_file)
+		SELECT source_file, count(*) FROM ins GROUP BY source_file`)
+	if err != nil {
+		return fmt.Errorf("merge staged rows: %w", err)
+	}
+	inserted := map[string]int64{}
+	for rows.Next() {
+		var name string
+		var n int64
+		if err := rows.Scan(&name, &n); err != nil {
+			rows.Close()
+			return err
+		}
+		inserted[name] = n
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("merge staged rows: %w", err)
+	}
+	for _, f := range b.Files {
+		if f.Outcome == OutcomeIngested {
+			f.Inserted = inserted[f.File.Name]
+			f.Duplicate = f.good - f.Inserted
+		}
+	}
+	return nil
+}
+
+func (l *Loader) flushRejected(ctx context.Context, tx pgx.Tx, src *source) error {
+	if len(src.rejected) == 0 {
+		return nil
+	}
+	rows := src.rejected
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"rejected_records"},
+		[]string{"source_file", "line_number", "raw_line", "reason", "message"},
+		pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
+			r := &rows[i]
+			return []any{r.file, r.line, r.raw, r.reason, r.message}, nil
+		}))
+	if err != nil {
+		return fmt.Errorf("copy rejected rows: %w", err)
+	}
+	src.rejected = src.rejected[:0]
+	return nil
+}
+
+// insertLedger writes one row per file whose outcome this batch commits.
+func (l *Loader) insertLedger(ctx context.Context, tx pgx.Tx, b *Batch) error {
+	var (
+		names, shas, outcomes       []string
+		mtimes                      []time.Time
+		total, ins, rej, dup, bytes []int64
+	)
+	for _, f := range b.Files {
+		if f.Outcome != OutcomeIngested && f.Outcome != OutcomeFailed {
+			continue
+		}
+		names = append(names, f.File.Name)
+		shas = append(shas, f.SHA256)
+		outcomes = append(outcomes, f.Outcome)
+		mtimes = append(mtimes, f.File.ModTime)
+		total = append(total, f.Total)
+		ins = append(ins, f.Inserted)
+		rej = append(rej, f.Rejected)
+		dup = append(dup, f.Duplicate)
+		bytes = append(bytes, f.File.Size)
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `
+		INSERT INTO ingested_files (file_name, sha256, outcome, file_created_at, records_total,
+			records_inserted, records_rejected, records_duplicate, bytes, ingester_instance)
+		SELECT *, $10 FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[],
+			$5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[])`,
+		names, shas, outcomes, mtimes, total, ins, rej, dup, bytes, l.Instance)
+	if err != nil {
+		return fmt.Errorf("ledger: %w", err)
+	}
+	return nil
+}

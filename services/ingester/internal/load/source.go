@@ -1,0 +1,248 @@
+package load
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"math/big"
+	"os"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/ecomstream/ecomstream/services/common/csvcodec"
+	"github.com/ecomstream/ecomstream/services/common/event"
+)
+
+// rejectedRow is one line for rejected_records.
+type rejectedRow struct {
+	file    string
+	line    int64
+	raw     string
+	reason  string
+	message string
+}
+
+// maxRawLine caps what a rejected row keeps of its line.
+const maxRawLine = 4096
+
+// source streams the good rows of a batch's files into COPY (pgx.CopyFromSource) while
+// it validates them; rejected rows are buffered for their own COPY. It pauses (Next
+// returns false before the end) when the rejected buffer is full, so a file of garbage
+// cannot grow memory: the caller flushes the buffer and resumes with another CopyFrom.
+type source struct {
+	files   []*FileResult
+	staging bool // add the ord column for the staging table
+	now     time.Time
+	maxRej  int
+
+	idx      int
+	f        *os.File
+	sum      hash.Hash
+	cr       *csvcodec.Reader
+	header   event.Header
+	cur      *FileResult
+	paused   bool
+	done     bool
+	err      error
+	rejected []rejectedRow
+	ord      int64
+
+	row    []any
+	price  big.Int
+	intern map[string]string
+}
+
+func newSource(files []*FileResult, staging bool, now time.Time, maxRej int) *source {
+	n := len(columns)
+	if staging {
+		n++
+	}
+	return &source{files: files, staging: staging, now: now, maxRej: maxRej, row: make([]any, n), intern: map[string]string{}}
+}
+
+// Next advances to the next good row.
+func (s *source) Next() bool {
+	if s.err != nil || s.done {
+		return false
+	}
+	for {
+		if len(s.rejected) >= s.maxRej {
+			s.paused = true
+			return false
+		}
+		if s.cur == nil && !s.openNext() {
+			return false
+		}
+		rec, err := s.cr.Next()
+		if err == io.EOF {
+			s.finishFile()
+			continue
+		}
+		if err != nil {
+			s.err = fmt.Errorf("read %s at line %d: %w", s.cur.File.Path, s.cr.Line(), err)
+			return false
+		}
+		s.cur.Total++
+		if rec.Err != nil {
+			s.reject(rec.Line, rec.Raw, reasonOf(rec.Err), rec.Err.Error())
+			continue
+		}
+		e, rej := s.header.Parse(rec.Fields, s.now, s.internCategory)
+		if rej != nil {
+			s.reject(rec.Line, rec.Raw, rej.Reason, rej.Message)
+			continue
+		}
+		s.fill(&e)
+		s.cur.good++
+		return true
+	}
+}
+
+// openNext opens the next file and reads its header; a file that is not usable CSV is
+// recorded as failed and skipped. It returns false when no file is left or on error.
+func (s *source) openNext() bool {
+	for s.idx < len(s.files) {
+		fr := s.files[s.idx]
+		s.idx++
+		if fr.Outcome != OutcomeIngested {
+			continue // skipped, locked elsewhere or already committed
+		}
+		f, err := os.Open(fr.File.Path)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				fr.Outcome = OutcomeGone
+				continue
+			}
+			s.err = fmt.Errorf("open %s: %w", fr.File.Path, err)
+			return false
+		}
+		s.f, s.sum, s.cur = f, sha256.New(), fr
+		s.cr = csvcodec.NewReader(io.TeeReader(bufio.NewReaderSize(f, 256<<10), s.sum))
+		rec, err := s.cr.Next()
+		var rej *event.Rejection
+		switch {
+		case err == io.EOF:
+			rej = &event.Rejection{Reason: event.ReasonEmptyFile, Message: "the file is empty (no header line)"}
+		case err != nil:
+			s.err = fmt.Errorf("read %s: %w", fr.File.Path, err)
+			return false
+		case rec.Err != nil:
+			rej = &event.Rejection{Reason: event.ReasonHeaderNotCSV, Message: "the header line is not CSV: " + rec.Err.Error()}
+		default:
+			s.header, rej = event.ParseHeader(rec.Fields)
+		}
+		if rej != nil {
+			fr.Outcome, fr.Failure = OutcomeFailed, rej
+			s.rejected = append(s.rejected, rejectedRow{file: fr.File.Name, line: 0, raw: sanitize(rec.Raw), reason: rej.Reason, message: rej.Message})
+			s.finishFile()
+			continue
+		}
+		fr.Extra = s.header.Extra
+		return true
+	}
+	s.done = true
+	return false
+}
+
+// finishFile drains the rest of the file into the checksum and closes it.
+func (s *source) finishFile() {
+	if s.cur == nil {
+		return
+	}
+	if _, err := io.Copy(s.sum, s.f); err != nil && s.err == nil {
+		s.err = fmt.Errorf("read %s: %w", s.cur.File.Path, err)
+	}
+	s.cur.SHA256 = hex.EncodeToString(s.sum.Sum(nil))
+	s.f.Close()
+	s.cur, s.f, s.cr = nil, nil, nil
+}
+
+func (s *source) close() {
+	if s.f != nil {
+		s.f.Close()
+		s.cur, s.f, s.cr = nil, nil, nil
+	}
+}
+
+func (s *source) reject(line int64, raw []byte, reason, msg string) {
+	s.cur.Rejected++
+	s.rejected = append(s.rejected, rejectedRow{file: s.cur.File.Name, line: line, raw: sanitize(raw), reason: reason, message: msg})
+}
+
+func (s *source) internCategory(b []byte) string {
+	if c, ok := s.intern[string(b)]; ok {
+		return c
+	}
+	c := string(b)
+	if len(s.intern) < 100000 {
+		s.intern[c] = c
+	}
+	return c
+}
+
+// fill sets the row values for e; the slice is reused because pgx encodes a row before
+// it asks for the next one.
+func (s *source) fill(e *event.Event) {
+	s.price.SetInt64(e.PriceCents)
+	s.row[0] = e.EventID
+	s.row[1] = e.EventTime
+	s.row[2] = e.EventType
+	s.row[3] = e.UserID
+	s.row[4] = e.SessionID
+	s.row[5] = e.ProductID
+	s.row[6] = e.Category
+	s.row[7] = pgtype.Numeric{Int: &s.price, Exp: -2, Valid: true}
+	s.row[8] = e.Quantity
+	s.row[9] = s.cur.File.Name
+	if s.staging {
+		s.ord++
+		s.row[10] = s.ord
+	}
+}
+
+// Values returns the current row.
+func (s *source) Values() ([]any, error) { return s.row, nil }
+
+// Err reports a read error; COPY is then aborted and the transaction rolled back.
+func (s *source) Err() error { return s.err }
+
+func reasonOf(err error) string {
+	switch {
+	case errors.Is(err, csvcodec.ErrBareQuote):
+		return event.ReasonBadQuote
+	case errors.Is(err, csvcodec.ErrUnterminatedQuote):
+		return event.ReasonUnterminated
+	case errors.Is(err, csvcodec.ErrRecordTooLong):
+		return event.ReasonRecordTooLong
+	}
+	return "bad_record"
+}
+
+// sanitize makes raw bytes storable as PostgreSQL text: capped, invalid UTF-8 and NUL
+// shown as \xNN so the line can still be read and fixed.
+func sanitize(raw []byte) string {
+	if len(raw) > maxRawLine {
+		raw = raw[:maxRawLine]
+	}
+	if utf8.Valid(raw) && !strings.ContainsRune(string(raw), 0) {
+		return string(raw)
+	}
+	var b strings.Builder
+	for len(raw) > 0 {
+		r, size := utf8.DecodeRune(raw)
+		if (r == utf8.RuneError && size == 1) || r == 0 {
+			fmt.Fprintf(&b, `\x%02X`, raw[0])
+		} else {
+			b.Write(raw[:size])
+		}
+		raw = raw[size:]
+	}
+	return b.String()
+}

@@ -1,0 +1,110 @@
+// Command ingester turns CSV files dropped into a directory into PostgreSQL rows,
+// exactly once, within milliseconds. Wiring only: the work is in internal/.
+//
+//	ingester [flags]         run
+//	ingester migrate         apply the schema migrations and exit (compose's one-shot job)
+//	ingester healthcheck     ask a running ingester's /healthz (for distroless images)
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/ecomstream/ecomstream/services/common/config"
+	"github.com/ecomstream/ecomstream/services/common/db"
+	"github.com/ecomstream/ecomstream/services/common/httpserver"
+	"github.com/ecomstream/ecomstream/services/common/logging"
+	"github.com/ecomstream/ecomstream/services/common/metrics"
+	"github.com/ecomstream/ecomstream/services/ingester/internal/ingest"
+	"github.com/ecomstream/ecomstream/services/ingester/internal/load"
+	"github.com/ecomstream/ecomstream/services/ingester/internal/queue"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	sub := ""
+	if len(args) > 0 && (args[0] == "migrate" || args[0] == "healthcheck") {
+		sub, args = args[0], args[1:]
+	}
+	var cfg Config
+	if err := config.Load("INGESTER", &cfg, args, stdout); err != nil {
+		if config.IsHelp(err) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "ingester:", err)
+		return 2
+	}
+	if sub == "healthcheck" {
+		if err := httpserver.Healthcheck(cfg.HTTPAddr); err != nil {
+			fmt.Fprintln(stderr, "ingester unhealthy:", err)
+			return 1
+		}
+		return 0
+	}
+	if err := cfg.validate(); err != nil {
+		fmt.Fprintln(stderr, "ingester:", err)
+		return 2
+	}
+	instance := logging.Instance(cfg.Instance)
+	log, err := logging.New(stderr, "ingester", instance, cfg.LogLevel)
+	if err != nil {
+		fmt.Fprintln(stderr, "ingester:", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	pool, err := db.Connect(ctx, log, cfg.DatabaseURL, int32(cfg.Workers+2), cfg.DBWait)
+	if err != nil {
+		log.Error().Err(err).Msg("cannot start")
+		return 1
+	}
+	defer pool.Close()
+	applied, err := db.Migrate(ctx, pool)
+	if err != nil {
+		log.Error().Err(err).Msg("schema migration failed")
+		return 1
+	}
+	log.Info().Strs("applied", applied).Msg("schema up to date")
+	if sub == "migrate" {
+		return 0
+	}
+
+	q := queue.New(cfg.InputDir, cfg.Settle)
+	reg := metrics.NewRegistry()
+	m := ingest.NewMetrics(reg, ingest.Backlog(q), pool)
+	router := httpserver.Router(log, reg, func(ctx context.Context) error {
+		if err := pool.Ping(ctx); err != nil {
+			return fmt.Errorf("database: %w", err)
+		}
+		if _, err := os.Stat(cfg.InputDir); err != nil {
+			return fmt.Errorf("input directory: %w", err)
+		}
+		return nil
+	})
+	if _, _, err := httpserver.Serve(ctx, log, cfg.HTTPAddr, router); err != nil {
+		log.Error().Err(err).Msg("cannot listen")
+		return 1
+	}
+	runner := ingest.New(ingest.Options{
+		InputDir: cfg.InputDir, ArchiveDir: cfg.ArchiveDir, FailedDir: cfg.FailedDir,
+		DeleteOnSuccess: cfg.OnSuccess == "delete", TriggerInterval: cfg.TriggerInterval,
+		MaxBatchRecords: cfg.MaxBatchRecords, MaxBatchFiles: cfg.MaxBatchFiles, Workers: cfg.Workers,
+		RescanInterval: cfg.RescanInterval, Grace: cfg.ShutdownGrace,
+	}, log, q, &load.Loader{Pool: pool, Instance: instance, MaxRejected: cfg.MaxRejected}, m)
+	log.Info().Str("input_dir", cfg.InputDir).Int("workers", cfg.Workers).Dur("trigger_interval", cfg.TriggerInterval).
+		Dur("settle", cfg.Settle).Int("max_batch_records", cfg.MaxBatchRecords).Msg("ingester started")
+	if err := runner.Run(ctx); err != nil {
+		log.Error().Err(err).Msg("ingester stopped on error")
+		return 1
+	}
+	log.Info().Msg("ingester stopped")
+	return 0
+}
