@@ -1,0 +1,292 @@
+package load
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ecomstream/ecomstream/services/common/db"
+	"github.com/ecomstream/ecomstream/services/common/event"
+	"github.com/ecomstream/ecomstream/services/common/pgtest"
+	"github.com/ecomstream/ecomstream/services/ingester/internal/queue"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+func newPool(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), pgtest.DB(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if _, err := db.Migrate(context.Background(), pool); err != nil {
+		t.Fatal(err)
+	}
+	return pool
+}
+
+var idSeq atomic.Uint64
+
+// row returns a valid CSV line with a fresh event_id.
+func row() string {
+	n := idSeq.Add(1)
+	return fmt.Sprintf("%08x-0000-4000-8000-%012x,2026-11-25T10:00:00Z,view,7,00000000-0000-4000-8000-000000000001,42,Books,12.50,1", n>>32, n)
+}
+
+func writeFile(t *testing.T, dir, name string, lines ...string) queue.File {
+	t.Helper()
+	body := strings.Join(append([]string{strings.Join(event.Columns, ",")}, lines...), "\n") + "\n"
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := os.Stat(p)
+	return queue.File{Name: name, Path: p, Size: fi.Size(), ModTime: fi.ModTime()}
+}
+
+func load(t *testing.T, l *Loader, files ...queue.File) *Batch {
+	t.Helper()
+	b, claim, err := l.Load(context.Background(), files, false)
+	if err == ErrDuplicateKey {
+		b, claim, err = l.Load(context.Background(), files, true)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	claim.Release()
+	return b
+}
+
+func count(t *testing.T, pool *pgxpool.Pool, q string, args ...any) int64 {
+	t.Helper()
+	var n int64
+	if err := pool.QueryRow(context.Background(), q, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestLedgerMakesReplayANoOp(t *testing.T) {
+	pool := newPool(t)
+	l := &Loader{Pool: pool, Instance: "t", MaxRejected: 100}
+	dir := t.TempDir()
+	lines := []string{row(), row(), row()}
+	f := writeFile(t, dir, "a.csv", lines...)
+	b := load(t, l, f)
+	if got := b.Files[0]; got.Outcome != OutcomeIngested || got.Inserted != 3 {
+		t.Fatalf("first load: %+v", got)
+	}
+	// The same bytes under the same name: already committed, nothing loaded.
+	f = writeFile(t, dir, "a.csv", lines...)
+	b = load(t, l, f)
+	if got := b.Files[0].Outcome; got != OutcomeAlreadyCommitted {
+		t.Fatalf("replay outcome %q, want already_committed", got)
+	}
+	// A new file reusing the name is a new file.
+	f = writeFile(t, dir, "a.csv", row(), row())
+	b = load(t, l, f)
+	if got := b.Files[0]; got.Outcome != OutcomeIngested || got.Inserted != 2 {
+		t.Fatalf("new bytes under an old name: %+v", got)
+	}
+	if n := count(t, pool, "SELECT count(*) FROM events"); n != 5 {
+		t.Fatalf("events: %d, want 5", n)
+	}
+	if n := count(t, pool, "SELECT count(*) FROM ingested_files WHERE file_name = 'a.csv'"); n != 2 {
+		t.Fatalf("ledger rows for a.csv: %d, want 2", n)
+	}
+}
+
+func TestDuplicatesAreStoredOnceAndCounted(t *testing.T) {
+	pool := newPool(t)
+	l := &Loader{Pool: pool, Instance: "t", MaxRejected: 100}
+	dir := t.TempDir()
+	stored := row()
+	load(t, l, writeFile(t, dir, "first.csv", stored))
+	shared, within := row(), row()
+	// Against what is stored, within one file, and across two files of one batch.
+	b := load(t, l,
+		writeFile(t, dir, "b1.csv", stored, within, within, shared, row()),
+		writeFile(t, dir, "b2.csv", shared, row()))
+	if !b.Staging {
+		t.Fatal("a batch with duplicates must have gone through staging")
+	}
+	var dup, ins, total int64
+	for _, f := range b.Files {
+		dup += f.Duplicate
+		ins += f.Inserted
+		total += f.Total
+		if f.Total != f.Inserted+f.Rejected+f.Duplicate {
+			t.Errorf("%s: %+v does not add up", f.File.Name, f)
+		}
+	}
+	if dup != 3 || ins != 4 || total != 7 {
+		t.Fatalf("inserted %d duplicate %d of %d; want 4, 3 of 7", ins, dup, total)
+	}
+	if n := count(t, pool, "SELECT count(*) FROM events"); n != 5 {
+		t.Fatalf("events: %d, want 5", n)
+	}
+	if n := count(t, pool, "SELECT sum(records_duplicate) FROM ingested_files"); n != 3 {
+		t.Fatalf("ledger duplicates: %d", n)
+	}
+}
+
+func TestBadRowsAreQuarantinedAndGoodRowsAroundThemLand(t *testing.T) {
+	pool := newPool(t)
+	// A tiny rejected buffer forces several flushes in the middle of the COPY.
+	l := &Loader{Pool: pool, Instance: "t", MaxRejected: 2}
+	dir := t.TempDir()
+	var lines []string
+	for i := 0; i < 10; i++ {
+		lines = append(lines, row(), "not-a-uuid,2026-11-25T10:00:00Z,view,7,00000000-0000-4000-8000-000000000001,42,Books,12.50,1")
+	}
+	lines = append(lines, `"unterminated,quote`, row(), "\xff\xfe,bad,encoding", row())
+	b := load(t, l, writeFile(t, dir, "mixed.csv", lines...))
+	f := b.Files[0]
+	if f.Inserted != 12 || f.Rejected != 12 || f.Total != 24 {
+		t.Fatalf("got %+v, want 12 inserted, 12 rejected of 24", f)
+	}
+	if n := count(t, pool, "SELECT count(*) FROM rejected_records WHERE source_file = 'mixed.csv'"); n != 12 {
+		t.Fatalf("rejected_records: %d", n)
+	}
+	if n := count(t, pool, "SELECT count(*) FROM rejected_records WHERE reason = 'bad_event_id' AND line_number = 3"); n != 1 {
+		t.Fatalf("first bad row should be at line 3 with reason bad_event_id")
+	}
+	if n := count(t, pool, `SELECT count(*) FROM rejected_records WHERE strpos(raw_line, '\xFF\xFE,bad') = 1`); n != 1 {
+		t.Fatalf("non-UTF-8 raw line should be stored escaped")
+	}
+	if n := count(t, pool, "SELECT count(*) FROM events"); n != 12 {
+		t.Fatalf("events: %d", n)
+	}
+}
+
+func TestWholeFileRejection(t *testing.T) {
+	pool := newPool(t)
+	l := &Loader{Pool: pool, Instance: "t", MaxRejected: 100}
+	dir := t.TempDir()
+	p := filepath.Join(dir, "nocat.csv")
+	os.WriteFile(p, []byte("event_id,event_time,event_type,user_id,session_id,product_id,price,quantity\n"), 0o644)
+	fi, _ := os.Stat(p)
+	empty := filepath.Join(dir, "empty.csv")
+	os.WriteFile(empty, nil, 0o644)
+	fe, _ := os.Stat(empty)
+	good := writeFile(t, dir, "good.csv", row())
+	b := load(t, l, queue.File{Name: "nocat.csv", Path: p, Size: fi.Size(), ModTime: fi.ModTime()},
+		queue.File{Name: "empty.csv", Path: empty, ModTime: fe.ModTime()}, good)
+	want := map[string]string{"nocat.csv": event.ReasonMissingColumns, "empty.csv": event.ReasonEmptyFile}
+	for _, f := range b.Files {
+		if r, ok := want[f.File.Name]; ok {
+			if f.Outcome != OutcomeFailed || f.Failure == nil || f.Failure.Reason != r {
+				t.Errorf("%s: outcome %s failure %+v, want failed %s", f.File.Name, f.Outcome, f.Failure, r)
+			}
+		} else if f.Outcome != OutcomeIngested || f.Inserted != 1 {
+			t.Errorf("good file next to bad ones: %+v", f)
+		}
+	}
+	if n := count(t, pool, "SELECT count(*) FROM rejected_records WHERE line_number = 0"); n != 2 {
+		t.Fatalf("whole-file rejections recorded: %d, want 2", n)
+	}
+	if n := count(t, pool, "SELECT count(*) FROM ingested_files WHERE outcome = 'failed'"); n != 2 {
+		t.Fatalf("failed files in ledger: %d", n)
+	}
+}
+
+// TestConcurrentLoadersCommitEachFileOnce: many loaders race for the same files.
+func TestConcurrentLoadersCommitEachFileOnce(t *testing.T) {
+	pool := newPool(t)
+	dir := t.TempDir()
+	var files []queue.File
+	for i := 0; i < 30; i++ {
+		files = append(files, writeFile(t, dir, fmt.Sprintf("f%02d.csv", i), row(), row(), row()))
+	}
+	var wg sync.WaitGroup
+	var committed atomic.Int64
+	for w := 0; w < 6; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			l := &Loader{Pool: pool, Instance: fmt.Sprintf("w%d", w), MaxRejected: 100}
+			for round := 0; round < 3; round++ {
+				b, claim, err := l.Load(context.Background(), files, false)
+				if err == ErrDuplicateKey {
+					b, claim, err = l.Load(context.Background(), files, true)
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				for _, f := range b.Files {
+					if f.Outcome == OutcomeIngested {
+						committed.Add(1)
+					}
+				}
+				time.Sleep(time.Millisecond)
+				claim.Release()
+			}
+		}(w)
+	}
+	wg.Wait()
+	if n := committed.Load(); n != 30 {
+		t.Fatalf("files committed %d times in all, want 30 (each once)", n)
+	}
+	if n := count(t, pool, "SELECT count(*) FROM events"); n != 90 {
+		t.Fatalf("events %d, want 90", n)
+	}
+}
+
+// TestMemoryStaysBoundedForALargeFile streams a file far larger than the heap it may use.
+func TestMemoryStaysBoundedForALargeFile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("large file")
+	}
+	pool := newPool(t)
+	dir := t.TempDir()
+	p := filepath.Join(dir, "large.csv")
+	f, _ := os.Create(p)
+	fmt.Fprintln(f, strings.Join(event.Columns, ","))
+	const rows = 300_000
+	for i := 0; i < rows; i++ {
+		if i%1000 == 0 { // some rejected rows too, to exercise the bounded reject buffer
+			fmt.Fprintln(f, "bad,row")
+		}
+		fmt.Fprintln(f, row())
+	}
+	f.Close()
+	fi, _ := os.Stat(p)
+	runtime.GC()
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	go func() {
+		var ms runtime.MemStats
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+				runtime.ReadMemStats(&ms)
+				if ms.HeapInuse > peak.Load() {
+					peak.Store(ms.HeapInuse)
+				}
+			}
+		}
+	}()
+	l := &Loader{Pool: pool, Instance: "t", MaxRejected: 100}
+	b := load(t, l, queue.File{Name: "large.csv", Path: p, Size: fi.Size(), ModTime: fi.ModTime()})
+	close(stop)
+	if got := b.Files[0]; got.Inserted != rows || got.Rejected != rows/1000 {
+		t.Fatalf("large file: %+v", got)
+	}
+	t.Logf("file %d MB, peak heap in use %d MB", fi.Size()>>20, peak.Load()>>20)
+	if peak.Load() > uint64(fi.Size())/2 {
+		t.Fatalf("peak heap %d MB for a %d MB file: memory grows with the file", peak.Load()>>20, fi.Size()>>20)
+	}
+}
