@@ -1,0 +1,222 @@
+// Package collector measures what only PostgreSQL and the shared volume know — end-to-end
+// latency percentiles in the report's methodology, throughput, error and duplicate counts,
+// backlog, query and index performance, sizes and memory — and exposes it as Prometheus
+// metrics.
+//
+// Each measurement is one file (latency.go, bands.go, ...) implementing Measurement. The
+// Collector runs them on an interval, one after another on a small pool, and caches what
+// they produced; a scrape only copies the cache. So a scrape never touches the database,
+// and scraping faster than the interval costs nothing.
+package collector
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/ecomstream/ecomstream/services/common/metrics"
+)
+
+// Subsystem is the middle part of every metric name: ecomstream_collector_<name>.
+const Subsystem = "collector"
+
+// Desc builds a descriptor named ecomstream_collector_<name>.
+func Desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(prometheus.BuildFQName(metrics.Namespace, Subsystem, name), help, labels, nil)
+}
+
+// Measurement is one thing the collector measures.
+type Measurement interface {
+	// Name is the value of the collector label on the self-metrics.
+	Name() string
+	// Describe sends every descriptor Measure may use.
+	Describe(ch chan<- *prometheus.Desc)
+	// Measure takes one measurement. Metrics it sent before an error are kept (a partial
+	// result is still true); the error turns its scrape_success to 0.
+	Measure(ctx context.Context, ch chan<- prometheus.Metric) error
+}
+
+// Periodic is implemented by measurements that should run less often than the interval
+// (the report's full-table queries): their last result is served until they run again.
+type Periodic interface {
+	Period() time.Duration
+}
+
+// Settings are what the measurements need to know.
+type Settings struct {
+	// Window is the sliding window of the latency percentiles, bands, throughput, error
+	// rate and duplicate checks.
+	Window time.Duration
+	// WatchDir is the volume's incoming directory (backlog).
+	WatchDir string
+	// QueryInterval is how often the report's five queries are timed.
+	QueryInterval time.Duration
+}
+
+// All returns every measurement, in the order they run.
+func All(pool *pgxpool.Pool, s Settings) []Measurement {
+	return []Measurement{
+		&Latency{DB: pool, Window: s.Window},
+		&Bands{DB: pool, Window: s.Window},
+		&Throughput{DB: pool, Window: s.Window},
+		&ErrorRate{DB: pool, Window: s.Window},
+		&Duplicates{DB: pool, Window: s.Window},
+		&Ledger{DB: pool},
+		&Backlog{Dir: s.WatchDir},
+		&Queries{DB: pool, Every: s.QueryInterval},
+		&Indexes{DB: pool},
+		&Cache{DB: pool},
+		&Sizes{DB: pool},
+		&Memory{DB: pool},
+		&Host{},
+	}
+}
+
+var (
+	scrapeDuration = Desc("scrape_duration_seconds", "How long the last run of a measurement took.", "collector")
+	scrapeSuccess  = Desc("scrape_success", "Whether the last run of a measurement succeeded (1) or failed (0).", "collector")
+)
+
+type result struct {
+	metrics  []prometheus.Metric
+	duration time.Duration
+	ok       bool
+	at       time.Time
+}
+
+// Collector runs measurements on an interval and serves their cached results; it is a
+// prometheus.Collector.
+type Collector struct {
+	log          zerolog.Logger
+	measurements []Measurement
+	timeout      time.Duration
+
+	mu      sync.RWMutex
+	results map[string]result
+}
+
+// New returns a collector of ms; each run of one measurement is cut off after timeout.
+func New(log zerolog.Logger, timeout time.Duration, ms ...Measurement) *Collector {
+	return &Collector{log: log, measurements: ms, timeout: timeout, results: map[string]result{}}
+}
+
+// Describe implements prometheus.Collector.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- scrapeDuration
+	ch <- scrapeSuccess
+	for _, m := range c.measurements {
+		m.Describe(ch)
+	}
+}
+
+// Collect implements prometheus.Collector: it serves the cache, never the database.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for _, m := range c.measurements {
+		r, ok := c.results[m.Name()]
+		if !ok {
+			continue // not measured yet
+		}
+		for _, x := range r.metrics {
+			ch <- x
+		}
+		ch <- prometheus.MustNewConstMetric(scrapeDuration, prometheus.GaugeValue, r.duration.Seconds(), m.Name())
+		ch <- prometheus.MustNewConstMetric(scrapeSuccess, prometheus.GaugeValue, b2f(r.ok), m.Name())
+	}
+}
+
+// Run measures at once and then every interval until ctx ends.
+func (c *Collector) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		c.MeasureAll(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// MeasureAll runs every measurement that is due, one after another, so the collector
+// uses at most one database connection at a time.
+func (c *Collector) MeasureAll(ctx context.Context) {
+	for _, m := range c.measurements {
+		if ctx.Err() != nil {
+			return
+		}
+		if !c.due(m) {
+			continue
+		}
+		c.measure(ctx, m)
+	}
+}
+
+func (c *Collector) due(m Measurement) bool {
+	p, ok := m.(Periodic)
+	if !ok || p.Period() <= 0 {
+		return true
+	}
+	c.mu.RLock()
+	r, seen := c.results[m.Name()]
+	c.mu.RUnlock()
+	return !seen || time.Since(r.at) >= p.Period()
+}
+
+func (c *Collector) measure(ctx context.Context, m Measurement) {
+	mctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	ch := make(chan prometheus.Metric, 64)
+	var got []prometheus.Metric
+	done := make(chan struct{})
+	go func() {
+		for x := range ch {
+			got = append(got, x)
+		}
+		close(done)
+	}()
+	start := time.Now()
+	err := m.Measure(mctx, ch)
+	d := time.Since(start)
+	close(ch)
+	<-done
+	if err != nil {
+		c.log.Warn().Err(err).Str("collector", m.Name()).Dur("duration", d).Msg("measurement failed")
+	} else {
+		c.log.Debug().Str("collector", m.Name()).Dur("duration", d).Int("metrics", len(got)).Msg("measured")
+	}
+	c.mu.Lock()
+	c.results[m.Name()] = result{metrics: got, duration: d, ok: err == nil, at: start}
+	c.mu.Unlock()
+}
+
+// Ready tells whether every measurement has run at least once.
+func (c *Collector) Ready() bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.results) == len(c.measurements)
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func gauge(ch chan<- prometheus.Metric, d *prometheus.Desc, v float64, labels ...string) {
+	ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+}
+
+func counter(ch chan<- prometheus.Metric, d *prometheus.Desc, v float64, labels ...string) {
+	ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+}
+
+// ApplicationName is the collector's application_name in pg_stat_activity.
+const ApplicationName = "ecomstream-collector"

@@ -1,0 +1,69 @@
+package collector
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Sizes are the tables' sizes on disk (heap with TOAST, and their indexes together), the
+// planner's row estimate, the rows inserted since statistics were reset (the insert rate
+// is its rate()), and the database's size.
+type Sizes struct {
+	DB *pgxpool.Pool
+}
+
+var (
+	tableSizeDesc    = Desc("table_size_bytes", "Size of the table without its indexes (pg_table_size: heap, TOAST, maps).", "table")
+	tableIdxSizeDesc = Desc("table_indexes_size_bytes", "Size of all indexes of the table (pg_indexes_size).", "table")
+	tableRowsDesc    = Desc("table_rows_estimate", "Live rows of the table as estimated by PostgreSQL's statistics (n_live_tup).", "table")
+	tableInsDesc     = Desc("table_inserted_rows_total", "Rows inserted into the table since statistics were reset (n_tup_ins).", "table")
+	databaseSizeDesc = Desc("database_size_bytes", "Size of the database on disk (pg_database_size).")
+)
+
+// Name implements Measurement.
+func (*Sizes) Name() string { return "sizes" }
+
+// Describe implements Measurement.
+func (*Sizes) Describe(ch chan<- *prometheus.Desc) {
+	ch <- tableSizeDesc
+	ch <- tableIdxSizeDesc
+	ch <- tableRowsDesc
+	ch <- tableInsDesc
+	ch <- databaseSizeDesc
+}
+
+const sizesSQL = `
+SELECT relname, pg_table_size(relid), pg_indexes_size(relid), n_live_tup, n_tup_ins
+FROM pg_stat_user_tables WHERE relname = ANY($1) ORDER BY relname`
+
+// Measure implements Measurement.
+func (s *Sizes) Measure(ctx context.Context, ch chan<- prometheus.Metric) error {
+	rows, err := s.DB.Query(ctx, sizesSQL, Tables)
+	if err != nil {
+		return fmt.Errorf("table sizes: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var table string
+		var size, idx, live, ins int64
+		if err := rows.Scan(&table, &size, &idx, &live, &ins); err != nil {
+			return fmt.Errorf("table sizes: %w", err)
+		}
+		gauge(ch, tableSizeDesc, float64(size), table)
+		gauge(ch, tableIdxSizeDesc, float64(idx), table)
+		gauge(ch, tableRowsDesc, float64(live), table)
+		counter(ch, tableInsDesc, float64(ins), table)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("table sizes: %w", err)
+	}
+	var db int64
+	if err := s.DB.QueryRow(ctx, `SELECT pg_database_size(current_database())`).Scan(&db); err != nil {
+		return fmt.Errorf("database size: %w", err)
+	}
+	gauge(ch, databaseSizeDesc, float64(db))
+	return nil
+}

@@ -1,0 +1,178 @@
+// Command collector measures, on an interval, what only PostgreSQL and the shared volume
+// know (latency percentiles in the report's methodology, throughput, error and duplicate
+// counts, backlog, query and index performance, sizes, memory) and serves it on /metrics.
+// This file is wiring; the measurements live in internal/collector.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"os/signal"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ecomstream/ecomstream/services/collector/internal/collector"
+	"github.com/ecomstream/ecomstream/services/common/config"
+	"github.com/ecomstream/ecomstream/services/common/db"
+	"github.com/ecomstream/ecomstream/services/common/httpserver"
+	"github.com/ecomstream/ecomstream/services/common/logging"
+	"github.com/ecomstream/ecomstream/services/common/metrics"
+)
+
+// Config is the collector's settings (COLLECTOR_* variables and their flags).
+type Config struct {
+	DatabaseURL      string        `envconfig:"DATABASE_URL" flag:"database-url" desc:"postgres URL"`
+	LogLevel         string        `envconfig:"LOG_LEVEL" flag:"log-level" default:"info" desc:"debug, info, warn, error"`
+	HTTPAddr         string        `envconfig:"HTTP_ADDR" flag:"http-addr" default:":8083" desc:"address of /metrics, /healthz, /readyz"`
+	WatchDir         string        `envconfig:"WATCH_DIR" flag:"watch-dir" default:"/data/incoming" desc:"the volume's incoming directory (backlog)"`
+	Interval         time.Duration `envconfig:"INTERVAL" flag:"interval" default:"5s" desc:"how often it measures"`
+	Window           time.Duration `envconfig:"WINDOW" flag:"window" default:"5m" desc:"sliding window of latency percentiles, bands, throughput, error rate, duplicates"`
+	QueryInterval    time.Duration `envconfig:"QUERY_INTERVAL" flag:"query-interval" default:"30s" desc:"how often the report's five (full-table) queries are timed"`
+	StatementTimeout time.Duration `envconfig:"STATEMENT_TIMEOUT" flag:"statement-timeout" default:"5s" desc:"statement_timeout of every query the collector runs"`
+	Instance         string        `envconfig:"INSTANCE" flag:"instance" desc:"instance name in logs (default: host name)"`
+}
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if config.IsHelp(err) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "collector:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	healthcheck := len(args) > 0 && args[0] == "healthcheck"
+	if healthcheck {
+		args = args[1:]
+	}
+	var cfg Config
+	if err := config.Load("COLLECTOR", &cfg, args, stdout); err != nil {
+		return err
+	}
+	if healthcheck {
+		return httpserver.Healthcheck(cfg.HTTPAddr)
+	}
+	if cfg.Interval <= 0 || cfg.Window <= 0 {
+		return errors.New("interval and window must be positive")
+	}
+	log, err := logging.New(stderr, "collector", logging.Instance(cfg.Instance), cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	// Every service brings the schema up to date at start-up (idempotent, serialised by an
+	// advisory lock), so the collector works whichever service starts first. It uses a
+	// plain session: the collector's lock_timeout must not cut the migration lock's wait.
+	mig, err := db.Connect(ctx, log, cfg.DatabaseURL, 1, 2*time.Minute)
+	if err != nil {
+		return err
+	}
+	applied, err := db.Migrate(ctx, mig)
+	mig.Close()
+	if err != nil {
+		return err
+	}
+	if len(applied) > 0 {
+		log.Info().Strs("migrations", applied).Msg("schema migrated")
+	}
+	dsn, err := withSessionSettings(cfg.DatabaseURL, cfg.StatementTimeout)
+	if err != nil {
+		return err
+	}
+	// Measurements run one after another: one connection is used at a time; the second
+	// serves /readyz.
+	pool, err := db.Connect(ctx, log, dsn, 2, 2*time.Minute)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+
+	c := collector.New(log, cfg.Interval+cfg.StatementTimeout, collector.All(pool, collector.Settings{
+		Window: cfg.Window, WatchDir: cfg.WatchDir, QueryInterval: cfg.QueryInterval,
+	})...)
+	reg := metrics.NewRegistry()
+	reg.MustRegister(c)
+
+	ready := func(ctx context.Context) error {
+		if err := pool.Ping(ctx); err != nil {
+			return err
+		}
+		if !c.Ready() {
+			return errors.New("first measurement not finished")
+		}
+		return nil
+	}
+	_, done, err := httpserver.Serve(ctx, log, cfg.HTTPAddr, httpserver.Router(log, reg, ready))
+	if err != nil {
+		return err
+	}
+	log.Info().Dur("interval", cfg.Interval).Dur("window", cfg.Window).Str("watch_dir", cfg.WatchDir).Msg("collector started")
+	go c.Run(ctx, cfg.Interval)
+	select {
+	case <-ctx.Done():
+	case err := <-done:
+		return err
+	}
+	log.Info().Msg("collector stopped")
+	return <-done
+}
+
+// sessionSettings keep the collector from ever slowing ingestion: each statement is cut
+// off after the statement timeout; a lock it cannot take at once (only DDL conflicts with
+// its ACCESS SHARE locks) is given up after a second instead of queueing, because a
+// queued lock request would make every later locker queue behind it; and a transaction
+// left open by a bug is ended by the server. The application name lets operators (and
+// the lock test) find its sessions in pg_stat_activity.
+func sessionSettings(statementTimeout time.Duration) map[string]string {
+	return map[string]string{
+		"application_name":                    collector.ApplicationName,
+		"statement_timeout":                   strconv.FormatInt(statementTimeout.Milliseconds(), 10),
+		"lock_timeout":                        "1000",
+		"idle_in_transaction_session_timeout": "10000",
+	}
+}
+
+// withSessionSettings adds the session settings to a URL or keyword/value DSN; settings
+// the user gave explicitly win.
+func withSessionSettings(dsn string, statementTimeout time.Duration) (string, error) {
+	settings := sessionSettings(statementTimeout)
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return "", fmt.Errorf("parse database URL: %w", err)
+		}
+		q := u.Query()
+		for k, v := range settings {
+			if !q.Has(k) {
+				q.Set(k, v)
+			}
+		}
+		u.RawQuery = q.Encode()
+		return u.String(), nil
+	}
+	if dsn == "" {
+		return "", errors.New("no database URL: set DATABASE_URL or --database-url")
+	}
+	keys := make([]string, 0, len(settings))
+	for k := range settings {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if !strings.Contains(dsn, k+"=") {
+			dsn += " " + k + "=" + settings[k]
+		}
+	}
+	return dsn, nil
+}
