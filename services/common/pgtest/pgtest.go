@@ -70,11 +70,17 @@ func version(dir string) int {
 // New makes and starts a private cluster that lives until the test ends.
 func New(tb testing.TB) *Server {
 	tb.Helper()
-	s, err := Create(tb.TempDir())
+	// Not tb.TempDir(): its parent is private to root, and the server may run as postgres.
+	dir, err := os.MkdirTemp("", "ecomstream-pg-")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(s.Stop)
+	s, err := Create(dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Stop(); os.RemoveAll(dir) })
 	return s
 }
 
