@@ -35,7 +35,7 @@ type Record struct {
 // Reader yields records one by one with constant memory.
 type Reader struct {
 	br       *bufio.Reader
-	pending  [][]byte // physical lines pushed back after an unterminated quote
+	pending  []pendingLine // physical lines pushed back after an unterminated quote
 	line     int64    // physical lines consumed so far
 	first    bool
 	MaxBytes int
@@ -44,6 +44,12 @@ type Reader struct {
 	field  []byte
 	ends   []int
 	fields [][]byte
+}
+
+// pendingLine is a physical line pushed back; tooLong marks one that was cut at MaxBytes.
+type pendingLine struct {
+	b       []byte
+	tooLong bool
 }
 
 // NewReader returns a reader over r; a leading UTF-8 BOM is skipped.
@@ -59,7 +65,7 @@ func (r *Reader) readLine(dst []byte) (line []byte, tooLong bool, err error) {
 		l := r.pending[0]
 		r.pending = r.pending[1:]
 		r.line++
-		return append(dst, l...), false, nil
+		return append(dst, l.b...), l.tooLong, nil
 	}
 	start := len(dst)
 	for {
@@ -136,18 +142,19 @@ func (r *Reader) parse(startLine int64) (Record, error) {
 				i := bytes.IndexByte(r.raw[pos:], '"')
 				if i < 0 {
 					// The quoted field goes on past this line: take the next one.
-					seg := r.raw[pos:]
-					if bytes.HasSuffix(seg, []byte("\r\n")) { // a CRLF file's line end inside a field reads as \n
-						seg = append(seg[:len(seg)-2:len(seg)-2], '\n')
-					}
-					r.field = append(r.field, seg...)
+					// The line end (LF or CRLF) is part of the field as it stands, so
+					// AppendField's output reads back byte for byte.
+					r.field = append(r.field, r.raw[pos:]...)
 					pos = len(r.raw)
 					more, tooLong, err := r.readLine(r.raw)
 					if err != nil || tooLong || len(more) > r.MaxBytes {
 						if err != nil && err != io.EOF {
 							return Record{}, err
 						}
-						return r.unterminated(startLine, firstLineEnd)
+						// Every line read so far goes back, the last one too (marked
+						// when it was cut), so none is lost and none shifts.
+						r.raw = more
+						return r.unterminated(startLine, firstLineEnd, tooLong)
 					}
 					r.raw = more
 					continue
@@ -197,16 +204,19 @@ func (r *Reader) parse(startLine int64) (Record, error) {
 // unterminated handles a quoted field that never closes (or grows past the cap): the
 // record is reported bad as its first physical line, and the lines after it are read
 // again as records of their own, so one stray quote costs one row, not the file.
-func (r *Reader) unterminated(startLine int64, firstLineEnd int) (Record, error) {
+func (r *Reader) unterminated(startLine int64, firstLineEnd int, lastTooLong bool) (Record, error) {
 	rest := r.raw[firstLineEnd:]
-	var lines [][]byte
+	var lines []pendingLine
 	for len(rest) > 0 {
 		i := bytes.IndexByte(rest, '\n')
 		if i < 0 {
 			i = len(rest) - 1
 		}
-		lines = append(lines, append([]byte(nil), rest[:i+1]...))
+		lines = append(lines, pendingLine{b: append([]byte(nil), rest[:i+1]...)})
 		rest = rest[i+1:]
+	}
+	if lastTooLong && len(lines) > 0 {
+		lines[len(lines)-1].tooLong = true
 	}
 	r.pending = append(lines, r.pending...)
 	r.line = startLine
