@@ -36,7 +36,7 @@ type Record struct {
 type Reader struct {
 	br       *bufio.Reader
 	pending  []pendingLine // physical lines pushed back after an unterminated quote
-	line     int64    // physical lines consumed so far
+	line     int64         // physical lines consumed so far
 	first    bool
 	MaxBytes int
 
