@@ -1,0 +1,331 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ecomstream/ecomstream/services/common/csvcodec"
+)
+
+func TestReportCommandLine(t *testing.T) {
+	s, err := load(strings.Fields("--min-records 50 --max-records 200 --sleep 0.5"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.MinRecords != 50 || s.MaxRecords != 200 || s.Sleep.D() != 500*time.Millisecond {
+		t.Fatalf("parsed %+v", s)
+	}
+	if s.HTTPAddr != ":8081" || s.OutputDir != "/data/incoming" || s.LogLevel != "info" || s.BadRate != 0 {
+		t.Fatalf("defaults %+v", s)
+	}
+}
+
+func TestEnvironmentAndFlags(t *testing.T) {
+	t.Setenv("GENERATOR_SLEEP", "0.1")
+	t.Setenv("GENERATOR_MIN_RECORDS", "1000")
+	t.Setenv("GENERATOR_MAX_RECORDS", "1000")
+	t.Setenv("GENERATOR_BAD_RATE", "0.05")
+	t.Setenv("GENERATOR_DURATION", "20")
+	t.Setenv("GENERATOR_INSTANCE", "gen-7")
+	t.Setenv("LOG_LEVEL", "debug")
+	s, err := load([]string{"--bad-rate", "0.01", "--duplicate-rate", "0.02", "--max-files", "9", "--seed", "5"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := settings{LogLevel: "debug", HTTPAddr: ":8081", OutputDir: "/data/incoming", MinRecords: 1000, MaxRecords: 1000,
+		BadRate: 0.01, DuplicateRate: 0.02, MaxFiles: 9, Instance: "gen-7", Seed: 5}
+	want.Sleep.Decode("0.1")
+	want.Duration.Decode("20s")
+	if s != want {
+		t.Fatalf("got  %+v\nwant %+v", s, want)
+	}
+}
+
+func TestHelpAndBadSettings(t *testing.T) {
+	var out, errs bytes.Buffer
+	if code := run([]string{"--help"}, &out, &errs); code != 0 {
+		t.Fatalf("--help exit %d", code)
+	}
+	for _, s := range []string{"GENERATOR_OUTPUT_DIR", "--min-records", "--duplicate-rate", "healthcheck"} {
+		if !strings.Contains(out.String(), s) {
+			t.Errorf("--help does not mention %s:\n%s", s, out.String())
+		}
+	}
+	for _, tc := range []struct{ args, want string }{
+		{"--min-records 200 --max-records 100", "--min-records 200 is greater than --max-records 100"},
+		{"--bad-rate 1", "--bad-rate 1 is outside [0, 1)"},
+		{"--duplicate-rate -0.5", "--duplicate-rate -0.5 is outside [0, 1)"},
+		{"--sleep soon", "soon"},
+		{"--log-level loud", "unknown log level"},
+		{"--no-such-flag", "no-such-flag"},
+		{"extra", "unexpected argument"},
+	} {
+		errs.Reset()
+		if code := run(strings.Fields(tc.args+" --output-dir "+t.TempDir()), io.Discard, &errs); code != 2 {
+			t.Errorf("%s: exit %d, want 2", tc.args, code)
+		}
+		if !strings.Contains(errs.String(), tc.want) {
+			t.Errorf("%s: error %q does not say %q", tc.args, errs.String(), tc.want)
+		}
+	}
+}
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// binary builds the generator once for the process-level tests.
+func binary(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("process-level test")
+	}
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "generator-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "generator")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = errors.New(string(out))
+		}
+	})
+	if buildErr != nil {
+		t.Fatalf("build: %v", buildErr)
+	}
+	return binPath
+}
+
+// proc is a running generator whose JSON log lines are collected.
+type proc struct {
+	cmd   *exec.Cmd
+	mu    sync.Mutex
+	lines []map[string]any
+	done  chan struct{}
+}
+
+func start(t *testing.T, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(binary(t), append([]string{"--http-addr", "127.0.0.1:0", "--instance", "proc"}, args...)...)
+	cmd.Env = os.Environ()
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			var m map[string]any
+			if json.Unmarshal(sc.Bytes(), &m) != nil {
+				m = map[string]any{"message": sc.Text(), "raw": true}
+			}
+			p.mu.Lock()
+			p.lines = append(p.lines, m)
+			p.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	return p
+}
+
+// find waits for a log line with this message.
+func (p *proc) find(t *testing.T, msg string, wait time.Duration) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for time.Now().Before(deadline) {
+		p.mu.Lock()
+		for _, l := range p.lines {
+			if l["message"] == msg {
+				p.mu.Unlock()
+				return l
+			}
+		}
+		p.mu.Unlock()
+		time.Sleep(10 * time.Millisecond)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t.Fatalf("no %q log line within %v; got %v", msg, wait, p.lines)
+	return nil
+}
+
+func (p *proc) wait(t *testing.T, limit time.Duration) int {
+	t.Helper()
+	errc := make(chan error, 1)
+	go func() { errc <- p.cmd.Wait() }()
+	select {
+	case err := <-errc:
+		<-p.done
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return 0
+	case <-time.After(limit):
+		t.Fatalf("generator still running after %v", limit)
+		return -1
+	}
+}
+
+// onDisk counts the placed files and their rows and lists leftover dotfiles.
+func onDisk(t *testing.T, dir string) (files, rows int, tmps []string) {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), ".") {
+			tmps = append(tmps, e.Name())
+			continue
+		}
+		files++
+		f, err := os.Open(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := csvcodec.NewReader(f)
+		for {
+			rec, err := r.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil || rec.Err != nil {
+				t.Fatalf("%s: %v %v", e.Name(), err, rec.Err)
+			}
+			rows++
+		}
+		rows-- // the header
+		f.Close()
+	}
+	return files, rows, tmps
+}
+
+func count(l map[string]any, field string) int {
+	v, _ := l[field].(float64)
+	return int(v)
+}
+
+// TestSIGTERM runs the binary at a pace where it is often in the middle of a file, stops
+// it with SIGTERM and checks: exit 0, no dotfile left, and the summary line counts what
+// is on disk.
+func TestSIGTERM(t *testing.T) {
+	for i := 0; i < 3; i++ {
+		dir := filepath.Join(t.TempDir(), "incoming")
+		p := start(t, "--output-dir", dir, "--sleep", "0.005", "--min-records", "2000", "--max-records", "20000",
+			"--bad-rate", "0.02", "--duplicate-rate", "0.03", "--log-level", "debug")
+		listening := p.find(t, "http server listening", 10*time.Second)
+		addr, _ := listening["addr"].(string)
+		p.find(t, "file placed", 10*time.Second)
+
+		for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+			resp, err := http.Get("http://" + addr + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Fatalf("%s: %s %s", path, resp.Status, body)
+			}
+			if path == "/metrics" && !bytes.Contains(body, []byte(`ecomstream_generator_records_total{kind="valid"}`)) {
+				t.Fatalf("/metrics lacks the records counter:\n%s", body)
+			}
+		}
+		hc := exec.Command(binary(t), "healthcheck", "--http-addr", addr)
+		if out, err := hc.CombinedOutput(); err != nil {
+			t.Fatalf("healthcheck of a running generator: %v %s", err, out)
+		}
+
+		time.Sleep(time.Duration(50+i*37) * time.Millisecond)
+		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		if code := p.wait(t, 10*time.Second); code != 0 {
+			t.Fatalf("exit %d after SIGTERM", code)
+		}
+		files, rows, tmps := onDisk(t, dir)
+		if len(tmps) > 0 {
+			t.Fatalf("left behind %v", tmps)
+		}
+		sum := p.find(t, "generator finished", time.Second)
+		if count(sum, "files") != files || count(sum, "records") != rows || sum["reason"] != "signal" ||
+			count(sum, "valid")+count(sum, "invalid")+count(sum, "duplicate") != rows {
+			t.Fatalf("summary %v, on disk %d files %d rows", sum, files, rows)
+		}
+	}
+}
+
+func TestMaxFilesAndDurationExitZero(t *testing.T) {
+	dir := t.TempDir()
+	p := start(t, "--output-dir", dir, "--sleep", "0.01", "--max-files", "7")
+	if code := p.wait(t, 10*time.Second); code != 0 {
+		t.Fatalf("--max-files: exit %d", code)
+	}
+	if files, _, tmps := onDisk(t, dir); files != 7 || len(tmps) > 0 {
+		t.Fatalf("--max-files 7: %d files, tmps %v", files, tmps)
+	}
+	if sum := p.find(t, "generator finished", time.Second); sum["reason"] != "max_files" {
+		t.Fatalf("summary %v", sum)
+	}
+
+	dir = t.TempDir()
+	begin := time.Now()
+	p = start(t, "--output-dir", dir, "--sleep", "0.1", "--duration", "0.5")
+	if code := p.wait(t, 10*time.Second); code != 0 {
+		t.Fatalf("--duration: exit %d", code)
+	}
+	if took := time.Since(begin); took < 500*time.Millisecond {
+		t.Fatalf("--duration 0.5 stopped after %v", took)
+	}
+	if files, _, _ := onDisk(t, dir); files < 4 || files > 6 {
+		t.Fatalf("--duration 0.5 --sleep 0.1: %d files, want 5", files)
+	}
+}
+
+func TestHealthcheckOfNothing(t *testing.T) {
+	bin := binary(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := exec.CommandContext(ctx, bin, "healthcheck", "--http-addr", "127.0.0.1:1").Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("healthcheck with nothing listening: %v, want exit 1", err)
+	}
+}
+
+func TestUnwritableDirFails(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := start(t, "--output-dir", filepath.Join(file, "sub"), "--max-files", "1")
+	if code := p.wait(t, 10*time.Second); code != 1 {
+		t.Fatalf("output dir under a file: exit %d, want 1", code)
+	}
+}
