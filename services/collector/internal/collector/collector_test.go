@@ -1,0 +1,125 @@
+package collector
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/expfmt"
+	"github.com/rs/zerolog"
+
+	"github.com/ecomstream/ecomstream/services/common/metrics"
+)
+
+func testLogger() zerolog.Logger { return zerolog.Nop() }
+
+type countingMeasurement struct {
+	period time.Duration
+	runs   int
+	fail   bool
+}
+
+var countingDesc = Desc("test_runs", "Runs of the test measurement.")
+
+func (*countingMeasurement) Name() string                        { return "counting" }
+func (*countingMeasurement) Describe(ch chan<- *prometheus.Desc) { ch <- countingDesc }
+func (c *countingMeasurement) Period() time.Duration             { return c.period }
+func (c *countingMeasurement) Measure(_ context.Context, ch chan<- prometheus.Metric) error {
+	c.runs++
+	gauge(ch, countingDesc, float64(c.runs))
+	if c.fail {
+		return errors.New("boom")
+	}
+	return nil
+}
+
+// A failing measurement says so in scrape_success and keeps what it measured before failing.
+func TestFailureIsAMetric(t *testing.T) {
+	c := New(testLogger(), time.Second, &countingMeasurement{fail: true})
+	if c.Ready() {
+		t.Error("ready before measuring")
+	}
+	c.MeasureAll(t.Context())
+	m := flatten(t, c)
+	if m[`ecomstream_collector_scrape_success{collector="counting"}`] != 0 {
+		t.Error("scrape_success is not 0")
+	}
+	if _, ok := m[`ecomstream_collector_scrape_duration_seconds{collector="counting"}`]; !ok {
+		t.Error("no scrape_duration_seconds")
+	}
+	if m[`ecomstream_collector_test_runs`] != 1 || !c.Ready() {
+		t.Error("partial result not kept")
+	}
+}
+
+// allMeasured returns a registry with every measurement run once against a database
+// with data in every table and a backlog.
+func allMeasured(t *testing.T) *prometheus.Registry {
+	t.Helper()
+	pool := newDB(t)
+	loadEvents(t, pool, 300)
+	insertFiles(t, pool, file{latency: 0.2, age: 5, inserted: 100, rejected: 1, duplicate: 1}, file{latency: 12, age: 5, inserted: 100})
+	_, err := pool.Exec(context.Background(), `INSERT INTO rejected_records (source_file, line_number, raw_line, reason, message) VALUES ('f.csv', 3, 'x', 'bad_price', 'm')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(dir+"/a.csv", []byte("event_id\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := New(testLogger(), 30*time.Second, All(pool, Settings{Window: time.Minute, WatchDir: dir, QueryInterval: time.Minute})...)
+	c.MeasureAll(context.Background())
+	reg := metrics.NewRegistry()
+	reg.MustRegister(c)
+	return reg
+}
+
+// Every metric passes client_golang's linter and `promtool check metrics`, and every
+// measurement succeeds against a real database.
+func TestMetricsLintClean(t *testing.T) {
+	reg := allMeasured(t)
+	problems, err := testutil.GatherAndLint(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("lint: %s: %s", p.Metric, p.Text)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	enc := expfmt.NewEncoder(&buf, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasSuffix(mf.GetName(), "scrape_success") {
+			for _, m := range mf.GetMetric() {
+				if m.GetGauge().GetValue() != 1 {
+					t.Errorf("measurement %v failed", m.GetLabel())
+				}
+			}
+		}
+	}
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("promtool not installed (Debian package prometheus)")
+		}
+		t.Skip("promtool not installed; `promtool check metrics` not run")
+	}
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = &buf
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
+}

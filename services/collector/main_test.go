@@ -1,0 +1,45 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ecomstream/ecomstream/services/common/config"
+)
+
+func TestHelpListsEverySetting(t *testing.T) {
+	var out bytes.Buffer
+	err := run([]string{"--help"}, &out, &out)
+	if !config.IsHelp(err) {
+		t.Fatalf("--help: %v", err)
+	}
+	for _, s := range []string{"COLLECTOR_HTTP_ADDR", "--watch-dir", "COLLECTOR_INTERVAL", "COLLECTOR_WINDOW", "DATABASE_URL", "LOG_LEVEL", `":8083"`, `"5s"`, `"/data/incoming"`} {
+		if !strings.Contains(out.String(), s) {
+			t.Errorf("--help lacks %s:\n%s", s, out.String())
+		}
+	}
+}
+
+func TestHealthcheckFailsWithoutServer(t *testing.T) {
+	if err := run([]string{"healthcheck", "--http-addr", "127.0.0.1:1"}, &bytes.Buffer{}, &bytes.Buffer{}); err == nil {
+		t.Error("healthcheck passed with nothing listening")
+	}
+}
+
+func TestSessionSettings(t *testing.T) {
+	u, err := withSessionSettings("postgres://u@h:5432/db?sslmode=disable&lock_timeout=50", 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"statement_timeout=5000", "lock_timeout=50", "application_name=ecomstream-collector", "sslmode=disable", "idle_in_transaction_session_timeout=10000"} {
+		if !strings.Contains(u, s) {
+			t.Errorf("%s lacks %s", u, s)
+		}
+	}
+	d, err := withSessionSettings("host=h dbname=db", time.Second)
+	if err != nil || !strings.Contains(d, " statement_timeout=1000") || !strings.Contains(d, " lock_timeout=1000") {
+		t.Errorf("keyword DSN: %q, %v", d, err)
+	}
+}
