@@ -120,6 +120,7 @@ func (p *Producer) Run(ctx context.Context) (Summary, error) {
 		Float64("duration_seconds", p.cfg.Duration.Seconds()).Uint64("seed", p.seed).Msg("generator started")
 
 	var deadline <-chan time.Time
+	end := start.Add(p.cfg.Duration)
 	if p.cfg.Duration > 0 {
 		t := time.NewTimer(p.cfg.Duration)
 		defer t.Stop()
@@ -141,6 +142,16 @@ loop:
 	for {
 		if p.cfg.MaxFiles > 0 && p.sum.Files >= p.cfg.MaxFiles {
 			p.sum.Reason = StopMaxFiles
+			break
+		}
+		if p.cfg.Duration > 0 && !due.Before(end) {
+			// The next file would start after --duration: the run is complete.
+			select {
+			case <-ctx.Done():
+				p.sum.Reason = StopSignal
+			case <-deadline:
+				p.sum.Reason = StopDuration
+			}
 			break
 		}
 		if d := time.Until(due); d > 0 {

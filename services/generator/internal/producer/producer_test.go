@@ -171,7 +171,7 @@ func TestDurationStops(t *testing.T) {
 		t.Errorf("--duration 500ms took %v", took)
 	}
 	// 500 ms at one file per 20 ms: files at 0, 20, ..., 480 ms.
-	if sum.Files < 20 || sum.Files > 26 {
+	if sum.Files < 23 || sum.Files > 25 {
 		t.Errorf("%d files in 500ms at a 20ms pace, want about 25", sum.Files)
 	}
 	if files, _, _ := readDir(t, dir); int64(files) != sum.Files {
