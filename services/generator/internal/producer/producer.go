@@ -83,7 +83,7 @@ func New(cfg Config, log zerolog.Logger, reg prometheus.Registerer) (*Producer, 
 	}
 	seed := cfg.Seed
 	for seed == 0 {
-		seed = rand.Uint64()
+		seed = rand.Uint64() >> 1 // fits --seed (an int64), so the logged seed can be given back
 	}
 	// The instance is part of the stream's identity: replicas given the same --seed
 	// still write different events (the same event_id twice would be a duplicate
