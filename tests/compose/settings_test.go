@@ -54,6 +54,12 @@ func (s settings) lookup(name string) (setting, bool) {
 	return setting{}, false
 }
 
+// programOf names the program each compose service built from ./Dockerfile runs.
+var programOf = map[string]string{
+	"generator": "generator", "ingester": "ingester", "collector": "collector",
+	"migrate": "ingester", "loadgen": "generator",
+}
+
 // designSettings is DESIGN.md's table, used only while a service has no Go source yet.
 var designSettings = map[string][]string{
 	"generator": {"DATABASE_URL", "LOG_LEVEL", "HTTP_ADDR", "OUTPUT_DIR", "MIN_RECORDS", "MAX_RECORDS", "SLEEP",
@@ -200,13 +206,13 @@ func parses(goType, value string) error {
 	return err
 }
 
-// settingValue is what the service runs with: its compose environment, else the default.
+// settingValue is what a compose service runs with: its environment, else the default.
 func settingValue(t testing.TB, svc string, key string) string {
 	t.Helper()
-	st := readSettings(t, svc)
+	st := readSettings(t, programOf[svc])
 	f, ok := st.Fields[key]
 	if !ok {
-		t.Fatalf("services/%s has no setting %s", svc, key)
+		t.Fatalf("services/%s has no setting %s", programOf[svc], key)
 	}
 	env := envOf(service(t, loadProject(t, "loadtest"), svc))
 	for _, n := range st.names(f) {
@@ -222,10 +228,7 @@ func settingValue(t testing.TB, svc string, key string) string {
 // is set.
 func TestEnvironmentMatchesSettings(t *testing.T) {
 	p := loadProject(t, "loadtest")
-	cases := map[string]string{ // compose service -> program
-		"generator": "generator", "ingester": "ingester", "collector": "collector",
-		"migrate": "ingester", "loadgen": "generator",
-	}
+	cases := programOf
 	keys := make([]string, 0, len(cases))
 	for k := range cases {
 		keys = append(keys, k)
