@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -237,21 +239,43 @@ func TestBehindScheduleIsExposed(t *testing.T) {
 	}
 }
 
+// TestKeepsPace checks that files follow a fixed schedule (file k starts at k·sleep)
+// rather than sleeping after each write, which would drift by the write time of every
+// file before. The start time is in each file's name.
 func TestKeepsPace(t *testing.T) {
 	dir := t.TempDir()
 	cfg := testConfig(dir)
-	cfg.MinRecords, cfg.MaxRecords, cfg.Sleep, cfg.MaxFiles = 1000, 1000, 10*time.Millisecond, 50
+	const sleep = 10 * time.Millisecond
+	cfg.MinRecords, cfg.MaxRecords, cfg.Sleep, cfg.MaxFiles = 1000, 1000, sleep, 50
 	p, _, _ := newProducer(t, cfg)
-	start := time.Now()
-	sum, err := p.Run(context.Background())
-	if err != nil {
+	if _, err := p.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	// 50 files due at 0, 10, ..., 490 ms: a sleep-after-write loop would take longer.
-	took := time.Since(start)
-	t.Logf("50 files of 1000 rows at a 10ms pace in %v (%.0f rows/s)", took, float64(sum.Rows.Total())/took.Seconds())
-	if took < 480*time.Millisecond || took > 800*time.Millisecond {
-		t.Errorf("50 files at a 10ms pace took %v, want about 490ms", took)
+	ents, err := os.ReadDir(dir) // sorted by name, hence by sequence number
+	if err != nil || len(ents) != 50 {
+		t.Fatalf("%d files, %v", len(ents), err)
+	}
+	var first int64
+	drifts := make([]time.Duration, 0, len(ents))
+	for k, e := range ents {
+		var seq, nanos int64
+		if _, err := fmt.Sscanf(strings.TrimPrefix(e.Name(), "gen-test-"), "%d-%d.csv", &seq, &nanos); err != nil || seq != int64(k+1) {
+			t.Fatalf("file name %q: %v", e.Name(), err)
+		}
+		if k == 0 {
+			first = nanos
+		}
+		drift := time.Duration(nanos-first) - time.Duration(k)*sleep
+		if drift < -time.Millisecond {
+			t.Errorf("file %d started %v ahead of its schedule", k+1, -drift)
+		}
+		drifts = append(drifts, drift)
+	}
+	slices.Sort(drifts)
+	median := drifts[len(drifts)/2]
+	t.Logf("start drift from the schedule: median %v, max %v", median, drifts[len(drifts)-1])
+	if median > 5*time.Millisecond {
+		t.Errorf("median drift %v: files are not on a fixed schedule", median)
 	}
 }
 
@@ -337,14 +361,8 @@ func TestMetricsLint(t *testing.T) {
 }
 
 func sorted(s []string) []string {
-	out := append([]string(nil), s...)
-	for i := range out {
-		for j := i + 1; j < len(out); j++ {
-			if out[j] < out[i] {
-				out[i], out[j] = out[j], out[i]
-			}
-		}
-	}
+	out := slices.Clone(s)
+	slices.Sort(out)
 	return out
 }
 
