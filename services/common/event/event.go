@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -154,9 +155,11 @@ func (h *Header) Parse(fields [][]byte, now time.Time, intern func([]byte) strin
 	if len(fields) != h.n {
 		return e, reject(ReasonWrongFieldCount, "%d fields, the header has %d", len(fields), h.n)
 	}
-	for i, f := range fields {
-		if !utf8.Valid(f) {
-			return e, reject(ReasonBadEncoding, "field %d is not valid UTF-8", i+1)
+	// The contract's columns only (an extra column is ignored, whatever its bytes); NUL
+	// is valid UTF-8 but PostgreSQL text cannot hold it.
+	for _, p := range h.pos {
+		if f := fields[p]; !utf8.Valid(f) || bytes.IndexByte(f, 0) >= 0 {
+			return e, reject(ReasonBadEncoding, "field %d is not valid UTF-8 (or holds NUL)", p+1)
 		}
 	}
 	f := func(c int) []byte { return fields[h.pos[c]] }
@@ -221,9 +224,9 @@ func eventType(b []byte) (string, bool) {
 	return "", false
 }
 
-// positive parses a decimal integer > 0 without allocating.
+// positive parses a decimal integer > 0 that fits a bigint, without allocating.
 func positive(b []byte) (int64, bool) {
-	if len(b) == 0 || len(b) > 18 {
+	if len(b) == 0 || len(b) > 19 {
 		return 0, false
 	}
 	var n int64
@@ -231,7 +234,11 @@ func positive(b []byte) (int64, bool) {
 		if c < '0' || c > '9' {
 			return 0, false
 		}
-		n = n*10 + int64(c-'0')
+		d := int64(c - '0')
+		if n > (math.MaxInt64-d)/10 {
+			return 0, false
+		}
+		n = n*10 + d
 	}
 	return n, n > 0
 }
@@ -335,7 +342,11 @@ func AppendPrice(dst []byte, cents int64) []byte {
 func AppendCSV(dst []byte, e *Event) []byte {
 	dst = AppendUUID(dst, e.EventID)
 	dst = append(dst, ',')
-	dst = e.EventTime.AppendFormat(dst, time.RFC3339Nano)
+	t := e.EventTime
+	if _, off := t.Zone(); off%60 != 0 {
+		t = t.UTC() // RFC 3339 offsets have no seconds: written as is, the instant would move
+	}
+	dst = t.AppendFormat(dst, time.RFC3339Nano)
 	dst = append(dst, ',')
 	dst = append(dst, e.EventType...)
 	dst = append(dst, ',')
