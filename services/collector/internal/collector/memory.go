@@ -30,6 +30,8 @@ var (
 		"PostgreSQL memory settings in bytes (shared_buffers, work_mem, maintenance_work_mem, effective_cache_size, wal_buffers).", "setting")
 	pgMemoryDesc = Desc("postgres_memory_bytes",
 		"Proportional set size (PSS) summed over PostgreSQL's processes, read from /proc; absent when they are not visible to the collector.")
+	pgCPUDesc = Desc("postgres_cpu_seconds_total",
+		"User and system CPU time of the PostgreSQL processes alive now, read from /proc; a backend that exits takes its time with it, which rate() treats as a counter reset. Absent when they are not visible.")
 	pgProcsDesc = Desc("postgres_processes",
 		"PostgreSQL processes whose memory was read from /proc (0 when the server is not visible to the collector).")
 )
@@ -74,24 +76,25 @@ func (m *Memory) Measure(ctx context.Context, ch chan<- prometheus.Metric) error
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("postgres pids: %w", err)
 	}
-	pss, n := m.pss(pids)
+	pss, cpu, n := m.pss(pids)
 	gauge(ch, pgProcsDesc, float64(n))
 	if n > 0 {
 		gauge(ch, pgMemoryDesc, float64(pss))
+		counter(ch, pgCPUDesc, cpu)
 	}
 	return nil
 }
 
-// pss sums the PSS of the postgres processes among pids and their parent (the
+// pss sums the PSS and CPU time of the postgres processes among pids and their parent (the
 // postmaster), skipping any it cannot read.
-func (m *Memory) pss(pids []int) (uint64, int) {
+func (m *Memory) pss(pids []int) (uint64, float64, int) {
 	mount := m.Proc
 	if mount == "" {
 		mount = procfs.DefaultMountPoint
 	}
 	fs, err := procfs.NewFS(mount)
 	if err != nil {
-		return 0, 0
+		return 0, 0, 0
 	}
 	seen := map[int]bool{}
 	var all []int
@@ -111,6 +114,7 @@ func (m *Memory) pss(pids []int) (uint64, int) {
 	}
 	sort.Ints(all)
 	var sum uint64
+	var cpu float64
 	n := 0
 	for _, pid := range all {
 		p, err := fs.Proc(pid)
@@ -126,7 +130,8 @@ func (m *Memory) pss(pids []int) (uint64, int) {
 			continue
 		}
 		sum += r.Pss
+		cpu += st.CPUTime()
 		n++
 	}
-	return sum, n
+	return sum, cpu, n
 }

@@ -21,6 +21,9 @@ func TestMemory(t *testing.T) {
 		if b := m[`ecomstream_collector_postgres_memory_bytes`]; b < 1<<20 || b > 8<<30 {
 			t.Errorf("postgres memory = %v bytes, not plausible", b)
 		}
+		if _, ok := m[`ecomstream_collector_postgres_cpu_seconds_total`]; !ok {
+			t.Error("postgres cpu time missing")
+		}
 	}
 	for _, s := range MemorySettings {
 		if m[`ecomstream_collector_postgres_setting_bytes{setting="`+s+`"}`] <= 0 {
