@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/ecomstream/ecomstream/services/common/event"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/archive"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/load"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/queue"
@@ -187,6 +188,21 @@ func (r *Runner) batch(ctx context.Context, log zerolog.Logger, files []queue.Fi
 		r.mu.Unlock()
 		log.Debug().Int("files", len(files)).Msg("duplicate event_id: batch goes again through staging")
 		b, claim, err = r.loader.Load(dctx, files, true)
+	}
+	if err != nil && load.IsDataError(err) {
+		r.metrics.Batches.WithLabelValues("rolled_back").Inc()
+		if len(files) > 1 {
+			// Find the file PostgreSQL refuses: each goes again on its own.
+			log.Warn().Err(err).Int("files", len(files)).Msg("PostgreSQL refused a row of this batch; committing its files one by one")
+			var firstErr error
+			for _, f := range files {
+				if err := r.batch(ctx, log, []queue.File{f}); err != nil && firstErr == nil {
+					firstErr = err
+				}
+			}
+			return firstErr
+		}
+		b, claim, err = r.loader.Reject(dctx, files[0], &event.Rejection{Reason: load.ReasonDatabaseRejected, Message: err.Error()})
 	}
 	if err != nil {
 		r.metrics.Batches.WithLabelValues("rolled_back").Inc()

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ecomstream/ecomstream/services/common/db"
@@ -35,6 +36,25 @@ const (
 	OutcomeLocked           = "locked"            // another replica holds it
 	OutcomeGone             = "gone"              // vanished before it was read (moved by another replica)
 )
+
+// unreadableSHA stands in the ledger for the checksum of a file that could not be read.
+const unreadableSHA = "unreadable"
+
+// ReasonDatabaseRejected is a whole-file rejection by PostgreSQL itself: a value the
+// contract's validation let through but the database refused.
+const ReasonDatabaseRejected = "database_rejected"
+
+// IsDataError tells whether PostgreSQL refused the data itself (SQLSTATE classes 22 data
+// exception, 23 integrity other than duplicate keys, 54 program limit), which no retry
+// will fix, as opposed to a connection or server problem, which a retry will.
+func IsDataError(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code == "23505" {
+		return false
+	}
+	class := pgErr.Code[:2]
+	return class == "22" || class == "23" || class == "54"
+}
 
 // ErrDuplicateKey means the direct COPY met an event_id already stored; the caller
 // retries the batch in staging mode.
@@ -132,6 +152,52 @@ func (l *Loader) Load(ctx context.Context, files []queue.File, staging bool) (*B
 	if err := tx.Commit(ctx); err != nil {
 		claim.Release()
 		return nil, nil, fmt.Errorf("commit: %w", err)
+	}
+	batch.Committed = time.Now()
+	batch.Duration = batch.Committed.Sub(start)
+	return batch, claim, nil
+}
+
+// Reject commits a whole-file rejection of one file without loading its rows: a file
+// PostgreSQL refused must be moved aside rather than block every file behind it. Like
+// Load, it returns a Claim to release once the file has been moved.
+func (l *Loader) Reject(ctx context.Context, f queue.File, rej *event.Rejection) (*Batch, *Claim, error) {
+	start := time.Now()
+	conn, err := l.Pool.Acquire(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("acquire connection: %w", err)
+	}
+	claim := &Claim{conn: conn}
+	fr := &FileResult{File: f, Outcome: OutcomeIngested}
+	batch := &Batch{Files: []*FileResult{fr}}
+	if err := l.claim(ctx, conn, batch); err != nil {
+		claim.Release()
+		return nil, nil, err
+	}
+	if fr.Outcome == OutcomeIngested {
+		sum, err := fileSHA256(f.Path)
+		switch {
+		case errors.Is(err, errGone):
+			fr.Outcome = OutcomeGone
+		case err != nil:
+			sum = unreadableSHA
+			fallthrough
+		default:
+			fr.Outcome, fr.SHA256, fr.Failure = OutcomeFailed, sum, rej
+		}
+	}
+	if fr.Outcome == OutcomeFailed {
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `INSERT INTO rejected_records (source_file, line_number, raw_line, reason, message)
+				VALUES ($1, 0, '', $2, $3)`, f.Name, rej.Reason, rej.Message); err != nil {
+				return fmt.Errorf("reject file: %w", err)
+			}
+			return l.insertLedger(ctx, tx, batch)
+		})
+		if err != nil {
+			claim.Release()
+			return nil, nil, err
+		}
 	}
 	batch.Committed = time.Now()
 	batch.Duration = batch.Committed.Sub(start)

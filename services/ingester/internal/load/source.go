@@ -120,8 +120,11 @@ func (s *source) openNext() bool {
 				fr.Outcome = OutcomeGone
 				continue
 			}
-			s.err = fmt.Errorf("open %s: %w", fr.File.Path, err)
-			return false
+			// Not readable (permissions, a directory named *.csv): no retry will fix it.
+			fr.Outcome, fr.SHA256 = OutcomeFailed, unreadableSHA
+			fr.Failure = &event.Rejection{Reason: event.ReasonUnreadable, Message: err.Error()}
+			s.rejected = append(s.rejected, rejectedRow{file: fr.File.Name, reason: fr.Failure.Reason, message: fr.Failure.Message})
+			continue
 		}
 		s.f, s.sum, s.cur = f, sha256.New(), fr
 		s.cr = csvcodec.NewReader(io.TeeReader(bufio.NewReaderSize(f, 256<<10), s.sum))
