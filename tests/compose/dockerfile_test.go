@@ -412,6 +412,21 @@ func TestDockerfileBuildsServices(t *testing.T) {
 			if msg, err := cmd.CombinedOutput(); err != nil {
 				t.Fatalf("go %s (the Dockerfile's build of %s) fails: %v\n%s", strings.Join(argv, " "), name, err, msg)
 			}
+			// The program itself accepts the environment each compose service gives it:
+			// settings are decoded from the environment before --help is looked at.
+			for svc, prog := range programOf {
+				if prog != name {
+					continue
+				}
+				run := exec.Command(out, "--help")
+				run.Dir = t.TempDir()
+				for k, v := range envOf(service(t, loadProject(t, "loadtest"), svc)) {
+					run.Env = append(run.Env, k+"="+v)
+				}
+				if msg, err := run.CombinedOutput(); err != nil {
+					t.Errorf("%s --help with the environment of compose service %s: %v\n%s", name, svc, err, msg)
+				}
+			}
 		})
 	}
 }

@@ -380,10 +380,10 @@ func TestGrafanaProvisioning(t *testing.T) {
 	}
 	home := envOf(g)["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
 	homeHost, _ := hostPath(g, home)
-	want := dashboards["ecomstream-sla"]
+	want := dashboards[slaDashboardUID(t)]
 	switch {
 	case want == "":
-		t.Errorf("no dashboard has uid ecomstream-sla (uids: %v)", keys(dashboards))
+		t.Errorf("no SLA dashboard (uid ecomstream-sla, or the one uid with \"sla\"): uids %v", keys(dashboards))
 	case homeHost != want:
 		t.Errorf("GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH=%q is %q on the host; the SLA dashboard is %s", home, homeHost, want)
 	}
