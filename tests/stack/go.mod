@@ -2,9 +2,16 @@ module github.com/ecomstream/ecomstream/tests/stack
 
 go 1.26.0
 
+require github.com/ecomstream/ecomstream/services/common v0.0.0
+
 require (
-	github.com/ecomstream/ecomstream/services/common v0.0.0
-	github.com/ecomstream/ecomstream/sql v0.0.0
+	github.com/jackc/pgpassfile v1.0.0 // indirect
+	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
+	github.com/jackc/pgx/v5 v5.12.0 // indirect
+	github.com/kr/text v0.2.0 // indirect
+	github.com/rogpeppe/go-internal v1.16.0 // indirect
+	golang.org/x/text v0.42.0 // indirect
+	gopkg.in/yaml.v3 v3.0.1
 )
 
 replace (

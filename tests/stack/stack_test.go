@@ -1,0 +1,323 @@
+package stack
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/ecomstream/ecomstream/services/common/pgtest"
+)
+
+// binDir holds bin/generator, bin/ingester and bin/collector built by TestMain.
+var binDir string
+
+func TestMain(m *testing.M) {
+	os.Exit(func() int {
+		dir, err := os.MkdirTemp("", "ecomstream-stack-bin-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		binDir = dir
+		cmd := exec.Command("go", "build", "-o", dir+"/", "./services/generator", "./services/ingester", "./services/collector")
+		cmd.Dir = "../.."
+		if out, err := cmd.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "building the services: %v\n%s", err, out)
+			return 1
+		}
+		return pgtest.Main(m)
+	}())
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// start runs a program until the test ends (SIGTERM, then SIGKILL), its output in a log
+// file that is printed when the test fails.
+func start(t *testing.T, name, bin string, env []string, args ...string) {
+	t.Helper()
+	logPath := filepath.Join(t.TempDir(), name+".log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+		logf.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			if len(b) > 3000 {
+				b = b[len(b)-3000:]
+			}
+			t.Logf("--- %s log (tail) ---\n%s", name, b)
+		}
+	})
+}
+
+// promQuery evaluates expr at now through Prometheus' HTTP API and returns the number of
+// series (or 1 for a scalar) it returned.
+func promQuery(ctx context.Context, base, expr string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/query?query="+url.QueryEscape(expr), nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var r struct {
+		Status string `json:"status"`
+		Error  string `json:"error"`
+		Data   struct {
+			ResultType string          `json:"resultType"`
+			Result     json.RawMessage `json:"result"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil {
+		return 0, fmt.Errorf("%s: %s", resp.Status, body)
+	}
+	if r.Status != "success" {
+		return 0, fmt.Errorf("query error: %s", r.Error)
+	}
+	if r.Data.ResultType == "scalar" {
+		return 1, nil
+	}
+	var series []json.RawMessage
+	if err := json.Unmarshal(r.Data.Result, &series); err != nil {
+		return 0, err
+	}
+	return len(series), nil
+}
+
+// query is one PromQL expression to prove, and where it comes from.
+type query struct{ where, expr string }
+
+// ruleQueries reads every rule file: recording rules as they are; alerts with `bool`
+// after their one comparison, so the expression returns data whenever its operands do,
+// firing or not.
+func ruleQueries(t *testing.T) []query {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(root(t), "deploy", "prometheus", "rules", "*.rules.yml"))
+	var out []query
+	for _, f := range files {
+		var doc struct {
+			Groups []struct {
+				Name  string `yaml:"name"`
+				Rules []struct {
+					Record string `yaml:"record"`
+					Alert  string `yaml:"alert"`
+					Expr   string `yaml:"expr"`
+				} `yaml:"rules"`
+			} `yaml:"groups"`
+		}
+		if err := yaml.Unmarshal([]byte(readFile(t, f)), &doc); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for _, g := range doc.Groups {
+			for i, r := range g.Rules {
+				where := fmt.Sprintf("%s: %s #%d %s%s", filepath.Base(f), g.Name, i+1, r.Record, r.Alert)
+				expr := r.Expr
+				if r.Alert != "" {
+					var err error
+					if expr, err = withBool(expr); err != nil {
+						t.Errorf("%s: %v", where, err)
+						continue
+					}
+				}
+				out = append(out, query{where, expr})
+			}
+		}
+	}
+	return out
+}
+
+// withBool inserts `bool` after the one top-level comparison of an alert expression.
+func withBool(expr string) (string, error) {
+	depth, at, n := 0, -1, 0
+	var quote byte
+	for i := 0; i < len(expr); i++ {
+		c := expr[i]
+		switch {
+		case quote != 0:
+			if c == '\\' {
+				i++
+			} else if c == quote {
+				quote = 0
+			}
+		case c == '"' || c == '\'' || c == '`':
+			quote = c
+		case c == '(' || c == '{' || c == '[':
+			depth++
+		case c == ')' || c == '}' || c == ']':
+			depth--
+		case depth == 0 && (c == '>' || c == '<' || c == '=' || c == '!'):
+			l := 1
+			if i+1 < len(expr) && expr[i+1] == '=' {
+				l = 2
+			}
+			if (c == '=' || c == '!') && l == 1 {
+				continue // =~ or !~ never stand at the top level; a lone = is not PromQL
+			}
+			n++
+			at = i + l
+			i += l - 1
+		}
+	}
+	if n != 1 {
+		return "", fmt.Errorf("alert expression must have exactly one top-level comparison, has %d: %s", n, expr)
+	}
+	return expr[:at] + " bool" + expr[at:], nil
+}
+
+func TestWithBool(t *testing.T) {
+	for in, want := range map[string]string{
+		`a{x="1"} > on (sla) b`: `a{x="1"} > bool on (sla) b`,
+		`up{job=~"a|b"} == 0`:   `up{job=~"a|b"} == bool 0`,
+		`sum(x > 1) >= 2`:       `sum(x > 1) >= bool 2`,
+	} {
+		if got, err := withBool(in); err != nil || got != want {
+			t.Errorf("withBool(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := withBool(`a > b > c`); err == nil {
+		t.Error("two comparisons accepted")
+	}
+}
+
+// dashboardQueries lists every query of every dashboard panel.
+func dashboardQueries(t *testing.T) []query {
+	var out []query
+	for name, d := range loadDashboards(t) {
+		for _, p := range d.Panels {
+			for i, q := range p.Targets {
+				out = append(out, query{fmt.Sprintf("%s: %q query %c", name, p.Title, 'A'+i), q.Expr})
+			}
+		}
+	}
+	return out
+}
+
+// The whole pipeline as processes — PostgreSQL, generator, ingester, collector and a real
+// Prometheus loading our rule files, scraping every second — and then every PromQL
+// expression of every dashboard and rule file must return data: no dead panels, no rule
+// that can never evaluate.
+func TestStackEveryQueryReturnsData(t *testing.T) {
+	prometheus := tool(t, "prometheus")
+	dbURL := pgtest.DB(t)
+	work := t.TempDir()
+	incoming, archive, failed := filepath.Join(work, "incoming"), filepath.Join(work, "archive"), filepath.Join(work, "failed")
+	for _, d := range []string{incoming, archive, failed} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	genPort, ingPort, colPort, promPort := freePort(t), freePort(t), freePort(t), freePort(t)
+	addr := func(p int) string { return fmt.Sprintf("127.0.0.1:%d", p) }
+
+	start(t, "ingester", filepath.Join(binDir, "ingester"), []string{
+		"DATABASE_URL=" + dbURL, "INGESTER_INPUT_DIR=" + incoming, "INGESTER_ARCHIVE_DIR=" + archive,
+		"INGESTER_FAILED_DIR=" + failed, "INGESTER_HTTP_ADDR=" + addr(ingPort), "INGESTER_INSTANCE=ingester-1"})
+	start(t, "collector", filepath.Join(binDir, "collector"), []string{
+		"DATABASE_URL=" + dbURL, "COLLECTOR_WATCH_DIR=" + incoming, "COLLECTOR_HTTP_ADDR=" + addr(colPort),
+		"COLLECTOR_INTERVAL=1s", "COLLECTOR_QUERY_INTERVAL=2s", "COLLECTOR_WINDOW=5m"})
+	// Invalid and repeated rows make the error, rejection and duplicate panels non-empty.
+	start(t, "generator", filepath.Join(binDir, "generator"), []string{
+		"GENERATOR_OUTPUT_DIR=" + incoming, "GENERATOR_HTTP_ADDR=" + addr(genPort), "GENERATOR_SLEEP=0.1",
+		"GENERATOR_MIN_RECORDS=50", "GENERATOR_MAX_RECORDS=100", "GENERATOR_BAD_RATE=0.02",
+		"GENERATOR_DUPLICATE_RATE=0.02", "GENERATOR_DURATION=5m", "GENERATOR_INSTANCE=gen-1"})
+
+	rules := filepath.Join(root(t), "deploy", "prometheus", "rules", "*.rules.yml")
+	cfg := fmt.Sprintf(`global: {scrape_interval: 1s, evaluation_interval: 1s}
+rule_files: [%q]
+scrape_configs:
+  - {job_name: generator, static_configs: [{targets: [%q]}]}
+  - {job_name: ingester, static_configs: [{targets: [%q]}]}
+  - {job_name: collector, static_configs: [{targets: [%q]}]}
+  - {job_name: prometheus, static_configs: [{targets: [%q]}]}
+`, rules, addr(genPort), addr(ingPort), addr(colPort), addr(promPort))
+	cfgPath := filepath.Join(work, "prometheus.yml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	start(t, "prometheus", prometheus, nil, "--config.file="+cfgPath, "--storage.tsdb.path="+filepath.Join(work, "tsdb"),
+		"--web.listen-address="+addr(promPort), "--log.level=warn")
+	base := "http://" + addr(promPort)
+
+	queries := append(ruleQueries(t), dashboardQueries(t)...)
+	if len(queries) < 50 {
+		t.Fatalf("only %d queries found", len(queries))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Second)
+	defer cancel()
+	// Rates over 1 m need two samples and the 5 m windows a few; poll until every query
+	// has data or the deadline passes, then name the ones that never had any.
+	pending := map[string]query{}
+	for _, q := range queries {
+		pending[q.where] = q
+	}
+	errs := map[string]string{}
+	for len(pending) > 0 && ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-time.After(2 * time.Second):
+		}
+		for k, q := range pending {
+			n, err := promQuery(ctx, base, q.expr)
+			switch {
+			case err != nil:
+				errs[k] = err.Error()
+			case n > 0:
+				delete(pending, k)
+				delete(errs, k)
+			}
+		}
+	}
+	var dead []string
+	for k, q := range pending {
+		dead = append(dead, fmt.Sprintf("%s\n      %s %s", k, strings.ReplaceAll(q.expr, "\n", " "), errs[k]))
+	}
+	sort.Strings(dead)
+	for _, d := range dead {
+		t.Errorf("no data: %s", d)
+	}
+	t.Logf("%d PromQL expressions (rules and dashboards) evaluated; %d without data", len(queries), len(dead))
+}
