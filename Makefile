@@ -6,7 +6,7 @@ SERVICES := generator ingester collector
 # Every module of the workspace, for test and vet.
 MODULES = $(shell $(GO) list -m -f '{{.Dir}}')
 
-.PHONY: all build test test-go vet fmt-check fuzz bench run-local clean help
+.PHONY: all build test test-go vet fmt-check fuzz bench run-local clean help up down logs ps e2e
 
 all: build
 
@@ -40,6 +40,24 @@ bench: build ## ingest 1,000,000 rows: psql \copy baseline vs the ingester, with
 
 run-local: build ## PostgreSQL + the services as local processes; Ctrl-C stops all
 	scripts/run-local.sh
+
+up: ## start the whole stack with Docker (build, migrate, run) and print its URLs
+	docker compose up -d --build
+	@echo "Grafana     http://$$(docker compose port grafana 3000)   (anonymous viewer; log in as admin to edit)"
+	@echo "Prometheus  http://$$(docker compose port prometheus 9090)"
+	@echo "More load:  docker compose up -d --scale generator=4 --scale ingester=2"
+
+down: ## stop the stack and delete its volumes (data, database, metrics)
+	docker compose --profile loadtest down -v --remove-orphans
+
+logs: ## follow the logs (SERVICE=ingester for one service)
+	docker compose logs -f --tail=100 $(SERVICE)
+
+ps: ## the stack's containers and their health
+	docker compose ps -a
+
+e2e: ## the real stack under Docker: up, wait for data in Prometheus and Grafana, always down -v (skips without a daemon)
+	scripts/e2e-compose.sh
 
 clean:
 	rm -rf $(BIN) tmp .local
