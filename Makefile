@@ -6,7 +6,7 @@ SERVICES := generator ingester collector
 # Every module of the workspace, for test and vet.
 MODULES = $(shell $(GO) list -m -f '{{.Dir}}')
 
-.PHONY: all build test test-go vet fmt-check fuzz bench run-local clean help up down logs ps e2e
+.PHONY: all build test test-go vet fmt-check fuzz bench run-local clean help up down logs ps e2e rules-check dashboards
 
 all: build
 
@@ -58,6 +58,14 @@ ps: ## the stack's containers and their health
 
 e2e: ## the real stack under Docker: up, wait for data in Prometheus and Grafana, always down -v (skips without a daemon)
 	scripts/e2e-compose.sh
+
+rules-check: ## promtool check/test of deploy/prometheus
+	promtool check config deploy/prometheus/prometheus.yml deploy/prometheus/prometheus.local.yml
+	promtool check rules deploy/prometheus/rules/*.rules.yml
+	promtool test rules deploy/prometheus/tests/*.test.yml
+
+dashboards: ## regenerate grafana/dashboards/*.json from tests/stack/dashboards
+	cd tests/stack && $(GO) test -run TestDashboardsAreCurrent -update .
 
 clean:
 	rm -rf $(BIN) tmp .local
