@@ -54,17 +54,25 @@ func writeFile(t *testing.T, dir, name string, lines ...string) queue.File {
 	return queue.File{Name: name, Path: p, Size: fi.Size(), ModTime: fi.ModTime()}
 }
 
+// load commits files as the runner does: staging after a duplicate key, and again
+// after a while for a file locked elsewhere (a crashed session keeps its locks until its
+// server process notices the disconnect).
 func load(t *testing.T, l *Loader, files ...queue.File) *Batch {
 	t.Helper()
-	b, claim, err := l.Load(context.Background(), files, false)
-	if err == ErrDuplicateKey {
-		b, claim, err = l.Load(context.Background(), files, true)
+	for attempt := 0; ; attempt++ {
+		b, claim, err := l.Load(context.Background(), files, false)
+		if err == ErrDuplicateKey {
+			b, claim, err = l.Load(context.Background(), files, true)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		claim.Release()
+		if len(files) != 1 || b.Files[0].Outcome != OutcomeLocked || attempt == 100 {
+			return b
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	claim.Release()
-	return b
 }
 
 func count(t *testing.T, pool *pgxpool.Pool, q string, args ...any) int64 {
@@ -288,5 +296,69 @@ func TestMemoryStaysBoundedForALargeFile(t *testing.T) {
 	t.Logf("file %d MB, peak heap in use %d MB", fi.Size()>>20, peak.Load()>>20)
 	if peak.Load() > uint64(fi.Size())/2 {
 		t.Fatalf("peak heap %d MB for a %d MB file: memory grows with the file", peak.Load()>>20, fi.Size()>>20)
+	}
+}
+
+// A crash after COMMIT and before the file is moved: the session dies with its locks,
+// the file is still in the directory, and the next claim finds it in the ledger.
+func TestCrashBetweenCommitAndArchive(t *testing.T) {
+	pool := newPool(t)
+	dir := t.TempDir()
+	f := writeFile(t, dir, "c.csv", row(), row(), row())
+	l := &Loader{Pool: pool, Instance: "crashing", MaxRejected: 100}
+	b, claim, err := l.Load(context.Background(), []queue.File{f}, false)
+	if err != nil || b.Files[0].Inserted != 3 {
+		t.Fatalf("load: %v %+v", err, b)
+	}
+	// The process dies here: its connection (and session advisory locks) go with it.
+	claim.conn.Conn().Close(context.Background())
+	claim.conn.Release()
+	l2 := &Loader{Pool: pool, Instance: "restarted", MaxRejected: 100}
+	b2 := load(t, l2, f)
+	if got := b2.Files[0].Outcome; got != OutcomeAlreadyCommitted {
+		t.Fatalf("after the crash: outcome %q, want already_committed", got)
+	}
+	if n := count(t, pool, "SELECT count(*) FROM events"); n != 3 {
+		t.Fatalf("events %d, want 3", n)
+	}
+}
+
+// A crash in the middle of COPY: nothing of the batch is committed, and the retry loads
+// every row once.
+func TestCrashInTheMiddleOfCopy(t *testing.T) {
+	pool := newPool(t)
+	dir := t.TempDir()
+	lines := make([]string, 200_000)
+	for i := range lines {
+		lines[i] = row()
+	}
+	f := writeFile(t, dir, "big.csv", lines...)
+	l := &Loader{Pool: pool, Instance: "t", MaxRejected: 100}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		// Cancel once COPY is under way (rows are arriving in the table's heap).
+		for {
+			var active int
+			_ = pool.QueryRow(context.Background(), "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'copy%events%' AND state = 'active'").Scan(&active)
+			if active > 0 {
+				time.Sleep(20 * time.Millisecond)
+				cancel()
+				return
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	if _, _, err := l.Load(ctx, []queue.File{f}, false); err == nil {
+		t.Skip("COPY finished before it could be interrupted; nothing to check")
+	}
+	if n := count(t, pool, "SELECT count(*) FROM events"); n != 0 {
+		t.Fatalf("%d rows visible from an interrupted COPY", n)
+	}
+	if n := count(t, pool, "SELECT count(*) FROM ingested_files"); n != 0 {
+		t.Fatalf("ledger row from an interrupted batch")
+	}
+	b := load(t, l, f)
+	if b.Files[0].Inserted != 200_000 || count(t, pool, "SELECT count(*) FROM events") != 200_000 {
+		t.Fatalf("retry after the crash: %+v", b.Files[0])
 	}
 }
