@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -112,11 +113,11 @@ func HTML(r *Report) string {
 		backlog.Points = append(backlog.Points, [2]float64{pt.T, float64(pt.BacklogFiles)})
 	}
 	p("%s\n", LineChart("Throughput over time", "rows per second", func(v float64) string { return Int(int64(v)) }, []Series{gen, com}))
-	p("%s\n", LineChart("End-to-end latency over time (rows committed in each interval)", "latency", Dur, []Series{p50, p95, p99}))
+	p("%s\n", LineChart("End-to-end latency over time (rows committed in each interval)", "latency", LatencyTick, []Series{p50, p95, p99}))
 	p("%s\n", LineChart("Backlog on the volume", "files waiting", func(v float64) string { return fmt.Sprintf("%g", v) }, []Series{backlog}))
 	cpu, mem := resourceSeries(r)
 	p("%s\n", LineChart("CPU (% of one core; the machine has "+fmt.Sprint(r.Env.CPUs)+")", "CPU %", func(v float64) string { return fmt.Sprintf("%g %%", v) }, cpu))
-	p("%s\n", LineChart("Memory (PSS)", "memory", Bytes, mem))
+	p("%s\n", LineChart("Memory (PSS)", "MB", func(v float64) string { return strconv.FormatFloat(v, 'g', 4, 64) + " MB" }, mem))
 	p("</div>\n")
 
 	p("<h2>Latency distribution</h2>\n<p class=\"muted\">Latency of a row = its file's commit time − the file's creation time, weighted by the file's rows.</p>\n")
@@ -252,7 +253,7 @@ func resourceSeries(r *Report) (cpu, mem []Series) {
 		ms := Series{Name: c, Color: palette[i%len(palette)]}
 		for _, s := range r.Resources.Samples {
 			cs.Points = append(cs.Points, [2]float64{s.T, s.CPU[c]})
-			ms.Points = append(ms.Points, [2]float64{s.T, s.Mem[c]})
+			ms.Points = append(ms.Points, [2]float64{s.T, s.Mem[c] / (1 << 20)})
 		}
 		cpu, mem = append(cpu, cs), append(mem, ms)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html"
 	"math"
+	"strconv"
 	"strings"
 )
 
@@ -122,12 +123,28 @@ func BarChart(title string, bands []Band) string {
 		if band.Percent > 0 {
 			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" class="bl">%.1f %%</text>`, x0+bw/2, padT+ph-h-4, band.Percent)
 		}
-		fmt.Fprintf(&b, `<text x="%.1f" y="%d" class="xl">%s</text>`, x0+bw/2, padT+int(ph)+18, esc(band.Label))
+		lo, hi := Dur(band.Lo)+" –", Dur(band.Hi)
+		if band.Hi == 0 {
+			lo, hi = "≥ "+Dur(band.Lo), ""
+		}
+		fmt.Fprintf(&b, `<text x="%.1f" y="%d" class="xl">%s</text><text x="%.1f" y="%d" class="xl">%s</text>`,
+			x0+bw/2, padT+int(ph)+16, esc(lo), x0+bw/2, padT+int(ph)+30, esc(hi))
 	}
 	fmt.Fprintf(&b, `<line x1="%d" x2="%d" y1="%d" y2="%d" class="axis"/>`, padL, chartW-padR, padT+int(ph), padT+int(ph))
-	fmt.Fprintf(&b, `<text x="%d" y="%d" class="al">share of rows by end-to-end latency</text>`, padL, chartH-12)
+	fmt.Fprintf(&b, `<text x="%d" y="%d" class="al">share of rows by end-to-end latency</text>`, padL, chartH-6)
 	b.WriteString(`</svg>`)
 	return b.String()
+}
+
+// LatencyTick labels a latency axis: milliseconds to three digits below 1 s.
+func LatencyTick(v float64) string {
+	switch {
+	case v == 0:
+		return "0"
+	case v < 1:
+		return strconv.FormatFloat(v*1000, 'g', 3, 64) + " ms"
+	}
+	return strconv.FormatFloat(v, 'g', 4, 64) + " s"
 }
 
 func esc(s string) string { return html.EscapeString(s) }

@@ -75,17 +75,21 @@ func DaemonAvailable(ctx context.Context) bool {
 	return exec.CommandContext(ctx, "docker", "info").Run() == nil
 }
 
-// UpArgs is the command that starts the stack with M ingesters and no generator yet, and
-// waits until every service is healthy.
+// UpArgs is the command that starts the stack with M ingesters and no generator yet.
+// (Not --wait: the one-shot migrate service exits, which --wait reports as a failure on
+// some Compose versions; Start waits for the schema itself.)
 func (c *Compose) UpArgs() []string {
-	return append(c.Base(), "up", "-d", "--build", "--wait",
+	return append(c.Base(), "up", "-d", "--build",
 		"--scale", "generator=0", "--scale", "ingester="+strconv.Itoa(max(c.Ingesters, 1)))
 }
 
 // UpEnv is the environment of UpArgs (the compose file reads its settings from it).
 func (c *Compose) UpEnv() []string {
-	return []string{"INGESTER_TRIGGER_INTERVAL=" + c.Trigger.String(), "GENERATOR_DURATION=1s", "GENERATOR_MAX_FILES=1"}
+	return []string{"INGESTER_TRIGGER_INTERVAL=" + c.Trigger.String()}
 }
+
+// SchemaWait bounds the wait for PostgreSQL and the migrations after UpArgs.
+var SchemaWait = 3 * time.Minute
 
 // GenerateArgs is the command that (re)creates the generator replicas of one phase.
 func (c *Compose) GenerateArgs(g Gen) []string {
@@ -126,6 +130,21 @@ const CleanSQL = `TRUNCATE events, ingested_files, rejected_records`
 func (c *Compose) Start(ctx context.Context) error {
 	if _, err := c.run(ctx, c.UpEnv(), c.UpArgs()...); err != nil {
 		return err
+	}
+	deadline := time.Now().Add(SchemaWait)
+	for {
+		_, err := c.DB().Query(ctx, `SELECT 1 FROM ingested_files LIMIT 1`)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the stack's database has no schema after %s: %w", SchemaWait, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
 	}
 	if c.Clean {
 		if _, err := c.DB().Query(ctx, CleanSQL); err != nil {

@@ -50,7 +50,8 @@ func TestComposeCommands(t *testing.T) {
 		t.Fatalf("finals %+v %v", p, err)
 	}
 	want := []string{
-		"docker compose --project-directory /repo -f /repo/docker-compose.yml up -d --build --wait --scale generator=0 --scale ingester=3",
+		"docker compose --project-directory /repo -f /repo/docker-compose.yml up -d --build --scale generator=0 --scale ingester=3",
+		"docker compose --project-directory /repo -f /repo/docker-compose.yml exec -T postgres psql -U ecomstream -d ecomstream -X -q --csv -t -v ON_ERROR_STOP=1 -c SELECT 1 FROM ingested_files LIMIT 1",
 		"docker compose --project-directory /repo -f /repo/docker-compose.yml exec -T postgres psql -U ecomstream -d ecomstream -X -q --csv -t -v ON_ERROR_STOP=1 -c TRUNCATE events, ingested_files, rejected_records",
 		"docker compose --project-directory /repo -f /repo/docker-compose.yml up -d --no-deps --force-recreate --scale generator=2 generator",
 		"docker compose --project-directory /repo -f /repo/docker-compose.yml ps -a --format json generator",
@@ -64,7 +65,7 @@ func TestComposeCommands(t *testing.T) {
 			t.Errorf("command %d:\n got %s\nwant %s", i, rec.cmds[i], want[i])
 		}
 	}
-	env := strings.Join(rec.envs[2], " ")
+	env := strings.Join(rec.envs[3], " ")
 	for _, kv := range []string{"GENERATOR_MIN_RECORDS=200", "GENERATOR_MAX_RECORDS=500", "GENERATOR_SLEEP=0.5",
 		"GENERATOR_DURATION=10m0s", "GENERATOR_MAX_FILES=0", "INGESTER_TRIGGER_INTERVAL=10s"} {
 		if !strings.Contains(env, kv) {
