@@ -11,8 +11,8 @@ CREATE TABLE IF NOT EXISTS events (
     price        numeric(12, 2) NOT NULL,
     quantity     integer        NOT NULL,
     source_file  text           NOT NULL,
-    -- The timestamp of the transaction that committed the row; latency is
-    -- ingested_at - the file's modification time (ingested_files.file_created_at).
+    -- The start of the transaction that inserted the row (now()); the ledger's
+    -- committed_at is the commit time, and latency is measured from there.
     ingested_at  timestamptz    NOT NULL DEFAULT now()
 );
 

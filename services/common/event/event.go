@@ -83,6 +83,7 @@ const (
 	ReasonUnreadable      = "unreadable"
 	ReasonHeaderNotCSV    = "not_csv"
 	ReasonHeaderBadEncode = "bad_header_encoding"
+	ReasonBadFileName     = "bad_file_name"
 )
 
 // Rejection says why a row (or a file) was not accepted.

@@ -114,10 +114,16 @@ func Create(parent string) (*Server, error) {
 	if out, err := initdb.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("initdb: %w: %s", err, out)
 	}
-	if s.Port, err = freePort(); err != nil {
-		return nil, err
+	// The port is free when chosen but could be taken before the server binds it (test
+	// binaries run in parallel): try another one then.
+	for attempt := 0; ; attempt++ {
+		if s.Port, err = freePort(); err != nil {
+			return nil, err
+		}
+		if err = s.Start(); err == nil || attempt == 2 {
+			return s, err
+		}
 	}
-	return s, s.Start()
 }
 
 func (s *Server) chown(path string) error {
@@ -162,7 +168,8 @@ func (s *Server) Start() error {
 		"-c", "fsync=off", "-c", "full_page_writes=off", "-c", "max_connections=200",
 		"-c", "shared_buffers=128MB")
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred, Setpgid: true}
+	// Pdeathsig: a test binary killed by go test's -timeout takes its server with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred, Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return fmt.Errorf("start postgres: %w", err)
@@ -182,6 +189,7 @@ func (s *Server) Start() error {
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
+			s.Kill()
 			return fmt.Errorf("postgres did not accept connections in 60s: %w", err)
 		}
 	}

@@ -66,3 +66,31 @@ func TestDeleteOfAMissingFileIsNotAnError(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// /dev/shm is another file system than the test's temp dir on most Linux machines.
+func TestMoveAcrossFileSystems(t *testing.T) {
+	shm, err := os.MkdirTemp("/dev/shm", "archive-test-")
+	if err != nil {
+		t.Skip("no /dev/shm")
+	}
+	defer os.RemoveAll(shm)
+	src := filepath.Join(t.TempDir(), "a.csv")
+	os.WriteFile(src, []byte("rows"), 0o644)
+	os.WriteFile(filepath.Join(shm, "a.csv"), []byte("earlier"), 0o644)
+	dst, err := Move(src, shm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filepath.Base(dst) != "a.1.csv" {
+		t.Fatalf("moved to %s, want a.1.csv beside the earlier a.csv", dst)
+	}
+	b, _ := os.ReadFile(dst)
+	e, _ := os.ReadFile(filepath.Join(shm, "a.csv"))
+	ents, _ := os.ReadDir(shm)
+	if string(b) != "rows" || string(e) != "earlier" || len(ents) != 2 {
+		t.Fatalf("content %q / %q, %d entries (no temp file may remain)", b, e, len(ents))
+	}
+	if _, err := os.Stat(src); !os.IsNotExist(err) {
+		t.Fatal("source still present")
+	}
+}

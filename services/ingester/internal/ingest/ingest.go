@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -81,7 +83,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			r.log.Warn().Err(err).Msg("no inotify watch; relying on rescans")
 		}
 	}()
-	if err := r.queue.Rescan(); err != nil {
+	if err := r.rescan(); err != nil {
 		return fmt.Errorf("list %s: %w", r.opt.InputDir, err)
 	}
 	wg.Add(1)
@@ -106,12 +108,33 @@ func (r *Runner) rescanLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := r.queue.Rescan(); err != nil {
+			if err := r.rescan(); err != nil {
 				r.metrics.Errors.WithLabelValues("read").Inc()
 				r.log.Error().Err(err).Str("dir", r.opt.InputDir).Msg("rescan failed")
 			}
 		}
 	}
+}
+
+// rescan lists the input directory and moves aside the files whose names are not
+// UTF-8: the ledger cannot record them, so the failed directory and its reason file are
+// their record.
+func (r *Runner) rescan() error {
+	bad, err := r.queue.Rescan()
+	for _, name := range bad {
+		dst, merr := archive.Move(filepath.Join(r.opt.InputDir, name), r.opt.FailedDir)
+		if merr == nil {
+			merr = archive.WriteReason(dst, event.ReasonBadFileName+": the file name is not valid UTF-8")
+		}
+		if merr != nil && !errors.Is(merr, archive.ErrGone) {
+			r.metrics.Errors.WithLabelValues("archive").Inc()
+			r.log.Error().Err(merr).Str("file", strconv.QuoteToASCII(name)).Msg("cannot move aside a file with a non-UTF-8 name")
+			continue
+		}
+		r.metrics.Files.WithLabelValues("failed").Inc()
+		r.log.Warn().Str("file", strconv.QuoteToASCII(name)).Msg("file name is not valid UTF-8; moved to the failed directory")
+	}
+	return err
 }
 
 // worker takes batches until ctx ends. In trigger mode it waits for each trigger and
@@ -195,7 +218,13 @@ func (r *Runner) batch(ctx context.Context, log zerolog.Logger, files []queue.Fi
 			// Find the file PostgreSQL refuses: each goes again on its own.
 			log.Warn().Err(err).Int("files", len(files)).Msg("PostgreSQL refused a row of this batch; committing its files one by one")
 			var firstErr error
-			for _, f := range files {
+			for i, f := range files {
+				if ctx.Err() != nil { // shutting down: the rest wait for the next start
+					for _, rest := range files[i:] {
+						r.queue.Retry(rest.Name, 0)
+					}
+					break
+				}
 				if err := r.batch(ctx, log, []queue.File{f}); err != nil && firstErr == nil {
 					firstErr = err
 				}
@@ -203,6 +232,11 @@ func (r *Runner) batch(ctx context.Context, log zerolog.Logger, files []queue.Fi
 			return firstErr
 		}
 		b, claim, err = r.loader.Reject(dctx, files[0], &event.Rejection{Reason: load.ReasonDatabaseRejected, Message: err.Error()})
+		if err != nil {
+			r.metrics.Errors.WithLabelValues("database").Inc()
+			r.queue.Retry(files[0].Name, time.Second)
+			return err
+		}
 	}
 	if err != nil {
 		r.metrics.Batches.WithLabelValues("rolled_back").Inc()
@@ -253,14 +287,20 @@ func (r *Runner) settle(log zerolog.Logger, b *load.Batch) {
 		case load.OutcomeAlreadyCommitted:
 			flog.Info().Msg("file already in the ledger with the same bytes; moving it out without loading")
 		}
-		r.metrics.Files.WithLabelValues(f.Outcome).Inc()
-		if err := r.moveOut(f); err != nil {
+		err := r.moveOut(f)
+		switch {
+		case errors.Is(err, errChanged):
+			r.metrics.Files.WithLabelValues(f.Outcome).Inc()
+			flog.Warn().Msg("the file was replaced or rewritten while it was loaded; what was read is committed, and the new content will be loaded as a new file")
+			r.queue.Changed(f.File.Name)
+		case err != nil:
 			r.metrics.Errors.WithLabelValues("archive").Inc()
 			flog.Error().Err(err).Msg("committed, but could not move the file out; will retry (the ledger prevents a second load)")
 			r.queue.Retry(f.File.Name, 5*time.Second)
-			continue
+		default:
+			r.metrics.Files.WithLabelValues(f.Outcome).Inc()
+			r.queue.Done(f.File.Name)
 		}
-		r.queue.Done(f.File.Name)
 	}
 	if rows > 0 {
 		r.mu.Lock()
@@ -269,7 +309,16 @@ func (r *Runner) settle(log zerolog.Logger, b *load.Batch) {
 	}
 }
 
+// errChanged means the path no longer holds the bytes that were loaded.
+var errChanged = errors.New("file changed while it was loaded")
+
 func (r *Runner) moveOut(f *load.FileResult) error {
+	if f.Ident != nil {
+		cur, err := os.Lstat(f.File.Path)
+		if err == nil && (!os.SameFile(f.Ident, cur) || cur.Size() != f.Ident.Size() || !cur.ModTime().Equal(f.Ident.ModTime())) {
+			return errChanged
+		}
+	}
 	var err error
 	switch {
 	case f.Outcome == load.OutcomeFailed:

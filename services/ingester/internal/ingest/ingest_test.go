@@ -187,3 +187,29 @@ func TestTriggerIntervalHoldsFilesUntilTheTrigger(t *testing.T) {
 		t.Fatalf("file committed %s after placement, before the trigger", wait)
 	}
 }
+
+// The path is archived only if it still holds the bytes that were loaded.
+func TestMoveOutLeavesAReplacedFile(t *testing.T) {
+	dir := t.TempDir()
+	r := &Runner{opt: Options{ArchiveDir: filepath.Join(dir, "archive")}}
+	p := filepath.Join(dir, "x.csv")
+	os.WriteFile(p, []byte("old"), 0o644)
+	f, _ := os.Open(p)
+	ident, _ := f.Stat()
+	f.Close()
+	os.WriteFile(p+".new", []byte("new bytes"), 0o644)
+	os.Rename(p+".new", p)
+	err := r.moveOut(&load.FileResult{File: queue.File{Name: "x.csv", Path: p}, Outcome: load.OutcomeIngested, Ident: ident})
+	if err != errChanged {
+		t.Fatalf("moveOut of a replaced file: %v, want errChanged", err)
+	}
+	if b, _ := os.ReadFile(p); string(b) != "new bytes" {
+		t.Fatal("the new file was moved away")
+	}
+}
+
+func TestNonUTF8FileNameIsMovedAside(t *testing.T) {
+	r := startRunner(t, nil)
+	os.WriteFile(filepath.Join(r.opt.InputDir, "b\xffad.csv"), []byte("x"), 0o644)
+	waitFile(t, filepath.Join(r.opt.FailedDir, "b\xffad.csv.reason.txt"))
+}

@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -74,7 +75,10 @@ type FileResult struct {
 	Duplicate int64
 	Failure   *event.Rejection // why the whole file was rejected
 	Extra     []string         // unknown header columns (ignored)
-	good      int64            // rows that passed validation
+	// Ident is the file as it was read (fstat of the open descriptor): the caller moves
+	// the path away only if it still names these bytes.
+	Ident os.FileInfo
+	good  int64 // rows that passed validation
 }
 
 // Batch is a committed batch.
@@ -175,7 +179,8 @@ func (l *Loader) Reject(ctx context.Context, f queue.File, rej *event.Rejection)
 		return nil, nil, err
 	}
 	if fr.Outcome == OutcomeIngested {
-		sum, err := fileSHA256(f.Path)
+		sum, fi, err := fileSHA256(f.Path)
+		fr.Ident = fi
 		switch {
 		case errors.Is(err, errGone):
 			fr.Outcome = OutcomeGone
@@ -234,15 +239,18 @@ func (l *Loader) claim(ctx context.Context, conn *pgxpool.Conn, b *Batch) error 
 		case !locked:
 			fr.Outcome = OutcomeLocked
 		case len(shas) > 0:
-			sum, err := fileSHA256(fr.File.Path)
+			sum, fi, err := fileSHA256(fr.File.Path)
 			if errors.Is(err, errGone) {
 				fr.Outcome = OutcomeGone
 				continue
 			}
 			if err != nil {
-				rows.Close()
-				return err
+				// This file only; the others of the batch go on.
+				fr.Outcome, fr.SHA256 = OutcomeFailed, unreadableSHA
+				fr.Failure = &event.Rejection{Reason: event.ReasonUnreadable, Message: err.Error()}
+				continue
 			}
+			fr.Ident = fi
 			for _, s := range shas {
 				if s == sum {
 					fr.Outcome, fr.SHA256 = OutcomeAlreadyCommitted, sum

@@ -362,3 +362,39 @@ func TestCrashInTheMiddleOfCopy(t *testing.T) {
 		t.Fatalf("retry after the crash: %+v", b.Files[0])
 	}
 }
+
+// The ledger's sha256 is of the file's bytes, also for a whole-file rejection larger than
+// the read buffer, so dropping the same file again is recognised.
+func TestChecksumOfARejectedLargeFileIsItsBytes(t *testing.T) {
+	pool := newPool(t)
+	dir := t.TempDir()
+	p := filepath.Join(dir, "nocol.csv")
+	body := "event_id,event_time\n" + strings.Repeat("x,y\n", 100_000)
+	os.WriteFile(p, []byte(body), 0o644)
+	fi, _ := os.Stat(p)
+	f := queue.File{Name: "nocol.csv", Path: p, Size: fi.Size(), ModTime: fi.ModTime()}
+	l := &Loader{Pool: pool, Instance: "t", MaxRejected: 100}
+	b := load(t, l, f)
+	want, _, _ := fileSHA256(p)
+	if b.Files[0].Outcome != OutcomeFailed || b.Files[0].SHA256 != want {
+		t.Fatalf("outcome %s sha %s, want failed with sha %s", b.Files[0].Outcome, b.Files[0].SHA256, want)
+	}
+	if b2 := load(t, l, f); b2.Files[0].Outcome != OutcomeAlreadyCommitted {
+		t.Fatalf("the same file again: %s, want already_committed", b2.Files[0].Outcome)
+	}
+}
+
+// A file that cannot be read is rejected on its own; the files batched with it land.
+func TestUnreadableFileDoesNotHoldTheBatch(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root reads any file")
+	}
+	pool := newPool(t)
+	dir := t.TempDir()
+	locked := writeFile(t, dir, "locked.csv", row())
+	os.Chmod(locked.Path, 0)
+	b := load(t, &Loader{Pool: pool, Instance: "t", MaxRejected: 100}, locked, writeFile(t, dir, "ok.csv", row()))
+	if b.Files[0].Outcome != OutcomeFailed || b.Files[1].Inserted != 1 {
+		t.Fatalf("%+v %+v", b.Files[0], b.Files[1])
+	}
+}

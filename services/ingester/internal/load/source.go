@@ -64,7 +64,13 @@ func newSource(files []*FileResult, staging bool, now time.Time, maxRej int) *so
 	if staging {
 		n++
 	}
-	return &source{files: files, staging: staging, now: now, maxRej: maxRej, row: make([]any, n), intern: map[string]string{}}
+	s := &source{files: files, staging: staging, now: now, maxRej: maxRej, row: make([]any, n), intern: map[string]string{}}
+	for _, fr := range files {
+		if fr.Outcome == OutcomeFailed && fr.Failure != nil { // failed before reading (claim)
+			s.rejected = append(s.rejected, rejectedRow{file: fr.File.Name, reason: fr.Failure.Reason, message: fr.Failure.Message})
+		}
+	}
+	return s
 }
 
 // Next advances to the next good row.
@@ -127,7 +133,10 @@ func (s *source) openNext() bool {
 			continue
 		}
 		s.f, s.sum, s.cur = f, sha256.New(), fr
-		s.cr = csvcodec.NewReader(io.TeeReader(bufio.NewReaderSize(f, 256<<10), s.sum))
+		fr.Ident, _ = f.Stat()
+		// The checksum sits below the buffer: every byte read from the file is hashed once,
+		// and finishFile hashes the rest straight from the file.
+		s.cr = csvcodec.NewReader(bufio.NewReaderSize(io.TeeReader(f, s.sum), 256<<10))
 		rec, err := s.cr.Next()
 		var rej *event.Rejection
 		switch {

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // File is one candidate file.
@@ -32,6 +33,11 @@ type entry struct {
 	inflight bool      // handed to a worker
 	notUntil time.Time // do not hand out before (retry backoff)
 	attempts int
+	// still is when this process last saw the file's size or mtime change (or first saw
+	// it). Settling is timed on our own clock, not on the mtime, which a writer on another
+	// host (a network volume) stamps with its own clock.
+	still time.Time
+	seen  time.Time // last observation, so a rescan never drops what an event just added
 }
 
 // Queue is safe for concurrent use by the watcher, the rescanner and the workers.
@@ -70,7 +76,7 @@ func (q *Queue) Renamed(name string) { q.observe(name, true) }
 func (q *Queue) Written(name string) { q.observe(name, false) }
 
 func (q *Queue) observe(name string, renamed bool) {
-	if !Eligible(name) {
+	if !Eligible(name) || !utf8.ValidString(name) {
 		return
 	}
 	path := filepath.Join(q.dir, name)
@@ -78,16 +84,22 @@ func (q *Queue) observe(name string, renamed bool) {
 	if err != nil || !fi.Mode().IsRegular() {
 		return
 	}
+	now := q.now()
 	q.mu.Lock()
-	e, ok := q.files[name]
-	if !ok {
-		e = &entry{File: File{Name: name, Path: path}}
+	e, known := q.files[name]
+	if !known {
+		e = &entry{File: File{Name: name, Path: path}, still: now}
 		q.files[name] = e
 	}
+	e.seen = now
 	if !e.inflight {
+		changed := known && (e.Size != fi.Size() || !e.ModTime.Equal(fi.ModTime()))
+		if changed {
+			e.still = now
+		}
 		e.Size, e.ModTime = fi.Size(), fi.ModTime()
 		// A rename makes a file complete; a later in-place write makes it incomplete again.
-		e.renamed = renamed || (e.renamed && ok && e.Size == fi.Size())
+		e.renamed = renamed || (e.renamed && !changed)
 	}
 	q.mu.Unlock()
 	q.signal()
@@ -104,48 +116,53 @@ func (q *Queue) Removed(name string) {
 
 // Rescan lists the directory: new files are added (as written in place unless already
 // known as renamed), vanished ones dropped. It is the safety net for lost inotify
-// events (overflow, network file systems) and for files present at start-up.
-func (q *Queue) Rescan() error {
+// events (overflow, network file systems) and for files present at start-up. It
+// returns the *.csv names that are not valid UTF-8, which no database can record.
+func (q *Queue) Rescan() (badNames []string, err error) {
+	listed := q.now()
 	ents, err := os.ReadDir(q.dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	seen := make(map[string]struct{}, len(ents))
 	for _, de := range ents {
 		if !de.Type().IsRegular() || !Eligible(de.Name()) {
 			continue
 		}
+		if !utf8.ValidString(de.Name()) {
+			badNames = append(badNames, de.Name())
+			continue
+		}
 		seen[de.Name()] = struct{}{}
 		q.mu.Lock()
 		e, known := q.files[de.Name()]
+		skip := known && (e.inflight || e.renamed)
 		q.mu.Unlock()
-		if known && (e.inflight || e.renamed) {
-			continue
+		if !skip {
+			q.observe(de.Name(), false)
 		}
-		q.observe(de.Name(), false)
 	}
 	q.mu.Lock()
 	for name, e := range q.files {
-		if _, ok := seen[name]; !ok && !e.inflight {
+		// Only drop what was last seen before the listing began: an event may have added
+		// a file after ReadDir returned.
+		if _, ok := seen[name]; !ok && !e.inflight && e.seen.Before(listed) {
 			delete(q.files, name)
 		}
 	}
 	q.mu.Unlock()
 	q.signal()
-	return nil
+	return badNames, nil
 }
 
-// ready reports whether e may be read now: renamed files at once, in-place files once
-// settled. For in-place files the size and mtime are checked again on disk, so a write
-// whose event was lost still restarts the settle clock.
-func (q *Queue) ready(e *entry, now time.Time) bool {
-	if e.inflight || now.Before(e.notUntil) {
-		return false
-	}
+// settled reports whether e may be read now: renamed files at once, in-place files once
+// their size and mtime have not changed for the settle duration. For in-place files the
+// disk is checked again, so a write whose event was lost restarts the settle clock.
+func (q *Queue) settled(e *entry, now time.Time) bool {
 	if e.renamed {
 		return true
 	}
-	if now.Sub(e.ModTime) < q.settle {
+	if now.Sub(e.still) < q.settle {
 		return false
 	}
 	fi, err := os.Stat(e.Path)
@@ -153,7 +170,7 @@ func (q *Queue) ready(e *entry, now time.Time) bool {
 		return false
 	}
 	if fi.Size() != e.Size || !fi.ModTime().Equal(e.ModTime) {
-		e.Size, e.ModTime = fi.Size(), fi.ModTime()
+		e.Size, e.ModTime, e.still = fi.Size(), fi.ModTime(), now
 		return false
 	}
 	return true
@@ -168,7 +185,8 @@ func (q *Queue) Take(maxFiles int, maxBytes int64) []File {
 	defer q.mu.Unlock()
 	var cands []*entry
 	for _, e := range q.files {
-		if q.ready(e, now) {
+		// Cheap checks only here; the disk is asked only for the files about to be taken.
+		if !e.inflight && !now.Before(e.notUntil) && (e.renamed || now.Sub(e.still) >= q.settle) {
 			cands = append(cands, e)
 		}
 	}
@@ -180,15 +198,20 @@ func (q *Queue) Take(maxFiles int, maxBytes int64) []File {
 	})
 	var out []File
 	var bytes int64
+	more := false
 	for _, e := range cands {
 		if len(out) >= maxFiles || (len(out) > 0 && bytes+e.Size > maxBytes) {
+			more = true
 			break
+		}
+		if !q.settled(e, now) {
+			continue
 		}
 		e.inflight = true
 		out = append(out, e.File)
 		bytes += e.Size
 	}
-	if len(out) > 0 && len(cands) > len(out) {
+	if len(out) > 0 && more {
 		q.signal() // more is ready: wake another worker
 	}
 	return out
@@ -236,3 +259,16 @@ func (q *Queue) Backlog() (files int, bytes int64, oldest time.Time) {
 
 // Overflow is called when the watcher lost events: the directory is listed again.
 func (q *Queue) Overflow() { go q.Rescan() } //nolint:errcheck // the next periodic rescan retries
+
+// Changed puts back a file whose path no longer holds the bytes that were loaded (it was
+// replaced or rewritten meanwhile): it is read again, once settled, as a new file.
+func (q *Queue) Changed(name string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if e, ok := q.files[name]; ok {
+		e.inflight, e.renamed, e.still = false, false, q.now()
+		if fi, err := os.Stat(e.Path); err == nil {
+			e.Size, e.ModTime = fi.Size(), fi.ModTime()
+		}
+	}
+}

@@ -80,7 +80,7 @@ func TestRescanFindsFilesAndOldestComesFirst(t *testing.T) {
 		os.WriteFile(p, []byte("x"), 0o644)
 		os.Chtimes(p, now, now.Add(-time.Duration(10-i)*time.Second))
 	}
-	if err := q.Rescan(); err != nil {
+	if _, err := q.Rescan(); err != nil {
 		t.Fatal(err)
 	}
 	got := q.Take(10, 1<<30)
@@ -102,5 +102,37 @@ func TestRescanFindsFilesAndOldestComesFirst(t *testing.T) {
 	files, _, _ := q.Backlog()
 	if files != 3 {
 		t.Fatalf("backlog %d files, want 3", files)
+	}
+}
+
+// A file renamed in is complete; if it is then rewritten in place before it is taken, it
+// must settle again like any file written in place.
+func TestRenamedFileRewrittenInPlaceSettlesAgain(t *testing.T) {
+	dir := t.TempDir()
+	q := queue.New(dir, time.Hour)
+	p := filepath.Join(dir, "x.csv")
+	os.WriteFile(p, []byte("first version\n"), 0o644)
+	q.Renamed("x.csv")
+	os.WriteFile(p, []byte("second, longer version\n"), 0o644) // truncate and rewrite in place
+	q.Written("x.csv")
+	if got := q.Take(10, 1<<30); len(got) != 0 {
+		t.Fatalf("a file being rewritten in place was handed out: %v", got)
+	}
+}
+
+func TestNonUTF8NamesAreReportedNotQueued(t *testing.T) {
+	dir := t.TempDir()
+	q := queue.New(dir, 0)
+	os.WriteFile(filepath.Join(dir, "b\xffad.csv"), []byte("x"), 0o644)
+	os.WriteFile(filepath.Join(dir, "good.csv"), []byte("x"), 0o644)
+	bad, err := q.Rescan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bad) != 1 || bad[0] != "b\xffad.csv" {
+		t.Fatalf("bad names %q", bad)
+	}
+	if got := q.Take(10, 1<<30); len(got) != 1 || got[0].Name != "good.csv" {
+		t.Fatalf("queued %v", got)
 	}
 }
