@@ -23,14 +23,15 @@ vet:
 	@for m in $(MODULES); do (cd $$m && $(GO) vet ./...) || exit 1; done
 
 fmt-check:
-	@out=$$(gofmt -l $$(git ls-files '*.go')); [ -z "$$out" ] || { echo "gofmt needed: $$out"; exit 1; }
+	@out=$$(find . -name '*.go' -not -path './tmp/*' -not -path './.local/*' -print0 | xargs -0 gofmt -l); \
+	  [ -z "$$out" ] || { echo "gofmt needed: $$out"; exit 1; }
 
 test: build fmt-check vet test-go ## every test, against a real PostgreSQL (and Prometheus)
 
 # Go tests of every module; tests start their own PostgreSQL from the machine's binaries
 # unless ECOMSTREAM_TEST_DATABASE_URL names one. Fuzz targets run their seed corpus here.
 test-go:
-	@for m in $(MODULES); do (cd $$m && $(GO) test -count=1 -timeout 20m ./...) || exit 1; done
+	@for m in $(MODULES); do (cd $$m && $(GO) test -race -count=1 -timeout 20m ./...) || exit 1; done
 
 fuzz: ## run the CSV fuzz target for FUZZTIME (default 60s)
 	cd services/common && $(GO) test ./csvcodec -run '^$$' -fuzz FuzzReader -fuzztime $${FUZZTIME:-60s}

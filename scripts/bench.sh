@@ -23,6 +23,25 @@ cleanup() {
 trap cleanup EXIT
 
 now() { date +%s.%N; }
+# wait_for SECONDS DESCRIPTION COMMAND...: poll until COMMAND succeeds, failing the bench
+# (instead of hanging) when the ingester died or time ran out.
+wait_for() {
+  local limit=$1 what=$2; shift 2
+  local end=$(( $(date +%s) + limit ))
+  until "$@"; do
+    if [ -n "$ing_pid" ] && ! kill -0 "$ing_pid" 2>/dev/null; then say "bench: the ingester exited while waiting for $what; its log:"; tail -20 "$work/ingester.log" >&2; exit 1; fi
+    [ "$(date +%s)" -lt "$end" ] || { say "bench: gave up waiting for $what after ${limit}s"; exit 1; }
+    sleep 0.05
+  done
+}
+free_port() {
+  local p
+  for _ in $(seq 50); do
+    p=$(( 20000 + RANDOM % 20000 ))
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+  done
+  say "bench: no free port"; exit 1
+}
 calc() { awk "BEGIN { print $* }"; }
 say() { printf '%s\n' "$*" >&2; }
 
@@ -63,17 +82,16 @@ t1=$(now); copy2=$(calc "$t1 - $t0")
 say "bench: ingester end to end"
 psql -qX "$base" -c "CHECKPOINT" >/dev/null
 mkdir -p "$work/in" "$work/archive" "$work/failed"
+addr=127.0.0.1:$(free_port)
 DATABASE_URL=$(url ingest) bin/ingester --input-dir "$work/in" --archive-dir "$work/archive" \
-  --failed-dir "$work/failed" --http-addr 127.0.0.1:18092 --log-level warn ${BENCH_INGESTER_ARGS:-} &
+  --failed-dir "$work/failed" --http-addr "$addr" --log-level warn ${BENCH_INGESTER_ARGS:-} 2>"$work/ingester.log" &
 ing_pid=$!
-for i in $(seq 100); do curl -sf http://127.0.0.1:18092/readyz >/dev/null && break; sleep 0.1; done
+wait_for 60 "the ingester to start" bin/ingester healthcheck --http-addr "$addr"
+sleep 0.2 # its inotify watch is set up right after the HTTP server
+ledger_has() { [ "$(psql -qtAX "$(url ingest)" -c "SELECT count(*) FROM ingested_files WHERE file_name LIKE '$1'")" -ge "$2" ]; }
 t0=$(now)
 for f in "$work"/files/*.csv; do mv "$f" "$work/in/"; done
-while :; do
-  n=$(psql -qtAX "$(url ingest)" -c "SELECT count(*) FROM ingested_files")
-  [ "$n" -ge "$FILES" ] && break
-  sleep 0.05
-done
+wait_for 900 "all $FILES files to be committed" ledger_has 'bench-%' "$FILES"
 last=$(psql -qtAX "$(url ingest)" -c "SELECT extract(epoch FROM max(committed_at)) FROM ingested_files")
 ingest=$(calc "$last - $t0")
 inserted=$(psql -qtAX "$(url ingest)" -c "SELECT count(*) FROM events")
@@ -85,7 +103,7 @@ bin/generator --output-dir "$work/small" --min-records 100 --max-records 100 --s
 for f in "$work"/small/*.csv; do
   touch "$f"; mv "$f" "$work/in/"; sleep 0.1
 done
-while [ "$(psql -qtAX "$(url ingest)" -c "SELECT count(*) FROM ingested_files WHERE file_name LIKE 'small-%'")" -lt 50 ]; do sleep 0.05; done
+wait_for 120 "the 100-row files to be committed" ledger_has 'small-%' 50
 read -r p50 p99 <<<"$(psql -qtAX -F ' ' "$(url ingest)" -c "SELECT
   round((1000*percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM committed_at - file_created_at)))::numeric, 1),
   round((1000*percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM committed_at - file_created_at)))::numeric, 1)

@@ -10,6 +10,20 @@ cmd=${1:?usage: pg-local.sh start|stop DIR [PORT]}
 dir=$(mkdir -p "${2:?DIR}" && cd "$2" && pwd)
 port=${3:-55432}
 
+# As root the server runs as postgres (or nobody), which must reach DIR. A checkout under
+# /root (mode 700) is out of its reach: keep the cluster under /tmp instead, at a path
+# derived from DIR so start and stop agree, and leave a link to it in DIR.
+pguser=""
+if [ "$(id -u)" = 0 ]; then
+  pguser=postgres; id postgres >/dev/null 2>&1 || pguser=nobody
+  if ! runuser -u "$pguser" -- test -x "$dir" 2>/dev/null; then
+    real=/tmp/ecomstream-pg-$(printf '%s' "$dir" | cksum | cut -d' ' -f1)
+    mkdir -p "$real"
+    ln -sfn "$real" "$dir/cluster"
+    dir=$real
+  fi
+fi
+
 bindir=""
 if command -v pg_ctl >/dev/null 2>&1; then
   bindir=$(dirname "$(readlink -f "$(command -v pg_ctl)")")
@@ -19,10 +33,9 @@ fi
 [ -x "$bindir/initdb" ] || { echo "pg-local: PostgreSQL server binaries not found (apt-get install postgresql)" >&2; exit 1; }
 
 as_pg() {
-  if [ "$(id -u)" = 0 ]; then
-    local u=postgres; id postgres >/dev/null 2>&1 || u=nobody
-    chown -R "$u" "$dir"
-    runuser -u "$u" -- "$@"
+  if [ -n "$pguser" ]; then
+    chown -R "$pguser" "$dir"
+    runuser -u "$pguser" -- "$@"
   else
     "$@"
   fi

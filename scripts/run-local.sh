@@ -38,8 +38,9 @@ export COLLECTOR_WATCH_DIR=$data/incoming COLLECTOR_HTTP_ADDR=${COLLECTOR_HTTP_A
 
 # The ingester applies the migrations; the others start once it is ready.
 bin/ingester >>"$root/logs/ingester.log" 2>&1 & pids+=($!)
-for _ in $(seq 100); do curl -sf "http://$INGESTER_HTTP_ADDR/readyz" >/dev/null && break; sleep 0.2; done
-curl -sf "http://$INGESTER_HTTP_ADDR/readyz" >/dev/null || { echo "run-local: ingester did not become ready; see $root/logs/ingester.log"; tail -5 "$root/logs/ingester.log"; exit 1; }
+# It serves HTTP once the schema is in place; `ingester healthcheck` asks (no curl needed).
+for _ in $(seq 150); do bin/ingester healthcheck 2>/dev/null && break; sleep 0.2; done
+bin/ingester healthcheck || { echo "run-local: ingester did not start; see $root/logs/ingester.log"; tail -5 "$root/logs/ingester.log"; exit 1; }
 bin/collector >>"$root/logs/collector.log" 2>&1 & pids+=($!)
 bin/generator >>"$root/logs/generator.log" 2>&1 & pids+=($!)
 
