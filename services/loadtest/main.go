@@ -56,6 +56,7 @@ type Config struct {
 	Thresholds      string         `envconfig:"THRESHOLDS" flag:"thresholds" default:"" desc:"the SLA rule file (default <repo>/deploy/prometheus/rules/sla-thresholds.rules.yml)"`
 	Root            string         `envconfig:"ROOT" flag:"root" default:"" desc:"repository root (default: found from the working directory)"`
 	BinDir          string         `envconfig:"BIN_DIR" flag:"bin-dir" default:"" desc:"local mode: where generator, ingester and collector are (default <repo>/bin)"`
+	Collector       bool           `envconfig:"COLLECTOR" flag:"collector" default:"true" desc:"local mode: run the collector beside the pipeline, as compose does (false = measure without its queries)"`
 	Quiet           bool           `envconfig:"QUIET" flag:"quiet" default:"false" desc:"no progress line"`
 }
 
@@ -141,7 +142,7 @@ func execute(ctx context.Context, cfg Config, stderr io.Writer) (*report.Report,
 			work = filepath.Join(root, "tmp", "loadtest")
 		}
 		st = &stack.Local{Root: root, BinDir: bin, Dir: filepath.Join(work, runID), RunID: runID, Ingesters: set.Ingesters,
-			Trigger: set.TriggerInterval, Workers: cfg.Workers, DatabaseURL: cfg.AdminURL, Keep: cfg.Keep}
+			Trigger: set.TriggerInterval, Workers: cfg.Workers, DatabaseURL: cfg.AdminURL, Keep: cfg.Keep, NoCollector: !cfg.Collector}
 	case "compose":
 		st = &stack.Compose{Root: root, Project: cfg.Project, Ingesters: set.Ingesters, Trigger: set.TriggerInterval,
 			Clean: cfg.Clean, PrometheusURL: cfg.PrometheusURL}

@@ -192,7 +192,8 @@ func Markdown(r *Report) string {
 	p("\nTotal index size of events: %s (table %s). Cache hit ratio of the database: %s (Spark's report: %.1f %%).\n",
 		Bytes(float64(total)), Bytes(float64(r.Database.EventsTableBytes)), Percent(r.Database.CacheHitRatio), SparkCacheHitRatio)
 	p("Usage counts are PostgreSQL's own (`pg_stat_user_indexes.idx_scan`) since the run's database was created; the ingester only inserts, ")
-	p("so the scans are the report queries above. Hit rate = `idx_blks_hit / (idx_blks_hit + idx_blks_read)`, inserts included.\n")
+	p("so the scans are the collector's measurements (it runs the report's queries every 30 s) and the timing runs above. ")
+	p("Hit rate = `idx_blks_hit / (idx_blks_hit + idx_blks_read)`, inserts included.\n")
 
 	p("\n---\n\n## Loss accounting\n\n```\n")
 	pr, a := r.Produced, r.Accounted

@@ -77,6 +77,7 @@ func Run(ctx context.Context, st stack.Stack, set scenario.Settings, o Options) 
 		r.Produced = ph.produced
 		r.GenerationSeconds, r.DrainSeconds, r.DrainTimedOut = ph.genSeconds, ph.drainSeconds, ph.timedOut
 	}
+	ru.loadEnd = time.Now()
 	if err := ru.measure(ctx); err != nil {
 		return nil, err
 	}
@@ -93,6 +94,9 @@ type run struct {
 	lastLen int
 	// scheduled is the generators' total --duration over the phases.
 	scheduled time.Duration
+	// loadEnd is when the last drain ended: resources are judged up to it, before the
+	// report's own queries load the database.
+	loadEnd time.Time
 }
 
 type backlogAt struct {
@@ -438,7 +442,7 @@ func (ru *run) measure(ctx context.Context) error {
 	}
 	// Timeline from the ledger (exact), with the sampled backlog beside it.
 	startUnix := float64(ru.start.UnixNano()) / 1e9
-	endUnix := math.Max(last, float64(time.Now().UnixNano())/1e9)
+	endUnix := math.Max(last, float64(ru.loadEnd.UnixNano())/1e9)
 	bucket := ru.o.Bucket
 	if bucket <= 0 {
 		bucket = max(time.Second, (time.Duration(endUnix-startUnix)*time.Second)/150)
@@ -448,7 +452,7 @@ func (ru *run) measure(ctx context.Context) error {
 	for i := range r.Timeline {
 		r.Timeline[i].BacklogFiles = ru.backlogAt(r.Timeline[i].T)
 	}
-	if r.Resources, err = st.Resources(ctx, ru.start, time.Now()); err != nil {
+	if r.Resources, err = st.Resources(ctx, ru.start, ru.loadEnd); err != nil {
 		r.Problems = append(r.Problems, "resources: "+err.Error())
 	}
 	res.PeakCPUPercent, res.PeakHostCPUPercent = peakAvg(r.Resources.Samples, 10, r.Env.CPUs)

@@ -39,6 +39,9 @@ type Local struct {
 	Workers     int // 0 = the ingester's default
 	DatabaseURL string
 	Keep        bool
+	// NoCollector leaves the collector out, to tell its cost (its full-table report
+	// queries every 30 s) from the pipeline's.
+	NoCollector bool
 	// SampleEvery is the /proc sampling period.
 	SampleEvery time.Duration
 
@@ -104,12 +107,14 @@ func (l *Local) Start(ctx context.Context) error {
 		}
 		l.services = append(l.services, p)
 	}
-	c, err := l.spawn(ctx, "collector", "collector", []string{
-		"COLLECTOR_WATCH_DIR=" + l.dataDir("incoming"), "COLLECTOR_INTERVAL=5s"})
-	if err != nil {
-		return err
+	if !l.NoCollector {
+		c, err := l.spawn(ctx, "collector", "collector", []string{
+			"COLLECTOR_WATCH_DIR=" + l.dataDir("incoming"), "COLLECTOR_INTERVAL=5s"})
+		if err != nil {
+			return err
+		}
+		l.services = append(l.services, c)
 	}
-	l.services = append(l.services, c)
 	for _, p := range l.services {
 		if err := waitReady(ctx, p, 60*time.Second); err != nil {
 			return err
@@ -442,7 +447,7 @@ func (l *Local) Resources(_ context.Context, from, to time.Time) (report.Resourc
 	end := to.Sub(from).Seconds()
 	for _, s := range l.samples {
 		s.T -= shift
-		if s.T >= 0 && s.T <= end+1 {
+		if s.T >= 0 && s.T <= end {
 			res.Samples = append(res.Samples, s)
 		}
 	}
@@ -520,6 +525,9 @@ func (l *Local) Environment(ctx context.Context) report.Environment {
 		if l.pool.QueryRow(ctx, "SELECT current_setting('server_version')").Scan(&v) == nil {
 			e.PostgreSQL = v
 		}
+	}
+	if l.NoCollector {
+		e.Notes = append(e.Notes, "run without the collector (--collector=false)")
 	}
 	if l.DatabaseURL == "" {
 		e.Notes = append(e.Notes, "PostgreSQL: a fresh cluster per run (scripts/pg-local.sh: shared_buffers=256MB, synchronous_commit=off, fsync on)")
