@@ -220,6 +220,9 @@ func Markdown(r *Report) string {
 }
 
 func (r *Report) baseName() string {
+	if r.RunID != "" {
+		return r.RunID // <scenario>-<UTC time the run began>
+	}
 	return fmt.Sprintf("%s-%s", r.Scenario, r.StartedAt.UTC().Format("20060102T150405Z"))
 }
 
