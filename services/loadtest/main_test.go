@@ -57,7 +57,7 @@ func TestPresetsLocal(t *testing.T) {
 		t.Run(c.scenario, func(t *testing.T) {
 			t.Parallel()
 			cfg := c.cfg
-			cfg.Scenario, cfg.Mode, cfg.Root, cfg.BinDir = c.scenario, "local", root, bin
+			cfg.Scenario, cfg.Mode, cfg.Root, cfg.BinDir, cfg.Collector = c.scenario, "local", root, bin, true
 			// Not t.TempDir(): PostgreSQL runs as postgres under root and must reach it.
 			work, err := os.MkdirTemp("", "loadtest-"+c.scenario+"-")
 			if err != nil {

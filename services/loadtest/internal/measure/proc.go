@@ -128,6 +128,24 @@ func hostCPU() (busy, total uint64) {
 	return busy, total
 }
 
+// Parent is the parent process of pid (0 when unknown).
+func Parent(pid int) int {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 2 {
+		return 0
+	}
+	n, _ := strconv.Atoi(f[1])
+	return n
+}
+
 // Children lists the direct children of pid (PostgreSQL's backends of its postmaster).
 func Children(pid int) []int {
 	ents, _ := filepath.Glob("/proc/[0-9]*/stat")

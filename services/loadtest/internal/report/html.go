@@ -101,6 +101,7 @@ func HTML(r *Report) string {
 	p("%s\n", BarChart("Latency distribution (sub-second bands)", r.Latency.Fine))
 	var gen, com, p50, p95, p99, backlog Series
 	gen.Name, com.Name = "generated rows/s", "committed rows/s"
+	com.Dash = true
 	p50.Name, p95.Name, p99.Name, backlog.Name = "P50", "P95", "P99", "backlog (files)"
 	for _, pt := range r.Timeline {
 		gen.Points = append(gen.Points, [2]float64{pt.T, pt.Offered})

@@ -12,6 +12,7 @@ import (
 type Series struct {
 	Name   string
 	Color  string
+	Dash   bool // drawn dashed, so a line under another one stays visible
 	Points [][2]float64 // x, y
 }
 
@@ -92,7 +93,11 @@ func LineChart(title, yLabel string, yFmt func(float64) string, series []Series)
 			for _, p := range s.Points {
 				pts = append(pts, fmt.Sprintf("%.1f,%.1f", x(p[0]), y(p[1])))
 			}
-			fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>`, c, strings.Join(pts, " "))
+			dash := ""
+			if s.Dash {
+				dash = ` stroke-dasharray="6 4"`
+			}
+			fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="2"%s points="%s"/>`, c, dash, strings.Join(pts, " "))
 		}
 		lx := padL + i*130
 		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="12" height="12" fill="%s"/><text x="%d" y="%d" class="lg">%s</text>`,

@@ -217,7 +217,7 @@ func (ru *run) progress(ctx context.Context, label, stage string, since time.Tim
 		return
 	}
 	// Not a terminal (nohup, CI): a line every 10 ticks keeps the log readable.
-	if int(time.Since(since)/ru.o.Tick)%10 == 0 {
+	if n := int(time.Since(since) / ru.o.Tick); n == 1 || n%10 == 0 {
 		fmt.Fprintln(ru.o.Progress, line)
 	}
 }

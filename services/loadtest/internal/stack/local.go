@@ -156,10 +156,6 @@ func (l *Local) startDB(ctx context.Context) error {
 			return fmt.Errorf("scripts/pg-local.sh start: %w", err)
 		}
 		admin = strings.TrimSpace(string(out))
-		if b, err := os.ReadFile(filepath.Join(l.pgDir, "pgdata", "postmaster.pid")); err == nil {
-			first, _, _ := strings.Cut(string(b), "\n")
-			l.postmaster, _ = strconv.Atoi(strings.TrimSpace(first))
-		}
 	}
 	name := "loadtest_" + strings.NewReplacer("-", "_", ":", "_", ".", "_").Replace(strings.ToLower(l.RunID))
 	conn, err := pgx.Connect(ctx, admin)
@@ -169,6 +165,14 @@ func (l *Local) startDB(ctx context.Context) error {
 	defer conn.Close(ctx)
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
 		return fmt.Errorf("create database %s: %w", name, err)
+	}
+	if l.pgDir != "" {
+		// The cluster is ours: its postmaster is the parent of this connection's backend
+		// (wherever pg-local.sh put the data directory), and its processes are sampled.
+		var backend int
+		if err := conn.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&backend); err == nil {
+			l.postmaster = measure.Parent(backend)
+		}
 	}
 	l.dbURL, l.dbName = withDB(admin, name), name
 	cfg, err := pgxpool.ParseConfig(l.dbURL)
@@ -562,6 +566,11 @@ func (l *Local) Stop(ctx context.Context) error {
 	if l.pgDir != "" {
 		if out, e := exec.Command(filepath.Join(l.Root, "scripts", "pg-local.sh"), "stop", l.pgDir).CombinedOutput(); e != nil {
 			err = fmt.Errorf("pg-local.sh stop: %w: %s", e, out)
+		}
+		// pg-local.sh keeps a cluster the postgres user cannot reach in DIR under /tmp,
+		// linked from DIR/cluster: that directory is this run's too.
+		if real, e := os.Readlink(filepath.Join(l.pgDir, "cluster")); e == nil && !l.Keep && err == nil {
+			_ = os.RemoveAll(real)
 		}
 	} else if l.DatabaseURL != "" && !l.Keep {
 		if conn, e := pgx.Connect(ctx, l.DatabaseURL); e == nil {
