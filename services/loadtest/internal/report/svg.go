@@ -12,7 +12,7 @@ import (
 type Series struct {
 	Name   string
 	Color  string
-	Dash   bool // drawn dashed, so a line under another one stays visible
+	Dash   bool         // drawn dashed, so a line under another one stays visible
 	Points [][2]float64 // x, y
 }
 
