@@ -6,7 +6,7 @@ SERVICES := generator ingester collector
 # Every module of the workspace, for test and vet.
 MODULES = $(shell $(GO) list -m -f '{{.Dir}}')
 
-.PHONY: all build test test-go vet fmt-check fuzz bench run-local clean help up down logs ps e2e rules-check dashboards
+.PHONY: all build test test-go vet fmt-check fuzz bench run-local clean help up down logs ps e2e rules-check dashboards loadtest loadtest-local
 
 all: build
 
@@ -38,6 +38,12 @@ fuzz: ## run the CSV fuzz target for FUZZTIME (default 60s)
 
 bench: build ## ingest 1,000,000 rows: psql \copy baseline vs the ingester, with the ratio
 	scripts/bench.sh
+
+loadtest: build ## rerun the seed report's scenarios on the compose stack, local processes when no Docker daemon (SCENARIO= DURATION= GENERATORS= INGESTERS= TRIGGER=)
+	scripts/loadtest.sh auto
+
+loadtest-local: build ## the load test as local processes against a throwaway PostgreSQL (same variables)
+	scripts/loadtest.sh local
 
 run-local: build ## PostgreSQL + the services as local processes; Ctrl-C stops all
 	scripts/run-local.sh

@@ -105,7 +105,9 @@ func (l *Local) Start(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		l.mu.Lock()
 		l.services = append(l.services, p)
+		l.mu.Unlock()
 	}
 	if !l.NoCollector {
 		c, err := l.spawn(ctx, "collector", "collector", []string{
@@ -113,7 +115,9 @@ func (l *Local) Start(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		l.mu.Lock()
 		l.services = append(l.services, c)
+		l.mu.Unlock()
 	}
 	for _, p := range l.services {
 		if err := waitReady(ctx, p, 60*time.Second); err != nil {
@@ -280,7 +284,10 @@ func (l *Local) Window() measure.Window { return measure.Window{} }
 
 // Generate implements Stack.
 func (l *Local) Generate(ctx context.Context, g Gen) error {
+	// The sampler goroutine reads gens and services (groups), so they change under l.mu.
+	l.mu.Lock()
 	l.gens = nil
+	l.mu.Unlock()
 	l.genSince = time.Now()
 	for i := 1; i <= g.Replicas; i++ {
 		name := fmt.Sprintf("%s-g%d", g.Tag, i)
@@ -296,7 +303,9 @@ func (l *Local) Generate(ctx context.Context, g Gen) error {
 		if err != nil {
 			return err
 		}
+		l.mu.Lock()
 		l.gens = append(l.gens, p)
+		l.mu.Unlock()
 	}
 	return nil
 }
@@ -427,7 +436,10 @@ func (l *Local) startSampling() {
 
 func (l *Local) groups() map[string][]int {
 	g := map[string][]int{"ingester": nil, "generator": nil, "collector": nil, "postgres": nil}
-	for _, p := range append(append([]*proc(nil), l.services...), l.gens...) {
+	l.mu.Lock()
+	procs := append(append([]*proc(nil), l.services...), l.gens...)
+	l.mu.Unlock()
+	for _, p := range procs {
 		if p.cmd != nil && p.cmd.Process != nil {
 			g[p.kind] = append(g[p.kind], p.cmd.Process.Pid)
 		}
