@@ -131,3 +131,15 @@ func IsUniqueViolation(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "23505"
 }
+
+// WithDatabase returns url with its database name replaced by name (query kept).
+func WithDatabase(url, name string) string {
+	q := ""
+	if i := strings.IndexByte(url, '?'); i >= 0 {
+		url, q = url[:i], url[i:]
+	}
+	if i := strings.LastIndexByte(url, '/'); i > len("postgres://") {
+		url = url[:i]
+	}
+	return url + "/" + name + q
+}

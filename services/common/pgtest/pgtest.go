@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/ecomstream/ecomstream/services/common/db"
 )
 
 // Server is one private PostgreSQL cluster.
@@ -243,7 +245,7 @@ func DB(tb testing.TB) string {
 	tb.Helper()
 	sharedOnce.Do(func() {
 		if u := os.Getenv("ECOMSTREAM_TEST_DATABASE_URL"); u != "" {
-			sharedURL = func(name string) string { return withDB(u, name) }
+			sharedURL = func(name string) string { return db.WithDatabase(u, name) }
 			return
 		}
 		dir, err := os.MkdirTemp("", "ecomstream-pg-")
@@ -280,17 +282,6 @@ func Main(m *testing.M) int {
 		_ = os.RemoveAll(filepath.Dir(shared.Dir))
 	}
 	return code
-}
-
-func withDB(url, name string) string {
-	q := ""
-	if i := strings.IndexByte(url, '?'); i >= 0 {
-		url, q = url[:i], url[i:]
-	}
-	if i := strings.LastIndexByte(url, '/'); i > len("postgres://") {
-		url = url[:i]
-	}
-	return url + "/" + name + q
 }
 
 func sanitize(s string) string {

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/ecomstream/ecomstream/services/common/db"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -178,7 +180,7 @@ func (l *Local) startDB(ctx context.Context) error {
 			l.postmaster = measure.Parent(backend)
 		}
 	}
-	l.dbURL, l.dbName = withDB(admin, name), name
+	l.dbURL, l.dbName = db.WithDatabase(admin, name), name
 	cfg, err := pgxpool.ParseConfig(l.dbURL)
 	if err != nil {
 		return err
@@ -188,18 +190,6 @@ func (l *Local) startDB(ctx context.Context) error {
 		return err
 	}
 	return l.pool.Ping(ctx)
-}
-
-// withDB swaps the database name of a postgres URL.
-func withDB(url, name string) string {
-	q := ""
-	if i := strings.IndexByte(url, '?'); i >= 0 {
-		url, q = url[:i], url[i:]
-	}
-	if i := strings.LastIndexByte(url, '/'); i > len("postgres://") {
-		url = url[:i]
-	}
-	return url + "/" + name + q
 }
 
 func freePort() (int, error) {
