@@ -40,17 +40,18 @@ var Types = []string{View, AddToCart, RemoveFromCart, Purchase}
 var Columns = []string{"event_id", "event_time", "event_type", "user_id", "session_id",
 	"product_id", "category", "price", "quantity"}
 
+// Positions of the columns in Columns (the order the generator writes them).
 const (
-	colEventID = iota
-	colEventTime
-	colEventType
-	colUserID
-	colSessionID
-	colProductID
-	colCategory
-	colPrice
-	colQuantity
-	numColumns
+	ColEventID = iota
+	ColEventTime
+	ColEventType
+	ColUserID
+	ColSessionID
+	ColProductID
+	ColCategory
+	ColPrice
+	ColQuantity
+	NumColumns
 )
 
 // Limits of the contract.
@@ -100,7 +101,7 @@ func reject(reason, format string, args ...any) *Rejection {
 
 // Header maps the contract's columns to their positions in a file (order is free).
 type Header struct {
-	pos   [numColumns]int
+	pos   [NumColumns]int
 	n     int
 	Extra []string // columns the contract does not know; ignored
 }
@@ -165,30 +166,30 @@ func (h *Header) Parse(fields [][]byte, now time.Time, intern func([]byte) strin
 	}
 	f := func(c int) []byte { return fields[h.pos[c]] }
 	var ok bool
-	if e.EventID, ok = ParseUUID(f(colEventID)); !ok {
-		return e, reject(ReasonBadEventID, "event_id %q is not a UUID", clip(f(colEventID)))
+	if e.EventID, ok = ParseUUID(f(ColEventID)); !ok {
+		return e, reject(ReasonBadEventID, "event_id %q is not a UUID", clip(f(ColEventID)))
 	}
-	t, err := time.Parse(time.RFC3339Nano, string(f(colEventTime)))
+	t, err := time.Parse(time.RFC3339Nano, string(f(ColEventTime)))
 	if err != nil {
-		return e, reject(ReasonBadEventTime, "event_time %q is not an RFC 3339 timestamp", clip(f(colEventTime)))
+		return e, reject(ReasonBadEventTime, "event_time %q is not an RFC 3339 timestamp", clip(f(ColEventTime)))
 	}
 	if t.Sub(now) > MaxFuture {
 		return e, reject(ReasonFutureEventTime, "event_time %s is more than 24h in the future", t.Format(time.RFC3339))
 	}
 	e.EventTime = t
-	if e.EventType, ok = eventType(f(colEventType)); !ok {
-		return e, reject(ReasonBadEventType, "event_type %q is not one of view, add_to_cart, remove_from_cart, purchase", clip(f(colEventType)))
+	if e.EventType, ok = eventType(f(ColEventType)); !ok {
+		return e, reject(ReasonBadEventType, "event_type %q is not one of view, add_to_cart, remove_from_cart, purchase", clip(f(ColEventType)))
 	}
-	if e.UserID, ok = positive(f(colUserID)); !ok {
-		return e, reject(ReasonBadUserID, "user_id %q is not an integer > 0", clip(f(colUserID)))
+	if e.UserID, ok = positive(f(ColUserID)); !ok {
+		return e, reject(ReasonBadUserID, "user_id %q is not an integer > 0", clip(f(ColUserID)))
 	}
-	if e.SessionID, ok = ParseUUID(f(colSessionID)); !ok {
-		return e, reject(ReasonBadSessionID, "session_id %q is not a UUID", clip(f(colSessionID)))
+	if e.SessionID, ok = ParseUUID(f(ColSessionID)); !ok {
+		return e, reject(ReasonBadSessionID, "session_id %q is not a UUID", clip(f(ColSessionID)))
 	}
-	if e.ProductID, ok = positive(f(colProductID)); !ok {
-		return e, reject(ReasonBadProductID, "product_id %q is not an integer > 0", clip(f(colProductID)))
+	if e.ProductID, ok = positive(f(ColProductID)); !ok {
+		return e, reject(ReasonBadProductID, "product_id %q is not an integer > 0", clip(f(ColProductID)))
 	}
-	cat := f(colCategory)
+	cat := f(ColCategory)
 	if n := utf8.RuneCount(cat); n == 0 || n > MaxCategoryRunes {
 		return e, reject(ReasonBadCategory, "category must be 1 to %d characters, got %d", MaxCategoryRunes, n)
 	}
@@ -197,12 +198,12 @@ func (h *Header) Parse(fields [][]byte, now time.Time, intern func([]byte) strin
 	} else {
 		e.Category = string(cat)
 	}
-	if e.PriceCents, ok = ParsePrice(f(colPrice)); !ok {
-		return e, reject(ReasonBadPrice, "price %q must be a decimal >= 0 and < 1000000 with at most 2 decimals", clip(f(colPrice)))
+	if e.PriceCents, ok = ParsePrice(f(ColPrice)); !ok {
+		return e, reject(ReasonBadPrice, "price %q must be a decimal >= 0 and < 1000000 with at most 2 decimals", clip(f(ColPrice)))
 	}
-	q, ok := positive(f(colQuantity))
+	q, ok := positive(f(ColQuantity))
 	if !ok || q > 1<<31-1 {
-		return e, reject(ReasonBadQuantity, "quantity %q is not an integer >= 1", clip(f(colQuantity)))
+		return e, reject(ReasonBadQuantity, "quantity %q is not an integer >= 1", clip(f(ColQuantity)))
 	}
 	e.Quantity = int32(q)
 	return e, nil

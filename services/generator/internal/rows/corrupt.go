@@ -18,22 +18,8 @@ type corruption struct {
 	value func(dst []byte, e *event.Event, variant int) []byte
 }
 
-// Columns of event.Columns, by position.
-const (
-	colEventID = iota
-	colEventTime
-	colEventType
-	colUserID
-	colSessionID
-	colProductID
-	colCategory
-	colPrice
-	colQuantity
-	numColumns
-)
-
 var corruptions = []corruption{
-	{event.ReasonBadEventID, colEventID, func(dst []byte, e *event.Event, v int) []byte {
+	{event.ReasonBadEventID, event.ColEventID, func(dst []byte, e *event.Event, v int) []byte {
 		dst = event.AppendUUID(dst, e.EventID)
 		if v%2 == 0 {
 			return dst[:len(dst)-1] // one character short
@@ -41,49 +27,49 @@ var corruptions = []corruption{
 		dst[len(dst)-1] = 'g' // not hex
 		return dst
 	}},
-	{event.ReasonBadEventTime, colEventTime, func(dst []byte, e *event.Event, v int) []byte {
+	{event.ReasonBadEventTime, event.ColEventTime, func(dst []byte, e *event.Event, v int) []byte {
 		if v%2 == 0 { // a common non-RFC 3339 layout
 			return e.EventTime.AppendFormat(dst, "02/01/2006 15:04:05")
 		}
 		return append(dst, "yesterday"...)
 	}},
-	{event.ReasonFutureEventTime, colEventTime, func(dst []byte, e *event.Event, v int) []byte {
+	{event.ReasonFutureEventTime, event.ColEventTime, func(dst []byte, e *event.Event, v int) []byte {
 		return e.EventTime.Add(48*time.Hour).AppendFormat(dst, time.RFC3339Nano)
 	}},
-	{event.ReasonBadEventType, colEventType, func(dst []byte, e *event.Event, v int) []byte {
+	{event.ReasonBadEventType, event.ColEventType, func(dst []byte, e *event.Event, v int) []byte {
 		if v%2 == 0 {
 			return append(dst, "wishlist"...)
 		}
 		return append(dst, "VIEW"...)
 	}},
-	{event.ReasonBadUserID, colUserID, func(dst []byte, e *event.Event, v int) []byte {
+	{event.ReasonBadUserID, event.ColUserID, func(dst []byte, e *event.Event, v int) []byte {
 		if v%2 == 0 {
 			return append(dst, '0')
 		}
 		return strconv.AppendInt(append(dst, '-'), e.UserID, 10)
 	}},
-	{event.ReasonBadSessionID, colSessionID, func(dst []byte, e *event.Event, v int) []byte {
+	{event.ReasonBadSessionID, event.ColSessionID, func(dst []byte, e *event.Event, v int) []byte {
 		if v%2 == 0 {
 			return dst // empty
 		}
 		return append(dst, "session-"...)
 	}},
-	{event.ReasonBadProductID, colProductID, func(dst []byte, e *event.Event, v int) []byte {
+	{event.ReasonBadProductID, event.ColProductID, func(dst []byte, e *event.Event, v int) []byte {
 		if v%2 == 0 {
 			return append(dst, '0')
 		}
 		return append(strconv.AppendInt(dst, e.ProductID, 10), ".5"...)
 	}},
-	{event.ReasonBadCategory, colCategory, func(dst []byte, e *event.Event, v int) []byte {
+	{event.ReasonBadCategory, event.ColCategory, func(dst []byte, e *event.Event, v int) []byte {
 		return dst // empty
 	}},
-	{event.ReasonBadPrice, colPrice, func(dst []byte, e *event.Event, v int) []byte {
+	{event.ReasonBadPrice, event.ColPrice, func(dst []byte, e *event.Event, v int) []byte {
 		if v%2 == 0 { // three decimals
 			return append(event.AppendPrice(dst, e.PriceCents), '5')
 		}
 		return event.AppendPrice(append(dst, '-'), e.PriceCents)
 	}},
-	{event.ReasonBadQuantity, colQuantity, func(dst []byte, e *event.Event, v int) []byte {
+	{event.ReasonBadQuantity, event.ColQuantity, func(dst []byte, e *event.Event, v int) []byte {
 		return append(dst, '0')
 	}},
 	{event.ReasonWrongFieldCount, -1, nil},
@@ -100,11 +86,11 @@ func Reasons() []string {
 
 // append writes e as a row with this corruption.
 func (c *corruption) append(dst []byte, e *event.Event, variant int) []byte {
-	fields := numColumns
+	fields := event.NumColumns
 	if c.field < 0 { // wrong_field_count: one field missing or one too many
-		fields = numColumns - 1
+		fields = event.NumColumns - 1
 		if variant%2 == 1 {
-			fields = numColumns + 1
+			fields = event.NumColumns + 1
 		}
 	}
 	for col := 0; col < fields; col++ {
@@ -123,23 +109,23 @@ func (c *corruption) append(dst []byte, e *event.Event, variant int) []byte {
 // appendField writes one valid field of e, as event.AppendCSV would.
 func appendField(dst []byte, e *event.Event, col int) []byte {
 	switch col {
-	case colEventID:
+	case event.ColEventID:
 		return event.AppendUUID(dst, e.EventID)
-	case colEventTime:
+	case event.ColEventTime:
 		return e.EventTime.AppendFormat(dst, time.RFC3339Nano)
-	case colEventType:
+	case event.ColEventType:
 		return append(dst, e.EventType...)
-	case colUserID:
+	case event.ColUserID:
 		return strconv.AppendInt(dst, e.UserID, 10)
-	case colSessionID:
+	case event.ColSessionID:
 		return event.AppendUUID(dst, e.SessionID)
-	case colProductID:
+	case event.ColProductID:
 		return strconv.AppendInt(dst, e.ProductID, 10)
-	case colCategory:
+	case event.ColCategory:
 		return event.AppendField(dst, e.Category)
-	case colPrice:
+	case event.ColPrice:
 		return event.AppendPrice(dst, e.PriceCents)
-	case colQuantity:
+	case event.ColQuantity:
 		return strconv.AppendInt(dst, int64(e.Quantity), 10)
 	}
 	return append(dst, "extra"...) // the column too many of wrong_field_count
