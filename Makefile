@@ -6,7 +6,7 @@ SERVICES := generator ingester collector
 # Every module of the workspace, for test and vet.
 MODULES = $(shell $(GO) list -m -f '{{.Dir}}')
 
-.PHONY: all build test test-go vet fmt-check fuzz bench run-local clean help up down logs ps e2e rules-check dashboards loadtest loadtest-local
+.PHONY: all build test test-go vet fmt-check fuzz bench run-local clean help up down logs ps e2e smoke-images rules-check dashboards loadtest loadtest-local
 
 all: build
 
@@ -65,6 +65,9 @@ ps: ## the stack's containers and their health
 
 e2e: ## the real stack under Docker: up, wait for data in Prometheus and Grafana, always down -v (skips without a daemon)
 	scripts/e2e-compose.sh
+
+smoke-images: ## our binaries as FROM-scratch containers on a registry-less Docker daemon: static, nonroot volume, migrate, healthchecks, rows land (skips without a daemon)
+	scripts/smoke-images.sh
 
 rules-check: ## promtool check/test of deploy/prometheus
 	promtool check config deploy/prometheus/prometheus.yml deploy/prometheus/prometheus.local.yml

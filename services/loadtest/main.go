@@ -121,7 +121,7 @@ func execute(ctx context.Context, cfg Config, stderr io.Writer) (*report.Report,
 		if stack.DaemonAvailable(ctx) {
 			mode = "compose"
 		} else {
-			fmt.Fprintln(stderr, "loadtest: no Docker daemon answers `docker info`; running in local mode")
+			fmt.Fprintln(stderr, "loadtest: no Docker daemon with the compose plugin (`docker info`, `docker compose version`); running in local mode")
 		}
 	}
 	runID := fmt.Sprintf("%s-%s", set.Name, time.Now().UTC().Format("20060102T150405Z"))

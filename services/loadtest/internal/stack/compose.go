@@ -65,14 +65,16 @@ func (c *Compose) run(ctx context.Context, env []string, args ...string) ([]byte
 	return out, nil
 }
 
-// DaemonAvailable tells whether `docker info` reaches a daemon.
+// DaemonAvailable tells whether `docker info` reaches a daemon and the Compose v2
+// plugin is there to drive it (a bare daemon, as Debian's docker.io installs, has none).
 func DaemonAvailable(ctx context.Context) bool {
 	if _, err := exec.LookPath("docker"); err != nil {
 		return false
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	return exec.CommandContext(ctx, "docker", "info").Run() == nil
+	return exec.CommandContext(ctx, "docker", "info").Run() == nil &&
+		exec.CommandContext(ctx, "docker", "compose", "version").Run() == nil
 }
 
 // UpArgs is the command that starts the stack with M ingesters and no generator yet.
