@@ -129,84 +129,72 @@ func (c *Claim) Release() {
 // locks until the caller has archived them. On error nothing was committed and no lock is
 // held.
 func (l *Loader) Load(ctx context.Context, files []queue.File, staging bool) (*Batch, *Claim, error) {
-	start := time.Now()
-	conn, err := l.Pool.Acquire(ctx)
-	if err != nil {
-		return nil, nil, fmt.Errorf("acquire connection: %w", err)
-	}
-	claim := &Claim{conn: conn}
 	batch := &Batch{Staging: staging}
 	for _, f := range files {
 		batch.Files = append(batch.Files, &FileResult{File: f, Outcome: OutcomeIngested})
 	}
-	if err := l.claim(ctx, conn, batch); err != nil {
-		claim.Release()
-		return nil, nil, err
-	}
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		claim.Release()
-		return nil, nil, fmt.Errorf("begin: %w", err)
-	}
-	if err := l.fill(ctx, tx, batch); err != nil {
-		_ = tx.Rollback(context.WithoutCancel(ctx))
-		claim.Release()
-		return nil, nil, err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		claim.Release()
-		return nil, nil, fmt.Errorf("commit: %w", err)
-	}
-	batch.Committed = time.Now()
-	batch.Duration = batch.Committed.Sub(start)
-	return batch, claim, nil
+	return l.commit(ctx, batch, func(tx pgx.Tx) error { return l.fill(ctx, tx, batch) })
 }
 
 // Reject commits a whole-file rejection of one file without loading its rows: a file
 // PostgreSQL refused must be moved aside rather than block every file behind it. Like
 // Load, it returns a Claim to release once the file has been moved.
 func (l *Loader) Reject(ctx context.Context, f queue.File, rej *event.Rejection) (*Batch, *Claim, error) {
+	fr := &FileResult{File: f, Outcome: OutcomeIngested}
+	batch := &Batch{Files: []*FileResult{fr}}
+	return l.commit(ctx, batch, func(tx pgx.Tx) error {
+		if fr.Outcome != OutcomeIngested { // locked elsewhere, gone or already committed
+			return nil
+		}
+		sum, fi, err := fileSHA256(f.Path)
+		fr.Ident = fi
+		switch {
+		case errors.Is(err, errGone):
+			fr.Outcome = OutcomeGone
+			return nil
+		case err != nil:
+			sum = unreadableSHA
+		}
+		fr.Outcome, fr.SHA256, fr.Failure = OutcomeFailed, sum, rej
+		if _, err := tx.Exec(ctx, `INSERT INTO rejected_records (source_file, line_number, raw_line, reason, message)
+			VALUES ($1, 0, '', $2, $3)`, f.Name, rej.Reason, rej.Message); err != nil {
+			return fmt.Errorf("reject file: %w", err)
+		}
+		return l.insertLedger(ctx, tx, batch)
+	})
+}
+
+// commit claims b's files on one connection, runs body in a transaction on it and
+// commits. On success the returned Claim still holds the files' locks; on error nothing
+// was committed and no lock is held.
+func (l *Loader) commit(ctx context.Context, b *Batch, body func(pgx.Tx) error) (*Batch, *Claim, error) {
 	start := time.Now()
 	conn, err := l.Pool.Acquire(ctx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("acquire connection: %w", err)
 	}
 	claim := &Claim{conn: conn}
-	fr := &FileResult{File: f, Outcome: OutcomeIngested}
-	batch := &Batch{Files: []*FileResult{fr}}
-	if err := l.claim(ctx, conn, batch); err != nil {
+	fail := func(err error) (*Batch, *Claim, error) {
 		claim.Release()
 		return nil, nil, err
 	}
-	if fr.Outcome == OutcomeIngested {
-		sum, fi, err := fileSHA256(f.Path)
-		fr.Ident = fi
-		switch {
-		case errors.Is(err, errGone):
-			fr.Outcome = OutcomeGone
-		case err != nil:
-			sum = unreadableSHA
-			fallthrough
-		default:
-			fr.Outcome, fr.SHA256, fr.Failure = OutcomeFailed, sum, rej
-		}
+	if err := l.claim(ctx, conn, b); err != nil {
+		return fail(err)
 	}
-	if fr.Outcome == OutcomeFailed {
-		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, `INSERT INTO rejected_records (source_file, line_number, raw_line, reason, message)
-				VALUES ($1, 0, '', $2, $3)`, f.Name, rej.Reason, rej.Message); err != nil {
-				return fmt.Errorf("reject file: %w", err)
-			}
-			return l.insertLedger(ctx, tx, batch)
-		})
-		if err != nil {
-			claim.Release()
-			return nil, nil, err
-		}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return fail(fmt.Errorf("begin: %w", err))
 	}
-	batch.Committed = time.Now()
-	batch.Duration = batch.Committed.Sub(start)
-	return batch, claim, nil
+	if err := body(tx); err != nil {
+		_ = tx.Rollback(context.WithoutCancel(ctx))
+		return fail(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fail(fmt.Errorf("commit: %w", err))
+	}
+	b.Committed = time.Now()
+	b.Duration = b.Committed.Sub(start)
+	return b, claim, nil
 }
 
 // claim takes the advisory lock of every file it can and reads what the ledger already
