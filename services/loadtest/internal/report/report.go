@@ -72,6 +72,16 @@ type Produced struct {
 	IncomingFiles    int64 `json:"incoming_files"`
 }
 
+// AddCounts adds q's generator counts (files, rows, valid, invalid, duplicate, bytes) to p.
+func (p *Produced) AddCounts(q Produced) {
+	p.Files += q.Files
+	p.Rows += q.Rows
+	p.Valid += q.Valid
+	p.Invalid += q.Invalid
+	p.Duplicate += q.Duplicate
+	p.Bytes += q.Bytes
+}
+
 // Accounted is what the database knows about the run's files.
 type Accounted struct {
 	Files               int64 `json:"files"`

@@ -258,7 +258,7 @@ func (ru *run) ramp(ctx context.Context) error {
 		ru.r.GenerationSeconds += ph.genSeconds
 		ru.r.DrainSeconds += ph.drainSeconds
 		ru.r.DrainTimedOut = ru.r.DrainTimedOut || ph.timedOut
-		addProduced(&ru.r.Produced, ph.produced)
+		ru.r.Produced.AddCounts(ph.produced)
 		ru.logf("max step %d: offered %s, generated %s, P99 %s, lost %d: %s %s", i, report.Rate(st.Offered),
 			report.Rate(st.GeneratedRate), report.Dur(st.P99), st.Lost, passWord(st.Passed), st.Why)
 		if st.Passed {
@@ -323,15 +323,6 @@ func passWord(ok bool) string {
 		return "pass"
 	}
 	return "FAIL"
-}
-
-func addProduced(dst *report.Produced, p report.Produced) {
-	dst.Files += p.Files
-	dst.Rows += p.Rows
-	dst.Valid += p.Valid
-	dst.Invalid += p.Invalid
-	dst.Duplicate += p.Duplicate
-	dst.Bytes += p.Bytes
 }
 
 // measureStep judges one ramp step by the files its generators created.

@@ -350,12 +350,7 @@ func (l *Local) Finals(context.Context) (report.Produced, error) {
 		if n == 0 {
 			return total, fmt.Errorf("%s logged no \"generator finished\" line; see %s", p.name, p.log)
 		}
-		total.Files += prod.Files
-		total.Rows += prod.Rows
-		total.Valid += prod.Valid
-		total.Invalid += prod.Invalid
-		total.Duplicate += prod.Duplicate
-		total.Bytes += prod.Bytes
+		total.AddCounts(prod)
 	}
 	return total, nil
 }

@@ -94,12 +94,8 @@ func parseFinished(r io.Reader, since time.Time) (report.Produced, int) {
 	}
 	var p report.Produced
 	for _, f := range last {
-		p.Files += f.Files
-		p.Rows += f.Records
-		p.Valid += f.Valid
-		p.Invalid += f.Invalid
-		p.Duplicate += f.Duplicate
-		p.Bytes += f.Bytes
+		p.AddCounts(report.Produced{Files: f.Files, Rows: f.Records, Valid: f.Valid,
+			Invalid: f.Invalid, Duplicate: f.Duplicate, Bytes: f.Bytes})
 	}
 	return p, len(last)
 }
