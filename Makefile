@@ -20,18 +20,25 @@ build: ## build bin/generator, bin/ingester, bin/collector
 	@echo "built: $(addprefix $(BIN)/,$(SERVICES))"
 
 vet:
-	@for m in $(MODULES); do (cd $$m && $(GO) vet ./...) || exit 1; done
+	@failed=(); for m in $(MODULES); do (cd $$m && $(GO) vet ./...) || failed+=("$${m#$(CURDIR)/}"); done; \
+	  if [ $${#failed[@]} -gt 0 ]; then echo "vet failed in: $${failed[*]}"; exit 1; fi
 
 fmt-check:
 	@out=$$(find . -name '*.go' -not -path './tmp/*' -not -path './.local/*' -print0 | xargs -0 gofmt -l); \
 	  [ -z "$$out" ] || { echo "gofmt needed: $$out"; exit 1; }
 
-test: build fmt-check vet test-go ## every test, against a real PostgreSQL (and Prometheus)
+test: build ## every test, against a real PostgreSQL (and Prometheus); every check runs, failures are listed at the end
+	@failed=(); for t in fmt-check vet test-go; do $(MAKE) --no-print-directory $$t || failed+=($$t); done; \
+	  if [ $${#failed[@]} -gt 0 ]; then echo "make test: FAILED: $${failed[*]}"; exit 1; fi
 
 # Go tests of every module; tests start their own PostgreSQL from the machine's binaries
 # unless ECOMSTREAM_TEST_DATABASE_URL names one. Fuzz targets run their seed corpus here.
+# Every module runs even when an earlier one fails, so one failure hides nothing; the
+# failing modules are listed at the end and the target fails.
 test-go:
-	@for m in $(MODULES); do (cd $$m && $(GO) test -race -count=1 -timeout 20m ./...) || exit 1; done
+	@failed=(); for m in $(MODULES); do \
+	  (cd $$m && $(GO) test -race -count=1 -timeout 20m ./...) || failed+=("$${m#$(CURDIR)/}"); done; \
+	  if [ $${#failed[@]} -gt 0 ]; then echo "FAILED modules: $${failed[*]}"; exit 1; fi
 
 fuzz: ## run the CSV fuzz target for FUZZTIME (default 60s)
 	cd services/common && $(GO) test ./csvcodec -run '^$$' -fuzz FuzzReader -fuzztime $${FUZZTIME:-60s}

@@ -303,8 +303,10 @@ func TestMaxFilesAndDurationExitZero(t *testing.T) {
 	if took := time.Since(begin); took < 500*time.Millisecond {
 		t.Fatalf("--duration 0.5 stopped after %v", took)
 	}
-	if files, _, _ := onDisk(t, dir); files < 4 || files > 6 {
-		t.Fatalf("--duration 0.5 --sleep 0.1: %d files, want 5", files)
+	// Files are due at 0, 100, ..., 400 ms: at most 5 (the exact count on a simulated
+	// clock is the producer's TestDurationStops; a busy machine may start fewer here).
+	if files, _, _ := onDisk(t, dir); files < 1 || files > 5 {
+		t.Fatalf("--duration 0.5 --sleep 0.1: %d files, want 1 to 5", files)
 	}
 }
 

@@ -23,6 +23,7 @@ type Config struct {
 	Duration      time.Duration // stop after this long; 0 = never
 	Seed          uint64        // 0 = a random seed (logged, so a run can be repeated)
 	Progress      time.Duration // interval of the progress log line; 10s when 0
+	Clock         Clock         // SystemClock when nil; tests simulate time
 	Traffic       traffic.Params
 }
 

@@ -48,6 +48,7 @@ type Summary struct {
 // Producer writes the files. It is not safe for concurrent use.
 type Producer struct {
 	cfg     Config
+	clock   Clock
 	log     zerolog.Logger
 	metrics *Metrics
 	seed    uint64
@@ -67,6 +68,9 @@ func New(cfg Config, log zerolog.Logger, reg prometheus.Registerer) (*Producer, 
 	}
 	if cfg.Progress <= 0 {
 		cfg.Progress = 10 * time.Second
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = SystemClock{}
 	}
 	if cfg.Traffic == (traffic.Params{}) {
 		cfg.Traffic = traffic.DefaultParams()
@@ -93,6 +97,7 @@ func New(cfg Config, log zerolog.Logger, reg prometheus.Registerer) (*Producer, 
 	rng := rand.New(rand.NewPCG(seed, h.Sum64()))
 	p := &Producer{
 		cfg:     cfg,
+		clock:   cfg.Clock,
 		log:     log,
 		metrics: NewMetrics(reg),
 		seed:    seed,
@@ -113,25 +118,19 @@ func (p *Producer) Summary() Summary { return p.sum }
 // --duration; each of these is a clean stop. It logs the run's summary line and
 // returns an error only when a file could not be placed.
 func (p *Producer) Run(ctx context.Context) (Summary, error) {
-	start := time.Now()
+	start := p.clock.Now()
 	p.log.Info().Str("output_dir", p.cfg.Dir).Int("min_records", p.cfg.MinRecords).Int("max_records", p.cfg.MaxRecords).
 		Float64("sleep_seconds", p.cfg.Sleep.Seconds()).Float64("bad_rate", p.cfg.BadRate).
 		Float64("duplicate_rate", p.cfg.DuplicateRate).Int64("max_files", p.cfg.MaxFiles).
 		Float64("duration_seconds", p.cfg.Duration.Seconds()).Uint64("seed", p.seed).Msg("generator started")
 
-	var deadline <-chan time.Time
-	end := start.Add(p.cfg.Duration)
+	// Without --duration the run has no end of its own; a far instant keeps one code path.
+	end := start.Add(100 * 365 * 24 * time.Hour)
 	if p.cfg.Duration > 0 {
-		t := time.NewTimer(p.cfg.Duration)
-		defer t.Stop()
-		deadline = t.C
+		end = start.Add(p.cfg.Duration)
 	}
-	progress := time.NewTicker(p.cfg.Progress)
-	defer progress.Stop()
 	last := progressMark{at: start}
-	wait := time.NewTimer(time.Hour)
-	wait.Stop()
-	defer wait.Stop()
+	nextProgress := start.Add(p.cfg.Progress)
 
 	// The schedule is fixed: file k is due at start + k·sleep, however long writing
 	// took, so the rate is what --sleep asks for. A late file is written at once and the
@@ -144,49 +143,35 @@ loop:
 			p.sum.Reason = StopMaxFiles
 			break
 		}
-		if p.cfg.Duration > 0 && !due.Before(end) {
-			// The next file would start after --duration: the run is complete.
-			select {
-			case <-ctx.Done():
+		// Wait for the file's turn, logging progress meanwhile; the next file may be
+		// due after --duration, and then the run is complete at its end.
+		wake := earliest(due, end)
+		now := p.clock.Now()
+		waited := now.Before(wake)
+		for now.Before(wake) {
+			if err := p.clock.SleepUntil(ctx, earliest(wake, nextProgress)); err != nil {
 				p.sum.Reason = StopSignal
-			case <-deadline:
-				p.sum.Reason = StopDuration
+				break loop
 			}
+			if now = p.clock.Now(); !now.Before(nextProgress) {
+				last = p.progress(last, now)
+				nextProgress = nextProgress.Add(p.cfg.Progress)
+			}
+		}
+		if !now.Before(end) {
+			p.sum.Reason = StopDuration
 			break
 		}
-		if d := time.Until(due); d > 0 {
-			p.metrics.Behind.Set(0)
-			wait.Reset(d)
-		waiting:
-			for {
-				select {
-				case <-ctx.Done():
-					p.sum.Reason = StopSignal
-					break loop
-				case <-deadline:
-					p.sum.Reason = StopDuration
-					break loop
-				case <-progress.C:
-					last = p.progress(last)
-				case <-wait.C:
-					break waiting
-				}
+		if ctx.Err() != nil {
+			p.sum.Reason = StopSignal
+			break
+		}
+		if p.cfg.Sleep > 0 {
+			behind := 0.0
+			if !waited {
+				behind = now.Sub(due).Seconds()
 			}
-		} else {
-			if p.cfg.Sleep > 0 {
-				p.metrics.Behind.Set(-d.Seconds())
-			}
-			select {
-			case <-ctx.Done():
-				p.sum.Reason = StopSignal
-				break loop
-			case <-deadline:
-				p.sum.Reason = StopDuration
-				break loop
-			case <-progress.C:
-				last = p.progress(last)
-			default:
-			}
+			p.metrics.Behind.Set(behind)
 		}
 		if _, err = p.WriteFile(ctx); err != nil {
 			if ctx.Err() != nil && errors.Is(err, context.Canceled) {
@@ -200,12 +185,19 @@ loop:
 		if p.cfg.Sleep > 0 {
 			due = due.Add(p.cfg.Sleep)
 		} else {
-			due = time.Now()
+			due = p.clock.Now()
 		}
 	}
-	p.sum.Elapsed = time.Since(start)
+	p.sum.Elapsed = p.clock.Now().Sub(start)
 	p.logSummary(err)
 	return p.sum, err
+}
+
+func earliest(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 type progressMark struct {
@@ -213,8 +205,7 @@ type progressMark struct {
 	records int64
 }
 
-func (p *Producer) progress(last progressMark) progressMark {
-	now := time.Now()
+func (p *Producer) progress(last progressMark, now time.Time) progressMark {
 	n := p.sum.Rows.Total()
 	rate := float64(n-last.records) / now.Sub(last.at).Seconds()
 	p.log.Info().Int64("files", p.sum.Files).Int64("records", n).Float64("rows_per_second", round1(rate)).
@@ -249,7 +240,7 @@ func (p *Producer) WriteFile(ctx context.Context) (string, error) {
 	if span := p.cfg.MaxRecords - p.cfg.MinRecords; span > 0 {
 		n += p.rng.IntN(span + 1)
 	}
-	start := time.Now()
+	start := p.clock.Now()
 	p.seq++
 	name := place.Name(p.cfg.Instance, p.seq, start)
 	f, err := place.Create(p.cfg.Dir, name)
@@ -275,7 +266,7 @@ func (p *Producer) WriteFile(ctx context.Context) (string, error) {
 				f.Abort()
 				return "", fmt.Errorf("file %s abandoned: %w", name, err)
 			}
-			now = time.Now()
+			now = p.clock.Now()
 		}
 	}
 	if _, err := f.Write(buf); err != nil {
@@ -286,7 +277,7 @@ func (p *Producer) WriteFile(ctx context.Context) (string, error) {
 	if err := f.Commit(); err != nil {
 		return "", err
 	}
-	took := time.Since(start)
+	took := p.clock.Now().Sub(start)
 	size := f.Size()
 	p.metrics.placed(c, size, took.Seconds())
 	p.sum.Files++
