@@ -69,9 +69,30 @@ func version(dir string) int {
 	return n
 }
 
+// RequireEnv names the variable that turns a missing PostgreSQL into a test failure
+// instead of a skip; .ci/run sets it, so CI never passes by skipping the real tests.
+const RequireEnv = "ECOMSTREAM_REQUIRE_POSTGRES"
+
+// Require skips tb when there is no PostgreSQL to test against (neither server binaries
+// nor ECOMSTREAM_TEST_DATABASE_URL), so the fast tier (`go test -short ./...`) runs on a
+// machine without one, and fails it instead when RequireEnv is set.
+func Require(tb testing.TB) {
+	tb.Helper()
+	if os.Getenv("ECOMSTREAM_TEST_DATABASE_URL") != "" {
+		return
+	}
+	if _, err := BinDir(); err != nil {
+		if os.Getenv(RequireEnv) != "" {
+			tb.Fatalf("%v (%s is set: a real PostgreSQL is required)", err, RequireEnv)
+		}
+		tb.Skipf("needs a real PostgreSQL: %v", err)
+	}
+}
+
 // New makes and starts a private cluster that lives until the test ends.
 func New(tb testing.TB) *Server {
 	tb.Helper()
+	Require(tb)
 	// Not tb.TempDir(): its parent is private to root, and the server may run as postgres.
 	dir, err := os.MkdirTemp("", "ecomstream-pg-")
 	if err != nil {
@@ -243,6 +264,7 @@ var (
 // DB returns the URL of a new, empty database for this test, on the shared server.
 func DB(tb testing.TB) string {
 	tb.Helper()
+	Require(tb)
 	sharedOnce.Do(func() {
 		if u := os.Getenv("ECOMSTREAM_TEST_DATABASE_URL"); u != "" {
 			sharedURL = func(name string) string { return db.WithDatabase(u, name) }
