@@ -368,9 +368,7 @@ func TestDockerfileBuildsServices(t *testing.T) {
 							downloadAt = i
 						}
 						if n == build.node {
-							for _, f := range n.Flags {
-								mounts = append(mounts, f)
-							}
+							mounts = append(mounts, n.Flags...)
 						}
 					case "copy":
 						if a := args(n); len(a) == 2 && a[0] == "." {

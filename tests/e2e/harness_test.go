@@ -316,20 +316,4 @@ func checkInvariant(t *testing.T, db *pgxpool.Pool, d dirs, gen *genCounts) {
 	t.Logf("accounted: %d files, %d rows = %d inserted + %d rejected + %d duplicate", len(ledger), sum.total, sum.ins, sum.rej, sum.dup)
 }
 
-// withRetry runs f until it succeeds (used while PostgreSQL restarts).
-func withRetry(t *testing.T, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
 var _ = pgx.Identifier{}

@@ -24,7 +24,8 @@ type ReadyFunc func(ctx context.Context) error
 // more routes on it.
 func Router(log zerolog.Logger, reg *prometheus.Registry, ready ReadyFunc) chi.Router {
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, middleware.RealIP, accessLog(log), middleware.Recoverer)
+	// No RealIP: it would log whatever a caller puts in X-Forwarded-For as its address.
+	r.Use(middleware.RequestID, accessLog(log), middleware.Recoverer)
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
