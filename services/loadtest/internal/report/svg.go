@@ -20,7 +20,7 @@ type Series struct {
 // Mark is a moment drawn as a vertical line across a time chart (a step of the max ramp).
 type Mark struct {
 	T     float64 // seconds since the start
-	Label string  // short, printed at the top of the line
+	Label string  // short, printed above the top of the line
 	Title string  // the hover text
 	Fail  bool    // drawn in the failure colour
 }
@@ -118,7 +118,7 @@ func (c TimeChart) SVG() string {
 			cls = "mk fail"
 		}
 		fmt.Fprintf(&b, `<g class="%s"><line x1="%.1f" x2="%.1f" y1="%d" y2="%d" class="ml"/><line x1="%.1f" x2="%.1f" y1="%d" y2="%d" class="hit" stroke="#000" stroke-opacity="0" stroke-width="9"><title>%s</title></line><text x="%.1f" y="%d">%s</text></g>`,
-			cls, x(m.T), x(m.T), padT, bottom, x(m.T), x(m.T), padT, bottom, esc(m.Title), x(m.T)+3, padT+11, esc(m.Label))
+			cls, x(m.T), x(m.T), padT, bottom, x(m.T), x(m.T), padT, bottom, esc(m.Title), x(m.T)+3, padT-5, esc(m.Label))
 	}
 	for i, s := range c.Series {
 		legend(&b, padL+i*150, colors[i], s.Dash, s.Name)
