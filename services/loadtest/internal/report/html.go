@@ -273,12 +273,19 @@ func timeCharts(r *Report) []TimeChart {
 	}
 	end, marks := TimeRange(r), stepMarks(r.Steps)
 	cpu, mem := resourceSeries(r)
-	whole := func(v float64) string { return Int(int64(math.Round(v))) }
+	// Rates below a few rows/s get ticks of 0.5 or 0.2: print them as they are, and whole
+	// ones with thousands separators.
+	num := func(v float64) string {
+		if v == math.Trunc(v) && math.Abs(v) < 1e15 {
+			return Int(int64(v))
+		}
+		return tickLabel(v)
+	}
 	charts := []TimeChart{
-		{Title: "Throughput over time", YLabel: "rows per second", Tick: whole, Value: Rate, Series: []Series{gen, com}},
+		{Title: "Throughput over time", YLabel: "rows per second", Tick: num, Value: Rate, Series: []Series{gen, com}},
 		{Title: "End-to-end latency over time (rows committed in each interval)", YLabel: "latency", Tick: LatencyTick, Value: Dur,
 			Series: []Series{p99, p95, p50}},
-		{Title: "Backlog on the volume", YLabel: "files waiting", Tick: whole, Counts: true, Series: []Series{backlog}},
+		{Title: "Backlog on the volume", YLabel: "files waiting", Tick: num, Counts: true, Series: []Series{backlog}},
 		{Title: "CPU (% of one core; the machine has " + fmt.Sprint(r.Env.CPUs) + ")", YLabel: "CPU %",
 			Tick: func(v float64) string { return tickLabel(v) + " %" }, Value: func(v float64) string { return fmt.Sprintf("%.1f %%", v) }, Series: cpu},
 		{Title: "Memory (PSS)", YLabel: "MB", Tick: func(v float64) string { return tickLabel(v) + " MB" },
