@@ -2,7 +2,7 @@ package report
 
 import (
 	"fmt"
-	"strconv"
+	"math"
 	"strings"
 )
 
@@ -13,14 +13,16 @@ th{background:#f4f6f8}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .pass{color:#1a7f37;font-weight:600}.warn{color:#9a6700;font-weight:600}.fail{color:#cf222e;font-weight:600}
 .badge{display:inline-block;padding:.2rem .7rem;border-radius:1rem;color:#fff;font-weight:700}.badge.pass{background:#1a7f37;color:#fff}.badge.fail{background:#cf222e;color:#fff}
 pre{background:#f6f8fa;padding:.8rem;overflow-x:auto;font-size:.85rem}.muted{color:#666;font-size:.9rem}
-svg.chart{display:block;margin:.8rem 0;max-width:100%;height:auto;background:#fff;border:1px solid #eee}
+svg.chart{display:block;margin:.8rem 0;width:100%;height:auto;background:#fff;border:1px solid #eee}
 svg .grid{stroke:#eee}svg .axis{stroke:#888}svg .tick{stroke:#888}svg text{font-family:system-ui,sans-serif;fill:#333}
 svg .ct{font-size:14px;font-weight:600}svg .yl{font-size:11px;text-anchor:end}svg .xl{font-size:11px;text-anchor:middle}
-svg .al{font-size:11px;fill:#666}svg .lg{font-size:12px}svg .bl{font-size:11px;text-anchor:middle}
+svg .al{font-size:11px;fill:#666}svg .lg{font-size:12px}svg .bl{font-size:11px;text-anchor:middle}svg .bl.in{fill:#fff;font-weight:600}
+svg .hv:hover{fill-opacity:.07}svg .mk .ml{stroke:#555;stroke-dasharray:2 3}svg .mk.fail .ml{stroke:#cf222e}
+svg .mk text{font-size:11px;fill:#444;paint-order:stroke;stroke:#fff;stroke-width:3px}svg .mk.fail text{fill:#cf222e}
 .grid2{display:grid;grid-template-columns:1fr;gap:.5rem}`
 
 // HTML renders the report as one self-contained page: inline CSS and SVG charts, no
-// scripts, fonts or images from elsewhere.
+// scripts, fonts or images from elsewhere (the charts' hover values are SVG titles).
 func HTML(r *Report) string {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
@@ -97,28 +99,11 @@ func HTML(r *Report) string {
 		table(&b, []string{"Step", "Rows/file", "Offered", "Generated", "Throughput", "Lost", "P50", "P99", "Drain", "Peak CPU", "Result"}, rows, 10)
 	}
 
-	p("<h2>Charts</h2>\n<div class=\"grid2\">\n")
+	p("<h2>Charts</h2>\n<p class=\"muted\">Hover over a chart for the values at a moment.</p>\n<div class=\"grid2\">\n")
 	p("%s\n", BarChart("Latency distribution (sub-second bands)", r.Latency.Fine))
-	var gen, com, p50, p95, p99, backlog Series
-	gen.Name, com.Name = "generated rows/s", "committed rows/s"
-	com.Dash = true
-	p50.Name, p95.Name, p99.Name, backlog.Name = "P50", "P95", "P99", "backlog (files)"
-	for _, pt := range r.Timeline {
-		gen.Points = append(gen.Points, [2]float64{pt.T, pt.Offered})
-		com.Points = append(com.Points, [2]float64{pt.T, pt.Throughput})
-		if pt.Throughput > 0 {
-			p50.Points = append(p50.Points, [2]float64{pt.T, pt.P50})
-			p95.Points = append(p95.Points, [2]float64{pt.T, pt.P95})
-			p99.Points = append(p99.Points, [2]float64{pt.T, pt.P99})
-		}
-		backlog.Points = append(backlog.Points, [2]float64{pt.T, float64(pt.BacklogFiles)})
+	for _, c := range timeCharts(r) {
+		p("%s\n", c.SVG())
 	}
-	p("%s\n", LineChart("Throughput over time", "rows per second", func(v float64) string { return Int(int64(v)) }, []Series{gen, com}))
-	p("%s\n", LineChart("End-to-end latency over time (rows committed in each interval)", "latency", LatencyTick, []Series{p50, p95, p99}))
-	p("%s\n", LineChart("Backlog on the volume", "files waiting", func(v float64) string { return fmt.Sprintf("%g", v) }, []Series{backlog}))
-	cpu, mem := resourceSeries(r)
-	p("%s\n", LineChart("CPU (% of one core; the machine has "+fmt.Sprint(r.Env.CPUs)+")", "CPU %", func(v float64) string { return fmt.Sprintf("%g %%", v) }, cpu))
-	p("%s\n", LineChart("Memory (PSS)", "MB", func(v float64) string { return strconv.FormatFloat(v, 'g', 4, 64) + " MB" }, mem))
 	p("</div>\n")
 
 	p("<h2>Latency distribution</h2>\n<p class=\"muted\">Latency of a row = its file's commit time − the file's creation time, weighted by the file's rows.</p>\n")
@@ -263,4 +248,71 @@ func resourceSeries(r *Report) (cpu, mem []Series) {
 		host.Points = append(host.Points, [2]float64{s.T, s.HostCPU * float64(max(r.Env.CPUs, 1))})
 	}
 	return append(cpu, host), mem
+}
+
+// timeCharts are the report's charts over time. They share one time axis (TimeRange) and
+// the max ramp's steps, so a moment sits at the same place on each.
+func timeCharts(r *Report) []TimeChart {
+	var gen, com, p50, p95, p99, backlog Series
+	gen.Name, com.Name = "generated rows/s", "committed rows/s"
+	com.Dash = true
+	// P99 first and P95 dashed over it: within a bucket of a few files the two are often
+	// the same file, and a solid P95 would hide the P99 under it (or the other way round).
+	p99.Name, p95.Name, p50.Name, backlog.Name = "P99", "P95", "P50", "backlog (files)"
+	p99.Color, p95.Color, p50.Color = palette[2], palette[1], palette[0]
+	p95.Dash = true
+	for _, pt := range r.Timeline {
+		gen.Points = append(gen.Points, [2]float64{pt.T, pt.Offered})
+		com.Points = append(com.Points, [2]float64{pt.T, pt.Throughput})
+		if pt.Throughput > 0 {
+			p50.Points = append(p50.Points, [2]float64{pt.T, pt.P50})
+			p95.Points = append(p95.Points, [2]float64{pt.T, pt.P95})
+			p99.Points = append(p99.Points, [2]float64{pt.T, pt.P99})
+		}
+		backlog.Points = append(backlog.Points, [2]float64{pt.T, float64(pt.BacklogFiles)})
+	}
+	end, marks := TimeRange(r), stepMarks(r.Steps)
+	cpu, mem := resourceSeries(r)
+	// Rates below a few rows/s get ticks of 0.5 or 0.2: print them as they are, and whole
+	// ones with thousands separators.
+	num := func(v float64) string {
+		if v == math.Trunc(v) && math.Abs(v) < 1e15 {
+			return Int(int64(v))
+		}
+		return tickLabel(v)
+	}
+	charts := []TimeChart{
+		{Title: "Throughput over time", YLabel: "rows per second", Tick: num, Value: Rate, Series: []Series{gen, com}},
+		{Title: "End-to-end latency over time (rows committed in each interval)", YLabel: "latency", Tick: LatencyTick, Value: Dur,
+			Series: []Series{p99, p95, p50}},
+		{Title: "Backlog on the volume", YLabel: "files waiting", Tick: num, Counts: true, Series: []Series{backlog}},
+		{Title: "CPU (% of one core; the machine has " + fmt.Sprint(r.Env.CPUs) + ")", YLabel: "CPU %",
+			Tick: func(v float64) string { return tickLabel(v) + " %" }, Value: func(v float64) string { return fmt.Sprintf("%.1f %%", v) }, Series: cpu},
+		{Title: "Memory (PSS)", YLabel: "MB", Tick: func(v float64) string { return tickLabel(v) + " MB" },
+			Value: func(v float64) string { return fmt.Sprintf("%.1f MB", v) }, Series: mem},
+	}
+	for i := range charts {
+		charts[i].End, charts[i].Marks = end, marks
+	}
+	return charts
+}
+
+// stepMarks marks where each step of the max ramp began; a report written before steps
+// carried their start has none to mark.
+func stepMarks(steps []Step) []Mark {
+	var marks []Mark
+	for _, st := range steps {
+		if st.Start <= 0 && st.Index != 1 {
+			return nil
+		}
+		result := "pass"
+		if !st.Passed {
+			result = "FAIL: " + st.Why
+		}
+		m := Mark{T: st.Start, Label: fmt.Sprintf("step %d", st.Index), Fail: !st.Passed}
+		m.Title = fmt.Sprintf("step %d from %s: offered %s, generated %s, P99 %s — %s", st.Index, clock(st.Start),
+			Rate(st.Offered), Rate(st.GeneratedRate), Dur(st.P99), result)
+		marks = append(marks, m)
+	}
+	return marks
 }

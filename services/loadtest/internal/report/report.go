@@ -204,6 +204,7 @@ type Database struct {
 // Step is one rung of the max preset's ramp.
 type Step struct {
 	Index         int     `json:"index"`
+	Start         float64 `json:"start_seconds,omitempty"` // its generators' start, seconds since the run's (where the charts mark it)
 	RowsPerFile   int     `json:"rows_per_file"`
 	FilesPerSec   float64 `json:"files_per_second"`
 	Offered       float64 `json:"offered_rows_per_second"`

@@ -341,7 +341,7 @@ func (ru *run) measureStep(ctx context.Context, step scenario.Step, g stack.Gen,
 		return report.Step{}, err
 	}
 	lat := report.Summarize(files)
-	s := report.Step{Index: step.Index, RowsPerFile: step.RowsPerFile, FilesPerSec: ru.set.Ramp.FilesPerSec,
+	s := report.Step{Index: step.Index, Start: ph.genStart.Sub(ru.start).Seconds(), RowsPerFile: step.RowsPerFile, FilesPerSec: ru.set.Ramp.FilesPerSec,
 		Offered: step.Offered, Generated: ph.produced.Rows, Accounted: acc.Rows, Lost: ph.produced.Rows - acc.Rows,
 		P50: lat.P50, P95: lat.P95, P99: lat.P99, DrainSeconds: ph.drainSeconds}
 	s.GeneratedRate = float64(ph.produced.Rows) / g.Duration.Seconds()
