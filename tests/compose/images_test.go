@@ -1,8 +1,6 @@
 package compose
 
 import (
-	"os"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -20,7 +18,7 @@ type imageDoc struct {
 }
 
 var (
-	docSection = regexp.MustCompile(`(?m)^## ([A-Z0-9_]+_IMAGE)\s*$`)
+	docSection = regexp.MustCompile(`^[A-Z0-9_]+_IMAGE$`)
 	docPin     = regexp.MustCompile("(?m)^Pin: `([^`]+)`\\s*$")
 	docRefresh = regexp.MustCompile("docker buildx imagetools inspect ([^\\s`]+)")
 	docLink    = regexp.MustCompile(`https://[^\s)>\]]+`)
@@ -29,33 +27,21 @@ var (
 // readImageDocs parses docs/images.md into its sections, keyed by variable.
 func readImageDocs(t *testing.T) map[string]imageDoc {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(repoRoot(t), "docs", "images.md"))
-	if err != nil {
-		t.Fatalf("docs/images.md: %v", err)
-	}
-	text := string(raw)
 	out := map[string]imageDoc{}
-	locs := docSection.FindAllStringSubmatchIndex(text, -1)
-	for i, l := range locs {
-		name := text[l[2]:l[3]]
-		end := len(text)
-		if i+1 < len(locs) {
-			end = locs[i+1][0]
+	for _, sec := range readMarkdown(t, "docs/images.md") {
+		if sec.level != 2 || !docSection.MatchString(sec.title) {
+			continue
 		}
-		body := text[l[1]:end]
-		if next := strings.Index(body, "\n# "); next >= 0 { // a top-level heading ends the section
-			body = body[:next]
+		if _, dup := out[sec.title]; dup {
+			t.Errorf("docs/images.md: %s documented twice", sec.title)
 		}
-		if _, dup := out[name]; dup {
-			t.Errorf("docs/images.md: %s documented twice", name)
-		}
-		d := imageDoc{text: body}
-		if m := docPin.FindAllStringSubmatch(body, -1); len(m) == 1 {
+		d := imageDoc{text: sec.body}
+		if m := docPin.FindAllStringSubmatch(sec.body, -1); len(m) == 1 {
 			d.pin = m[0][1]
 		} else {
-			t.Errorf("docs/images.md: section %s must have exactly one \"Pin: `ref`\" line, has %d", name, len(m))
+			t.Errorf("docs/images.md: section %s must have exactly one \"Pin: `ref`\" line, has %d", sec.title, len(m))
 		}
-		out[name] = d
+		out[sec.title] = d
 	}
 	return out
 }
