@@ -337,3 +337,44 @@ func TestAlertmanagerWired(t *testing.T) {
 		t.Error("alertmanager.yml: no commented webhook_configs example to copy")
 	}
 }
+
+// TestEveryAlertHasAPromtoolCase: each alert fires in at least one case of
+// deploy/prometheus/tests/*.test.yml (promtool test rules proves the case; this proves
+// there is one), so no alert is only ever tested for staying quiet.
+func TestEveryAlertHasAPromtoolCase(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join(repoRoot(t), "deploy", "prometheus", "tests", "*.test.yml"))
+	fires := map[string]bool{}
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc struct {
+			Tests []struct {
+				AlertRuleTest []struct {
+					Alertname string `yaml:"alertname"`
+					ExpAlerts []any  `yaml:"exp_alerts"`
+				} `yaml:"alert_rule_test"`
+			} `yaml:"tests"`
+		}
+		if err := yaml.Unmarshal(raw, &doc); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for _, c := range doc.Tests {
+			for _, a := range c.AlertRuleTest {
+				if len(a.ExpAlerts) > 0 {
+					fires[a.Alertname] = true
+				}
+			}
+		}
+	}
+	for file, rf := range ruleFiles(t) {
+		for _, g := range rf.Groups {
+			for _, r := range g.Rules {
+				if r.Alert != "" && !fires[r.Alert] {
+					t.Errorf("%s: %s fires in no case of deploy/prometheus/tests", file, r.Alert)
+				}
+			}
+		}
+	}
+}
