@@ -378,3 +378,82 @@ func TestEveryAlertHasAPromtoolCase(t *testing.T) {
 		}
 	}
 }
+
+// TestInhibitRulesNameRealAlerts: every alertname matcher of alertmanager.yml's inhibit
+// rules matches an alert that exists, and each alternative of a regex matcher does (a
+// renamed alert would otherwise silently stop being inhibited, or inhibiting).
+func TestInhibitRulesNameRealAlerts(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(repoRoot(t), "deploy", "alertmanager", "alertmanager.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var am struct {
+		InhibitRules []struct {
+			SourceMatchers []string `yaml:"source_matchers"`
+			TargetMatchers []string `yaml:"target_matchers"`
+		} `yaml:"inhibit_rules"`
+	}
+	if err := yaml.Unmarshal(raw, &am); err != nil {
+		t.Fatal(err)
+	}
+	var alerts []string
+	for _, rf := range ruleFiles(t) {
+		for _, g := range rf.Groups {
+			for _, r := range g.Rules {
+				if r.Alert != "" {
+					alerts = append(alerts, r.Alert)
+				}
+			}
+		}
+	}
+	matcher := regexp.MustCompile(`^alertname(=~|=)"(.*)"$`)
+	n := 0
+	for _, ir := range am.InhibitRules {
+		for _, m := range append(append([]string{}, ir.SourceMatchers...), ir.TargetMatchers...) {
+			p := matcher.FindStringSubmatch(m)
+			if p == nil {
+				continue
+			}
+			n++
+			// Alternatives of the top-level |, each anchored like Alertmanager's matchers.
+			alts := []string{p[2]}
+			if p[1] == "=~" {
+				alts = topLevelAlternatives(p[2])
+			}
+			for _, alt := range alts {
+				if p[1] == "=" {
+					alt = regexp.QuoteMeta(alt)
+				}
+				re, err := regexp.Compile("^(?:" + alt + ")$")
+				if err != nil {
+					t.Errorf("alertmanager.yml: matcher %s: %v", m, err)
+					continue
+				}
+				if !slices.ContainsFunc(alerts, re.MatchString) {
+					t.Errorf("alertmanager.yml: matcher %s: %q matches no alert", m, alt)
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("alertmanager.yml: no inhibit rule names an alert")
+	}
+}
+
+// topLevelAlternatives splits a regular expression at the | outside parentheses.
+func topLevelAlternatives(re string) []string {
+	var out []string
+	depth, start := 0, 0
+	for i, c := range re {
+		switch {
+		case c == '(':
+			depth++
+		case c == ')':
+			depth--
+		case c == '|' && depth == 0:
+			out = append(out, re[start:i])
+			start = i + 1
+		}
+	}
+	return append(out, re[start:])
+}
