@@ -15,7 +15,6 @@ import (
 var privilegedExceptions = map[string]bool{
 	"postgres": true, // the official entrypoint chowns its data directory, then drops to postgres
 	"cadvisor": true, // reads every container's cgroups and the runtime's state
-	"psql":     true, // a one-shot client of the loadtest profile, run by hand
 }
 
 func noNewPrivileges(s types.ServiceConfig) bool {
