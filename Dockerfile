@@ -2,7 +2,8 @@
 #   docker build --target ingester -t ecomstream/ingester:dev .
 # The build context is the repository root so that go.work and every module are visible.
 # Base images are pinned in .env (compose passes them as build args); the defaults here
-# are the same pins for a plain `docker build`.
+# are the same pins for a plain `docker build`. Why each pin exists and how to refresh
+# it: docs/images.md.
 ARG GO_IMAGE=golang:1.26.8-bookworm
 ARG RUNTIME_IMAGE=gcr.io/distroless/static-debian12:nonroot@sha256:b7bb25d9f7c31d2bdd1982feb4dafcaf137703c7075dbe2febb41c24212b946f
 

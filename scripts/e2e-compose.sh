@@ -3,8 +3,9 @@
 #
 # Builds the images, starts the whole stack under its own project name (so a stack you
 # already run is left alone) with 2 generators and 2 ingesters, then tests/compose's
-# TestLiveStack polls Prometheus until every service is up and rows are committed and asks
-# Grafana for its health, its dashboards and its home page. The stack and its volumes are
+# TestLiveStack polls Prometheus until every service is up (Alertmanager included, and
+# found by Prometheus) and rows are committed, and asks Grafana for its health, its
+# dashboards and its home page. The stack and its volumes are
 # always removed afterwards. Without a Docker daemon it says so and exits 0.
 #
 # Settings (environment): E2E_PROMETHEUS_PORT (19090), E2E_GRAFANA_PORT (13000),

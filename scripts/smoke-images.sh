@@ -8,7 +8,9 @@
 #     services can write incoming/, archive/ and failed/;
 #   - `ingester migrate` as a one-shot job, and `<service> healthcheck` as an exec-form
 #     healthcheck, work without a shell;
-#   - generator -> volume -> ingester -> PostgreSQL lands every row.
+#   - generator -> volume -> ingester -> PostgreSQL lands every row;
+#   - all of it with compose's least privilege: a read-only root file system, no
+#     capabilities, no-new-privileges (the programs write only to the volume).
 # Host networking only (PostgreSQL from scripts/pg-local.sh). Without a daemon it skips.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,7 +59,11 @@ admin=$(scripts/pg-local.sh start "$work/pg" "$port")
 psql -qX "$admin" -c "CREATE DATABASE smoke" >/dev/null
 db="postgres://postgres@127.0.0.1:$port/smoke?sslmode=disable"
 docker volume create "$tag-data" >/dev/null
-run() { docker run --network host -v "$tag-data:/data" -e DATABASE_URL="$db" "$@"; }
+# As docker-compose.yml runs them: read-only root, no capabilities, no privilege gain.
+run() {
+  docker run --network host --read-only --cap-drop ALL --security-opt no-new-privileges:true \
+    -v "$tag-data:/data" -e DATABASE_URL="$db" "$@"
+}
 
 run --rm "$tag/ingester" migrate --log-level warn
 echo "smoke-images: ingester migrate (one-shot) exited 0"

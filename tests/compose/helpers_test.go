@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -19,7 +20,7 @@ var ourServices = []string{"generator", "ingester", "collector"}
 // Everything `docker compose up` must start (the loadtest profile adds loadgen and psql).
 var stackServices = []string{
 	"postgres", "migrate", "generator", "ingester", "collector",
-	"prometheus", "grafana", "postgres-exporter", "node-exporter", "cadvisor",
+	"prometheus", "grafana", "postgres-exporter", "node-exporter", "cadvisor", "alertmanager",
 }
 
 var loadtestServices = []string{"loadgen", "psql"}
@@ -133,4 +134,33 @@ func portOf(addr string) string {
 		return ""
 	}
 	return addr[i+1:]
+}
+
+// mdSection is one heading of a Markdown file and its text up to the next heading.
+type mdSection struct {
+	level       int
+	title, body string
+}
+
+var mdHeading = regexp.MustCompile(`(?m)^(#{1,6})\s+(.+?)\s*$`)
+
+// readMarkdown splits a file of the repository (a path relative to its root) into its
+// sections, in order.
+func readMarkdown(t testing.TB, rel string) []mdSection {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(repoRoot(t), filepath.FromSlash(rel)))
+	if err != nil {
+		t.Fatalf("%s: %v", rel, err)
+	}
+	text := string(raw)
+	var out []mdSection
+	locs := mdHeading.FindAllStringSubmatchIndex(text, -1)
+	for i, l := range locs {
+		end := len(text)
+		if i+1 < len(locs) {
+			end = locs[i+1][0]
+		}
+		out = append(out, mdSection{level: l[3] - l[2], title: text[l[4]:l[5]], body: text[l[1]:end]})
+	}
+	return out
 }

@@ -16,8 +16,9 @@ import (
 
 // TestLiveStack runs against a stack that scripts/e2e-compose.sh (`make e2e`) brought up
 // with `docker compose up`; without ECOMSTREAM_E2E_PROMETHEUS_URL it is skipped. It polls
-// Prometheus until every job's targets are up (as many as the replicas started) and rows
-// are committed, then asks Grafana for its health, its dashboards and its home page.
+// Prometheus until every job's targets are up (as many as the replicas started), it has
+// found Alertmanager and rows are committed, then asks Grafana for its health, its
+// dashboards and its home page.
 func TestLiveStack(t *testing.T) {
 	prom := os.Getenv("ECOMSTREAM_E2E_PROMETHEUS_URL")
 	graf := os.Getenv("ECOMSTREAM_E2E_GRAFANA_URL")
@@ -33,7 +34,7 @@ func TestLiveStack(t *testing.T) {
 		timeout = d
 	}
 	replicas := map[string]int{"generator": 1, "ingester": 1, "collector": 1,
-		"postgres-exporter": 1, "node-exporter": 1, "cadvisor": 1, "prometheus": 1}
+		"postgres-exporter": 1, "node-exporter": 1, "cadvisor": 1, "alertmanager": 1, "prometheus": 1}
 	for _, svc := range []string{"generator", "ingester"} {
 		if v := os.Getenv("ECOMSTREAM_E2E_" + strings.ToUpper(svc) + "S"); v != "" {
 			n, err := strconv.Atoi(v)
@@ -98,6 +99,13 @@ func TestLiveStack(t *testing.T) {
 			return int(v) >= n, fmt.Sprintf("%g up", v)
 		})
 	}
+	waitFor("Prometheus sends alerts to Alertmanager", func() (bool, string) {
+		v, err := query(`prometheus_notifications_alertmanagers_discovered`)
+		if err != nil {
+			return false, err.Error()
+		}
+		return v >= 1, fmt.Sprintf("%g Alertmanager(s) discovered", v)
+	})
 	waitFor("rows committed", func() (bool, string) {
 		v, err := query(`sum(ecomstream_ingester_records_total{outcome="inserted"})`)
 		if err != nil {

@@ -67,19 +67,27 @@ func dnsNames(p *types.Project) map[string][]string {
 	return out
 }
 
+// promTargets is how Prometheus finds targets: scrape targets and Alertmanagers alike.
+type promTargets struct {
+	StaticConfigs []struct {
+		Targets []string `yaml:"targets"`
+	} `yaml:"static_configs"`
+	DNSSDConfigs []struct {
+		Names []string `yaml:"names"`
+		Type  string   `yaml:"type"`
+		Port  int      `yaml:"port"`
+	} `yaml:"dns_sd_configs"`
+}
+
 type promConfig struct {
 	RuleFiles     []string `yaml:"rule_files"`
 	ScrapeConfigs []struct {
-		JobName       string `yaml:"job_name"`
-		StaticConfigs []struct {
-			Targets []string `yaml:"targets"`
-		} `yaml:"static_configs"`
-		DNSSDConfigs []struct {
-			Names []string `yaml:"names"`
-			Type  string   `yaml:"type"`
-			Port  int      `yaml:"port"`
-		} `yaml:"dns_sd_configs"`
+		JobName     string `yaml:"job_name"`
+		promTargets `yaml:",inline"`
 	} `yaml:"scrape_configs"`
+	Alerting struct {
+		Alertmanagers []promTargets `yaml:"alertmanagers"`
+	} `yaml:"alerting"`
 }
 
 // readPrometheus finds the config file the prometheus container is started with, on the
@@ -162,7 +170,7 @@ func TestPrometheusTargets(t *testing.T) {
 			}
 		}
 	}
-	for _, svc := range []string{"generator", "ingester", "collector", "postgres-exporter", "node-exporter", "cadvisor"} {
+	for _, svc := range []string{"generator", "ingester", "collector", "postgres-exporter", "node-exporter", "cadvisor", "alertmanager"} {
 		if _, ok := scraped[svc]; !ok {
 			t.Errorf("%s: no job scrapes %s", file, svc)
 		}
