@@ -4,6 +4,8 @@ go 1.26.0
 
 require github.com/ecomstream/ecomstream/services/common v0.0.0
 
+require github.com/grafana/grafana-foundation-sdk/go v0.0.22 // indirect
+
 require (
 	github.com/jackc/pgpassfile v1.0.0 // indirect
 	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect

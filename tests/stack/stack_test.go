@@ -258,7 +258,9 @@ func TestStackEveryQueryReturnsData(t *testing.T) {
 		"INGESTER_FAILED_DIR=" + failed, "INGESTER_HTTP_ADDR=" + addr(ingPort), "INGESTER_INSTANCE=ingester-1"})
 	start(t, "collector", filepath.Join(binDir, "collector"), []string{
 		"DATABASE_URL=" + dbURL, "COLLECTOR_WATCH_DIR=" + incoming, "COLLECTOR_HTTP_ADDR=" + addr(colPort),
-		"COLLECTOR_INTERVAL=1s", "COLLECTOR_QUERY_INTERVAL=2s", "COLLECTOR_WINDOW=5m"})
+		"COLLECTOR_INTERVAL=1s", "COLLECTOR_QUERY_INTERVAL=2s", "COLLECTOR_WINDOW=5m",
+		"COLLECTOR_EXPORTER_STAND_IN=true"}) // no postgres_exporter process here
+
 	// Invalid and repeated rows make the error, rejection and duplicate panels non-empty.
 	start(t, "generator", filepath.Join(binDir, "generator"), []string{
 		"GENERATOR_OUTPUT_DIR=" + incoming, "GENERATOR_HTTP_ADDR=" + addr(genPort), "GENERATOR_SLEEP=0.1",

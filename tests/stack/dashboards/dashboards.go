@@ -85,9 +85,9 @@ func PipelineSLA() Dashboard {
 		steps                   []Step
 	}
 	for _, s := range []stat{
-		{"Latency P50", "P50 of commit time − file creation time over rows committed in the collector's window, computed in SQL from the ledger (the report's methodology). Target < 30 s.", `max(ecomstream_collector_end_to_end_latency_seconds{percentile="50"})`, "s", upper(27, 30)},
-		{"Latency P95", "P95, as P50. Target < 60 s.", `max(ecomstream_collector_end_to_end_latency_seconds{percentile="95"})`, "s", upper(54, 60)},
-		{"Latency P99", "P99, as P50. Target < 90 s.", `max(ecomstream_collector_end_to_end_latency_seconds{percentile="99"})`, "s", upper(81, 90)},
+		{"Latency P50", "P50 of commit time − file creation time over rows committed in the collector's window, computed in SQL from the ledger (the report's methodology). Target < 30 s.", `max(ecomstream_collector_end_to_end_latency_seconds{quantile="0.5"})`, "s", upper(27, 30)},
+		{"Latency P95", "P95, as P50. Target < 60 s.", `max(ecomstream_collector_end_to_end_latency_seconds{quantile="0.95"})`, "s", upper(54, 60)},
+		{"Latency P99", "P99, as P50. Target < 90 s.", `max(ecomstream_collector_end_to_end_latency_seconds{quantile="0.99"})`, "s", upper(81, 90)},
 		{"Throughput", "Rows inserted per second by all ingesters over the last minute. Target > 10 rec/s.", `sum(rate(ecomstream_ingester_records_total{outcome="inserted"}[1m]))`, recPerSec, lower(10, 11)},
 		{"Batch latency", "Mean time of one ingester transaction (BEGIN to COMMIT) over 5 m. Target < 5 s.", `max(job:ecomstream_ingester_batch_duration_seconds:mean_rate5m)`, "s", upper(4.5, 5)},
 		{"CPU usage", "Host CPU utilisation (1 − idle) over 1 m: node-exporter, or the collector's /proc/stat in local mode. Target < 80 %.", `ecomstream:host_cpu_utilisation:ratio_rate1m`, "percentunit", upper(0.72, 0.8)},
@@ -120,12 +120,12 @@ func PipelineSLA() Dashboard {
 			Targets: []Target{
 				{Expr: `sum by (kind) (job:ecomstream_generator_records:rate1m)`, Legend: "generated {{kind}}"},
 				{Expr: `sum by (outcome) (job:ecomstream_ingester_records:rate1m)`, Legend: "committed {{outcome}}"},
-				{Expr: `max(ecomstream_collector_throughput_records_per_second)`, Legend: "inserted (DB, window)"},
+				{Expr: `max(ecomstream_collector_window_records{outcome="inserted"}) / max(ecomstream_collector_window_seconds)`, Legend: "inserted (DB, window)"},
 			}},
 		Panel{Type: "timeseries", Title: "End-to-end latency P50 / P95 / P99", Unit: "s", Thresholds: upper(30, 60),
 			Description: "Solid: percentiles computed in SQL by the collector over its window (commit time − file creation time, per row). Also the ingester histogram's quantiles over 5 m. Threshold lines: the report's P50 30 s and P95 60 s targets.",
 			Targets: []Target{
-				{Expr: `max by (percentile) (ecomstream_collector_end_to_end_latency_seconds{percentile=~"50|95|99"})`, Legend: "P{{percentile}} (DB)"},
+				{Expr: `max by (quantile) (ecomstream_collector_end_to_end_latency_seconds{quantile=~"0.5|0.95|0.99"})`, Legend: "q{{quantile}} (DB)"},
 				{Expr: `max by (quantile) (job_quantile:ecomstream_ingester_end_to_end_latency_seconds:histogram_quantile_rate5m)`, Legend: "q{{quantile}} (histogram)"},
 			}},
 		bandTable("report", []string{"0-10s", "10-20s", "20-30s", "30-40s", "40-60s", "60s+"}, "Latency distribution (the report's bands)",
@@ -198,7 +198,7 @@ func Resources() Dashboard {
 				Description: "PostgreSQL's memory: its container's working set (cAdvisor) or the PSS of its processes (collector, local), with its shared_buffers and work_mem settings. Red above the report's 2 GiB target.",
 				Targets: []Target{
 					{Expr: `ecomstream:postgres_memory_bytes:max`, Legend: "used"},
-					{Expr: `max by (setting) (ecomstream_collector_postgres_setting_bytes{setting=~"shared_buffers|work_mem"})`, Legend: "{{setting}}"},
+					{Expr: `max(pg_settings_shared_buffers_bytes)`, Legend: "{{setting}}"},
 				}},
 			{Type: "timeseries", Title: "Host memory", Unit: "bytes",
 				Description: "Memory of the machine in use (total − available) and total: node-exporter under compose, the collector's /proc/meminfo locally.",
@@ -253,10 +253,10 @@ func Database() Dashboard {
 				Targets:     []Target{{Expr: `sum by (index) (rate(ecomstream_collector_index_scans_total` + idx + `[5m]))`, Legend: "{{index}}"}}},
 			{Type: "stat", Title: "Cache hit ratio", Unit: "percentunit", Width: 6, Height: 6, Thresholds: []Step{{"red", 0}, {"yellow", 0.9}, {"green", 0.98}},
 				Description: "Share of the database's block requests served from shared buffers since statistics were reset (pg_stat_database blks_hit / (blks_hit + blks_read)). The report measured 98.5 %.",
-				Targets:     []Target{{Expr: `max(ecomstream_collector_cache_hit_ratio)`}}},
+				Targets:     []Target{{Expr: `sum(pg_stat_database_blks_hit) / (sum(pg_stat_database_blks_hit) + sum(pg_stat_database_blks_read))`}}},
 			{Type: "stat", Title: "Database size", Unit: "bytes", Width: 6, Height: 6,
 				Description: "Size of the database on disk (pg_database_size).",
-				Targets:     []Target{{Expr: `max(ecomstream_collector_database_size_bytes)`}}},
+				Targets:     []Target{{Expr: `max(pg_database_size_bytes)`}}},
 			{Type: "timeseries", Title: "Table and index sizes", Unit: "bytes", Width: 12, Height: 6,
 				Description: "Each table without its indexes (pg_table_size) and its indexes together (pg_indexes_size): the report's index overhead.",
 				Targets: []Target{
