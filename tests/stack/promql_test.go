@@ -154,14 +154,19 @@ func selectors(expr string) ([]selector, error) {
 }
 
 // counterAggProblem is dashboard-linter's target-counter-agg rule: a counter (a name
-// ending in _total) is only read through rate, irate or increase over a range.
+// ending in _total; stricter than the linter, also a histogram's _bucket, _sum and _count
+// series) is only read through rate, irate or increase over a range.
 func counterAggProblem(expr string) (string, error) {
 	ss, err := selectors(expr)
 	if err != nil {
 		return "", err
 	}
 	for _, s := range ss {
-		if strings.HasSuffix(s.name, "_total") && (s.rng == "" || (s.call != "rate" && s.call != "irate" && s.call != "increase")) {
+		counter := false
+		for _, suffix := range []string{"_total", "_bucket", "_sum", "_count"} {
+			counter = counter || strings.HasSuffix(s.name, suffix)
+		}
+		if counter && (s.rng == "" || (s.call != "rate" && s.call != "irate" && s.call != "increase")) {
 			return fmt.Sprintf("counter %s is not aggregated with rate, irate or increase", s.name), nil
 		}
 	}
@@ -199,6 +204,8 @@ func TestLinterTargetRulesFindProblems(t *testing.T) {
 		{`x_total offset 5m`, true, false},
 		{`label_replace(100 * sum(m{b=~"a|b"}) / scalar(sum(m)), "band", "x_total", "", "")`, false, false},
 		{`count(up == 0) or vector(0)`, false, false},
+		{`histogram_quantile(0.5, sum by (le) (h_bucket))`, true, false},
+		{`sum(h_sum) / sum(h_count)`, true, false},
 		{`1 - sum(rate(c_total{mode="idle"}[$__rate_interval])) / sum(rate(c_total[$__rate_interval]))`, false, false},
 	} {
 		c, err := counterAggProblem(tc.expr)
