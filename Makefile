@@ -84,7 +84,7 @@ rules-check: ## promtool check/test of deploy/prometheus
 	promtool check rules deploy/prometheus/rules/*.rules.yml
 	promtool test rules deploy/prometheus/tests/*.test.yml
 
-dashboards: ## regenerate grafana/dashboards/*.json from tests/stack/dashboards
+dashboards: ## regenerate grafana/dashboards/*.json from tests/stack/dashboards and the SLA targets in deploy/prometheus/rules/sla-thresholds.rules.yml
 	cd tests/stack && $(GO) test -run TestDashboardsAreCurrent -update .
 
 clean:

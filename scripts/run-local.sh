@@ -34,7 +34,7 @@ export DATABASE_URL="postgres://postgres@127.0.0.1:$pg_port/ecomstream?sslmode=d
 export GENERATOR_OUTPUT_DIR=$data/incoming GENERATOR_HTTP_ADDR=${GENERATOR_HTTP_ADDR:-127.0.0.1:8081}
 export INGESTER_INPUT_DIR=$data/incoming INGESTER_ARCHIVE_DIR=$data/archive INGESTER_FAILED_DIR=$data/failed
 export INGESTER_HTTP_ADDR=${INGESTER_HTTP_ADDR:-127.0.0.1:8082}
-export COLLECTOR_WATCH_DIR=$data/incoming COLLECTOR_HTTP_ADDR=${COLLECTOR_HTTP_ADDR:-127.0.0.1:8083}
+export COLLECTOR_EXPORTER_STAND_IN=true COLLECTOR_WATCH_DIR=$data/incoming COLLECTOR_HTTP_ADDR=${COLLECTOR_HTTP_ADDR:-127.0.0.1:8083}
 
 # The ingester applies the migrations; the others start once it is ready.
 bin/ingester >>"$root/logs/ingester.log" 2>&1 & pids+=($!)

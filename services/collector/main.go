@@ -37,6 +37,9 @@ type Config struct {
 	QueryInterval    time.Duration `envconfig:"QUERY_INTERVAL" flag:"query-interval" default:"30s" desc:"how often the report's five (full-table) queries are timed"`
 	StatementTimeout time.Duration `envconfig:"STATEMENT_TIMEOUT" flag:"statement-timeout" default:"5s" desc:"statement_timeout of every query the collector runs"`
 	Instance         string        `envconfig:"INSTANCE" flag:"instance" desc:"instance name in logs (default: host name)"`
+	// PostgreSQL's views are postgres_exporter's; where none runs (local mode) the
+	// collector serves the few of its series the dashboards read (docs/metrics.md).
+	ExporterStandIn bool `envconfig:"EXPORTER_STAND_IN" flag:"exporter-stand-in" desc:"serve postgres_exporter's pg_stat_database, pg_database_size and pg_settings series where no exporter runs (local mode); never beside a real exporter"`
 }
 
 func main() {
@@ -100,6 +103,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 
 	c := collector.New(log, cfg.Interval+cfg.StatementTimeout, collector.All(pool, collector.Settings{
 		Window: cfg.Window, WatchDir: cfg.WatchDir, QueryInterval: cfg.QueryInterval,
+		ExporterStandIn: cfg.ExporterStandIn,
 	})...)
 	reg := metrics.NewRegistry()
 	reg.MustRegister(c)

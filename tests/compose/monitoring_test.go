@@ -279,6 +279,21 @@ func dashboardRefs(v any, out *[]string) {
 	}
 }
 
+// datasourceVariableDefault is the default value of a dashboard's $datasource variable.
+func datasourceVariableDefault(d map[string]any) string {
+	templating, _ := d["templating"].(map[string]any)
+	list, _ := templating["list"].([]any)
+	for _, v := range list {
+		v, _ := v.(map[string]any)
+		if v["name"] == "datasource" && v["type"] == "datasource" {
+			current, _ := v["current"].(map[string]any)
+			value, _ := current["value"].(string)
+			return value
+		}
+	}
+	return ""
+}
+
 // TestGrafanaProvisioning: the provisioning directories compose mounts exist, the
 // datasource reaches the prometheus service with the fixed uid, the dashboards provider
 // reads a mounted directory, every dashboard there has a fixed uid and names only the
@@ -375,6 +390,8 @@ func TestGrafanaProvisioning(t *testing.T) {
 			for _, r := range refs {
 				switch {
 				case r == dsUID || r == dsName:
+				case (r == "${datasource}" || r == "$datasource") && datasourceVariableDefault(d) == dsUID:
+					// the dashboards' $datasource variable, defaulting to the provisioned one
 				case strings.HasPrefix(r, "-- ") || r == "grafana": // built-in annotations
 				default:
 					t.Errorf("%s: a panel names datasource %q, not the provisioned %q", f, r, dsUID)

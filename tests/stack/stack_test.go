@@ -223,13 +223,26 @@ func TestWithBool(t *testing.T) {
 	}
 }
 
-// dashboardQueries lists every query of every dashboard panel.
+// grafanaVariables are what Grafana puts in place of the dashboards' variables when every
+// replica is selected ($job and $instance "All" = .+) over a short range.
+var grafanaVariables = strings.NewReplacer(
+	"$__rate_interval", "30s", "${__rate_interval}", "30s",
+	"$__range", "5m", "${__range}", "5m",
+	"$job", ".+", "${job}", ".+",
+	"$instance", ".+", "${instance}", ".+",
+)
+
+// dashboardQueries lists every query of every dashboard panel, its variables expanded.
 func dashboardQueries(t *testing.T) []query {
 	var out []query
 	for name, d := range loadDashboards(t) {
 		for _, p := range d.Panels {
 			for i, q := range p.Targets {
-				out = append(out, query{fmt.Sprintf("%s: %q query %c", name, p.Title, 'A'+i), q.Expr})
+				expr := grafanaVariables.Replace(q.Expr)
+				if strings.Contains(expr, "$") {
+					t.Errorf("%s: %q: a variable the test does not expand: %s", name, p.Title, q.Expr)
+				}
+				out = append(out, query{fmt.Sprintf("%s: %q query %c", name, p.Title, 'A'+i), expr})
 			}
 		}
 	}
@@ -258,7 +271,9 @@ func TestStackEveryQueryReturnsData(t *testing.T) {
 		"INGESTER_FAILED_DIR=" + failed, "INGESTER_HTTP_ADDR=" + addr(ingPort), "INGESTER_INSTANCE=ingester-1"})
 	start(t, "collector", filepath.Join(binDir, "collector"), []string{
 		"DATABASE_URL=" + dbURL, "COLLECTOR_WATCH_DIR=" + incoming, "COLLECTOR_HTTP_ADDR=" + addr(colPort),
-		"COLLECTOR_INTERVAL=1s", "COLLECTOR_QUERY_INTERVAL=2s", "COLLECTOR_WINDOW=5m"})
+		"COLLECTOR_INTERVAL=1s", "COLLECTOR_QUERY_INTERVAL=2s", "COLLECTOR_WINDOW=5m",
+		"COLLECTOR_EXPORTER_STAND_IN=true"}) // no postgres_exporter process here
+
 	// Invalid and repeated rows make the error, rejection and duplicate panels non-empty.
 	start(t, "generator", filepath.Join(binDir, "generator"), []string{
 		"GENERATOR_OUTPUT_DIR=" + incoming, "GENERATOR_HTTP_ADDR=" + addr(genPort), "GENERATOR_SLEEP=0.1",
@@ -266,14 +281,17 @@ func TestStackEveryQueryReturnsData(t *testing.T) {
 		"GENERATOR_DUPLICATE_RATE=0.02", "GENERATOR_DURATION=5m", "GENERATOR_INSTANCE=gen-1"})
 
 	rules := filepath.Join(root(t), "deploy", "prometheus", "rules", "*.rules.yml")
+	// The services' jobs are relabelled as compose's prometheus.yml does, the DNS name
+	// that DNS-SD would give as a target label, so the dashboards see compose's instances.
+	relabel := composeRelabelling(t)
 	cfg := fmt.Sprintf(`global: {scrape_interval: 1s, evaluation_interval: 1s}
 rule_files: [%q]
 scrape_configs:
-  - {job_name: generator, static_configs: [{targets: [%q]}]}
-  - {job_name: ingester, static_configs: [{targets: [%q]}]}
-  - {job_name: collector, static_configs: [{targets: [%q]}]}
+  - {job_name: generator, static_configs: [{targets: [%q], labels: {__meta_dns_name: generator}}], relabel_configs: %s}
+  - {job_name: ingester, static_configs: [{targets: [%q], labels: {__meta_dns_name: ingester}}], relabel_configs: %s}
+  - {job_name: collector, static_configs: [{targets: [%q], labels: {__meta_dns_name: collector}}], relabel_configs: %s}
   - {job_name: prometheus, static_configs: [{targets: [%q]}]}
-`, rules, addr(genPort), addr(ingPort), addr(colPort), addr(promPort))
+`, rules, addr(genPort), relabel["generator"], addr(ingPort), relabel["ingester"], addr(colPort), relabel["collector"], addr(promPort))
 	cfgPath := filepath.Join(work, "prometheus.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -311,6 +329,12 @@ scrape_configs:
 			}
 		}
 	}
+	for _, job := range []string{"generator", "ingester", "collector"} {
+		got, err := promLabel(context.Background(), base, `up{job="`+job+`"}`, "instance")
+		if want := job + "/127.0.0.1"; err != nil || len(got) != 1 || got[0] != want {
+			t.Errorf("job %s: instance %v (%v), want the readable %q", job, got, err, want)
+		}
+	}
 	var dead []string
 	for k, q := range pending {
 		dead = append(dead, fmt.Sprintf("%s\n      %s %s", k, strings.ReplaceAll(q.expr, "\n", " "), errs[k]))
@@ -320,4 +344,61 @@ scrape_configs:
 		t.Errorf("no data: %s", d)
 	}
 	t.Logf("%d PromQL expressions (rules and dashboards) evaluated; %d without data", len(queries), len(dead))
+}
+
+// composeRelabelling returns, by job, the relabel_configs of deploy/prometheus/prometheus.yml
+// as inline YAML (JSON).
+func composeRelabelling(t *testing.T) map[string]string {
+	t.Helper()
+	var doc struct {
+		ScrapeConfigs []struct {
+			JobName string `yaml:"job_name"`
+			Relabel []any  `yaml:"relabel_configs"`
+		} `yaml:"scrape_configs"`
+	}
+	if err := yaml.Unmarshal([]byte(readFile(t, filepath.Join(root(t), "deploy", "prometheus", "prometheus.yml"))), &doc); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, sc := range doc.ScrapeConfigs {
+		b, err := json.Marshal(sc.Relabel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[sc.JobName] = string(b)
+	}
+	for _, job := range []string{"generator", "ingester", "collector"} {
+		if out[job] == "" || out[job] == "null" {
+			out[job] = "[]"
+		}
+	}
+	return out
+}
+
+// promLabel returns the values of label in the series expr returns now.
+func promLabel(ctx context.Context, base, expr, label string) ([]string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/query?query="+url.QueryEscape(expr), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var r struct {
+		Data struct {
+			Result []struct {
+				Metric map[string]string `json:"metric"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, s := range r.Data.Result {
+		out = append(out, s.Metric[label])
+	}
+	return out, nil
 }

@@ -1,7 +1,9 @@
-// Package collector measures what only PostgreSQL and the shared volume know — end-to-end
-// latency percentiles in the report's methodology, throughput, error and duplicate counts,
-// backlog, query and index performance, sizes and memory — and exposes it as Prometheus
-// metrics.
+// Package collector measures what only ecomstream's tables and the shared volume know —
+// end-to-end latency percentiles in the report's methodology, throughput, error and
+// duplicate counts, backlog, the report's timed queries, index effectiveness and sizes of
+// the product's tables, PostgreSQL's memory and CPU from /proc — and exposes it as
+// Prometheus metrics. What PostgreSQL's own views say database-wide (pg_stat_database,
+// pg_settings, database size) is postgres_exporter's (docs/metrics.md).
 //
 // Each measurement is one file (latency.go, bands.go, ...) implementing Measurement. The
 // Collector runs them on an interval, one after another on a small pool, and caches what
@@ -55,11 +57,13 @@ type Settings struct {
 	WatchDir string
 	// QueryInterval is how often the report's five queries are timed.
 	QueryInterval time.Duration
+	// ExporterStandIn adds ExporterStandIn, for where no postgres_exporter runs.
+	ExporterStandIn bool
 }
 
 // All returns every measurement, in the order they run.
 func All(pool *pgxpool.Pool, s Settings) []Measurement {
-	return []Measurement{
+	ms := []Measurement{
 		&Latency{DB: pool, Window: s.Window},
 		&Bands{DB: pool, Window: s.Window},
 		&Throughput{DB: pool, Window: s.Window},
@@ -69,11 +73,14 @@ func All(pool *pgxpool.Pool, s Settings) []Measurement {
 		&Backlog{Dir: s.WatchDir},
 		&Queries{DB: pool, Every: s.QueryInterval},
 		&Indexes{DB: pool},
-		&Cache{DB: pool},
 		&Sizes{DB: pool},
 		&Memory{DB: pool},
 		&Host{},
 	}
+	if s.ExporterStandIn {
+		ms = append(ms, &ExporterStandIn{DB: pool})
+	}
+	return ms
 }
 
 var (

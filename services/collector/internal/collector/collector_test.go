@@ -74,15 +74,29 @@ func allMeasured(t *testing.T) *prometheus.Registry {
 	if err := os.WriteFile(dir+"/a.csv", []byte("event_id\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c := New(testLogger(), 30*time.Second, All(pool, Settings{Window: time.Minute, WatchDir: dir, QueryInterval: time.Minute})...)
+	c := New(testLogger(), 30*time.Second, All(pool, Settings{Window: time.Minute, WatchDir: dir, QueryInterval: time.Minute, ExporterStandIn: true})...)
 	c.MeasureAll(context.Background())
 	reg := metrics.NewRegistry()
 	reg.MustRegister(c)
 	return reg
 }
 
-// Every metric passes client_golang's linter and `promtool check metrics`, and every
-// measurement succeeds against a real database.
+// lintAccepted are the linter's findings we keep on purpose: the latency percentiles
+// carry the quantile label of the recording rules (a gauge computed in SQL over the window,
+// not a summary with cumulative _sum and _count), and the exporter stand-in's counters
+// keep postgres_exporter's names, which have no _total.
+func lintAccepted(metric, text string) bool {
+	switch {
+	case metric == "ecomstream_collector_end_to_end_latency_seconds":
+		return strings.Contains(text, `non-summary metrics should not have "quantile" label`)
+	case strings.HasPrefix(metric, "pg_stat_database_blks_"):
+		return strings.Contains(text, `counter metrics should have "_total" suffix`)
+	}
+	return false
+}
+
+// Every metric passes client_golang's linter and `promtool check metrics` (but for the
+// findings lintAccepted names), and every measurement succeeds against a real database.
 func TestMetricsLintClean(t *testing.T) {
 	reg := allMeasured(t)
 	problems, err := testutil.GatherAndLint(reg)
@@ -90,7 +104,9 @@ func TestMetricsLintClean(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range problems {
-		t.Errorf("lint: %s: %s", p.Metric, p.Text)
+		if !lintAccepted(p.Metric, p.Text) {
+			t.Errorf("lint: %s: %s", p.Metric, p.Text)
+		}
 	}
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -119,7 +135,10 @@ func TestMetricsLintClean(t *testing.T) {
 	}
 	cmd := exec.Command(promtool, "check", "metrics")
 	cmd.Stdin = &buf
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	out, _ := cmd.CombinedOutput()
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if metric, text, ok := strings.Cut(line, " "); ok && !lintAccepted(metric, text) {
+			t.Errorf("promtool check metrics: %s", line)
+		}
 	}
 }

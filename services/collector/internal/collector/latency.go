@@ -31,8 +31,8 @@ type Latency struct {
 
 var (
 	latencyDesc = Desc("end_to_end_latency_seconds",
-		"End-to-end latency (commit time - file creation time) of rows committed in the sliding window, by percentile, computed in SQL from the ledger.",
-		"percentile")
+		"End-to-end latency (commit time - file creation time) of rows committed in the sliding window, by quantile (0.5 ... 0.99), computed in SQL from the ledger.",
+		"quantile")
 	latencyRowsDesc = Desc("end_to_end_latency_window_records",
 		"Rows the latency percentiles of the sliding window are computed over.")
 )
@@ -103,12 +103,13 @@ func (l *Latency) Measure(ctx context.Context, ch chan<- prometheus.Metric) erro
 	}
 	gauge(ch, latencyRowsDesc, float64(n))
 	for _, p := range ps {
-		gauge(ch, latencyDesc, p.Seconds, PercentileLabel(p.P))
+		gauge(ch, latencyDesc, p.Seconds, QuantileLabel(p.P))
 	}
 	return nil
 }
 
-// PercentileLabel names a percentile as the report does, without the P: 0.95 -> "95".
-func PercentileLabel(p float64) string {
-	return strconv.FormatFloat(p*100, 'f', -1, 64)
+// QuantileLabel names a percentile as Prometheus' summaries and our recording rules do:
+// 0.95 -> "0.95", 0.5 -> "0.5".
+func QuantileLabel(p float64) string {
+	return strconv.FormatFloat(p, 'f', -1, 64)
 }

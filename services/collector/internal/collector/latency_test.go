@@ -53,13 +53,13 @@ func TestLatencyEqualsPercentileContOverRows(t *testing.T) {
 	}
 	for i, p := range got {
 		if p.P != Percentiles[i] || math.Abs(p.Seconds-want[i]) > 1e-6 {
-			t.Errorf("P%s: got %.9f s, want %.9f s", PercentileLabel(p.P), p.Seconds, want[i])
+			t.Errorf("P%s: got %.9f s, want %.9f s", QuantileLabel(p.P), p.Seconds, want[i])
 		}
 	}
 
 	m := collect(t, l)
-	if m[`ecomstream_collector_end_to_end_latency_seconds{percentile="95"}`] != got[3].Seconds {
-		t.Errorf("metric P95 = %v, want %v", m[`ecomstream_collector_end_to_end_latency_seconds{percentile="95"}`], got[3].Seconds)
+	if m[`ecomstream_collector_end_to_end_latency_seconds{quantile="0.95"}`] != got[3].Seconds {
+		t.Errorf("metric P95 = %v, want %v", m[`ecomstream_collector_end_to_end_latency_seconds{quantile="0.95"}`], got[3].Seconds)
 	}
 	if m[`ecomstream_collector_end_to_end_latency_window_records`] != float64(wantN) {
 		t.Errorf("window records metric = %v, want %d", m[`ecomstream_collector_end_to_end_latency_window_records`], wantN)
@@ -91,7 +91,7 @@ func TestLatencyEdgeCases(t *testing.T) {
 			}
 			for i, p := range got {
 				if math.Abs(p.Seconds-tc.want[i]) > 1e-6 {
-					t.Errorf("P%s = %v, want %v", PercentileLabel(p.P), p.Seconds, tc.want[i])
+					t.Errorf("P%s = %v, want %v", QuantileLabel(p.P), p.Seconds, tc.want[i])
 				}
 			}
 		})
@@ -103,7 +103,7 @@ func TestLatencyEmptyWindow(t *testing.T) {
 	pool := newDB(t)
 	insertFiles(t, pool, file{latency: 1, age: 3600, inserted: 5})
 	m := collect(t, &Latency{DB: pool, Window: time.Minute})
-	if _, ok := m[`ecomstream_collector_end_to_end_latency_seconds{percentile="50"}`]; ok {
+	if _, ok := m[`ecomstream_collector_end_to_end_latency_seconds{quantile="0.5"}`]; ok {
 		t.Error("P50 exported for an empty window")
 	}
 	if v, ok := m[`ecomstream_collector_end_to_end_latency_window_records`]; !ok || v != 0 {
@@ -111,10 +111,11 @@ func TestLatencyEmptyWindow(t *testing.T) {
 	}
 }
 
-func TestPercentileLabel(t *testing.T) {
-	for p, want := range map[float64]string{0.5: "50", 0.75: "75", 0.9: "90", 0.95: "95", 0.99: "99"} {
-		if got := PercentileLabel(p); got != want {
-			t.Errorf("PercentileLabel(%v) = %q, want %q", p, got, want)
+// The label values are exactly those of the recording rules' quantile label.
+func TestQuantileLabelMatchesTheRecordingRules(t *testing.T) {
+	for p, want := range map[float64]string{0.5: "0.5", 0.75: "0.75", 0.9: "0.9", 0.95: "0.95", 0.99: "0.99"} {
+		if got := QuantileLabel(p); got != want {
+			t.Errorf("QuantileLabel(%v) = %q, want %q", p, got, want)
 		}
 	}
 }

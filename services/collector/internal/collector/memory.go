@@ -4,61 +4,52 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"sync"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/procfs"
 )
 
-// Memory is PostgreSQL's memory, the report's "Memory (PostgreSQL)" and its "PostgreSQL
-// Memory Breakdown": the memory settings (shared_buffers, work_mem, ...) from the server,
-// and — when the server runs on this machine in a /proc the collector can read (local mode,
-// the tests, a collector sharing the server's PID namespace) — the proportional set size
+// Memory is PostgreSQL's memory and CPU time, the report's "Memory (PostgreSQL)" — when the
+// server runs on this machine in a /proc the collector can read (local mode, the tests, a
+// collector sharing the server's PID namespace): the proportional set size
 // (PSS, /proc/<pid>/smaps_rollup) summed over the postmaster and every process
 // pg_stat_activity lists. PSS divides shared pages (shared_buffers) among the processes
 // that map them, so the sum counts shared memory once, where a sum of RSS would count it
 // per backend. A pid is used only when /proc says it is a "postgres" process, so a pid from
 // another namespace is never mistaken for one. Under compose the container's memory comes
-// from cAdvisor instead (see the Resources dashboard).
+// from cAdvisor instead (see the Resources dashboard). The memory settings are
+// postgres_exporter's (pg_settings_*_bytes; ExporterStandIn where none runs).
 type Memory struct {
 	DB   *pgxpool.Pool
 	Proc string // /proc mount; "/proc" when empty
+
+	mu  sync.Mutex
+	cpu cpuCounter
 }
 
 var (
-	pgSettingDesc = Desc("postgres_setting_bytes",
-		"PostgreSQL memory settings in bytes (shared_buffers, work_mem, maintenance_work_mem, effective_cache_size, wal_buffers).", "setting")
 	pgMemoryDesc = Desc("postgres_memory_bytes",
 		"Proportional set size (PSS) summed over PostgreSQL's processes, read from /proc; absent when they are not visible to the collector.")
 	pgCPUDesc = Desc("postgres_cpu_seconds_total",
-		"User and system CPU time of the PostgreSQL processes alive now, read from /proc; a backend that exits takes its time with it, which rate() treats as a counter reset. Absent when they are not visible.")
+		"User and system CPU time used by PostgreSQL's processes since the collector started watching them, read from /proc: a true counter, a backend that exits keeps the time it was last seen with. Absent when they are not visible.")
 	pgProcsDesc = Desc("postgres_processes",
 		"PostgreSQL processes whose memory was read from /proc (0 when the server is not visible to the collector).")
 )
-
-// MemorySettings are reported in bytes.
-var MemorySettings = []string{"shared_buffers", "work_mem", "maintenance_work_mem", "effective_cache_size", "wal_buffers"}
 
 // Name implements Measurement.
 func (*Memory) Name() string { return "memory" }
 
 // Describe implements Measurement.
 func (*Memory) Describe(ch chan<- *prometheus.Desc) {
-	ch <- pgSettingDesc
 	ch <- pgMemoryDesc
+	ch <- pgCPUDesc
 	ch <- pgProcsDesc
 }
 
 // Measure implements Measurement.
 func (m *Memory) Measure(ctx context.Context, ch chan<- prometheus.Metric) error {
-	for _, s := range MemorySettings {
-		var b int64
-		// current_setting gives the value with its unit ("128MB"), which pg_size_bytes reads.
-		if err := m.DB.QueryRow(ctx, `SELECT pg_size_bytes(current_setting($1))`, s).Scan(&b); err != nil {
-			return fmt.Errorf("setting %s: %w", s, err)
-		}
-		gauge(ch, pgSettingDesc, float64(b), s)
-	}
 	var pids []int
 	rows, err := m.DB.Query(ctx, `SELECT pid FROM pg_stat_activity UNION SELECT pg_backend_pid()`)
 	if err != nil {
@@ -79,22 +70,54 @@ func (m *Memory) Measure(ctx context.Context, ch chan<- prometheus.Metric) error
 	pss, cpu, n := m.pss(pids)
 	gauge(ch, pgProcsDesc, float64(n))
 	if n > 0 {
+		m.mu.Lock()
+		total := m.cpu.observe(cpu)
+		m.mu.Unlock()
 		gauge(ch, pgMemoryDesc, float64(pss))
-		counter(ch, pgCPUDesc, cpu)
+		counter(ch, pgCPUDesc, total)
 	}
 	return nil
 }
 
-// pss sums the PSS and CPU time of the postgres processes among pids and their parent (the
-// postmaster), skipping any it cannot read.
-func (m *Memory) pss(pids []int) (uint64, float64, int) {
+// process identifies one process across measurements: a pid can be reused, its start
+// time (in clock ticks since boot) cannot be, for the same pid.
+type process struct {
+	pid   int
+	start uint64
+}
+
+// cpuCounter turns the CPU times of the processes alive at each measurement into a counter
+// that never goes down: it adds what each process used since it was last seen, and a
+// process seen for the first time adds all its time. A process that exits between two
+// measurements loses only what it used since the last one; the sum of live processes'
+// times would instead fall by everything the process ever used.
+type cpuCounter struct {
+	last  map[process]float64
+	total float64
+}
+
+func (c *cpuCounter) observe(now map[process]float64) float64 {
+	for p, t := range now {
+		if prev, ok := c.last[p]; ok && t >= prev {
+			c.total += t - prev
+		} else if !ok {
+			c.total += t
+		}
+	}
+	c.last = now
+	return c.total
+}
+
+// pss sums the PSS of the postgres processes among pids and their parent (the
+// postmaster), skipping any it cannot read, and returns each one's CPU time.
+func (m *Memory) pss(pids []int) (uint64, map[process]float64, int) {
 	mount := m.Proc
 	if mount == "" {
 		mount = procfs.DefaultMountPoint
 	}
 	fs, err := procfs.NewFS(mount)
 	if err != nil {
-		return 0, 0, 0
+		return 0, nil, 0
 	}
 	seen := map[int]bool{}
 	var all []int
@@ -114,7 +137,7 @@ func (m *Memory) pss(pids []int) (uint64, float64, int) {
 	}
 	sort.Ints(all)
 	var sum uint64
-	var cpu float64
+	cpu := map[process]float64{}
 	n := 0
 	for _, pid := range all {
 		p, err := fs.Proc(pid)
@@ -130,7 +153,7 @@ func (m *Memory) pss(pids []int) (uint64, float64, int) {
 			continue
 		}
 		sum += r.Pss
-		cpu += st.CPUTime()
+		cpu[process{pid, st.Starttime}] = st.CPUTime()
 		n++
 	}
 	return sum, cpu, n

@@ -10,7 +10,7 @@ import (
 
 // Sizes are the tables' sizes on disk (heap with TOAST, and their indexes together), the
 // planner's row estimate, the rows inserted since statistics were reset (the insert rate
-// is its rate()), and the database's size.
+// is its rate()). The database's size is postgres_exporter's (pg_database_size_bytes).
 type Sizes struct {
 	DB *pgxpool.Pool
 }
@@ -20,7 +20,6 @@ var (
 	tableIdxSizeDesc = Desc("table_indexes_size_bytes", "Size of all indexes of the table (pg_indexes_size).", "table")
 	tableRowsDesc    = Desc("table_rows_estimate", "Live rows of the table as estimated by PostgreSQL's statistics (n_live_tup).", "table")
 	tableInsDesc     = Desc("table_inserted_rows_total", "Rows inserted into the table since statistics were reset (n_tup_ins).", "table")
-	databaseSizeDesc = Desc("database_size_bytes", "Size of the database on disk (pg_database_size).")
 )
 
 // Name implements Measurement.
@@ -32,7 +31,6 @@ func (*Sizes) Describe(ch chan<- *prometheus.Desc) {
 	ch <- tableIdxSizeDesc
 	ch <- tableRowsDesc
 	ch <- tableInsDesc
-	ch <- databaseSizeDesc
 }
 
 const sizesSQL = `
@@ -60,10 +58,5 @@ func (s *Sizes) Measure(ctx context.Context, ch chan<- prometheus.Metric) error 
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("table sizes: %w", err)
 	}
-	var db int64
-	if err := s.DB.QueryRow(ctx, `SELECT pg_database_size(current_database())`).Scan(&db); err != nil {
-		return fmt.Errorf("database size: %w", err)
-	}
-	gauge(ch, databaseSizeDesc, float64(db))
 	return nil
 }

@@ -9,17 +9,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Throughput is the report's throughput methodology ("count records over time"): rows
-// committed in the sliding window divided by the window, plus the window's files and rows
-// by outcome. It reads the window's ledger rows through the committed_at index.
+// Throughput is the report's throughput methodology ("count records over time"): the
+// window's files and rows by outcome, and the window's length, so that rows per second is
+// window_records / window_seconds in PromQL (no precomputed rate is exported). It reads the
+// window's ledger rows through the committed_at index.
 type Throughput struct {
 	DB     *pgxpool.Pool
 	Window time.Duration
 }
 
 var (
-	throughputDesc = Desc("throughput_records_per_second",
-		"Rows inserted into events in the sliding window divided by the window's length (from the ledger).")
 	windowRecordsDesc = Desc("window_records",
 		"Rows of files committed in the sliding window, by outcome (inserted, rejected, duplicate).", "outcome")
 	windowFilesDesc = Desc("window_files",
@@ -33,7 +32,6 @@ func (*Throughput) Name() string { return "throughput" }
 
 // Describe implements Measurement.
 func (*Throughput) Describe(ch chan<- *prometheus.Desc) {
-	ch <- throughputDesc
 	ch <- windowRecordsDesc
 	ch <- windowFilesDesc
 	ch <- windowSecondsDesc
@@ -68,7 +66,6 @@ func (t *Throughput) Measure(ctx context.Context, ch chan<- prometheus.Metric) e
 	if err != nil {
 		return err
 	}
-	gauge(ch, throughputDesc, float64(w.Inserted)/t.Window.Seconds())
 	gauge(ch, windowSecondsDesc, t.Window.Seconds())
 	gauge(ch, windowRecordsDesc, float64(w.Inserted), "inserted")
 	gauge(ch, windowRecordsDesc, float64(w.Rejected), "rejected")

@@ -70,7 +70,7 @@ var (
 	backlogAge = prometheus.NewDesc(prometheus.BuildFQName(metrics.Namespace, subsystem, "backlog_oldest_age_seconds"),
 		"Age (now minus modification time) of the oldest input file not yet committed; 0 when none.", nil, nil)
 	dbConns = prometheus.NewDesc(prometheus.BuildFQName(metrics.Namespace, subsystem, "db_connections"),
-		"Database pool connections by state.", []string{"state"}, nil)
+		"Database pool connections by state (acquired, idle, constructing); the states are parts, their sum is the pool's size.", []string{"state"}, nil)
 )
 
 // backlogCollector reads the queue at scrape time.
@@ -103,5 +103,5 @@ func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
 	s := c.pool.Stat()
 	ch <- prometheus.MustNewConstMetric(dbConns, prometheus.GaugeValue, float64(s.AcquiredConns()), "acquired")
 	ch <- prometheus.MustNewConstMetric(dbConns, prometheus.GaugeValue, float64(s.IdleConns()), "idle")
-	ch <- prometheus.MustNewConstMetric(dbConns, prometheus.GaugeValue, float64(s.TotalConns()), "total")
+	ch <- prometheus.MustNewConstMetric(dbConns, prometheus.GaugeValue, float64(s.ConstructingConns()), "constructing")
 }

@@ -2,11 +2,8 @@ package report
 
 import (
 	"fmt"
-	"os"
-	"regexp"
-	"strconv"
 
-	"gopkg.in/yaml.v3"
+	"github.com/ecomstream/ecomstream/services/common/sla"
 )
 
 // Status of a check, as the seed report marks its results.
@@ -44,51 +41,19 @@ func DefaultThresholds() Thresholds {
 		Margin: 0.1}
 }
 
-var vectorRE = regexp.MustCompile(`^\s*vector\(\s*([-+0-9.eE]+)\s*\)\s*$`)
-
-// LoadThresholds reads the rule file.
+// LoadThresholds reads the rule file (services/common/sla, the parser the dashboards use).
 func LoadThresholds(path string) (Thresholds, error) {
-	b, err := os.ReadFile(path)
+	ts, err := sla.Load(path)
 	if err != nil {
 		return Thresholds{}, err
 	}
-	var doc struct {
-		Groups []struct {
-			Rules []struct {
-				Record string            `yaml:"record"`
-				Expr   string            `yaml:"expr"`
-				Labels map[string]string `yaml:"labels"`
-			} `yaml:"rules"`
-		} `yaml:"groups"`
-	}
-	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return Thresholds{}, fmt.Errorf("%s: %w", path, err)
-	}
-	t := Thresholds{Source: path, Max: map[string]float64{}, Min: map[string]float64{}, Margin: 0.1}
-	for _, g := range doc.Groups {
-		for _, r := range g.Rules {
-			m := vectorRE.FindStringSubmatch(r.Expr)
-			if m == nil {
-				continue
-			}
-			v, err := strconv.ParseFloat(m[1], 64)
-			if err != nil {
-				return Thresholds{}, fmt.Errorf("%s: rule %s: %w", path, r.Record, err)
-			}
-			switch r.Record {
-			case "ecomstream:sla_threshold:value":
-				if r.Labels["direction"] == "min" {
-					t.Min[r.Labels["sla"]] = v
-				} else {
-					t.Max[r.Labels["sla"]] = v
-				}
-			case "ecomstream:sla_warning_margin:ratio":
-				t.Margin = v
-			}
+	t := Thresholds{Source: path, Max: map[string]float64{}, Min: map[string]float64{}, Margin: ts.Margin}
+	for name, target := range ts.ByName {
+		if target.Max {
+			t.Max[name] = target.Value
+		} else {
+			t.Min[name] = target.Value
 		}
-	}
-	if len(t.Max)+len(t.Min) == 0 {
-		return Thresholds{}, fmt.Errorf("%s: no ecomstream:sla_threshold:value rules", path)
 	}
 	return t, nil
 }
