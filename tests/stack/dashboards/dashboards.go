@@ -10,13 +10,11 @@ package dashboards
 import (
 	"encoding/json"
 	"fmt"
-
-	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 )
 
 // All returns every dashboard, keyed by its file name under grafana/dashboards/.
-func All(s SLA) map[string]*dashboard.DashboardBuilder {
-	return map[string]*dashboard.DashboardBuilder{
+func All(s SLA) map[string]*Builder {
+	return map[string]*Builder{
 		"pipeline-sla.json": PipelineSLA(s),
 		"resources.json":    Resources(s),
 		"database.json":     Database(s),
@@ -24,7 +22,7 @@ func All(s SLA) map[string]*dashboard.DashboardBuilder {
 }
 
 // JSON renders a dashboard as Grafana's dashboard model, panels numbered in order.
-func JSON(b *dashboard.DashboardBuilder) ([]byte, error) {
+func JSON(b *Builder) ([]byte, error) {
 	d, err := b.Build()
 	if err != nil {
 		return nil, fmt.Errorf("dashboard: %w", err)

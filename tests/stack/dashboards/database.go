@@ -6,7 +6,7 @@ import (
 )
 
 // Database is the report's Database Performance Analysis and Network & I/O sections.
-func Database(s SLA) *dashboard.DashboardBuilder {
+func Database(s SLA) *Builder {
 	idx := `{table="events"}`
 	d := newDashboard("ecomstream-database", "ecomstream / Database",
 		"The report's Query Performance, Index Effectiveness, Insert Performance, cache and PostgreSQL figures: the collector for our tables, postgres_exporter for the server.")

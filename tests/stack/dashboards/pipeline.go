@@ -60,7 +60,7 @@ func bandTable(set string, bands []string, title, desc string) *table.PanelBuild
 // PipelineSLA is the report's Key Metrics with their targets on the first screen, then
 // throughput and latency over time, per replica; below, the Results and Latency
 // Distribution tables and the backlog.
-func PipelineSLA(s SLA) *dashboard.DashboardBuilder {
+func PipelineSLA(s SLA) *Builder {
 	d := newDashboard("ecomstream-pipeline-sla", "ecomstream / Pipeline SLA",
 		"The performance report's Key Metrics (with their targets), Results and Latency Distribution tables, live, per replica.")
 	d.WithRow(row("Key Metrics: the report's SLA table, live (targets from sla-thresholds.rules.yml)"))

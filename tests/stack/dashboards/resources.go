@@ -2,12 +2,11 @@ package dashboards
 
 import (
 	"github.com/grafana/grafana-foundation-sdk/go/common"
-	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 )
 
 // Resources is CPU and memory per replica, PostgreSQL and the host, each with the report's
 // limit for that service only.
-func Resources(s SLA) *dashboard.DashboardBuilder {
+func Resources(s SLA) *Builder {
 	d := newDashboard("ecomstream-resources", "ecomstream / Resources",
 		"The report's CPU and memory rows and its Memory Profiling section: per replica, PostgreSQL and the host.")
 	d.WithRow(row("CPU"))
