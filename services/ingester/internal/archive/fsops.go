@@ -1,0 +1,252 @@
+package archive
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// outDir is the directory in the input directory where a name is taken before its file
+// is unlinked. A dotfile, so the queue never considers it.
+const outDir = ".ecomstream-out"
+
+// testHook, when set by a test, is called at the named points of a move so that a test
+// can kill the process there.
+var testHook func(point string)
+
+func hook(point string) {
+	if testHook != nil {
+		testHook(point)
+	}
+}
+
+// syncDir makes the entries of dir durable. File systems that cannot fsync a directory
+// (EINVAL) give no stronger guarantee to ask for.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENOTSUP) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("fsync directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// mkdirDurable creates dir (and its parents) if missing, with the new entries durable.
+func mkdirDurable(dir string) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	parent := filepath.Dir(dir)
+	if parent != dir {
+		if err := mkdirDurable(parent); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	return syncDir(parent)
+}
+
+// removeDurable unlinks path and fsyncs its directory.
+func removeDurable(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// writeDurable replaces path with data: a fsynced temporary renamed into place, then the
+// directory fsynced, so path never holds a part of data.
+func writeDurable(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	tmp, err := createTemp(dir, filepath.Base(path))
+	if err != nil {
+		return err
+	}
+	defer tmp.discard()
+	if _, err := tmp.Write(data); err != nil {
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+// lockedFile is a temporary file held under flock(2) while in use, so that Recover in
+// another process leaves it alone; a crashed holder's lock is released by the kernel.
+type lockedFile struct{ *os.File }
+
+// tempPrefixMax keeps ".<prefix>.<digits>.tmp" within maxName.
+const tempPrefixMax = maxName - 20
+
+// createTemp creates and locks ".<name>.<digits>.tmp" in dir (the name cut to fit).
+func createTemp(dir, name string) (*lockedFile, error) {
+	f, err := os.CreateTemp(dir, "."+cut(name, tempPrefixMax)+".*.tmp")
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, err
+	}
+	return &lockedFile{f}, nil
+}
+
+// discard removes the temporary if it is still there, then releases it.
+func (t *lockedFile) discard() {
+	os.Remove(t.Name())
+	t.Close()
+}
+
+// renameNoReplace renames old to new unless new exists (EEXIST). Where the file system
+// lacks RENAME_NOREPLACE, link and unlink give the same guarantee for files.
+func renameNoReplace(old, new string) error {
+	err := unix.Renameat2(unix.AT_FDCWD, old, unix.AT_FDCWD, new, unix.RENAME_NOREPLACE)
+	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
+		if err = os.Link(old, new); err == nil {
+			return os.Remove(old)
+		}
+		return err
+	}
+	if err != nil {
+		return &os.LinkError{Op: "rename", Old: old, New: new, Err: err}
+	}
+	return nil
+}
+
+// opDir is a private directory, locked while in use, in which one move out takes the
+// source name.
+type opDir struct {
+	path string
+	f    *os.File
+}
+
+func newOpDir(inputDir string) (*opDir, error) {
+	out := filepath.Join(inputDir, outDir)
+	if err := mkdirDurable(out); err != nil {
+		return nil, err
+	}
+	var b [8]byte
+	rand.Read(b[:])
+	path := filepath.Join(out, hex.EncodeToString(b[:]))
+	if err := os.Mkdir(path, 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.Open(path)
+	if err == nil {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+	}
+	if err != nil {
+		if f != nil {
+			f.Close()
+		}
+		os.Remove(path)
+		return nil, err
+	}
+	return &opDir{path: path, f: f}, nil
+}
+
+// close removes the (empty) directory durably and releases it.
+func (o *opDir) close() error {
+	defer o.f.Close()
+	if err := os.Remove(o.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return syncDir(filepath.Dir(o.path))
+}
+
+// unlinkIf removes path only if it is the version want describes. It renames the name
+// into a private directory first, which takes whatever the name holds at that instant,
+// checks what it took, and unlinks it or puts it back. It returns the identity of what
+// it took: ErrGone if nothing, ErrChanged if another version (put back).
+func unlinkIf(path string, want Identity) (Identity, error) {
+	dir, name := filepath.Dir(path), filepath.Base(path)
+	op, err := newOpDir(dir)
+	if err != nil {
+		return Identity{}, fmt.Errorf("remove %s: %w", path, err)
+	}
+	taken := filepath.Join(op.path, name)
+	if err := os.Rename(path, taken); err != nil {
+		op.close()
+		if errors.Is(err, fs.ErrNotExist) {
+			return Identity{}, gone(path, err)
+		}
+		return Identity{}, fmt.Errorf("remove %s: %w", path, err)
+	}
+	if err := syncDir(dir); err != nil {
+		return Identity{}, restoreAfter(op, taken, dir, name, fmt.Errorf("remove %s: %w", path, err))
+	}
+	hook("taken")
+	fi, err := os.Lstat(taken)
+	if err != nil {
+		op.close()
+		return Identity{}, fmt.Errorf("remove %s: taken file vanished: %w", path, err)
+	}
+	got := IdentityOf(fi)
+	if !fi.Mode().IsRegular() || !want.matches(got) {
+		return got, restoreAfter(op, taken, dir, name, fmt.Errorf("remove %s: %w", path, ErrChanged))
+	}
+	if err := os.Remove(taken); err != nil {
+		return got, restoreAfter(op, taken, dir, name, fmt.Errorf("remove %s: %w", path, err))
+	}
+	if err := op.close(); err != nil {
+		return got, fmt.Errorf("removed %s, but not its private directory: %w", path, err)
+	}
+	return got, nil
+}
+
+// restoreAfter puts a taken file back and returns cause (or the restore's failure).
+func restoreAfter(op *opDir, taken, dir, name string, cause error) error {
+	if err := restore(taken, dir, name); err != nil {
+		op.f.Close()
+		return fmt.Errorf("%w; putting it back failed, Recover will: %v", cause, err)
+	}
+	if err := op.close(); err != nil {
+		return fmt.Errorf("%w (private directory: %v)", cause, err)
+	}
+	return cause
+}
+
+// restore renames taken back into dir under name, or under a restored name if name has
+// been reused meanwhile: a newer version is never replaced.
+func restore(taken, dir, name string) error {
+	for k := 0; ; k++ {
+		dst := filepath.Join(dir, name)
+		if k > 0 {
+			dst = filepath.Join(dir, restoredName(name, k-1))
+		}
+		err := renameNoReplace(taken, dst)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		return syncDir(dir)
+	}
+}
