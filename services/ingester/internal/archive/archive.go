@@ -280,7 +280,7 @@ func copyAcross(src, dir string, want Identity, limit int) (string, Identity, er
 			return "", Identity{}, fmt.Errorf("archive %s: %w", src, err)
 		}
 		if tmp == nil {
-			if tmp, err = copyToTemp(in, got, dir, base); err != nil {
+			if tmp, err = copyToTemp(in, got, fi.Mode().Perm(), dir, base); err != nil {
 				return "", Identity{}, fmt.Errorf("archive %s into %s: %w", src, dir, err)
 			}
 		}
@@ -306,8 +306,8 @@ func copyAcross(src, dir string, want Identity, limit int) (string, Identity, er
 }
 
 // copyToTemp copies got.Size bytes of in to a new locked temporary in dir, with in's
-// modification time (so a retry can recognise the copy), and fsyncs it.
-func copyToTemp(in *os.File, got Identity, dir, base string) (*lockedFile, error) {
+// permissions and modification time (so a retry can recognise the copy), and fsyncs it.
+func copyToTemp(in *os.File, got Identity, perm fs.FileMode, dir, base string) (*lockedFile, error) {
 	tmp, err := createTemp(dir, base)
 	if err != nil {
 		return nil, err
@@ -333,6 +333,9 @@ func copyToTemp(in *os.File, got Identity, dir, base string) (*lockedFile, error
 		return nil, err
 	}
 	err = os.Chtimes(tmp.Name(), got.ModTime, got.ModTime)
+	if err == nil {
+		err = tmp.Chmod(perm)
+	}
 	if err == nil {
 		err = tmp.Sync()
 	}

@@ -175,7 +175,12 @@ func otherFS(t *testing.T) string {
 func TestMoveAcrossFileSystems(t *testing.T) {
 	shm := otherFS(t)
 	src := filepath.Join(t.TempDir(), "a.csv")
-	id := put(t, src, "rows")
+	put(t, src, "rows")
+	if err := os.Chmod(src, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := os.Stat(src)
+	id := IdentityOf(fi)
 	put(t, filepath.Join(shm, "a.csv"), "earlier")
 	dst, err := Move(src, shm, id)
 	if err != nil {
@@ -189,6 +194,9 @@ func TestMoveAcrossFileSystems(t *testing.T) {
 	}
 	if n := names(t, shm); len(n) != 2 {
 		t.Fatalf("archive holds %v: no temporary file may remain", n)
+	}
+	if fi, err := os.Stat(dst); err != nil || fi.Mode().Perm() != 0o640 || !fi.ModTime().Equal(id.ModTime) {
+		t.Fatalf("the copy lost the source's permissions or modification time: %v %v", fi.Mode(), err)
 	}
 	if _, err := os.Stat(src); !os.IsNotExist(err) {
 		t.Fatal("source still present")
