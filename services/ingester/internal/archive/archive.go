@@ -15,13 +15,17 @@
 //     opened again (O_NOFOLLOW|O_NONBLOCK: a FIFO swapped in cannot block us), its fstat
 //     is compared with the loaded identity, and exactly that many bytes are copied into a
 //     locked temporary file, which is then linked under a free name.
+//   - Where link(2) refuses (EPERM: fs.protected_hardlinks and a file of another owner),
+//     the source name is taken first (below) and what was taken is renamed into the
+//     destination with RENAME_NOREPLACE (rename.go).
 //   - The source name is removed by renaming it into a private directory
 //     (incoming/.ecomstream-out/<random>/<name>): rename takes whatever the name holds at
 //     that instant, so the version taken can be checked before it is unlinked, and a new
 //     version taken by mistake is renamed back (never over a yet newer one).
 //
-// Crash windows, in the order the steps run (a directory is fsynced after each change
-// that a later step depends on):
+// Crash windows, in the order the steps run (the directory is fsynced after each link,
+// rename and unlink, and after the reason file, before the next step; only the removal of
+// a temporary on an error path is left to Recover):
 //
 //   - During the copy to another file system: a temporary ".<name>.<digits>.tmp" is left
 //     in the destination. Recover removes it at start-up; it skips temporaries a live peer
@@ -36,9 +40,11 @@
 //     without its reason once its source is gone.
 //   - After the source was renamed into the private directory: the input directory was
 //     fsynced, so the name stays gone. Recover renames the file back into the input
-//     directory (under another eligible name if the name was reused meanwhile); the
-//     ledger then knows it as committed and it is moved out again without loading. A
-//     restored new version is simply loaded. Nothing is lost either way.
+//     directory; the ledger knows it as committed and it is moved out again without
+//     loading. If a new version has taken the name meanwhile, it goes back as
+//     <stem>.restored.csv, a name the ledger does not know: it is loaded again and its
+//     rows count as duplicates (events are unique by event_id). A restored new version
+//     is simply loaded. Nothing is lost or counted twice either way.
 //   - After the unlink: the private directory's removal is fsynced; a crash before that
 //     leaves an empty directory that Recover removes.
 package archive
@@ -132,15 +138,18 @@ func moveOut(src, dir string, want Identity, reason string, withReason bool) (st
 		limit -= len(reasonSuffix)
 	}
 	dst, archived, err := link(src, dir, want, limit)
-	if errors.Is(err, syscall.EXDEV) {
+	switch {
+	case errors.Is(err, syscall.EXDEV):
 		dst, archived, err = copyAcross(src, dir, want, limit)
+	case errors.Is(err, syscall.EPERM):
+		return moveByRename(src, dir, want, limit, reason, withReason)
 	}
 	if err != nil {
 		return "", err
 	}
 	hook("archived")
 	if withReason {
-		if err := writeReason(dst, filepath.Base(src), reason); err != nil {
+		if err := writeReason(dst, filepath.Base(src), reason, false); err != nil {
 			return "", fmt.Errorf("archive %s: %w", src, err)
 		}
 	}
@@ -390,10 +399,11 @@ const reasonSuffix = ".reason.txt"
 // writeReason writes <dst>.reason.txt beside a failed file so a person looking at the
 // failed directory sees why without querying the database. When the archived name had to
 // be shortened, the reason file also names the original.
-func writeReason(dst, original, reason string) error {
+// With noReplace it fails (EEXIST) rather than replace an existing reason file.
+func writeReason(dst, original, reason string, noReplace bool) error {
 	text := reason + "\n"
 	if filepath.Base(dst) != original {
 		text += fmt.Sprintf("file: %q\n", original)
 	}
-	return writeDurable(dst+reasonSuffix, []byte(text))
+	return writeDurable(dst+reasonSuffix, []byte(text), noReplace)
 }

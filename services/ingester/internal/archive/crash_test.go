@@ -9,12 +9,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
 
-// The child side of the crash tests: the test binary run again, which moves a file and
-// stops dead at the named point until the parent kills it.
+// The child side of the crash and permission tests: the test binary run again, which
+// moves a file and, if a point is named, stops dead there until the parent kills it.
 func TestCrashChildProcess(t *testing.T) {
 	src, dir, point, op := os.Getenv("ARCHIVE_CRASH_SRC"), os.Getenv("ARCHIVE_CRASH_DIR"), os.Getenv("ARCHIVE_CRASH_POINT"), os.Getenv("ARCHIVE_CRASH_OP")
 	if src == "" {
@@ -30,8 +31,11 @@ func TestCrashChildProcess(t *testing.T) {
 			time.Sleep(time.Hour) // the parent kills us here
 		}
 	}
-	err = runOp(op, src, dir, IdentityOf(fi))
-	fmt.Printf("finished without reaching %s: %v\n", point, err)
+	if err = runOp(op, src, dir, IdentityOf(fi)); err != nil {
+		fmt.Printf("error: %v\n", err)
+		return
+	}
+	fmt.Println("done")
 }
 
 func runOp(op, src, dir string, want Identity) error {
@@ -47,11 +51,13 @@ func runOp(op, src, dir string, want Identity) error {
 	return err
 }
 
-// killAt runs op in a child process and kills it with SIGKILL when it reaches point.
-func killAt(t *testing.T, op, src, dir, point string) {
+// child runs op in a child process (as cred's user if not nil) and returns its first
+// line of output, killing it with SIGKILL once the line is read.
+func child(t *testing.T, binary string, cred *syscall.Credential, op, src, dir, point string) string {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChildProcess$", "-test.count=1")
+	cmd := exec.Command(binary, "-test.run=^TestCrashChildProcess$", "-test.count=1")
 	cmd.Env = append(os.Environ(), "ARCHIVE_CRASH_SRC="+src, "ARCHIVE_CRASH_DIR="+dir, "ARCHIVE_CRASH_POINT="+point, "ARCHIVE_CRASH_OP="+op)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -63,7 +69,13 @@ func killAt(t *testing.T, op, src, dir, point string) {
 	line, _ := bufio.NewReader(out).ReadString('\n')
 	cmd.Process.Kill()
 	cmd.Wait()
-	if strings.TrimSpace(line) != "at "+point {
+	return strings.TrimSpace(line)
+}
+
+// killAt runs op in a child process and kills it with SIGKILL when it reaches point.
+func killAt(t *testing.T, op, src, dir, point string) {
+	t.Helper()
+	if line := child(t, os.Args[0], nil, op, src, dir, point); line != "at "+point {
 		t.Fatalf("child did not stop at %s: %q", point, line)
 	}
 }

@@ -18,7 +18,9 @@ import (
 const outDir = ".ecomstream-out"
 
 // testHook, when set by a test, is called at the named points of a move so that a test
-// can kill the process there.
+// can kill the process there: "copying" (between chunks of a cross-file-system copy),
+// "archived" (the destination holds the file, the source is still in place), "taken" (the
+// source name was renamed into the private directory, not yet checked or unlinked).
 var testHook func(point string)
 
 func hook(point string) {
@@ -72,9 +74,10 @@ func removeDurable(path string) error {
 	return syncDir(filepath.Dir(path))
 }
 
-// writeDurable replaces path with data: a fsynced temporary renamed into place, then the
-// directory fsynced, so path never holds a part of data.
-func writeDurable(path string, data []byte) error {
+// writeDurable replaces path with data (or, with noReplace, creates it: EEXIST if it
+// exists): a fsynced temporary renamed into place, then the directory fsynced, so path
+// never holds a part of data.
+func writeDurable(path string, data []byte, noReplace bool) error {
 	dir := filepath.Dir(path)
 	tmp, err := createTemp(dir, filepath.Base(path))
 	if err != nil {
@@ -90,7 +93,11 @@ func writeDurable(path string, data []byte) error {
 	if err := tmp.Sync(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	rename := os.Rename
+	if noReplace {
+		rename = renameNoReplace
+	}
+	if err := rename(tmp.Name(), path); err != nil {
 		return err
 	}
 	return syncDir(dir)
@@ -180,56 +187,77 @@ func (o *opDir) close() error {
 	return syncDir(filepath.Dir(o.path))
 }
 
-// unlinkIf removes path only if it is the version want describes. It renames the name
-// into a private directory first, which takes whatever the name holds at that instant,
-// checks what it took, and unlinks it or puts it back. It returns the identity of what
-// it took: ErrGone if nothing, ErrChanged if another version (put back).
-func unlinkIf(path string, want Identity) (Identity, error) {
-	dir, name := filepath.Dir(path), filepath.Base(path)
-	op, err := newOpDir(dir)
-	if err != nil {
-		return Identity{}, fmt.Errorf("remove %s: %w", path, err)
-	}
-	taken := filepath.Join(op.path, name)
-	if err := os.Rename(path, taken); err != nil {
-		op.close()
-		if errors.Is(err, fs.ErrNotExist) {
-			return Identity{}, gone(path, err)
-		}
-		return Identity{}, fmt.Errorf("remove %s: %w", path, err)
-	}
-	if err := syncDir(dir); err != nil {
-		return Identity{}, restoreAfter(op, taken, dir, name, fmt.Errorf("remove %s: %w", path, err))
-	}
-	hook("taken")
-	fi, err := os.Lstat(taken)
-	if err != nil {
-		op.close()
-		return Identity{}, fmt.Errorf("remove %s: taken file vanished: %w", path, err)
-	}
-	got := IdentityOf(fi)
-	if !fi.Mode().IsRegular() || !want.matches(got) {
-		return got, restoreAfter(op, taken, dir, name, fmt.Errorf("remove %s: %w", path, ErrChanged))
-	}
-	if err := os.Remove(taken); err != nil {
-		return got, restoreAfter(op, taken, dir, name, fmt.Errorf("remove %s: %w", path, err))
-	}
-	if err := op.close(); err != nil {
-		return got, fmt.Errorf("removed %s, but not its private directory: %w", path, err)
-	}
-	return got, nil
+// taking is a source name taken into a private directory: whatever the name held at
+// the instant of the rename, checked against the loaded version.
+type taking struct {
+	op          *opDir
+	path, taken string // the source name and where its file is now
+	got         Identity
 }
 
-// restoreAfter puts a taken file back and returns cause (or the restore's failure).
-func restoreAfter(op *opDir, taken, dir, name string, cause error) error {
-	if err := restore(taken, dir, name); err != nil {
-		op.f.Close()
+// take renames path into a new private directory and checks that it took the version
+// want describes. ErrGone if the name held nothing; ErrChanged if it held another version,
+// which is put back (the identity of what it took is returned with it).
+func take(path string, want Identity) (*taking, Identity, error) {
+	op, err := newOpDir(filepath.Dir(path))
+	if err != nil {
+		return nil, Identity{}, fmt.Errorf("take %s: %w", path, err)
+	}
+	t := &taking{op: op, path: path, taken: filepath.Join(op.path, filepath.Base(path))}
+	if err := os.Rename(path, t.taken); err != nil {
+		op.close()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, Identity{}, gone(path, err)
+		}
+		return nil, Identity{}, fmt.Errorf("take %s: %w", path, err)
+	}
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return nil, Identity{}, t.putBack(fmt.Errorf("take %s: %w", path, err))
+	}
+	hook("taken")
+	fi, err := os.Lstat(t.taken)
+	if err != nil {
+		op.close()
+		return nil, Identity{}, fmt.Errorf("take %s: taken file vanished: %w", path, err)
+	}
+	t.got = IdentityOf(fi)
+	if !fi.Mode().IsRegular() || !want.matches(t.got) {
+		return nil, t.got, t.putBack(fmt.Errorf("take %s: %w", path, ErrChanged))
+	}
+	return t, t.got, nil
+}
+
+// putBack restores the taken file and returns cause (or the restore's failure).
+func (t *taking) putBack(cause error) error {
+	if err := restore(t.taken, filepath.Dir(t.path), filepath.Base(t.path)); err != nil {
+		t.op.f.Close()
 		return fmt.Errorf("%w; putting it back failed, Recover will: %v", cause, err)
 	}
-	if err := op.close(); err != nil {
+	if err := t.op.close(); err != nil {
 		return fmt.Errorf("%w (private directory: %v)", cause, err)
 	}
 	return cause
+}
+
+// done removes the emptied private directory.
+func (t *taking) done() error {
+	if err := t.op.close(); err != nil {
+		return fmt.Errorf("moved %s, but not its private directory: %w", t.path, err)
+	}
+	return nil
+}
+
+// unlinkIf removes path only if it is the version want describes: it takes the name,
+// then unlinks what it took. It returns the identity of what it took.
+func unlinkIf(path string, want Identity) (Identity, error) {
+	t, got, err := take(path, want)
+	if err != nil {
+		return got, err
+	}
+	if err := os.Remove(t.taken); err != nil {
+		return got, t.putBack(fmt.Errorf("remove %s: %w", path, err))
+	}
+	return got, t.done()
 }
 
 // restore renames taken back into dir under name, or under a restored name if name has
