@@ -23,9 +23,13 @@
 //     that instant, so the version taken can be checked before it is unlinked, and a new
 //     version taken by mistake is renamed back (never over a yet newer one).
 //
-// Crash windows, in the order the steps run (the directory is fsynced after each link,
-// rename and unlink, and after the reason file, before the next step; only the removal of
-// a temporary on an error path is left to Recover):
+// Crash windows, in the order the steps run. A directory is fsynced after the archive
+// link or copy and after the reason file, before the source is touched, because the
+// source's removal must never be durable without them; and the input directory after the
+// source's rename, its unlink and the private directory's removal, all made first so that
+// a journalling file system commits them at once, before the move reports success. (The
+// private directory's parent and the removal of a temporary on an error path are not
+// fsynced: losing those changes leaves work Recover redoes, never a loss; see opDir.close.)
 //
 //   - During the copy to another file system: a temporary ".<name>.<digits>.tmp" is left
 //     in the destination. Recover removes it at start-up; it skips temporaries a live peer
@@ -38,15 +42,18 @@
 //   - After the reason file: it was written to a temporary, fsynced, renamed into place
 //     and its directory fsynced before the source is touched, so a failed file is never
 //     without its reason once its source is gone.
-//   - After the source was renamed into the private directory: the input directory was
-//     fsynced, so the name stays gone. Recover renames the file back into the input
-//     directory; the ledger knows it as committed and it is moved out again without
-//     loading. If a new version has taken the name meanwhile, it goes back as
-//     <stem>.restored.csv, a name the ledger does not know: it is loaded again and its
-//     rows count as duplicates (events are unique by event_id). A restored new version
-//     is simply loaded. Nothing is lost or counted twice either way.
-//   - After the unlink: the private directory's removal is fsynced; a crash before that
-//     leaves an empty directory that Recover removes.
+//   - After the source was taken into the private directory (and perhaps unlinked), before
+//     the final fsync: after a reboot the name may hold the file again (the rename was
+//     not yet durable); the ledger knows it as committed and it is moved out again
+//     without loading. Or the file is still in the private directory: Recover renames it
+//     back, with the same result — or, if a new version has taken the name meanwhile, as
+//     <stem>.restored.csv, a name the ledger does not know, so it is loaded again and its
+//     rows count as duplicates (events are unique by event_id). Or it is gone, as it
+//     should be. A new version taken by mistake is restored and simply loaded. No row is
+//     lost or inserted twice either way.
+//   - After the final fsync: nothing is left, except, where the file system does not
+//     journal the private directory's changes with the input directory's, an empty
+//     private directory or a taken file, which Recover removes or puts back as above.
 package archive
 
 import (

@@ -149,8 +149,8 @@ func renameNoReplace(old, new string) error {
 // opDir is a private directory, locked while in use, in which one move out takes the
 // source name.
 type opDir struct {
-	path string
-	f    *os.File
+	input, path string
+	f           *os.File
 }
 
 func newOpDir(inputDir string) (*opDir, error) {
@@ -175,16 +175,22 @@ func newOpDir(inputDir string) (*opDir, error) {
 		os.Remove(path)
 		return nil, err
 	}
-	return &opDir{path: path, f: f}, nil
+	return &opDir{input: inputDir, path: path, f: f}, nil
 }
 
-// close removes the (empty) directory durably and releases it.
+// close removes the (empty) directory, releases it and makes the move out durable by
+// fsyncing the input directory (the name taken, or put back). All changes are made before
+// that fsync, so that a journalling file system commits them together. The private
+// directory's parent is not fsynced: a journal commits the unlink and rmdir with the
+// rename, and where it does not, losing them leaves a file that Recover puts back and
+// the ledger moves out again — a repeat, never a loss — at the cost of one device flush
+// per move saved.
 func (o *opDir) close() error {
 	defer o.f.Close()
 	if err := os.Remove(o.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	return syncDir(filepath.Dir(o.path))
+	return syncDir(o.input)
 }
 
 // taking is a source name taken into a private directory: whatever the name held at
@@ -211,9 +217,8 @@ func take(path string, want Identity) (*taking, Identity, error) {
 		}
 		return nil, Identity{}, fmt.Errorf("take %s: %w", path, err)
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
-		return nil, Identity{}, t.putBack(fmt.Errorf("take %s: %w", path, err))
-	}
+	// Not fsynced yet: a crash now leaves the file either back at its name or in the
+	// private directory, and both are safe; the move's last step fsyncs.
 	hook("taken")
 	fi, err := os.Lstat(t.taken)
 	if err != nil {
@@ -261,7 +266,7 @@ func unlinkIf(path string, want Identity) (Identity, error) {
 }
 
 // restore renames taken back into dir under name, or under a restored name if name has
-// been reused meanwhile: a newer version is never replaced.
+// been reused meanwhile: a newer version is never replaced. The caller fsyncs dir.
 func restore(taken, dir, name string) error {
 	for k := 0; ; k++ {
 		dst := filepath.Join(dir, name)
@@ -272,9 +277,6 @@ func restore(taken, dir, name string) error {
 		if errors.Is(err, fs.ErrExist) {
 			continue
 		}
-		if err != nil {
-			return err
-		}
-		return syncDir(dir)
+		return err // made durable by the caller (opDir.close, Recover)
 	}
 }

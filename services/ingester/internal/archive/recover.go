@@ -96,6 +96,9 @@ func restoreTaken(inputDir string) (int, error) {
 			if err := os.Remove(op); err != nil {
 				return err
 			}
+			if err := syncDir(inputDir); err != nil {
+				return err
+			}
 			return syncDir(out)
 		})
 		if err != nil {
