@@ -117,74 +117,147 @@ func (id Identity) matches(got Identity) bool {
 // file's identity, shortened with a hash where the file system's 255-byte limit needs it.
 // It returns the destination path. ErrChanged: see its doc; the new version stays at src.
 func Move(src, dir string, want Identity) (string, error) {
-	return moveOut(src, dir, want, "", false)
+	r := MoveAll([]Out{{Src: src, Dir: dir, Want: want}})
+	return r[0].Dst, r[0].Err
 }
 
 // Fail moves src into the failed directory dir like Move and writes the reason beside it
 // as <destination>.reason.txt before the source is removed.
 func Fail(src, dir string, want Identity, reason string) (string, error) {
-	return moveOut(src, dir, want, reason, true)
+	r := MoveAll([]Out{{Src: src, Dir: dir, Want: want, Fail: true, Reason: reason}})
+	return r[0].Dst, r[0].Err
 }
 
 // Delete removes path if it still is the version want describes; a file already gone
 // is not an error, another version is left in place (ErrChanged).
 func Delete(path string, want Identity) error {
-	_, err := unlinkIf(path, want)
+	err := MoveAll([]Out{{Src: path, Want: want}})[0].Err
 	if errors.Is(err, ErrGone) {
 		return nil
 	}
 	return err
 }
 
-func moveOut(src, dir string, want Identity, reason string, withReason bool) (string, error) {
-	if err := mkdirDurable(dir); err != nil {
-		return "", fmt.Errorf("archive %s: %w", src, err)
+// Out is one file to take out of the input directory.
+type Out struct {
+	Src    string   // the file in the input directory
+	Dir    string   // the archive or failed directory; "" deletes the file
+	Want   Identity // the version that was loaded
+	Fail   bool     // write Reason beside the file as <destination>.reason.txt
+	Reason string
+}
+
+// Result is what became of one Out: Dst is where the file went, Err is nil, ErrGone
+// (another replica took it first), ErrChanged (see its doc) or an error to retry.
+type Result struct {
+	Dst string
+	Err error
+}
+
+// MoveAll moves out the files of one batch as Move, Fail and Delete do, with the same
+// checks and crash windows, but fsyncs each directory once for the whole batch rather
+// than once per file: first every file is placed (links, copies, reason files) and each
+// destination directory fsynced; only then are the sources taken and unlinked, and each
+// input directory fsynced.
+func MoveAll(outs []Out) []Result {
+	res := make([]Result, len(outs))
+	archived := make([]Identity, len(outs))
+	decided := make([]bool, len(outs)) // no source step left to do
+	dests := pending{}
+	for i, o := range outs {
+		if o.Dir == "" {
+			archived[i] = o.Want
+			continue
+		}
+		res[i].Dst, archived[i], res[i].Err, decided[i] = place(o, dests)
+		decided[i] = decided[i] || res[i].Err != nil
 	}
-	limit := maxName
-	if withReason {
-		limit -= len(reasonSuffix)
-	}
-	dst, archived, err := link(src, dir, want, limit)
-	switch {
-	case errors.Is(err, syscall.EXDEV):
-		dst, archived, err = copyAcross(src, dir, want, limit)
-	case errors.Is(err, syscall.EPERM):
-		return moveByRename(src, dir, want, limit, reason, withReason)
-	}
-	if err != nil {
-		return "", err
-	}
-	hook("archived")
-	if withReason {
-		if err := writeReason(dst, filepath.Base(src), reason, false); err != nil {
-			return "", fmt.Errorf("archive %s: %w", src, err)
+	if err := dests.flush(); err != nil {
+		for i, o := range outs {
+			if !decided[i] && o.Dir != "" {
+				res[i], decided[i] = Result{Err: fmt.Errorf("archive %s: %w", o.Src, err)}, true
+			}
 		}
 	}
-	got, err := unlinkIf(src, archived)
+	hook("archived")
+	k := newTaker()
+	for i, o := range outs {
+		if !decided[i] {
+			res[i] = removeSource(o, res[i].Dst, archived[i], k)
+		}
+	}
+	if err := k.close(); err != nil {
+		for i, o := range outs {
+			if !decided[i] && res[i].Err == nil {
+				res[i].Err = fmt.Errorf("moved %s, but not durably: %w", o.Src, err)
+			}
+		}
+	}
+	return res
+}
+
+// place puts o's file into its directory (and its reason beside it), not yet durably:
+// dests collects the directories to fsync. decided means the source needs nothing more
+// (the rename fallback moved it whole).
+func place(o Out, dests pending) (dst string, archived Identity, err error, decided bool) {
+	if err := mkdirDurable(o.Dir); err != nil {
+		return "", Identity{}, fmt.Errorf("archive %s: %w", o.Src, err), true
+	}
+	limit := maxName
+	if o.Fail {
+		limit -= len(reasonSuffix)
+	}
+	dst, archived, err = link(o.Src, o.Dir, o.Want, limit, dests)
 	switch {
+	case errors.Is(err, syscall.EXDEV):
+		dst, archived, err = copyAcross(o.Src, o.Dir, o.Want, limit, dests)
+	case errors.Is(err, syscall.EPERM):
+		dst, err = moveByRename(o.Src, o.Dir, o.Want, limit, o.Reason, o.Fail)
+		return dst, Identity{}, err, true
+	}
+	if err != nil {
+		return "", Identity{}, err, true
+	}
+	if o.Fail {
+		if err := writeReason(dst, filepath.Base(o.Src), o.Reason, false, dests); err != nil {
+			return "", Identity{}, fmt.Errorf("archive %s: %w", o.Src, err), true
+		}
+	}
+	return dst, archived, nil, false
+}
+
+// removeSource takes o's source out of the input directory once its copy (dst, of
+// identity archived) is durable, or, for a delete, once it is found to be the loaded
+// version.
+func removeSource(o Out, dst string, archived Identity, k *taker) Result {
+	got, err := k.unlinkIf(o.Src, archived)
+	switch {
+	case o.Dir == "":
+		return Result{Err: err}
 	case errors.Is(err, ErrChanged) && got.sameInode(archived):
 		// Written to since it was archived: the archived bytes were not all loaded, so the
 		// archive must not keep them; the file stays at src to be loaded again.
-		if uerr := undo(dst, withReason); uerr != nil {
-			return "", fmt.Errorf("archive %s: %w (and undoing %s: %v)", src, err, dst, uerr)
+		if uerr := undo(dst, o.Fail); uerr != nil {
+			return Result{Err: fmt.Errorf("archive %s: %w (and undoing %s: %v)", o.Src, err, dst, uerr)}
 		}
-		return "", fmt.Errorf("archive %s: %w", src, err)
+		return Result{Err: fmt.Errorf("archive %s: %w", o.Src, err)}
 	case errors.Is(err, ErrChanged):
 		// A new version took the name after ours was archived: ours is done, the new one
 		// stays for loading.
-		return dst, fmt.Errorf("archive %s: %w", src, err)
+		return Result{Dst: dst, Err: fmt.Errorf("archive %s: %w", o.Src, err)}
 	case errors.Is(err, ErrGone): // another replica removed the source after we archived
-		return dst, nil
+		return Result{Dst: dst}
 	case err != nil:
-		return "", err
+		return Result{Err: err}
 	}
-	return dst, nil
+	return Result{Dst: dst}
 }
 
 // link hard-links src into dir under the first free name (or finds an earlier attempt's
-// link) and checks that the inode it linked is the one that was loaded. On EXDEV the
-// caller copies instead. It returns the identity of what was archived.
-func link(src, dir string, want Identity, limit int) (string, Identity, error) {
+// link) and checks that the inode it linked is the one that was loaded; dests collects
+// dir to fsync. On EXDEV the caller copies instead. It returns the identity of what was
+// archived.
+func link(src, dir string, want Identity, limit int, dests pending) (string, Identity, error) {
 	base := filepath.Base(src)
 	key := want
 	for k := 0; ; k++ {
@@ -199,9 +272,7 @@ func link(src, dir string, want Identity, limit int) (string, Identity, error) {
 		err := os.Link(src, dst)
 		switch {
 		case err == nil:
-			if err := syncDir(dir); err != nil {
-				return "", Identity{}, fmt.Errorf("archive %s: %w", src, err)
-			}
+			dests.add(dir)
 		case errors.Is(err, fs.ErrExist):
 			if !earlierLink(src, dst, want) {
 				continue
@@ -253,8 +324,9 @@ func gone(src string, err error) error {
 }
 
 // copyAcross copies src into dir on another file system: exactly the loaded version's
-// bytes into a locked temporary, fsynced, then linked under a free name.
-func copyAcross(src, dir string, want Identity, limit int) (string, Identity, error) {
+// bytes into a locked temporary, fsynced, then linked under a free name (dests collects
+// dir to fsync).
+func copyAcross(src, dir string, want Identity, limit int, dests pending) (string, Identity, error) {
 	in, err := os.OpenFile(src, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -308,15 +380,11 @@ func copyAcross(src, dir string, want Identity, limit int) (string, Identity, er
 		if err != nil {
 			return "", Identity{}, fmt.Errorf("archive %s into %s: %w", src, dir, err)
 		}
-		if err := syncDir(dir); err != nil {
-			return "", Identity{}, fmt.Errorf("archive %s: %w", src, err)
-		}
-		// The temporary's name goes now; if this removal is lost, Recover removes it.
+		// The temporary's name goes with the same fsync; if its removal is lost, Recover
+		// removes it.
 		tmp.discard()
 		tmp = nil
-		if err := syncDir(dir); err != nil {
-			return "", Identity{}, fmt.Errorf("archive %s: %w", src, err)
-		}
+		dests.add(dir)
 		return dst, got, nil
 	}
 }
@@ -406,11 +474,12 @@ const reasonSuffix = ".reason.txt"
 // writeReason writes <dst>.reason.txt beside a failed file so a person looking at the
 // failed directory sees why without querying the database. When the archived name had to
 // be shortened, the reason file also names the original.
-// With noReplace it fails (EEXIST) rather than replace an existing reason file.
-func writeReason(dst, original, reason string, noReplace bool) error {
+// With noReplace it fails (EEXIST) rather than replace an existing reason file; dests
+// collects the directory to fsync.
+func writeReason(dst, original, reason string, noReplace bool, dests pending) error {
 	text := reason + "\n"
 	if filepath.Base(dst) != original {
 		text += fmt.Sprintf("file: %q\n", original)
 	}
-	return writeDurable(dst+reasonSuffix, []byte(text), noReplace)
+	return writeSynced(dst+reasonSuffix, []byte(text), noReplace, dests)
 }

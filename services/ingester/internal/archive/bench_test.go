@@ -52,3 +52,30 @@ func BenchmarkMoveOut(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMoveAllOf100 is MoveAll's cost per file in batches of 100, to set beside
+// BenchmarkMoveOut's per-file Move and baselines (run both in one invocation).
+func BenchmarkMoveAllOf100(b *testing.B) {
+	in, out := b.TempDir(), b.TempDir()
+	outs := make([]Out, 100)
+	files := 0
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		for j := range outs {
+			src := filepath.Join(in, "f"+strconv.Itoa(i)+"-"+strconv.Itoa(j)+".csv")
+			if err := os.WriteFile(src, []byte("a,b\n"), 0o644); err != nil {
+				b.Fatal(err)
+			}
+			fi, _ := os.Stat(src)
+			outs[j] = Out{Src: src, Dir: out, Want: IdentityOf(fi)}
+		}
+		b.StartTimer()
+		for _, r := range MoveAll(outs) {
+			if r.Err != nil {
+				b.Fatal(r.Err)
+			}
+		}
+		files += len(outs)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(files), "ns/file")
+}

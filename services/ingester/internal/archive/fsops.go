@@ -20,7 +20,8 @@ const outDir = ".ecomstream-out"
 // testHook, when set by a test, is called at the named points of a move so that a test
 // can kill the process there: "copying" (between chunks of a cross-file-system copy),
 // "archived" (the destination holds the file, the source is still in place), "taken" (the
-// source name was renamed into the private directory, not yet checked or unlinked).
+// source name was renamed into the private directory, not yet checked or unlinked),
+// "fsync" (a directory is fsynced).
 var testHook func(point string)
 
 func hook(point string) {
@@ -32,6 +33,7 @@ func hook(point string) {
 // syncDir makes the entries of dir durable. File systems that cannot fsync a directory
 // (EINVAL) give no stronger guarantee to ask for.
 func syncDir(dir string) error {
+	hook("fsync")
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
@@ -74,10 +76,10 @@ func removeDurable(path string) error {
 	return syncDir(filepath.Dir(path))
 }
 
-// writeDurable replaces path with data (or, with noReplace, creates it: EEXIST if it
-// exists): a fsynced temporary renamed into place, then the directory fsynced, so path
-// never holds a part of data.
-func writeDurable(path string, data []byte, noReplace bool) error {
+// writeSynced replaces path with data (or, with noReplace, creates it: EEXIST if it
+// exists): a fsynced temporary renamed into place, so path never holds a part of data.
+// dests collects the directory, whose fsync makes the new name durable.
+func writeSynced(path string, data []byte, noReplace bool, dests pending) error {
 	dir := filepath.Dir(path)
 	tmp, err := createTemp(dir, filepath.Base(path))
 	if err != nil {
@@ -100,7 +102,25 @@ func writeDurable(path string, data []byte, noReplace bool) error {
 	if err := rename(tmp.Name(), path); err != nil {
 		return err
 	}
-	return syncDir(dir)
+	dests.add(dir)
+	return nil
+}
+
+// pending collects the directories whose changes must be made durable at the next step,
+// so that a batch pays one fsync per directory instead of one per file.
+type pending map[string]struct{}
+
+func (p pending) add(dir string) { p[dir] = struct{}{} }
+
+func (p pending) flush() error {
+	var errs []error
+	for dir := range p {
+		if err := syncDir(dir); err != nil {
+			errs = append(errs, err)
+		}
+		delete(p, dir)
+	}
+	return errors.Join(errs...)
 }
 
 // lockedFile is a temporary file held under flock(2) while in use, so that Recover in
@@ -146,11 +166,12 @@ func renameNoReplace(old, new string) error {
 	return nil
 }
 
-// opDir is a private directory, locked while in use, in which one move out takes the
-// source name.
+// opDir is a private directory, locked while in use, into which the source names of one
+// batch are taken.
 type opDir struct {
-	input, path string
-	f           *os.File
+	path string
+	f    *os.File
+	used map[string]bool // names taken into it
 }
 
 func newOpDir(inputDir string) (*opDir, error) {
@@ -175,54 +196,77 @@ func newOpDir(inputDir string) (*opDir, error) {
 		os.Remove(path)
 		return nil, err
 	}
-	return &opDir{input: inputDir, path: path, f: f}, nil
+	return &opDir{path: path, f: f, used: map[string]bool{}}, nil
 }
 
-// close removes the (empty) directory, releases it and makes the move out durable by
-// fsyncing the input directory (the name taken, or put back). All changes are made before
-// that fsync, so that a journalling file system commits them together. The private
-// directory's parent is not fsynced: a journal commits the unlink and rmdir with the
-// rename, and where it does not, losing them leaves a file that Recover puts back and
-// the ledger moves out again — a repeat, never a loss — at the cost of one device flush
-// per move saved.
-func (o *opDir) close() error {
-	defer o.f.Close()
-	if err := os.Remove(o.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
+// taker takes the source names of one batch: into one private directory per input
+// directory (a name taken twice gets a directory of its own), so that a batch pays for a
+// directory's creation, lock and removal once, not per file.
+type taker struct {
+	ops    map[string]*opDir // by input directory
+	all    []*opDir
+	inputs pending // the input directories to fsync at the end
+}
+
+func newTaker() *taker { return &taker{ops: map[string]*opDir{}, inputs: pending{}} }
+
+// close removes the (emptied) private directories, releases them, then fsyncs the input
+// directories (the names taken, or put back). All changes are made before that fsync, so
+// that a journalling file system commits them together. The private directories' parent
+// is not fsynced: a journal commits the unlinks and rmdirs with the renames, and where it
+// does not, losing them leaves files that Recover puts back and the ledger moves out
+// again — a repeat, never a loss — at the cost of one device flush per batch saved.
+func (k *taker) close() error {
+	var errs []error
+	for _, op := range k.all {
+		if err := os.Remove(op.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("private directory: %w", err)) // not empty: Recover's
+		}
+		op.f.Close()
 	}
-	return syncDir(o.input)
+	if err := k.inputs.flush(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }
 
 // taking is a source name taken into a private directory: whatever the name held at
 // the instant of the rename, checked against the loaded version.
 type taking struct {
-	op          *opDir
 	path, taken string // the source name and where its file is now
 	got         Identity
 }
 
-// take renames path into a new private directory and checks that it took the version
-// want describes. ErrGone if the name held nothing; ErrChanged if it held another version,
+// take renames path into a private directory and checks that it took the version want
+// describes. ErrGone if the name held nothing; ErrChanged if it held another version,
 // which is put back (the identity of what it took is returned with it).
-func take(path string, want Identity) (*taking, Identity, error) {
-	op, err := newOpDir(filepath.Dir(path))
-	if err != nil {
-		return nil, Identity{}, fmt.Errorf("take %s: %w", path, err)
+func (k *taker) take(path string, want Identity) (*taking, Identity, error) {
+	dir, name := filepath.Dir(path), filepath.Base(path)
+	op := k.ops[dir]
+	if op == nil || op.used[name] {
+		var err error
+		if op, err = newOpDir(dir); err != nil {
+			return nil, Identity{}, fmt.Errorf("take %s: %w", path, err)
+		}
+		k.all = append(k.all, op)
+		if k.ops[dir] == nil {
+			k.ops[dir] = op
+		}
 	}
-	t := &taking{op: op, path: path, taken: filepath.Join(op.path, filepath.Base(path))}
+	op.used[name] = true
+	k.inputs.add(dir)
+	t := &taking{path: path, taken: filepath.Join(op.path, name)}
 	if err := os.Rename(path, t.taken); err != nil {
-		op.close()
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, Identity{}, gone(path, err)
 		}
 		return nil, Identity{}, fmt.Errorf("take %s: %w", path, err)
 	}
 	// Not fsynced yet: a crash now leaves the file either back at its name or in the
-	// private directory, and both are safe; the move's last step fsyncs.
+	// private directory, and both are safe; close fsyncs.
 	hook("taken")
 	fi, err := os.Lstat(t.taken)
 	if err != nil {
-		op.close()
 		return nil, Identity{}, fmt.Errorf("take %s: taken file vanished: %w", path, err)
 	}
 	t.got = IdentityOf(fi)
@@ -235,34 +279,22 @@ func take(path string, want Identity) (*taking, Identity, error) {
 // putBack restores the taken file and returns cause (or the restore's failure).
 func (t *taking) putBack(cause error) error {
 	if err := restore(t.taken, filepath.Dir(t.path), filepath.Base(t.path)); err != nil {
-		t.op.f.Close()
 		return fmt.Errorf("%w; putting it back failed, Recover will: %v", cause, err)
-	}
-	if err := t.op.close(); err != nil {
-		return fmt.Errorf("%w (private directory: %v)", cause, err)
 	}
 	return cause
 }
 
-// done removes the emptied private directory.
-func (t *taking) done() error {
-	if err := t.op.close(); err != nil {
-		return fmt.Errorf("moved %s, but not its private directory: %w", t.path, err)
-	}
-	return nil
-}
-
 // unlinkIf removes path only if it is the version want describes: it takes the name,
 // then unlinks what it took. It returns the identity of what it took.
-func unlinkIf(path string, want Identity) (Identity, error) {
-	t, got, err := take(path, want)
+func (k *taker) unlinkIf(path string, want Identity) (Identity, error) {
+	t, got, err := k.take(path, want)
 	if err != nil {
 		return got, err
 	}
 	if err := os.Remove(t.taken); err != nil {
 		return got, t.putBack(fmt.Errorf("remove %s: %w", path, err))
 	}
-	return got, t.done()
+	return got, nil
 }
 
 // restore renames taken back into dir under name, or under a restored name if name has

@@ -20,7 +20,16 @@ import (
 // lost. After the rename, the destination directory is fsynced before the private
 // directory is removed.
 func moveByRename(src, dir string, want Identity, limit int, reason string, withReason bool) (string, error) {
-	t, _, err := take(src, want)
+	k := newTaker()
+	dst, err := renameInto(src, dir, want, limit, reason, withReason, k)
+	if ferr := k.close(); err == nil && ferr != nil {
+		err = fmt.Errorf("archive %s into %s, not durably: %w", src, dir, ferr)
+	}
+	return dst, err
+}
+
+func renameInto(src, dir string, want Identity, limit int, reason string, withReason bool, k *taker) (string, error) {
+	t, _, err := k.take(src, want)
 	if err != nil {
 		return "", err
 	}
@@ -37,9 +46,13 @@ func moveByRename(src, dir string, want Identity, limit int, reason string, with
 			return "", t.putBack(fmt.Errorf("archive %s: %w", src, err))
 		}
 		if withReason {
-			err := writeReason(dst, base, reason, true)
+			dests := pending{}
+			err := writeReason(dst, base, reason, true, dests)
 			if errors.Is(err, fs.ErrExist) {
 				continue
+			}
+			if err == nil {
+				err = dests.flush()
 			}
 			if err != nil {
 				return "", t.putBack(fmt.Errorf("archive %s: %w", src, err))
@@ -56,9 +69,8 @@ func moveByRename(src, dir string, want Identity, limit int, reason string, with
 			return "", t.putBack(fmt.Errorf("archive %s into %s: %w", src, dir, err))
 		}
 		if err := syncDir(dir); err != nil {
-			t.done()
 			return "", fmt.Errorf("archive %s into %s: %w", src, dir, err)
 		}
-		return dst, t.done()
+		return dst, nil
 	}
 }
