@@ -47,6 +47,18 @@ func runOp(op, src, dir string, want Identity) error {
 		_, err = Fail(src, dir, want, "bad: why")
 	case "delete":
 		err = Delete(src, want)
+	case "batch": // every file beside src, as they are now, in one MoveAll
+		ents, _ := os.ReadDir(filepath.Dir(src))
+		var outs []Out
+		for _, e := range ents {
+			if p := filepath.Join(filepath.Dir(src), e.Name()); e.Type().IsRegular() {
+				fi, _ := os.Stat(p)
+				outs = append(outs, Out{Src: p, Dir: dir, Want: IdentityOf(fi)})
+			}
+		}
+		for _, r := range MoveAll(outs) {
+			err = errors.Join(err, r.Err)
+		}
 	}
 	return err
 }
@@ -236,5 +248,39 @@ func TestRecoverLeavesWorkInProgressAlone(t *testing.T) {
 	}
 	if _, err := os.Stat(op.path); !os.IsNotExist(err) {
 		t.Fatal("private directory not removed")
+	}
+}
+
+// A batch killed after placing every file, or after taking the first source: Recover and
+// the retry leave exactly one archived copy of each file.
+func TestABatchKilledMidwayEndsWithOneArchivedCopyOfEachFile(t *testing.T) {
+	for _, point := range []string{"archived", "taken"} {
+		t.Run(point, func(t *testing.T) {
+			in, out := t.TempDir(), t.TempDir()
+			bodies := map[string]string{"a.csv": "first", "b.csv": "second", "c.csv": "third"}
+			for name, body := range bodies {
+				put(t, filepath.Join(in, name), body)
+			}
+			src := filepath.Join(in, "a.csv")
+			killAt(t, "batch", src, out, point)
+			if _, err := Recover(in, out); err != nil {
+				t.Fatal(err)
+			}
+			if err := runOp("batch", src, out, Identity{}); err != nil {
+				t.Fatalf("retry: %v", err)
+			}
+			if n := names(t, in); len(n) != 0 {
+				t.Fatalf("input directory holds %q", n)
+			}
+			got := names(t, out)
+			if len(got) != len(bodies) {
+				t.Fatalf("destination holds %q, want one copy of each file", got)
+			}
+			for _, name := range got {
+				if content(t, filepath.Join(out, name)) != bodies[name] {
+					t.Fatalf("%s holds the wrong bytes", name)
+				}
+			}
+		})
 	}
 }
