@@ -19,17 +19,24 @@
 //     the source name is taken first (below) and what was taken is renamed into the
 //     destination with RENAME_NOREPLACE (rename.go).
 //   - The source name is removed by renaming it into a private directory
-//     (incoming/.ecomstream-out/<random>/<name>): rename takes whatever the name holds at
-//     that instant, so the version taken can be checked before it is unlinked, and a new
-//     version taken by mistake is renamed back (never over a yet newer one).
+//     (incoming/.ecomstream-out/<random>/<name>, one per batch): rename takes whatever the
+//     name holds at that instant, so the version taken can be checked before it is
+//     unlinked, and a new version taken by mistake is renamed back (never over a yet
+//     newer one).
+//
+// Names: an archived file keeps its name when free, then gets name.1.csv … name.99.csv,
+// then names derived from its identity (so a retry finds its earlier copy in one step,
+// however often the name was reused), each cut to 255 bytes with a hash of the original
+// where needed (244 in the failed directory, to leave room for ".reason.txt").
 //
 // Crash windows, in the order the steps run. A directory is fsynced after the archive
-// link or copy and after the reason file, before the source is touched, because the
-// source's removal must never be durable without them; and the input directory after the
-// source's rename, its unlink and the private directory's removal, all made first so that
-// a journalling file system commits them at once, before the move reports success. (The
-// private directory's parent and the removal of a temporary on an error path are not
-// fsynced: losing those changes leaves work Recover redoes, never a loss; see opDir.close.)
+// links or copies and the reason files, before any source is touched, because a source's
+// removal must never be durable without them; and the input directory after the sources'
+// renames, unlinks and the private directory's removal, all made first so that a
+// journalling file system commits them at once, before the move reports success. MoveAll
+// does each of these fsyncs once per directory for a whole batch. (The private
+// directory's parent and the removal of a temporary on an error path are not fsynced:
+// losing those changes leaves work Recover redoes, never a loss; see taker.close.)
 //
 //   - During the copy to another file system: a temporary ".<name>.<digits>.tmp" is left
 //     in the destination. Recover removes it at start-up; it skips temporaries a live peer
