@@ -19,6 +19,7 @@ import (
 	"github.com/ecomstream/ecomstream/services/common/httpserver"
 	"github.com/ecomstream/ecomstream/services/common/logging"
 	"github.com/ecomstream/ecomstream/services/common/metrics"
+	"github.com/ecomstream/ecomstream/services/ingester/internal/archive"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/ingest"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/load"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/queue"
@@ -77,6 +78,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 
+	if n, err := archive.Recover(cfg.InputDir, cfg.ArchiveDir, cfg.FailedDir); err != nil {
+		log.Error().Err(err).Msg("cannot clean up after interrupted moves; going on (the next start tries again)")
+	} else if n > 0 {
+		log.Warn().Int("entries", n).Msg("cleaned up after interrupted moves")
+	}
 	q := queue.New(cfg.InputDir, cfg.Settle)
 	reg := metrics.NewRegistry()
 	m := ingest.NewMetrics(reg, ingest.Backlog(q), pool)

@@ -122,10 +122,7 @@ func (r *Runner) rescanLoop(ctx context.Context) {
 func (r *Runner) rescan() error {
 	bad, err := r.queue.Rescan()
 	for _, name := range bad {
-		dst, merr := archive.Move(filepath.Join(r.opt.InputDir, name), r.opt.FailedDir)
-		if merr == nil {
-			merr = archive.WriteReason(dst, event.ReasonBadFileName+": the file name is not valid UTF-8")
-		}
+		_, merr := archive.Fail(filepath.Join(r.opt.InputDir, name), r.opt.FailedDir, archive.Identity{}, event.ReasonBadFileName+": the file name is not valid UTF-8")
 		if merr != nil && !errors.Is(merr, archive.ErrGone) {
 			r.metrics.Errors.WithLabelValues("archive").Inc()
 			r.log.Error().Err(merr).Str("file", strconv.QuoteToASCII(name)).Msg("cannot move aside a file with a non-UTF-8 name")
@@ -310,7 +307,7 @@ func (r *Runner) settle(log zerolog.Logger, b *load.Batch) {
 }
 
 // errChanged means the path no longer holds the bytes that were loaded.
-var errChanged = errors.New("file changed while it was loaded")
+var errChanged = archive.ErrChanged
 
 func (r *Runner) moveOut(f *load.FileResult) error {
 	if f.Ident != nil {
@@ -322,15 +319,11 @@ func (r *Runner) moveOut(f *load.FileResult) error {
 	var err error
 	switch {
 	case f.Outcome == load.OutcomeFailed:
-		var dst string
-		dst, err = archive.Move(f.File.Path, r.opt.FailedDir)
-		if err == nil {
-			err = archive.WriteReason(dst, f.Failure.Reason+": "+f.Failure.Message)
-		}
+		_, err = archive.Fail(f.File.Path, r.opt.FailedDir, archive.IdentityOf(f.Ident), f.Failure.Reason+": "+f.Failure.Message)
 	case r.opt.DeleteOnSuccess:
-		err = archive.Delete(f.File.Path)
+		err = archive.Delete(f.File.Path, archive.IdentityOf(f.Ident))
 	default:
-		_, err = archive.Move(f.File.Path, r.opt.ArchiveDir)
+		_, err = archive.Move(f.File.Path, r.opt.ArchiveDir, archive.IdentityOf(f.Ident))
 	}
 	if errors.Is(err, archive.ErrGone) {
 		return nil
