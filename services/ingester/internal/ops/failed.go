@@ -362,6 +362,9 @@ func (e *env) writeFailed(files []FailedFile, since time.Duration) {
 		if ff.LedgerName != "" && ff.LedgerName != ff.Name && ff.Name != "" {
 			fmt.Fprintf(w, "  ingested as  %s\n", printable(ff.LedgerName, 200))
 		}
+		if ff.Reason == "" {
+			ff.Reason, ff.Message = "(not recorded)", "no line-0 row in rejected_records and no .reason.txt"
+		}
 		fmt.Fprintf(w, "  reason       %s: %s\n", ff.Reason, ff.Message)
 		for _, l := range ff.Lines {
 			label := fmt.Sprintf("line %d", l.Number)

@@ -19,7 +19,13 @@ import (
 	"github.com/ecomstream/ecomstream/services/common/pgtest"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+func TestMain(m *testing.M) {
+	code := pgtest.Main(m)
+	if binary != "" {
+		os.RemoveAll(filepath.Dir(binary))
+	}
+	os.Exit(code)
+}
 
 type fixture struct {
 	e    *env
@@ -155,7 +161,7 @@ func TestStatusShowsEachReplicasLastCommitAndItsFilesAndRowsOverTheLastMinuteAnd
 		t.Fatal(err)
 	}
 	text := f.out.String()
-	for _, want := range []string{"backlog   0 files", "failed    1 files in the last hour", "see `ingester failed`", "ing-a", "ing-b", "files/1m"} {
+	for _, want := range []string{"backlog   0 files", "failed    1 file in the last hour (and 2 rows rejected", "see `ingester failed`", "ing-a", "ing-b", "files/1m"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("text lacks %q:\n%s", want, text)
 		}

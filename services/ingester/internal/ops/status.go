@@ -182,13 +182,13 @@ func countFailedDir(dir string) (int64, error) {
 func (st *Status) write(e *env) {
 	w := e.stdout
 	b := st.Backlog
-	fmt.Fprintf(w, "backlog   %d files, %s waiting in %s", b.Files, bytesText(b.Bytes), printable(b.Dir, 256))
+	fmt.Fprintf(w, "backlog   %s, %s waiting in %s", plural(b.Files, "file"), bytesText(b.Bytes), printable(b.Dir, 256))
 	if b.Files > 0 {
 		fmt.Fprintf(w, "; oldest %s (%s)", age(b.OldestAgeSeconds), printable(b.OldestFile, 120))
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "failed    %d files in the last hour (%d rows rejected in files that were loaded); %d files in %s",
-		st.FailedLastHour, st.RejectedRowsHour, st.FailedDirFiles, printable(st.FailedDir, 256))
+	fmt.Fprintf(w, "failed    %s in the last hour (and %s rejected in files that were loaded); %s in %s",
+		plural(st.FailedLastHour, "file"), plural(st.RejectedRowsHour, "row"), plural(st.FailedDirFiles, "file"), printable(st.FailedDir, 256))
 	if st.FailedDirFiles > 0 {
 		fmt.Fprint(w, ": see `ingester failed`")
 	}
@@ -211,6 +211,13 @@ func (st *Status) write(e *env) {
 			age(r.LastCommitAgeSeconds), r.FilesLastMinute, r.RowsLastMinute, r.FilesLastHour, r.RowsLastHour, r.FailedLastHour)
 	}
 	tw.Flush()
+}
+
+func plural(n int64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // age prints seconds as a short duration.
