@@ -146,6 +146,9 @@ func (e *env) failed(ctx context.Context, since time.Duration, limit, lines int)
 			out = append(out, FailedFile{Name: d.name, SHA256: d.sha, FailedAt: d.at, Bytes: d.size, Reason: d.reason, Message: d.message})
 		}
 	}
+	if out == nil {
+		out = []FailedFile{} // JSON [] rather than null
+	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].FailedAt.After(out[j].FailedAt) })
 	if len(out) > limit {
 		out = out[:limit]
@@ -331,8 +334,12 @@ func fileSHA256(path string) (string, error) {
 		return "", err
 	}
 	defer f.Close()
+	return readerSHA256(f)
+}
+
+func readerSHA256(r io.Reader) (string, error) {
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
+	if _, err := io.Copy(h, r); err != nil {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil

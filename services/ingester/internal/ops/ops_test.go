@@ -420,3 +420,53 @@ func boolInt(b bool) int {
 	}
 	return 0
 }
+
+func TestRetryAfterAnInterruptedRetryFinishesItInsteadOfLoadingTheSameBytesTwice(t *testing.T) {
+	f := newFixture(t)
+	// Placed and still pending: the earlier retry stopped before x.csv left the failed directory.
+	write(t, filepath.Join(f.e.s.FailedDir, "x.csv"), "same bytes", time.Time{})
+	write(t, filepath.Join(f.e.s.FailedDir, "x.csv"+reasonSuffix), "not_csv: x", time.Time{})
+	write(t, filepath.Join(f.e.s.InputDir, "x.retry1.csv"), "same bytes", time.Time{})
+	// Placed and already committed.
+	write(t, filepath.Join(f.e.s.FailedDir, "y.csv"), "y bytes", time.Time{})
+	f.commit(t, "y.retry1.csv", sum("y bytes"), "ingested", "ing-a", time.Minute, 1, 0)
+	for name, placed := range map[string]string{"x.csv": "x.retry1.csv", "y.csv": "y.retry1.csv"} {
+		f.out.Reset()
+		if err := runRetry(context.Background(), f.e, &retryFlags{}, []string{name}); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(f.out.String(), "had already been put back as "+placed) || exists(filepath.Join(f.e.s.FailedDir, name)) ||
+			exists(filepath.Join(f.e.s.FailedDir, name+reasonSuffix)) {
+			t.Errorf("retry %s: %q; want it finished as %s and gone from the failed directory", name, f.out, placed)
+		}
+	}
+	if ents, _ := os.ReadDir(f.e.s.InputDir); len(ents) != 1 {
+		t.Errorf("input directory %v: want only the first retry's x.retry1.csv, no second copy", ents)
+	}
+}
+
+func TestCommandsOnADatabaseWithoutTheSchemaSayWhatToRun(t *testing.T) {
+	f := newFixture(t)
+	f.exec(t, `DROP TABLE ingested_files, rejected_records`)
+	err := runStatus(context.Background(), f.e, &statusFlags{Replicas: time.Hour}, nil)
+	if err == nil || !strings.Contains(err.Error(), "ingester migrate") {
+		t.Errorf("status without a ledger: %v", err)
+	}
+	if err := runFailed(context.Background(), f.e, &failedFlags{Since: time.Hour, Limit: 1, Lines: 1}, nil); err == nil || !strings.Contains(err.Error(), "ingester migrate") {
+		t.Errorf("failed without a ledger: %v", err)
+	}
+}
+
+func TestFailedWithNothingFailedSaysSoAndPrintsAnEmptyJSONList(t *testing.T) {
+	f := newFixture(t)
+	if err := runFailed(context.Background(), f.e, &failedFlags{Since: time.Hour, Limit: 5, Lines: 3, JSON: true}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(f.out.String()) != "[]" {
+		t.Errorf("JSON %q, want []", f.out)
+	}
+	f.out.Reset()
+	if err := runFailed(context.Background(), f.e, &failedFlags{Since: time.Hour, Limit: 5, Lines: 3}, nil); err != nil || !strings.Contains(f.out.String(), "no failed files in the last 1h0m0s") {
+		t.Errorf("text %q, %v", f.out, err)
+	}
+}

@@ -37,9 +37,14 @@ func runRetry(ctx context.Context, e *env, _ any, args []string) error {
 	if err := checkName(name); err != nil {
 		return err
 	}
-	newName, err := e.retry(ctx, name)
+	newName, already, err := e.retry(ctx, name)
 	if err != nil {
 		return err
+	}
+	if already {
+		fmt.Fprintf(e.stdout, "%s had already been put back as %s by a retry that stopped before it left the failed directory; it has left it now.\n",
+			printable(name, 200), printable(newName, 220))
+		return nil
 	}
 	fmt.Fprintf(e.stdout, "%s is back in %s as %s; it leaves the failed directory. `ingester status` shows it pending until it is committed.\n",
 		printable(name, 200), printable(e.s.InputDir, 256), printable(newName, 220))
@@ -66,48 +71,63 @@ func checkName(name string) error {
 
 // retry puts failed file name back into the input directory under a fresh name and
 // removes it from the failed directory; it returns the new name.
-func (e *env) retry(ctx context.Context, name string) (string, error) {
+// already says the bytes had been placed by an earlier retry that stopped half-way.
+func (e *env) retry(ctx context.Context, name string) (newName string, already bool, err error) {
 	src := filepath.Join(e.s.FailedDir, name)
 	in, err := openNoFollow(src)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return "", fmt.Errorf("%s is not a failed file: there is no such file in %s (see `ingester failed`)", printable(name, 200), printable(e.s.FailedDir, 256))
+			return "", false, fmt.Errorf("%s is not a failed file: there is no such file in %s (see `ingester failed`)", printable(name, 200), printable(e.s.FailedDir, 256))
 		}
-		return "", fmt.Errorf("%s: %w (a symbolic link or a special file is not a failed file)", printable(name, 200), err)
+		return "", false, fmt.Errorf("%s: %w (a symbolic link or a special file is not a failed file)", printable(name, 200), err)
 	}
 	defer in.Close()
 	fi, err := in.Stat()
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", src, err)
+		return "", false, fmt.Errorf("%s: %w", src, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return "", fmt.Errorf("%s is not a regular file, so not a failed file", printable(name, 200))
+		return "", false, fmt.Errorf("%s is not a regular file, so not a failed file", printable(name, 200))
 	}
 	// One retry of a file at a time: a second one waits here and then finds it gone.
 	if err := lockFile(in); err != nil {
-		return "", fmt.Errorf("%s: another retry of it is running: %w", printable(name, 200), err)
+		return "", false, fmt.Errorf("%s: another retry of it is running: %w", printable(name, 200), err)
 	}
 	if cur, err := os.Lstat(src); err != nil || !os.SameFile(fi, cur) {
-		return "", fmt.Errorf("%s is not a failed file any more: another retry took it", printable(name, 200))
+		return "", false, fmt.Errorf("%s is not a failed file any more: another retry took it", printable(name, 200))
 	}
 	stem, ext := splitName(name)
 	if !queue.Eligible(stem + ".retry1" + ext) {
-		return "", fmt.Errorf("%s: the ingester does not take files named like it (%s), so a retry would never be ingested; rename it in the failed directory first",
+		return "", false, fmt.Errorf("%s: the ingester does not take files named like it (%s), so a retry would never be ingested; rename it in the failed directory first",
 			printable(name, 200), printable(ext, 40))
 	}
-	taken, err := e.ledgerNames(ctx, stem)
-	if err != nil {
-		return "", err
+	sum, err := readerSHA256(in)
+	if err == nil {
+		_, err = in.Seek(0, io.SeekStart)
 	}
-	tmp, err := copyToTemp(in, e.s.InputDir, stem+ext)
 	if err != nil {
-		return "", err
+		return "", false, fmt.Errorf("read %s: %w", src, err)
+	}
+	taken, done, err := e.ledgerNames(ctx, stem, sum)
+	if err != nil {
+		return "", false, err
+	}
+	if done == "" {
+		done = e.pendingCopy(stem, ext, sum)
+	}
+	if done != "" {
+		// An earlier retry of these bytes placed them but stopped before NAME left the
+		// failed directory: finish that one rather than load the same bytes twice.
+		return done, true, e.removeFailed(src, done)
+	}
+	tmp, err := copyToTemp(in, e.s.InputDir)
+	if err != nil {
+		return "", false, err
 	}
 	defer os.Remove(tmp) // gone after a successful rename
-	var newName string
 	for n := 1; ; n++ {
 		if n > 10000 {
-			return "", fmt.Errorf("%s: no free retry name after 10000 tries", printable(name, 200))
+			return "", false, fmt.Errorf("%s: no free retry name after 10000 tries", printable(name, 200))
 		}
 		cand := stem + ".retry" + strconv.Itoa(n) + ext
 		if taken[cand] || e.onDisk(cand) {
@@ -118,25 +138,49 @@ func (e *env) retry(ctx context.Context, name string) (string, error) {
 			continue // placed by someone else meanwhile
 		}
 		if err != nil {
-			return "", fmt.Errorf("place %s in %s: %w", cand, e.s.InputDir, err)
+			return "", false, fmt.Errorf("place %s in %s: %w", cand, e.s.InputDir, err)
 		}
 		newName = cand
 		break
 	}
 	if err := syncDir(e.s.InputDir); err != nil {
-		return "", fmt.Errorf("sync %s: %w", e.s.InputDir, err)
+		return "", false, fmt.Errorf("sync %s: %w", e.s.InputDir, err)
 	}
 	// Only now, with the copy durable in the input directory, does it leave the failed one.
-	if err := os.Remove(src); err != nil {
-		return newName, fmt.Errorf("%s was placed as %s but could not be removed from the failed directory (remove it by hand, or it would be retried twice): %w", printable(name, 200), newName, err)
+	return newName, false, e.removeFailed(src, newName)
+}
+
+// removeFailed removes a retried file and its reason from the failed directory.
+func (e *env) removeFailed(src, placed string) error {
+	if err := os.Remove(src); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%s was placed as %s but could not be removed from the failed directory (a retry of it again finishes this): %w",
+			printable(filepath.Base(src), 200), printable(placed, 220), err)
 	}
 	if err := os.Remove(src + reasonSuffix); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return newName, fmt.Errorf("remove %s: %w", src+reasonSuffix, err)
+		return fmt.Errorf("remove %s: %w", src+reasonSuffix, err)
 	}
 	if err := syncDir(e.s.FailedDir); err != nil {
-		return newName, fmt.Errorf("sync %s: %w", e.s.FailedDir, err)
+		return fmt.Errorf("sync %s: %w", e.s.FailedDir, err)
 	}
-	return newName, nil
+	return nil
+}
+
+// pendingCopy returns the name of a retried copy of these bytes waiting in the input
+// directory, if any.
+func (e *env) pendingCopy(stem, ext, sum string) string {
+	ents, err := os.ReadDir(e.s.InputDir)
+	if err != nil {
+		return ""
+	}
+	for _, de := range ents {
+		n := de.Name()
+		if s, x := splitName(n); s == stem && x == ext && n != stem+ext && de.Type().IsRegular() {
+			if got, err := fileSHA256(filepath.Join(e.s.InputDir, n)); err == nil && got == sum {
+				return n
+			}
+		}
+	}
+	return ""
 }
 
 // splitName splits a file name into the stem a retry suffix goes after and the extension
@@ -156,26 +200,32 @@ func splitName(name string) (stem, ext string) {
 	return stem, ext
 }
 
-// ledgerNames returns the ledger's names that start with stem + ".retry".
-func (e *env) ledgerNames(ctx context.Context, stem string) (map[string]bool, error) {
+// ledgerNames returns the ledger's names that start with stem + ".retry", and the one
+// among them that committed these bytes (sum) as ingested, if any.
+func (e *env) ledgerNames(ctx context.Context, stem, sum string) (map[string]bool, string, error) {
 	pool, err := e.db(ctx)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	rows, err := pool.Query(ctx, `SELECT DISTINCT file_name FROM ingested_files WHERE starts_with(file_name, $1)`, stem+".retry")
+	rows, err := pool.Query(ctx, `SELECT file_name, sha256 = $2 AND outcome = 'ingested' FROM ingested_files
+		WHERE starts_with(file_name, $1)`, stem+".retry", sum)
 	if err != nil {
-		return nil, fmt.Errorf("read the ledger: %w", noLedger(err))
+		return nil, "", fmt.Errorf("read the ledger: %w", noLedger(err))
 	}
 	defer rows.Close()
-	names := map[string]bool{}
+	names, done := map[string]bool{}, ""
 	for rows.Next() {
 		var n string
-		if err := rows.Scan(&n); err != nil {
-			return nil, fmt.Errorf("read the ledger: %w", err)
+		var same bool
+		if err := rows.Scan(&n, &same); err != nil {
+			return nil, "", fmt.Errorf("read the ledger: %w", err)
 		}
 		names[n] = true
+		if same {
+			done = n
+		}
 	}
-	return names, rows.Err()
+	return names, done, rows.Err()
 }
 
 // onDisk reports whether name is taken in any of the ingester's directories.
@@ -190,8 +240,8 @@ func (e *env) onDisk(name string) bool {
 
 // copyToTemp copies in to a synced dotfile in dir (which the ingester ignores) and
 // returns its path.
-func copyToTemp(in *os.File, dir, base string) (string, error) {
-	out, err := os.CreateTemp(dir, "."+base+".retry-*.tmp")
+func copyToTemp(in *os.File, dir string) (string, error) {
+	out, err := os.CreateTemp(dir, ".retry-*.tmp") // short: the final name may be near the limit
 	if err != nil {
 		return "", fmt.Errorf("input directory: %w", err)
 	}
