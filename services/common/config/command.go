@@ -27,6 +27,9 @@ func Command(prefix string, spec, cmd any, about string, args []string, usage io
 	fs.SetOutput(usage)
 	own := register(fs, cmd, func(reflect.StructField) string { return "" })
 	settings := register(fs, spec, func(f reflect.StructField) string { return envName(prefix, f) })
+	if len(own) == 0 {
+		own = []string{"  (none)"}
+	}
 	fs.Usage = func() {
 		fmt.Fprintf(usage, "%s\n\nFlags of this command:\n%s\n\nSettings of %s (environment variable, flag; a flag overrides its variable):\n%s\n",
 			strings.TrimSpace(about), strings.Join(own, "\n"), strings.ToLower(prefix), strings.Join(settings, "\n"))

@@ -58,7 +58,11 @@ func register(fs *flag.FlagSet, spec any, env func(reflect.StructField) string) 
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		name := f.Tag.Get("flag")
-		lines = append(lines, fmt.Sprintf("  %-32s %-28s %s (default %q)", env(f), flagLabel(name), f.Tag.Get("desc"), f.Tag.Get("default")))
+		if e := env(f); e != "" {
+			lines = append(lines, fmt.Sprintf("  %-32s %-28s %s (default %q)", e, flagLabel(name), f.Tag.Get("desc"), f.Tag.Get("default")))
+		} else {
+			lines = append(lines, fmt.Sprintf("  %-28s %s (default %q)", flagLabel(name), f.Tag.Get("desc"), f.Tag.Get("default")))
+		}
 		if name == "" {
 			continue
 		}

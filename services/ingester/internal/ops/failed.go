@@ -27,7 +27,7 @@ NAME is what ` + "`ingester retry NAME`" + ` takes once the cause is fixed.`
 
 type failedFlags struct {
 	JSON  bool          `flag:"json" default:"false" desc:"print JSON instead of text"`
-	Since time.Duration `flag:"since" default:"168h" desc:"files that failed within this"`
+	Since time.Duration `flag:"since" default:"24h" desc:"files that failed within this"`
 	Limit int           `flag:"limit" default:"20" desc:"at most this many files"`
 	Lines int           `flag:"lines" default:"3" desc:"rejected lines shown per file"`
 }
