@@ -92,6 +92,10 @@ func (e *env) failed(ctx context.Context, since time.Duration, limit, lines int)
 	if err != nil {
 		return nil, err
 	}
+	at, err := e.dbNow(ctx, pool)
+	if err != nil {
+		return nil, err
+	}
 	// The whole-file reason is the line-0 row written in the same transaction as the
 	// ledger row: the newest one at or before the commit (a name may have failed before).
 	rows, err := pool.Query(ctx, `
@@ -102,8 +106,8 @@ func (e *env) failed(ctx context.Context, since time.Duration, limit, lines int)
 			SELECT reason, message, rejected_at FROM rejected_records
 			WHERE source_file = f.file_name AND line_number = 0 AND rejected_at <= f.committed_at
 			ORDER BY rejected_at DESC LIMIT 1) r ON true
-		WHERE f.outcome = 'failed' AND f.committed_at > now() - make_interval(secs => $1)
-		ORDER BY f.committed_at DESC LIMIT $2`, since.Seconds(), limit, maxReasonShown)
+		WHERE f.outcome = 'failed' AND f.committed_at > $4::timestamptz - make_interval(secs => $1)
+		ORDER BY f.committed_at DESC LIMIT $2`, since.Seconds(), limit, maxReasonShown, at)
 	if err != nil {
 		return nil, fmt.Errorf("read the ledger: %w", noLedger(err))
 	}

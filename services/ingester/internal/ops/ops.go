@@ -74,6 +74,21 @@ type env struct {
 	stdout io.Writer
 	now    func() time.Time
 	pool   *pgxpool.Pool // connected on first use
+	// at is the database time the ledger's windows end at; nil: the database's now().
+	at *time.Time
+}
+
+// dbNow is the end of the ledger's windows ("the last hour"): the database's clock, whose
+// times the ledger holds, unless a test fixed it.
+func (e *env) dbNow(ctx context.Context, pool *pgxpool.Pool) (time.Time, error) {
+	if e.at != nil {
+		return *e.at, nil
+	}
+	var t time.Time
+	if err := pool.QueryRow(ctx, "SELECT now()").Scan(&t); err != nil {
+		return t, fmt.Errorf("database clock: %w", err)
+	}
+	return t, nil
 }
 
 // Run runs command name with args; spec is the ingester's settings struct, filled from

@@ -90,15 +90,19 @@ func (e *env) status(ctx context.Context, since time.Duration) (*Status, error) 
 		return nil, err
 	}
 	// The database's clock decides "the last minute": the ledger's times are its own.
+	at, err := e.dbNow(ctx, pool)
+	if err != nil {
+		return nil, err
+	}
 	rows, err := pool.Query(ctx, `
-		SELECT ingester_instance, max(committed_at), extract(epoch FROM now() - max(committed_at))::float8,
-		       count(*) FILTER (WHERE committed_at > now() - interval '1 minute'),
-		       coalesce(sum(records_total) FILTER (WHERE committed_at > now() - interval '1 minute'), 0),
-		       count(*) FILTER (WHERE committed_at > now() - interval '1 hour'),
-		       coalesce(sum(records_total) FILTER (WHERE committed_at > now() - interval '1 hour'), 0),
-		       count(*) FILTER (WHERE committed_at > now() - interval '1 hour' AND outcome = 'failed')
-		FROM ingested_files WHERE committed_at > now() - make_interval(secs => $1)
-		GROUP BY ingester_instance ORDER BY max(committed_at) DESC`, since.Seconds())
+		SELECT ingester_instance, max(committed_at), extract(epoch FROM $2::timestamptz - max(committed_at))::float8,
+		       count(*) FILTER (WHERE committed_at > $2::timestamptz - interval '1 minute'),
+		       coalesce(sum(records_total) FILTER (WHERE committed_at > $2::timestamptz - interval '1 minute'), 0),
+		       count(*) FILTER (WHERE committed_at > $2::timestamptz - interval '1 hour'),
+		       coalesce(sum(records_total) FILTER (WHERE committed_at > $2::timestamptz - interval '1 hour'), 0),
+		       count(*) FILTER (WHERE committed_at > $2::timestamptz - interval '1 hour' AND outcome = 'failed')
+		FROM ingested_files WHERE committed_at > $2::timestamptz - make_interval(secs => $1)
+		GROUP BY ingester_instance ORDER BY max(committed_at) DESC`, since.Seconds(), at)
 	if err != nil {
 		return nil, fmt.Errorf("read the ledger: %w", noLedger(err))
 	}
@@ -117,13 +121,13 @@ func (e *env) status(ctx context.Context, since time.Duration) (*Status, error) 
 	}
 	if err := pool.QueryRow(ctx, `
 		SELECT count(*) FILTER (WHERE outcome = 'failed'), coalesce(sum(records_rejected), 0)
-		FROM ingested_files WHERE committed_at > now() - interval '1 hour'`).Scan(&st.FailedLastHour, &st.RejectedRowsHour); err != nil {
+		FROM ingested_files WHERE committed_at > $1::timestamptz - interval '1 hour'`, at).Scan(&st.FailedLastHour, &st.RejectedRowsHour); err != nil {
 		return nil, fmt.Errorf("read the ledger: %w", err)
 	}
 	if len(st.Replicas) == 0 {
 		var r Replica
-		err := pool.QueryRow(ctx, `SELECT ingester_instance, committed_at, extract(epoch FROM now() - committed_at)::float8
-			FROM ingested_files ORDER BY committed_at DESC LIMIT 1`).Scan(&r.Instance, &r.LastCommit, &r.LastCommitAgeSeconds)
+		err := pool.QueryRow(ctx, `SELECT ingester_instance, committed_at, extract(epoch FROM $1::timestamptz - committed_at)::float8
+			FROM ingested_files ORDER BY committed_at DESC LIMIT 1`, at).Scan(&r.Instance, &r.LastCommit, &r.LastCommitAgeSeconds)
 		if err == nil {
 			st.LatestCommit = &r
 		} else if !isNoRows(err) {
