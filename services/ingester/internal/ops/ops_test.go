@@ -396,6 +396,11 @@ func TestRetryRefusesAnythingButAFailedFileAndTouchesNothingOutsideItsDirectorie
 	if err := runRetry(context.Background(), f.e, &retryFlags{}, []string{"ok.csv", "more.csv"}); err == nil {
 		t.Error("two names accepted")
 	}
+	same := *f.e
+	same.s.FailedDir = f.e.s.InputDir + "/."
+	if err := runRetry(context.Background(), &same, &retryFlags{}, []string{"pending.csv"}); err == nil || !strings.Contains(err.Error(), "is the input directory") {
+		t.Errorf("failed directory = input directory: %v, want a refusal", err)
+	}
 	if after := tree(t, f.root); strings.Join(after, "\n") != strings.Join(before, "\n") {
 		t.Errorf("refused retries changed files:\nbefore %v\nafter  %v", before, after)
 	}

@@ -73,6 +73,11 @@ func checkName(name string) error {
 // removes it from the failed directory; it returns the new name.
 // already says the bytes had been placed by an earlier retry that stopped half-way.
 func (e *env) retry(ctx context.Context, name string) (newName string, already bool, err error) {
+	if a, err := os.Stat(e.s.FailedDir); err == nil {
+		if b, err := os.Stat(e.s.InputDir); err == nil && os.SameFile(a, b) {
+			return "", false, usagef("INGESTER_FAILED_DIR is the input directory: nothing there is a failed file")
+		}
+	}
 	src := filepath.Join(e.s.FailedDir, name)
 	in, err := openNoFollow(src)
 	if err != nil {
