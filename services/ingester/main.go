@@ -4,6 +4,7 @@
 //	ingester [flags]         run
 //	ingester migrate         apply the schema migrations and exit (compose's one-shot job)
 //	ingester healthcheck     ask a running ingester's /healthz (for distroless images)
+//	ingester status|failed|retry   an operator's commands (internal/ops; each has --help)
 package main
 
 import (
@@ -22,6 +23,7 @@ import (
 	"github.com/ecomstream/ecomstream/services/ingester/internal/archive"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/ingest"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/load"
+	"github.com/ecomstream/ecomstream/services/ingester/internal/ops"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/queue"
 )
 
@@ -30,6 +32,13 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && ops.IsCommand(args[0]) {
+		var cfg Config
+		return ops.Run(args[0], args[1:], stdout, stderr, &cfg, func() (ops.Settings, error) {
+			return ops.Settings{DatabaseURL: cfg.DatabaseURL, InputDir: cfg.InputDir, ArchiveDir: cfg.ArchiveDir,
+				FailedDir: cfg.FailedDir, DBWait: cfg.DBWait}, cfg.validate()
+		})
+	}
 	sub := ""
 	if len(args) > 0 && (args[0] == "migrate" || args[0] == "healthcheck") {
 		sub, args = args[0], args[1:]

@@ -35,19 +35,7 @@ func Load(prefix string, spec any, args []string, usage io.Writer) error {
 	}
 	fs := flag.NewFlagSet(prefix, flag.ContinueOnError)
 	fs.SetOutput(usage)
-	v := reflect.ValueOf(spec).Elem()
-	t := v.Type()
-	var lines []string
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		name := f.Tag.Get("flag")
-		env := envName(prefix, f)
-		lines = append(lines, fmt.Sprintf("  %-32s %-28s %s (default %q)", env, flagLabel(name), f.Tag.Get("desc"), f.Tag.Get("default")))
-		if name == "" {
-			continue
-		}
-		fs.Var(fieldValue{v.Field(i)}, name, f.Tag.Get("desc"))
-	}
+	lines := register(fs, spec, func(f reflect.StructField) string { return envName(prefix, f) })
 	fs.Usage = func() {
 		fmt.Fprintf(usage, "Settings of %s (environment variable, flag; a flag overrides its variable):\n%s\n",
 			strings.ToLower(prefix), strings.Join(lines, "\n"))
@@ -59,6 +47,28 @@ func Load(prefix string, spec any, args []string, usage io.Writer) error {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	return nil
+}
+
+// register adds a flag for every field of spec (a pointer to a struct) that has a flag
+// tag, and returns one --help line per field; env names a field's variable ("" for none).
+func register(fs *flag.FlagSet, spec any, env func(reflect.StructField) string) []string {
+	v := reflect.ValueOf(spec).Elem()
+	t := v.Type()
+	var lines []string
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name := f.Tag.Get("flag")
+		if e := env(f); e != "" {
+			lines = append(lines, fmt.Sprintf("  %-32s %-28s %s (default %q)", e, flagLabel(name), f.Tag.Get("desc"), f.Tag.Get("default")))
+		} else {
+			lines = append(lines, fmt.Sprintf("  %-28s %s (default %q)", flagLabel(name), f.Tag.Get("desc"), f.Tag.Get("default")))
+		}
+		if name == "" {
+			continue
+		}
+		fs.Var(fieldValue{v.Field(i)}, name, f.Tag.Get("desc"))
+	}
+	return lines
 }
 
 // IsHelp tells whether err means the user asked for --help.
