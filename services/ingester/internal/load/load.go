@@ -301,7 +301,7 @@ func (l *Loader) mergeStaging(ctx context.Context, tx pgx.Tx, b *Batch) error {
 			INSERT INTO events (event_id, event_time, event_type, user_id, session_id, product_id, category, price, quantity, source_file)
 			SELECT DISTINCT ON (event_id) event_id, event_time, event_type, user_id, session_id, product_id, category, price, quantity, source_file
 			FROM ecomstream_staging ORDER BY event_id, ord
-			ON CONFLICT (event_id) DO NOTHING
+			ON CONFLICT (event_id, event_time) DO NOTHING
 			RETURNING source_file)
 		SELECT source_file, count(*) FROM ins GROUP BY source_file`)
 	if err != nil {
