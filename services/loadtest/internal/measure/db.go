@@ -268,10 +268,14 @@ func dedupe(s []string) []string {
 
 // Indexes reads pg_stat_user_indexes and pg_statio_user_indexes for the product's tables.
 func Indexes(ctx context.Context, q Querier) ([]report.Index, error) {
-	rows, err := q.Query(ctx, `SELECT s.relname, s.indexrelname, pg_relation_size(s.indexrelid), s.idx_scan, s.idx_tup_read,
-  coalesce(io.idx_blks_hit, 0), coalesce(io.idx_blks_read, 0)
+	// events is partitioned: its indexes are summed over the partitions under the parent's
+	// names, as the collector reports them.
+	rows, err := q.Query(ctx, `SELECT t.relname, i.relname, sum(pg_relation_size(s.indexrelid)), sum(s.idx_scan), sum(s.idx_tup_read),
+  sum(coalesce(io.idx_blks_hit, 0)), sum(coalesce(io.idx_blks_read, 0))
 FROM pg_stat_user_indexes s JOIN pg_statio_user_indexes io USING (indexrelid)
-WHERE s.relname IN ('events', 'ingested_files', 'rejected_records') ORDER BY s.relname = 'events' DESC, s.relname, s.indexrelname`)
+JOIN pg_class t ON t.oid = coalesce(pg_partition_root(s.relid), s.relid) JOIN pg_class i ON i.oid = coalesce(pg_partition_root(s.indexrelid), s.indexrelid)
+WHERE t.relname IN ('events', 'ingested_files', 'rejected_records')
+GROUP BY t.relname, i.relname ORDER BY t.relname = 'events' DESC, t.relname, i.relname`)
 	if err != nil {
 		return nil, fmt.Errorf("index statistics: %w", err)
 	}
@@ -291,7 +295,8 @@ WHERE s.relname IN ('events', 'ingested_files', 'rejected_records') ORDER BY s.r
 func DatabaseStats(ctx context.Context, q Querier) (report.Database, string, error) {
 	var d report.Database
 	rows, err := q.Query(ctx, `SELECT coalesce(blks_hit::float8 / nullif(blks_hit + blks_read, 0), 0),
-  pg_table_size('events'), pg_indexes_size('events'), pg_database_size(current_database()),
+  (SELECT sum(pg_table_size(relid)) FROM pg_partition_tree('events')),
+  (SELECT sum(pg_indexes_size(relid)) FROM pg_partition_tree('events')), pg_database_size(current_database()),
   current_setting('server_version')
 FROM pg_stat_database WHERE datname = current_database()`)
 	if err != nil {
