@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -221,9 +222,9 @@ func (p planNode) describe() string {
 		if strings.Contains(n.NodeType, "Scan") {
 			s := n.NodeType
 			if n.IndexName != "" {
-				s += " using " + n.IndexName
+				s += " using " + parentIndex(n.IndexName)
 			} else if n.Relation != "" {
-				s += " on " + n.Relation
+				s += " on " + partitionRE.ReplaceAllString(n.Relation, "events")
 			}
 			scans = append(scans, s)
 		}
@@ -241,15 +242,42 @@ func (p planNode) describe() string {
 	return p.NodeType + " ← " + strings.Join(dedupe(scans), ", ")
 }
 
-// resultRows is what the query returned (for count queries: the rows it counted).
+// events is partitioned (sql/0004): a plan scans each partition with its own copy of
+// an index (events_p20261201_user_id_idx, events_default_pkey). The report names the
+// parent's (idx_events_user_id, events_pkey), so a plan reads the same at any number of
+// partitions.
+var (
+	partitionRE      = regexp.MustCompile(`^events_(p[0-9_]+|default)$`)
+	partitionIndexRE = regexp.MustCompile(`^events_(?:p[0-9_]+|default)_(?:(pkey)|(.+)_idx)$`)
+)
+
+func parentIndex(name string) string {
+	m := partitionIndexRE.FindStringSubmatch(name)
+	switch {
+	case m == nil:
+		return name
+	case m[1] != "":
+		return "events_pkey"
+	}
+	return "idx_events_" + m[2]
+}
+
+// resultRows is what the query returned (for count queries: the rows it counted, the
+// sum over the plan's leaves: one per partition scanned).
 func (p planNode) resultRows(name string) int64 {
 	if name == "count" || name == "by_time_range" {
-		n := p
-		for len(n.Plans) > 0 {
-			n = n.Plans[0]
+		var sum float64
+		var walk func(n planNode)
+		walk = func(n planNode) {
+			if len(n.Plans) == 0 {
+				sum += n.ActualRows * max(n.Loops, 1)
+			}
+			for _, c := range n.Plans {
+				walk(c)
+			}
 		}
-		loops := max(n.Loops, 1)
-		return int64(n.ActualRows*loops + 0.5)
+		walk(p)
+		return int64(sum + 0.5)
 	}
 	return int64(p.ActualRows + 0.5)
 }
