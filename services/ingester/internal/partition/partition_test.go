@@ -361,3 +361,25 @@ func convertChild(url string) int {
 	}
 	return 0
 }
+
+// gaps leaves out exactly what existing partitions cover, whatever their widths.
+func TestGapsAreWhatNoPartitionCovers(t *testing.T) {
+	h := func(n int) time.Time { return t0.Truncate(24 * time.Hour).Add(time.Duration(n) * time.Hour) }
+	parts := []Partition{{From: h(-5), To: h(2)}, {From: h(6), To: h(8)}, {From: h(20), To: h(30)}}
+	got := gaps(h(0), h(24), parts)
+	want := [][2]time.Time{{h(2), h(6)}, {h(8), h(20)}}
+	if len(got) != len(want) {
+		t.Fatalf("gaps %v, want %v", got, want)
+	}
+	for i := range want {
+		if !got[i][0].Equal(want[i][0]) || !got[i][1].Equal(want[i][1]) {
+			t.Fatalf("gap %d: %v, want %v", i, got[i], want[i])
+		}
+	}
+	if g := gaps(h(0), h(2), parts); len(g) != 0 {
+		t.Fatalf("a covered range has gaps %v", g)
+	}
+	if g := gaps(h(40), h(48), parts); len(g) != 1 || !g[0][0].Equal(h(40)) || !g[0][1].Equal(h(48)) {
+		t.Fatalf("an uncovered range: %v", g)
+	}
+}
