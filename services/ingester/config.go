@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"time"
+
+	"github.com/ecomstream/ecomstream/services/ingester/internal/partition"
 )
 
 // Config is the ingester's settings: environment variables with the INGESTER_ prefix
@@ -25,6 +27,22 @@ type Config struct {
 	MaxRejected     int           `envconfig:"MAX_REJECTED_BUFFER" flag:"max-rejected-buffer" default:"10000" desc:"rejected rows held in memory before they are written"`
 	ShutdownGrace   time.Duration `envconfig:"SHUTDOWN_GRACE" flag:"shutdown-grace" default:"20s" desc:"on SIGTERM, how long the batch in flight may take to commit before it is rolled back"`
 	DBWait          time.Duration `envconfig:"DB_WAIT" flag:"db-wait" default:"60s" desc:"how long to wait for PostgreSQL at start-up"`
+
+	// Partitions and retention (issue 13; package partition). envconfig also reads the
+	// bare names (EVENTS_RETENTION) when the prefixed ones are unset.
+	PartitionWidth      time.Duration       `envconfig:"PARTITION_WIDTH" flag:"partition-width" default:"24h" desc:"time range of one events partition (divides a day, or whole days)"`
+	PartitionsAhead     int                 `envconfig:"PARTITIONS_AHEAD" flag:"partitions-ahead" default:"7" desc:"events partitions kept ready beyond the current one"`
+	MaintenanceInterval time.Duration       `envconfig:"PARTITION_MAINTENANCE_INTERVAL" flag:"partition-maintenance-interval" default:"10m" desc:"how often partitions and retention are maintained (one replica at a time)"`
+	EventsRetention     partition.Retention `envconfig:"EVENTS_RETENTION" flag:"events-retention" default:"off" desc:"drop events partitions wholly older than this (30d, 36h; off = keep)"`
+	LedgerRetention     partition.Retention `envconfig:"LEDGER_RETENTION" flag:"ledger-retention" default:"off" desc:"delete ledger rows committed longer ago (keep it >= the events retention so a replayed file stays a no-op)"`
+	RejectedRetention   partition.Retention `envconfig:"REJECTED_RETENTION" flag:"rejected-retention" default:"off" desc:"delete rejected rows older than this"`
+}
+
+func (c *Config) partitions() partition.Options {
+	o := partition.Defaults
+	o.Width, o.Ahead, o.Interval = c.PartitionWidth, c.PartitionsAhead, c.MaintenanceInterval
+	o.Retention, o.LedgerRetention, o.RejectedRetention = time.Duration(c.EventsRetention), time.Duration(c.LedgerRetention), time.Duration(c.RejectedRetention)
+	return o
 }
 
 func (c *Config) validate() error {
@@ -52,5 +70,5 @@ func (c *Config) validate() error {
 	case c.MaxRejected < 1:
 		return fmt.Errorf("INGESTER_MAX_REJECTED_BUFFER must be >= 1")
 	}
-	return nil
+	return c.partitions().Validate()
 }

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/ecomstream/ecomstream/services/common/config"
 	"github.com/ecomstream/ecomstream/services/common/db"
@@ -24,6 +25,7 @@ import (
 	"github.com/ecomstream/ecomstream/services/ingester/internal/ingest"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/load"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/ops"
+	"github.com/ecomstream/ecomstream/services/ingester/internal/partition"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/queue"
 )
 
@@ -83,6 +85,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	log.Info().Strs("applied", applied).Msg("schema up to date")
+	// Partitions: an old unpartitioned events converted, the window made ready (issue 13).
+	maint := &partition.Maintainer{Pool: pool, Opt: cfg.partitions(), Log: log, Now: time.Now}
+	if _, err := maint.Convert(ctx, partition.DefaultChunkBlocks); err != nil {
+		log.Error().Err(err).Msg("converting events to partitions failed; run again to resume")
+		return 1
+	}
+	if _, err := maint.Pass(ctx, true); err != nil {
+		if sub == "migrate" {
+			log.Error().Err(err).Msg("partition maintenance failed")
+			return 1
+		}
+		// Not fatal here: rows without a partition land in the default one, and the
+		// maintenance loop tries again.
+		log.Warn().Err(err).Msg("partition maintenance failed; the maintenance loop will retry")
+	}
 	if sub == "migrate" {
 		return 0
 	}
@@ -104,6 +121,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return nil
 	})
+	go maint.Loop(ctx, partition.NewMetrics(reg))
 	if _, _, err := httpserver.Serve(ctx, log, cfg.HTTPAddr, router); err != nil {
 		log.Error().Err(err).Msg("cannot listen")
 		return 1

@@ -30,6 +30,8 @@ func TestBadSettingsGiveAClearErrorAndExit2(t *testing.T) {
 		{args: []string{"--settle", "soon"}, want: "invalid value"},
 		{args: []string{"--log-level", "loud"}, want: "unknown log level"},
 		{args: []string{"stray"}, want: "unexpected argument"},
+		{args: []string{"--events-retention", "soon"}, want: "want whole days like 30d"},
+		{env: map[string]string{"EVENTS_RETENTION": "1d"}, want: "INGESTER_EVENTS_RETENTION must be off or at least two partition widths"},
 	} {
 		for k, v := range tc.env {
 			t.Setenv(k, v)

@@ -10,8 +10,10 @@ import (
 )
 
 // Duplicates is the report's "Duplicates detected": event_ids stored more than once. The
-// primary key makes any other answer than 0 impossible, so this is the proof that the
-// guarantee holds rather than a search; it counts over events whose event_time lies in
+// primary key (event_id, event_time) stores a true duplicate (same id, same time) once,
+// so a non-zero answer is the one case partitioning allows: a producer reusing an
+// event_id with another event_time (stored twice, reported here and alerted on, never
+// lost silently). It counts over events whose event_time lies in
 // the window (an index range scan on idx_events_event_time), so its cost follows the
 // window, not the table's history. Beside it, the duplicates the ingester skipped
 // (rows whose event_id was already stored) in the window's files, from the ledger.

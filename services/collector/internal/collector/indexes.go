@@ -44,11 +44,16 @@ func (*Indexes) Describe(ch chan<- *prometheus.Desc) {
 	ch <- indexHitDesc
 }
 
+// A partitioned table's indexes are reported under the parent's names, summed over its
+// partitions (pg_partition_root): sizes add up, and a lookup that probes every
+// partition's index counts one scan per partition probed.
 const indexesSQL = `
-SELECT s.relname, s.indexrelname, pg_relation_size(s.indexrelid), s.idx_scan, s.idx_tup_read,
-       coalesce(io.idx_blks_hit, 0), coalesce(io.idx_blks_read, 0)
+SELECT t.relname, i.relname, sum(pg_relation_size(s.indexrelid))::bigint, sum(s.idx_scan)::bigint,
+       sum(s.idx_tup_read)::bigint, sum(coalesce(io.idx_blks_hit, 0))::bigint, sum(coalesce(io.idx_blks_read, 0))::bigint
 FROM pg_stat_user_indexes s JOIN pg_statio_user_indexes io USING (indexrelid)
-WHERE s.relname = ANY($1) ORDER BY s.relname, s.indexrelname`
+JOIN pg_class t ON t.oid = coalesce(pg_partition_root(s.relid), s.relid)
+JOIN pg_class i ON i.oid = coalesce(pg_partition_root(s.indexrelid), s.indexrelid)
+WHERE t.relname = ANY($1) GROUP BY t.relname, i.relname ORDER BY t.relname, i.relname`
 
 // Measure implements Measurement.
 func (x *Indexes) Measure(ctx context.Context, ch chan<- prometheus.Metric) error {

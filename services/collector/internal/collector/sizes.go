@@ -33,9 +33,12 @@ func (*Sizes) Describe(ch chan<- *prometheus.Desc) {
 	ch <- tableInsDesc
 }
 
+// A partitioned table is the sum of its partitions (pg_partition_root).
 const sizesSQL = `
-SELECT relname, pg_table_size(relid), pg_indexes_size(relid), n_live_tup, n_tup_ins
-FROM pg_stat_user_tables WHERE relname = ANY($1) ORDER BY relname`
+SELECT t.relname, sum(pg_table_size(s.relid))::bigint, sum(pg_indexes_size(s.relid))::bigint,
+       sum(s.n_live_tup)::bigint, sum(s.n_tup_ins)::bigint
+FROM pg_stat_user_tables s JOIN pg_class t ON t.oid = coalesce(pg_partition_root(s.relid), s.relid)
+WHERE t.relname = ANY($1) GROUP BY t.relname ORDER BY t.relname`
 
 // Measure implements Measurement.
 func (s *Sizes) Measure(ctx context.Context, ch chan<- prometheus.Metric) error {

@@ -10,7 +10,8 @@
 // Duplicates: the common case has none, so rows are copied straight into events (the
 // primary key checks them for free). If COPY hits a duplicate key the transaction is
 // rolled back and the batch goes again through a staging table with
-// INSERT ... ON CONFLICT DO NOTHING, which stores each event_id once and counts the rest.
+// INSERT ... ON CONFLICT DO NOTHING, which stores each (event_id, event_time) once and
+// counts the rest.
 package load
 
 import (
@@ -293,15 +294,16 @@ func (l *Loader) fill(ctx context.Context, tx pgx.Tx, b *Batch) error {
 	return l.insertLedger(ctx, tx, b)
 }
 
-// mergeStaging inserts each staged event_id once (the first occurrence in file order)
+// mergeStaging inserts each staged (event_id, event_time) once, the primary key of the
+// partitioned events (the first occurrence in file order),
 // and counts, per file, what was inserted; the rest were duplicates.
 func (l *Loader) mergeStaging(ctx context.Context, tx pgx.Tx, b *Batch) error {
 	rows, err := tx.Query(ctx, `
 		WITH ins AS (
 			INSERT INTO events (event_id, event_time, event_type, user_id, session_id, product_id, category, price, quantity, source_file)
-			SELECT DISTINCT ON (event_id) event_id, event_time, event_type, user_id, session_id, product_id, category, price, quantity, source_file
-			FROM ecomstream_staging ORDER BY event_id, ord
-			ON CONFLICT (event_id) DO NOTHING
+			SELECT DISTINCT ON (event_id, event_time) event_id, event_time, event_type, user_id, session_id, product_id, category, price, quantity, source_file
+			FROM ecomstream_staging ORDER BY event_id, event_time, ord
+			ON CONFLICT (event_id, event_time) DO NOTHING
 			RETURNING source_file)
 		SELECT source_file, count(*) FROM ins GROUP BY source_file`)
 	if err != nil {

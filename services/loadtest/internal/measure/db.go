@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -221,9 +222,9 @@ func (p planNode) describe() string {
 		if strings.Contains(n.NodeType, "Scan") {
 			s := n.NodeType
 			if n.IndexName != "" {
-				s += " using " + n.IndexName
+				s += " using " + parentIndex(n.IndexName)
 			} else if n.Relation != "" {
-				s += " on " + n.Relation
+				s += " on " + partitionRE.ReplaceAllString(n.Relation, "events")
 			}
 			scans = append(scans, s)
 		}
@@ -241,15 +242,42 @@ func (p planNode) describe() string {
 	return p.NodeType + " ← " + strings.Join(dedupe(scans), ", ")
 }
 
-// resultRows is what the query returned (for count queries: the rows it counted).
+// events is partitioned (sql/0004): a plan scans each partition with its own copy of
+// an index (events_p20261201_user_id_idx, events_default_pkey). The report names the
+// parent's (idx_events_user_id, events_pkey), so a plan reads the same at any number of
+// partitions.
+var (
+	partitionRE      = regexp.MustCompile(`^events_(p[0-9_]+|default)$`)
+	partitionIndexRE = regexp.MustCompile(`^events_(?:p[0-9_]+|default)_(?:(pkey)|(.+)_idx)$`)
+)
+
+func parentIndex(name string) string {
+	m := partitionIndexRE.FindStringSubmatch(name)
+	switch {
+	case m == nil:
+		return name
+	case m[1] != "":
+		return "events_pkey"
+	}
+	return "idx_events_" + m[2]
+}
+
+// resultRows is what the query returned (for count queries: the rows it counted, the
+// sum over the plan's leaves: one per partition scanned).
 func (p planNode) resultRows(name string) int64 {
 	if name == "count" || name == "by_time_range" {
-		n := p
-		for len(n.Plans) > 0 {
-			n = n.Plans[0]
+		var sum float64
+		var walk func(n planNode)
+		walk = func(n planNode) {
+			if len(n.Plans) == 0 {
+				sum += n.ActualRows * max(n.Loops, 1)
+			}
+			for _, c := range n.Plans {
+				walk(c)
+			}
 		}
-		loops := max(n.Loops, 1)
-		return int64(n.ActualRows*loops + 0.5)
+		walk(p)
+		return int64(sum + 0.5)
 	}
 	return int64(p.ActualRows + 0.5)
 }
@@ -268,10 +296,14 @@ func dedupe(s []string) []string {
 
 // Indexes reads pg_stat_user_indexes and pg_statio_user_indexes for the product's tables.
 func Indexes(ctx context.Context, q Querier) ([]report.Index, error) {
-	rows, err := q.Query(ctx, `SELECT s.relname, s.indexrelname, pg_relation_size(s.indexrelid), s.idx_scan, s.idx_tup_read,
-  coalesce(io.idx_blks_hit, 0), coalesce(io.idx_blks_read, 0)
+	// events is partitioned: its indexes are summed over the partitions under the parent's
+	// names, as the collector reports them.
+	rows, err := q.Query(ctx, `SELECT t.relname, i.relname, sum(pg_relation_size(s.indexrelid)), sum(s.idx_scan), sum(s.idx_tup_read),
+  sum(coalesce(io.idx_blks_hit, 0)), sum(coalesce(io.idx_blks_read, 0))
 FROM pg_stat_user_indexes s JOIN pg_statio_user_indexes io USING (indexrelid)
-WHERE s.relname IN ('events', 'ingested_files', 'rejected_records') ORDER BY s.relname = 'events' DESC, s.relname, s.indexrelname`)
+JOIN pg_class t ON t.oid = coalesce(pg_partition_root(s.relid), s.relid) JOIN pg_class i ON i.oid = coalesce(pg_partition_root(s.indexrelid), s.indexrelid)
+WHERE t.relname IN ('events', 'ingested_files', 'rejected_records')
+GROUP BY t.relname, i.relname ORDER BY t.relname = 'events' DESC, t.relname, i.relname`)
 	if err != nil {
 		return nil, fmt.Errorf("index statistics: %w", err)
 	}
@@ -291,7 +323,8 @@ WHERE s.relname IN ('events', 'ingested_files', 'rejected_records') ORDER BY s.r
 func DatabaseStats(ctx context.Context, q Querier) (report.Database, string, error) {
 	var d report.Database
 	rows, err := q.Query(ctx, `SELECT coalesce(blks_hit::float8 / nullif(blks_hit + blks_read, 0), 0),
-  pg_table_size('events'), pg_indexes_size('events'), pg_database_size(current_database()),
+  (SELECT sum(pg_table_size(relid)) FROM pg_partition_tree('events')),
+  (SELECT sum(pg_indexes_size(relid)) FROM pg_partition_tree('events')), pg_database_size(current_database()),
   current_setting('server_version')
 FROM pg_stat_database WHERE datname = current_database()`)
 	if err != nil {

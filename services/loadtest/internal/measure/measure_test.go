@@ -43,3 +43,25 @@ func TestPlanDescription(t *testing.T) {
 		t.Error("rows")
 	}
 }
+
+// On the partitioned events a plan scans every partition's copy of an index: the report
+// names the parent's index once and counts the rows of all partitions.
+func TestPlanDescriptionOfPartitionedEvents(t *testing.T) {
+	count := planNode{NodeType: "Aggregate", Plans: []planNode{{NodeType: "Append", Plans: []planNode{
+		{NodeType: "Index Only Scan", IndexName: "events_p20261201_event_type_idx", ActualRows: 100, Loops: 1},
+		{NodeType: "Index Only Scan", IndexName: "events_p20261202_event_type_idx", ActualRows: 50, Loops: 2},
+		{NodeType: "Seq Scan", Relation: "events_default", ActualRows: 3, Loops: 1},
+	}}}}
+	if got := count.describe(); got != "Aggregate ← Index Only Scan using idx_events_event_type, Seq Scan on events" {
+		t.Error(got)
+	}
+	if got := count.resultRows("count"); got != 203 {
+		t.Errorf("count over partitions %d, want 203", got)
+	}
+	for in, want := range map[string]string{"events_p20261201_pkey": "events_pkey", "events_default_user_id_idx": "idx_events_user_id",
+		"events_p20261201_0900_product_id_idx": "idx_events_product_id", "idx_rejected_records_source_file": "idx_rejected_records_source_file"} {
+		if got := parentIndex(in); got != want {
+			t.Errorf("%s: %s, want %s", in, got, want)
+		}
+	}
+}
