@@ -194,7 +194,7 @@ func TestOperatorFixesAFailedFileAndARunningIngesterCommitsItsRetryAsANewVersion
 
 func TestCommandsExitTwoOnBadUsageOneOnFailureAndNeverPrintThePassword(t *testing.T) {
 	root := t.TempDir()
-	dirs := []string{"INGESTER_INPUT_DIR=" + root, "INGESTER_FAILED_DIR=" + root, "INGESTER_ARCHIVE_DIR=" + root}
+	dirs := []string{"INGESTER_INPUT_DIR=" + root, "INGESTER_FAILED_DIR=" + filepath.Join(root, "failed"), "INGESTER_ARCHIVE_DIR=" + filepath.Join(root, "archive")}
 	const pw = "Sup3r-S3cret"
 	unreachable := append([]string{"DATABASE_URL=postgres://ecom:" + pw + "@127.0.0.1:1/ecom?connect_timeout=1", "INGESTER_DB_WAIT=0s"}, dirs...)
 	for _, tc := range []struct {
