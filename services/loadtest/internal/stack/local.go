@@ -531,7 +531,14 @@ func (l *Local) Environment(ctx context.Context) report.Environment {
 		e.Notes = append(e.Notes, "run without the collector (--collector=false)")
 	}
 	if l.DatabaseURL == "" {
-		e.Notes = append(e.Notes, "PostgreSQL: a fresh cluster per run (scripts/pg-local.sh: shared_buffers=256MB, synchronous_commit=off, fsync on)")
+		e.Notes = append(e.Notes, "PostgreSQL: a fresh cluster per run (scripts/pg-local.sh)")
+	}
+	if l.pool != nil {
+		// Read from the server, not assumed: the figures hold for these settings only.
+		var sc, fsync, sb string
+		if l.pool.QueryRow(ctx, "SELECT current_setting('synchronous_commit'), current_setting('fsync'), current_setting('shared_buffers')").Scan(&sc, &fsync, &sb) == nil {
+			e.Notes = append(e.Notes, fmt.Sprintf("PostgreSQL durability: synchronous_commit=%s, fsync=%s, shared_buffers=%s", sc, fsync, sb))
+		}
 	}
 	return e
 }
