@@ -25,28 +25,11 @@ const benchRows = 10000
 func writeBenchFiles(b *testing.B, dir string, n int) []queue.File {
 	b.Helper()
 	rng := rand.New(rand.NewPCG(uint64(n), 7))
-	cats := []string{"books", "beauty", "baby", "jewelry", "office products", "electronics", "toys"}
 	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 	files := make([]queue.File, n)
 	buf := make([]byte, 0, benchRows*160)
 	for i := range files {
-		buf = append(buf[:0], event.HeaderLine()...)
-		for j := 0; j < benchRows; j++ {
-			e := event.Event{
-				EventTime:  t0.Add(time.Duration(rng.Int64N(int64(time.Hour)))).Truncate(time.Microsecond),
-				EventType:  event.Types[rng.IntN(len(event.Types))],
-				UserID:     1 + rng.Int64N(100000),
-				ProductID:  1 + rng.Int64N(5000),
-				Category:   cats[rng.IntN(len(cats))],
-				PriceCents: rng.Int64N(100000),
-				Quantity:   int32(1 + rng.IntN(3)),
-			}
-			for k := range e.EventID {
-				e.EventID[k] = byte(rng.Uint32())
-				e.SessionID[k] = byte(rng.Uint32())
-			}
-			buf = event.AppendCSV(buf, &e)
-		}
+		buf = event.AppendSyntheticCSV(append(buf[:0], event.HeaderLine()...), rng, benchRows, t0)
 		name := fmt.Sprintf("bench-%05d.csv", i)
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, buf, 0o644); err != nil {

@@ -44,6 +44,7 @@ type Local struct {
 	// NoCollector leaves the collector out, to tell its cost (its full-table report
 	// queries every 30 s) from the pipeline's.
 	NoCollector bool
+	BulkRows    int // max preset: rows of the 2-stream COPY bulk baseline (0 = not measured)
 	// SampleEvery is the /proc sampling period.
 	SampleEvery time.Duration
 
@@ -516,6 +517,17 @@ func (l *Local) Problems() []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([]string(nil), l.problems...)
+}
+
+// BulkCopyRate implements BulkCopier: BulkRows rows in 2 streams of files of up to
+// 10,000 rows (the bench's file size); 0 when BulkRows is 0.
+func (l *Local) BulkCopyRate(ctx context.Context) (float64, error) {
+	if l.BulkRows <= 0 {
+		return 0, nil
+	}
+	perStream := (l.BulkRows + 1) / 2
+	files := (perStream + 9999) / 10000
+	return measure.BulkCopy(ctx, l.pool, 2, files, (perStream+files-1)/files)
 }
 
 // Environment implements Stack.
