@@ -11,7 +11,10 @@
 # postmaster, its live and its exited processes, from /proc) and WAL bytes per row; for the
 # ingester its CPU-seconds per million rows and peak RSS. CPU per row is the figure to trust
 # on a busy machine; rates are compared only within one run.
-# Then the commit latency of single 100-row files.
+# Then the commit latency of single 100-row files. BENCH_BREAKDOWN=1 adds where
+# PostgreSQL's time goes per row: \copy of BENCH_BREAKDOWN_FILES (20) files into a table
+# with no index, the primary key alone, the key plus each index, all of them, and all of
+# them with each file's rows sorted by event_id.
 # Sizes: BENCH_FILES (100) x BENCH_ROWS (10000); BENCH_REPEAT (1) runs each loader that
 # many times and reports the median rate; BENCH_SYNC_OFF=1 adds a labelled row of the
 # ingester with synchronous_commit=off (a comparison, not the headline).
@@ -66,7 +69,8 @@ hz=$(getconf CLK_TCK)
 # checkpointer).
 pg_cpu() { { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v pm="$pm" -v hz="$hz" '$1 == pm { t += $14 + $15 + $16 + $17 } $4 == pm { t += $14 + $15 } END { printf "%.3f", t / hz }'; }
 proc_cpu() { awk -v hz="$hz" '{ printf "%.3f", ($14 + $15) / hz }' "/proc/$1/stat"; }
-wal_bytes() { psql -qtAX "$base" -c "SELECT wal_bytes FROM pg_stat_wal"; }
+# WAL position in bytes: exact, where pg_stat_wal lags until a session reports.
+wal_bytes() { psql -qtAX "$base" -c "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')"; }
 
 say "bench: generating $FILES files of $ROWS rows"
 mkdir -p "$work/files"
@@ -204,6 +208,40 @@ read -r p50 p99 <<<"$(psql -qtAX -F ' ' "$(url "$db")" -c "SELECT
   round((1000*percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM committed_at - file_created_at)))::numeric, 1)
   FROM ingested_files WHERE file_name LIKE 'small-%'")"
 
+if [ "${BENCH_BREAKDOWN:-0}" = 1 ]; then
+  nb=${BENCH_BREAKDOWN_FILES:-20}
+  brows=$((nb * ROWS))
+  mkdir -p "$work/sorted"
+  for f in $(ls "$work"/files/*.csv | head -n "$nb"); do
+    { head -n 1 "$f"; tail -n +2 "$f" | LC_ALL=C sort -t, -k1,1; } > "$work/sorted/$(basename "$f")"
+  done
+  psql -qX "$base" -c "CREATE DATABASE brk" >/dev/null
+  DATABASE_URL=$(url brk) bin/ingester migrate --input-dir "$work/in" --log-level warn
+  # breakdown LABEL DIR DDL...: one stream of \copy into t, made from events' columns plus DDL.
+  breakdown() {
+    local label=$1 dir=$2; shift 2
+    PGOPTIONS=--client-min-messages=warning psql -qX "$(url brk)" -c "DROP TABLE IF EXISTS t" -c "CREATE TABLE t (LIKE events INCLUDING DEFAULTS)" \
+      -c "ALTER TABLE t ALTER COLUMN source_file SET DEFAULT 'bench'" "${@/#/-c}" >/dev/null
+    ls "$dir"/*.csv | head -n "$nb" | sed "s|.*|\\\\copy t($cols) FROM '&' WITH (FORMAT csv, HEADER true)|" > "$work/brk.sql"
+    psql -qX "$base" -c "CHECKPOINT" >/dev/null
+    local c0 w0 t0 secs; c0=$(pg_cpu); w0=$(wal_bytes); t0=$(now)
+    psql -qX -v ON_ERROR_STOP=1 "$(url brk)" -f "$work/brk.sql" >/dev/null
+    secs=$(calc "$(now) - $t0")
+    printf '| %-40s | %6.1f | %5.0f | %7d |\n' "$label" "$(calc "1000000 * ($(pg_cpu) - $c0) / $brows")" \
+      "$(calc "($(wal_bytes) - $w0) / $brows")" "$(printf '%.0f' "$(calc "$brows / $secs")")" >> "$work/breakdown.md"
+  }
+  say "bench: where PostgreSQL's time goes ($brows rows per case, one \\copy stream)"
+  pk="ALTER TABLE t ADD PRIMARY KEY (event_id)"
+  breakdown "heap only (no key, no index)" "$work/files"
+  breakdown "+ primary key (event_id)" "$work/files" "$pk"
+  for c in event_type user_id product_id event_time; do
+    breakdown "+ primary key + index on $c" "$work/files" "$pk" "CREATE INDEX ON t ($c)"
+  done
+  all=("$pk" "CREATE INDEX ON t (event_type)" "CREATE INDEX ON t (user_id)" "CREATE INDEX ON t (product_id)" "CREATE INDEX ON t (event_time)")
+  breakdown "primary key + 4 indexes (the schema)" "$work/files" "${all[@]}"
+  breakdown "the schema, rows sorted by event_id" "$work/sorted" "${all[@]}"
+fi
+
 # median KEY: the run with the median seconds (its other figures come with it).
 median() { sort -g "$work/$1.runs" | awk '{ l[NR] = $0 } END { print l[int((NR + 1) / 2)] }'; }
 read -r s_file pg_file wal_file _ <<<"$(median copy_file)"
@@ -231,6 +269,15 @@ EOT
 if [ -f "$work/ingest_async.runs" ]; then
   read -r s_as pg_as wal_as _ <<<"$(median ingest_async)"
   line "ingester, synchronous_commit=off (NOT default)" "$s_as" "$pg_as" "$wal_as"
+fi
+if [ -f "$work/breakdown.md" ]; then
+  cat <<EOT
+
+where PostgreSQL's time goes: \\copy of $brows rows, one stream, into tables with
+| table                                    | µs CPU/row | WAL B/row | rows/s |
+|------------------------------------------|-----------:|----------:|-------:|
+$(cat "$work/breakdown.md")
+EOT
 fi
 cat <<EOT
 ingester: $(printf '%.2f' "$(calc "1000000 * $cpu_ing / $total")") CPU-seconds per million rows (user+sys), peak RSS $((rss_kb / 1024)) MiB
