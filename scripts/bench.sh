@@ -208,40 +208,6 @@ read -r p50 p99 <<<"$(psql -qtAX -F ' ' "$(url "$db")" -c "SELECT
   round((1000*percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM committed_at - file_created_at)))::numeric, 1)
   FROM ingested_files WHERE file_name LIKE 'small-%'")"
 
-if [ "${BENCH_BREAKDOWN:-0}" = 1 ]; then
-  nb=${BENCH_BREAKDOWN_FILES:-20}
-  brows=$((nb * ROWS))
-  mkdir -p "$work/sorted"
-  for f in $(ls "$work"/files/*.csv | head -n "$nb"); do
-    { head -n 1 "$f"; tail -n +2 "$f" | LC_ALL=C sort -t, -k1,1; } > "$work/sorted/$(basename "$f")"
-  done
-  psql -qX "$base" -c "CREATE DATABASE brk" >/dev/null
-  DATABASE_URL=$(url brk) bin/ingester migrate --input-dir "$work/in" --log-level warn
-  # breakdown LABEL DIR DDL...: one stream of \copy into t, made from events' columns plus DDL.
-  breakdown() {
-    local label=$1 dir=$2; shift 2
-    PGOPTIONS=--client-min-messages=warning psql -qX "$(url brk)" -c "DROP TABLE IF EXISTS t" -c "CREATE TABLE t (LIKE events INCLUDING DEFAULTS)" \
-      -c "ALTER TABLE t ALTER COLUMN source_file SET DEFAULT 'bench'" "${@/#/-c}" >/dev/null
-    ls "$dir"/*.csv | head -n "$nb" | sed "s|.*|\\\\copy t($cols) FROM '&' WITH (FORMAT csv, HEADER true)|" > "$work/brk.sql"
-    psql -qX "$base" -c "CHECKPOINT" >/dev/null
-    local c0 w0 t0 secs; c0=$(pg_cpu); w0=$(wal_bytes); t0=$(now)
-    psql -qX -v ON_ERROR_STOP=1 "$(url brk)" -f "$work/brk.sql" >/dev/null
-    secs=$(calc "$(now) - $t0")
-    printf '| %-40s | %6.1f | %5.0f | %7d |\n' "$label" "$(calc "1000000 * ($(pg_cpu) - $c0) / $brows")" \
-      "$(calc "($(wal_bytes) - $w0) / $brows")" "$(printf '%.0f' "$(calc "$brows / $secs")")" >> "$work/breakdown.md"
-  }
-  say "bench: where PostgreSQL's time goes ($brows rows per case, one \\copy stream)"
-  pk="ALTER TABLE t ADD PRIMARY KEY (event_id)"
-  breakdown "heap only (no key, no index)" "$work/files"
-  breakdown "+ primary key (event_id)" "$work/files" "$pk"
-  for c in event_type user_id product_id event_time; do
-    breakdown "+ primary key + index on $c" "$work/files" "$pk" "CREATE INDEX ON t ($c)"
-  done
-  all=("$pk" "CREATE INDEX ON t (event_type)" "CREATE INDEX ON t (user_id)" "CREATE INDEX ON t (product_id)" "CREATE INDEX ON t (event_time)")
-  breakdown "primary key + 4 indexes (the schema)" "$work/files" "${all[@]}"
-  breakdown "the schema, rows sorted by event_id" "$work/sorted" "${all[@]}"
-fi
-
 # median KEY: the run with the median seconds (its other figures come with it).
 median() { sort -g "$work/$1.runs" | awk '{ l[NR] = $0 } END { print l[int((NR + 1) / 2)] }'; }
 read -r s_file pg_file wal_file _ <<<"$(median copy_file)"
@@ -270,6 +236,48 @@ if [ -f "$work/ingest_async.runs" ]; then
   read -r s_as pg_as wal_as _ <<<"$(median ingest_async)"
   line "ingester, synchronous_commit=off (NOT default)" "$s_as" "$pg_as" "$wal_as"
 fi
+cat <<EOT
+ingester: $(printf '%.2f' "$(calc "1000000 * $cpu_ing / $total")") CPU-seconds per million rows (user+sys), peak RSS $((rss_kb / 1024)) MiB
+100-row file, file mtime -> commit: P50 ${p50} ms, P99 ${p99} ms (50 files, one at a time)
+EOT
+
+# After the headline table, so that a failure here cannot cost it.
+if [ "${BENCH_BREAKDOWN:-0}" = 1 ]; then
+  nb=${BENCH_BREAKDOWN_FILES:-20}
+  brows=$((nb * ROWS))
+  mkdir -p "$work/sorted"
+  all_files=("$work"/files/*.csv)
+  for f in "${all_files[@]:0:nb}"; do
+    { head -n 1 "$f"; tail -n +2 "$f" | LC_ALL=C sort -t, -k1,1; } > "$work/sorted/$(basename "$f")"
+  done
+  psql -qX "$base" -c "CREATE DATABASE brk" >/dev/null
+  DATABASE_URL=$(url brk) bin/ingester migrate --input-dir "$work/in" --log-level warn
+  # breakdown LABEL DIR DDL...: one stream of \copy into t, made from events' columns plus DDL.
+  breakdown() {
+    local label=$1 dir=$2; shift 2
+    PGOPTIONS=--client-min-messages=warning psql -qX "$(url brk)" -c "DROP TABLE IF EXISTS t" -c "CREATE TABLE t (LIKE events INCLUDING DEFAULTS)" \
+      -c "ALTER TABLE t ALTER COLUMN source_file SET DEFAULT 'bench'" "${@/#/-c}" >/dev/null
+    local fs=("$dir"/*.csv)
+    printf '%s\n' "${fs[@]:0:nb}" | sed "s|.*|\\\\copy t($cols) FROM '&' WITH (FORMAT csv, HEADER true)|" > "$work/brk.sql"
+    psql -qX "$base" -c "CHECKPOINT" >/dev/null
+    local c0 w0 t0 secs; c0=$(pg_cpu); w0=$(wal_bytes); t0=$(now)
+    psql -qX -v ON_ERROR_STOP=1 "$(url brk)" -f "$work/brk.sql" >/dev/null
+    secs=$(calc "$(now) - $t0")
+    printf '| %-40s | %6.1f | %5.0f | %7d |\n' "$label" "$(calc "1000000 * ($(pg_cpu) - $c0) / $brows")" \
+      "$(calc "($(wal_bytes) - $w0) / $brows")" "$(printf '%.0f' "$(calc "$brows / $secs")")" >> "$work/breakdown.md"
+  }
+  say "bench: where PostgreSQL's time goes ($brows rows per case, one \\copy stream)"
+  pk="ALTER TABLE t ADD PRIMARY KEY (event_id)"
+  breakdown "heap only (no key, no index)" "$work/files"
+  breakdown "+ primary key (event_id)" "$work/files" "$pk"
+  for c in event_type user_id product_id event_time; do
+    breakdown "+ primary key + index on $c" "$work/files" "$pk" "CREATE INDEX ON t ($c)"
+  done
+  all=("$pk" "CREATE INDEX ON t (event_type)" "CREATE INDEX ON t (user_id)" "CREATE INDEX ON t (product_id)" "CREATE INDEX ON t (event_time)")
+  breakdown "primary key + 4 indexes (the schema)" "$work/files" "${all[@]}"
+  breakdown "the schema, rows sorted by event_id" "$work/sorted" "${all[@]}"
+fi
+
 if [ -f "$work/breakdown.md" ]; then
   cat <<EOT
 
@@ -279,7 +287,3 @@ where PostgreSQL's time goes: \\copy of $brows rows, one stream, into tables wit
 $(cat "$work/breakdown.md")
 EOT
 fi
-cat <<EOT
-ingester: $(printf '%.2f' "$(calc "1000000 * $cpu_ing / $total")") CPU-seconds per million rows (user+sys), peak RSS $((rss_kb / 1024)) MiB
-100-row file, file mtime -> commit: P50 ${p50} ms, P99 ${p99} ms (50 files, one at a time)
-EOT
