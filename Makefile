@@ -46,7 +46,7 @@ test-go:
 fuzz: ## run the CSV fuzz target for FUZZTIME (default 60s)
 	cd services/common && $(GO) test ./csvcodec -run '^$$' -fuzz FuzzReader -fuzztime $${FUZZTIME:-60s}
 
-bench: build ## ingest 1,000,000 rows: psql \copy baseline vs the ingester, with the ratio
+bench: build ## 1,000,000 rows at default durability: per-file, one-stream and 2-stream psql \copy vs the ingester; ratios, CPU per row, RSS (BENCH_REPEAT= BENCH_BREAKDOWN=1 BENCH_SYNC_OFF=1)
 	scripts/bench.sh
 
 loadtest: build ## rerun the seed report's scenarios on the compose stack, local processes when no Docker daemon (SCENARIO= DURATION= GENERATORS= INGESTERS= TRIGGER=)

@@ -1,17 +1,29 @@
 #!/usr/bin/env bash
-# make bench: ingest the same 1,000,000 rows (100 files of 10,000) two ways in one run on
-# one throwaway PostgreSQL, and print rows/s and the ratio:
-#   1. the physical baseline: psql \copy of the files into an identical table with the
-#      same primary key and four indexes, one stream (and two parallel streams, for scale);
-#   2. the ingester end to end: files renamed into its watched directory, timed from the
+# make bench: the same 1,000,000 rows (100 files of 10,000) loaded four ways, one after the
+# other, into one throwaway PostgreSQL at its default durability (synchronous_commit and
+# fsync on), each into a fresh database with the primary key and the four indexes:
+#   1. psql \copy, one connection per file (a process and a session per file);
+#   2. psql \copy, all files in one stream (one session);
+#   3. psql \copy, two parallel streams: the no-bookkeeping parallel baseline;
+#   4. the ingester end to end: files renamed into its watched directory, timed from the
 #      first arrival to the last commit (watch, validate, COPY, ledger, archive).
-# Then the ingester's peak RSS and the commit latency of single 100-row files.
-# Sizes: BENCH_FILES (100) x BENCH_ROWS (10000).
+# For each: rows/s and the ratio to the 2-stream rate, PostgreSQL's CPU per row (the
+# postmaster, its live and its exited processes, from /proc) and WAL bytes per row; for the
+# ingester its CPU-seconds per million rows and peak RSS. CPU per row is the figure to trust
+# on a busy machine; rates are compared only within one run.
+# Then the commit latency of single 100-row files. BENCH_BREAKDOWN=1 adds where
+# PostgreSQL's time goes per row: \copy of BENCH_BREAKDOWN_FILES (20) files into a table
+# with no index, the primary key alone, the key plus each index, all of them, and all of
+# them with each file's rows sorted by event_id.
+# Sizes: BENCH_FILES (100) x BENCH_ROWS (10000); BENCH_REPEAT (1) runs each loader that
+# many times and reports the median rate; BENCH_SYNC_OFF=1 adds a labelled row of the
+# ingester with synchronous_commit=off (a comparison, not the headline).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FILES=${BENCH_FILES:-100}
 ROWS=${BENCH_ROWS:-10000}
 PORT=${BENCH_PORT:-55433}
+REPEAT=${BENCH_REPEAT:-1}
 work=$(mktemp -d /tmp/ecomstream-bench.XXXXXX)
 chmod 755 "$work"
 ing_pid=""
@@ -23,15 +35,15 @@ cleanup() {
 trap cleanup EXIT
 
 now() { date +%s.%N; }
-# wait_for SECONDS DESCRIPTION COMMAND...: poll until COMMAND succeeds, failing the bench
-# (instead of hanging) when the ingester died or time ran out.
+# wait_for SECONDS DESCRIPTION COMMAND...: poll until COMMAND succeeds (every poll_every
+# seconds, 0.05), failing the bench (instead of hanging) when the ingester died or time ran out.
 wait_for() {
   local limit=$1 what=$2; shift 2
   local end=$(( $(date +%s) + limit ))
   until "$@"; do
     if [ -n "$ing_pid" ] && ! kill -0 "$ing_pid" 2>/dev/null; then say "bench: the ingester exited while waiting for $what; its log:"; tail -20 "$work/ingester.log" >&2; exit 1; fi
     [ "$(date +%s)" -lt "$end" ] || { say "bench: gave up waiting for $what after ${limit}s"; exit 1; }
-    sleep 0.05
+    sleep "${poll_every:-0.05}"
   done
 }
 free_port() {
@@ -45,10 +57,20 @@ free_port() {
 calc() { awk "BEGIN { print $* }"; }
 say() { printf '%s\n' "$*" >&2; }
 
-say "bench: starting PostgreSQL"
+
+say "bench: starting PostgreSQL (default durability)"
 base=$(scripts/pg-local.sh start "$work/pg" "$PORT")
 url() { echo "${base/\/postgres\?//$1?}"; }
-for d in copy1 copy2 ingest; do psql -qX "$base" -c "CREATE DATABASE $d" >/dev/null; done
+durability=$(psql -qtAX "$base" -c "SELECT 'synchronous_commit=' || current_setting('synchronous_commit') || ', fsync=' || current_setting('fsync') || ', shared_buffers=' || current_setting('shared_buffers')")
+pm=$(head -n 1 "$(psql -qtAX "$base" -c "SHOW data_directory")/postmaster.pid")
+hz=$(getconf CLK_TCK)
+# CPU-seconds PostgreSQL has used: the postmaster with its reaped children (backends
+# that ended: per-file \copy sessions) and its live children (backends, WAL writer,
+# checkpointer).
+pg_cpu() { { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v pm="$pm" -v hz="$hz" '$1 == pm { t += $14 + $15 + $16 + $17 } $4 == pm { t += $14 + $15 } END { printf "%.3f", t / hz }'; }
+proc_cpu() { awk -v hz="$hz" '{ printf "%.3f", ($14 + $15) / hz }' "/proc/$1/stat"; }
+# WAL position in bytes: exact, where pg_stat_wal lags until a session reports.
+wal_bytes() { psql -qtAX "$base" -c "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')"; }
 
 say "bench: generating $FILES files of $ROWS rows"
 mkdir -p "$work/files"
@@ -56,46 +78,125 @@ bin/generator --output-dir "$work/files" --min-records "$ROWS" --max-records "$R
   --max-files "$FILES" --http-addr 127.0.0.1:0 --instance bench --seed 1 --log-level warn
 total=$((FILES * ROWS))
 cols="event_id,event_time,event_type,user_id,session_id,product_id,category,price,quantity"
-
-# Identical schema for the baseline; source_file gets a default since \copy has no such column.
-for d in copy1 copy2 ingest; do
-  DATABASE_URL=$(url $d) bin/ingester migrate --input-dir "$work/in" --log-level warn
-done
-for d in copy1 copy2; do
-  psql -qX "$(url $d)" -c "ALTER TABLE events ALTER COLUMN source_file SET DEFAULT 'bench'"
-done
-psql -qX "$base" -c "CHECKPOINT" >/dev/null
-
-say "bench: baseline, psql \\copy, one stream"
 ls "$work"/files/*.csv | sed "s|.*|\\\\copy events($cols) FROM '&' WITH (FORMAT csv, HEADER true)|" > "$work/copy.sql"
-t0=$(now); psql -qX -v ON_ERROR_STOP=1 "$(url copy1)" -f "$work/copy.sql" >/dev/null; t1=$(now)
-copy1=$(calc "$t1 - $t0")
-
-say "bench: baseline, psql \\copy, two parallel streams"
-psql -qX "$base" -c "CHECKPOINT" >/dev/null
 split -n l/2 "$work/copy.sql" "$work/copy.part."
-t0=$(now)
-for p in "$work"/copy.part.*; do psql -qX -v ON_ERROR_STOP=1 "$(url copy2)" -f "$p" >/dev/null & done
-wait
-t1=$(now); copy2=$(calc "$t1 - $t0")
 
-say "bench: ingester end to end"
-psql -qX "$base" -c "CHECKPOINT" >/dev/null
-mkdir -p "$work/in" "$work/archive" "$work/failed"
-addr=127.0.0.1:$(free_port)
-DATABASE_URL=$(url ingest) bin/ingester --input-dir "$work/in" --archive-dir "$work/archive" \
-  --failed-dir "$work/failed" --http-addr "$addr" --log-level warn ${BENCH_INGESTER_ARGS:-} 2>"$work/ingester.log" &
-ing_pid=$!
-wait_for 60 "the ingester to start" bin/ingester healthcheck --http-addr "$addr"
-sleep 0.2 # its inotify watch is set up right after the HTTP server
-ledger_has() { [ "$(psql -qtAX "$(url ingest)" -c "SELECT count(*) FROM ingested_files WHERE file_name LIKE '$1'")" -ge "$2" ]; }
-t0=$(now)
-for f in "$work"/files/*.csv; do mv "$f" "$work/in/"; done
-wait_for 900 "all $FILES files to be committed" ledger_has 'bench-%' "$FILES"
-last=$(psql -qtAX "$(url ingest)" -c "SELECT extract(epoch FROM max(committed_at)) FROM ingested_files")
-ingest=$(calc "$last - $t0")
-inserted=$(psql -qtAX "$(url ingest)" -c "SELECT count(*) FROM events")
-[ "$inserted" -eq "$total" ] || { say "bench: ingester inserted $inserted of $total rows"; exit 1; }
+# fresh_db NAME: an empty database with the events schema (the ingester's migrations);
+# source_file gets a default for \copy, which has no such column.
+fresh_db() {
+  PGOPTIONS=--client-min-messages=warning psql -qX "$base" -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1" >/dev/null
+  DATABASE_URL=$(url "$1") bin/ingester migrate --input-dir "$work/in" --log-level warn
+  psql -qX "$(url "$1")" -c "ALTER TABLE events ALTER COLUMN source_file SET DEFAULT 'bench'"
+}
+check_rows() {
+  local n; n=$(psql -qtAX "$(url "$1")" -c "SELECT count(*) FROM events")
+  [ "$n" -eq "$total" ] || { say "bench: $2 stored $n of $total rows"; exit 1; }
+}
+
+# measure KEY DESCRIPTION COMMAND...: run one loader on a fresh database (named KEY),
+# recording seconds, PostgreSQL CPU and WAL bytes in $work/KEY.runs, one line per run.
+# COMMAND prints its own elapsed seconds (it knows when it is done).
+measure() {
+  local key=$1 what=$2; shift 2
+  fresh_db "$key"
+  psql -qX "$base" -c "CHECKPOINT" >/dev/null
+  say "bench: $what"
+  local c0 w0 secs c1 w1
+  c0=$(pg_cpu); w0=$(wal_bytes)
+  secs=$("$@")
+  c1=$(pg_cpu); w1=$(wal_bytes)
+  check_rows "$key" "$what"
+  echo "$secs $(calc "$c1 - $c0") $(calc "$w1 - $w0") 0" >> "$work/$key.runs"
+  psql -qX "$base" -c "DROP DATABASE $key" >/dev/null
+}
+
+copy_per_file() {
+  local t0; t0=$(now)
+  while read -r line; do psql -qX -v ON_ERROR_STOP=1 "$(url copy_file)" -c "$line" >/dev/null; done < "$work/copy.sql"
+  calc "$(now) - $t0"
+}
+copy_one_stream() {
+  local t0; t0=$(now)
+  psql -qX -v ON_ERROR_STOP=1 "$(url copy_one)" -f "$work/copy.sql" >/dev/null
+  calc "$(now) - $t0"
+}
+copy_two_streams() {
+  local t0 p pids=(); t0=$(now)
+  for p in "$work"/copy.part.*; do psql -qX -v ON_ERROR_STOP=1 "$(url copy_two)" -f "$p" >/dev/null & pids+=($!); done
+  for p in "${pids[@]}"; do wait "$p"; done
+  calc "$(now) - $t0"
+}
+
+ledger_has() { [ "$(psql -qtAX "$(url "$db")" -c "SELECT count(*) FROM ingested_files WHERE file_name LIKE '$1'")" -ge "$2" ]; }
+# start_ingester DB: the ingester on DB, watching a fresh directory, ready.
+start_ingester() {
+  db=$1
+  rm -rf "$work/in" "$work/archive" "$work/failed"
+  mkdir -p "$work/in" "$work/archive" "$work/failed"
+  addr=127.0.0.1:$(free_port)
+  DATABASE_URL=$(url "$db") bin/ingester --input-dir "$work/in" --archive-dir "$work/archive" \
+    --failed-dir "$work/failed" --http-addr "$addr" --log-level warn ${BENCH_INGESTER_ARGS:-} 2>"$work/ingester.log" &
+  ing_pid=$!
+  wait_for 60 "the ingester to start" healthy
+  sleep 0.2 # its inotify watch is set up right after the HTTP server
+}
+healthy() { bin/ingester healthcheck --http-addr "$addr" 2>/dev/null; }
+stop_ingester() { kill "$ing_pid"; wait "$ing_pid" 2>/dev/null || true; ing_pid=""; }
+# ingest: all files renamed into the watched directory, timed to the last commit. It runs
+# under $(...): the ingester's CPU over the same span and its peak RSS go to files.
+ingest() {
+  local t0 c0 last
+  rm -rf "$work/stage"; cp -a "$work/files" "$work/stage"
+  c0=$(proc_cpu "$ing_pid")
+  t0=$(now)
+  for f in "$work"/stage/*.csv; do mv "$f" "$work/in/"; done
+  # A psql per poll costs a process and a backend: poll once a second, which does not
+  # change the figure (the end is the last commit's time, read from the ledger).
+  poll_every=1 wait_for 900 "all $FILES files to be committed" ledger_has 'bench-%' "$FILES"
+  calc "$(proc_cpu "$ing_pid") - $c0" > "$work/ing.cpu"
+  awk '/VmHWM/ {print $2}' "/proc/$ing_pid/status" > "$work/ing.rss"
+  last=$(psql -qtAX "$(url "$db")" -c "SELECT extract(epoch FROM max(committed_at)) FROM ingested_files")
+  calc "$last - $t0"
+}
+measure_ingester() { # KEY DESCRIPTION
+  fresh_db "$1"
+  start_ingester "$1"
+  psql -qX "$base" -c "CHECKPOINT" >/dev/null
+  say "bench: $2"
+  local c0 w0 secs
+  c0=$(pg_cpu); w0=$(wal_bytes)
+  secs=$(ingest)
+  echo "$secs $(calc "$(pg_cpu) - $c0") $(calc "$(wal_bytes) - $w0") $(cat "$work/ing.cpu")" >> "$work/$1.runs"
+  check_rows "$1" "$2"
+  rss_kb=$(cat "$work/ing.rss")
+}
+
+for r in $(seq "$REPEAT"); do
+  [ "$REPEAT" -gt 1 ] && say "bench: round $r of $REPEAT"
+  measure copy_file "psql \\copy, one connection per file" copy_per_file
+  measure copy_one "psql \\copy, all files in one stream" copy_one_stream
+  measure copy_two "psql \\copy, two parallel streams" copy_two_streams
+  measure_ingester ingest "ingester end to end"
+  if [ "$r" -lt "$REPEAT" ] || [ "${BENCH_SYNC_OFF:-0}" = 1 ]; then
+    stop_ingester; psql -qX "$base" -c "DROP DATABASE ingest" >/dev/null
+  fi
+done
+if [ "${BENCH_SYNC_OFF:-0}" = 1 ]; then
+  for r in $(seq "$REPEAT"); do
+    fresh_db ingest_async
+    psql -qX "$base" -c "ALTER DATABASE ingest_async SET synchronous_commit = off" >/dev/null
+    start_ingester ingest_async
+    psql -qX "$base" -c "CHECKPOINT" >/dev/null
+    say "bench: ingester end to end, synchronous_commit=off (comparison only)"
+    c0=$(pg_cpu); w0=$(wal_bytes)
+    secs=$(ingest)
+    echo "$secs $(calc "$(pg_cpu) - $c0") $(calc "$(wal_bytes) - $w0") $(cat "$work/ing.cpu")" >> "$work/ingest_async.runs"
+    check_rows ingest_async "the synchronous_commit=off ingester"
+    stop_ingester; psql -qX "$base" -c "DROP DATABASE ingest_async" >/dev/null
+  done
+  # The latency figures below are of the default-durability ingester again.
+  fresh_db ingest; start_ingester ingest
+fi
 
 say "bench: commit latency of 100-row files, one at a time"
 bin/generator --output-dir "$work/small" --min-records 100 --max-records 100 --sleep 0 \
@@ -104,22 +205,87 @@ for f in "$work"/small/*.csv; do
   touch "$f"; mv "$f" "$work/in/"; sleep 0.1
 done
 wait_for 120 "the 100-row files to be committed" ledger_has 'small-%' 50
-read -r p50 p99 <<<"$(psql -qtAX -F ' ' "$(url ingest)" -c "SELECT
+read -r p50 p99 <<<"$(psql -qtAX -F ' ' "$(url "$db")" -c "SELECT
   round((1000*percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM committed_at - file_created_at)))::numeric, 1),
   round((1000*percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM committed_at - file_created_at)))::numeric, 1)
   FROM ingested_files WHERE file_name LIKE 'small-%'")"
-rss=$(awk '/VmHWM/ {print $2}' /proc/$ing_pid/status)
 
+# median KEY: the run with the median seconds (its other figures come with it).
+median() { sort -g "$work/$1.runs" | awk '{ l[NR] = $0 } END { print l[int((NR + 1) / 2)] }'; }
+read -r s_file pg_file wal_file _ <<<"$(median copy_file)"
+read -r s_one pg_one wal_one _ <<<"$(median copy_one)"
+read -r s_two pg_two wal_two _ <<<"$(median copy_two)"
+read -r s_ing pg_ing wal_ing cpu_ing <<<"$(median ingest)"
 rate() { printf '%.0f' "$(calc "$total / $1")"; }
-r1=$(rate "$copy1"); r2=$(rate "$copy2"); ri=$(rate "$ingest")
+r_two=$(rate "$s_two")
+line() { # LABEL SECONDS PG_CPU WAL
+  local r; r=$(rate "$2")
+  printf '| %-48s | %7.2f | %7d | %5.2f | %6.1f | %5.0f |\n' "$1" "$2" "$r" "$(calc "$r / $r_two")" \
+    "$(calc "1000000 * $3 / $total")" "$(calc "$4 / $total")"
+}
 cat <<EOT
 
 ecomstream bench: $total rows in $FILES files of $ROWS, primary key + 4 indexes, one PostgreSQL
-| path                                   | seconds | rows/s  | ratio to \\copy x1 |
-|----------------------------------------|--------:|--------:|------------------:|
-| psql \\copy, one stream (baseline)      | $(printf '%7.2f' "$copy1") | $(printf '%7d' "$r1") | 1.00 |
-| psql \\copy, two parallel streams       | $(printf '%7.2f' "$copy2") | $(printf '%7d' "$r2") | $(printf '%.2f' "$(calc "$r2 / $r1")") |
-| ingester end to end (watch..archive)   | $(printf '%7.2f' "$ingest") | $(printf '%7d' "$ri") | $(printf '%.2f' "$(calc "$ri / $r1")") |
-ingester peak RSS: $((rss / 1024)) MiB
-100-row file, file mtime -> commit: P50 ${p50} ms, P99 ${p99} ms (50 files)
+PostgreSQL: $durability$( [ "$REPEAT" -gt 1 ] && echo "; median of $REPEAT runs")
+| loader                                           | seconds |  rows/s | × 2-stream \\copy | PostgreSQL µs CPU/row | WAL bytes/row |
+|--------------------------------------------------|--------:|--------:|------:|-------:|------:|
+$(line "psql \\copy, one connection per file" "$s_file" "$pg_file" "$wal_file")
+$(line "psql \\copy, all files in one stream" "$s_one" "$pg_one" "$wal_one")
+$(line "psql \\copy, 2 parallel streams (baseline)" "$s_two" "$pg_two" "$wal_two")
+$(line "ingester end to end (watch..archive)" "$s_ing" "$pg_ing" "$wal_ing")
 EOT
+if [ -f "$work/ingest_async.runs" ]; then
+  read -r s_as pg_as wal_as _ <<<"$(median ingest_async)"
+  line "ingester, synchronous_commit=off (NOT default)" "$s_as" "$pg_as" "$wal_as"
+fi
+cat <<EOT
+ingester: $(printf '%.2f' "$(calc "1000000 * $cpu_ing / $total")") CPU-seconds per million rows (user+sys), peak RSS $((rss_kb / 1024)) MiB
+100-row file, file mtime -> commit: P50 ${p50} ms, P99 ${p99} ms (50 files, one at a time)
+EOT
+
+# After the headline table, so that a failure here cannot cost it.
+if [ "${BENCH_BREAKDOWN:-0}" = 1 ]; then
+  nb=${BENCH_BREAKDOWN_FILES:-20}
+  brows=$((nb * ROWS))
+  mkdir -p "$work/sorted"
+  all_files=("$work"/files/*.csv)
+  for f in "${all_files[@]:0:nb}"; do
+    { head -n 1 "$f"; tail -n +2 "$f" | LC_ALL=C sort -t, -k1,1; } > "$work/sorted/$(basename "$f")"
+  done
+  psql -qX "$base" -c "CREATE DATABASE brk" >/dev/null
+  DATABASE_URL=$(url brk) bin/ingester migrate --input-dir "$work/in" --log-level warn
+  # breakdown LABEL DIR DDL...: one stream of \copy into t, made from events' columns plus DDL.
+  breakdown() {
+    local label=$1 dir=$2; shift 2
+    PGOPTIONS=--client-min-messages=warning psql -qX "$(url brk)" -c "DROP TABLE IF EXISTS t" -c "CREATE TABLE t (LIKE events INCLUDING DEFAULTS)" \
+      -c "ALTER TABLE t ALTER COLUMN source_file SET DEFAULT 'bench'" "${@/#/-c}" >/dev/null
+    local fs=("$dir"/*.csv)
+    printf '%s\n' "${fs[@]:0:nb}" | sed "s|.*|\\\\copy t($cols) FROM '&' WITH (FORMAT csv, HEADER true)|" > "$work/brk.sql"
+    psql -qX "$base" -c "CHECKPOINT" >/dev/null
+    local c0 w0 t0 secs; c0=$(pg_cpu); w0=$(wal_bytes); t0=$(now)
+    psql -qX -v ON_ERROR_STOP=1 "$(url brk)" -f "$work/brk.sql" >/dev/null
+    secs=$(calc "$(now) - $t0")
+    printf '| %-40s | %6.1f | %5.0f | %7d |\n' "$label" "$(calc "1000000 * ($(pg_cpu) - $c0) / $brows")" \
+      "$(calc "($(wal_bytes) - $w0) / $brows")" "$(printf '%.0f' "$(calc "$brows / $secs")")" >> "$work/breakdown.md"
+  }
+  say "bench: where PostgreSQL's time goes ($brows rows per case, one \\copy stream)"
+  pk="ALTER TABLE t ADD PRIMARY KEY (event_id)"
+  breakdown "heap only (no key, no index)" "$work/files"
+  breakdown "+ primary key (event_id)" "$work/files" "$pk"
+  for c in event_type user_id product_id event_time; do
+    breakdown "+ primary key + index on $c" "$work/files" "$pk" "CREATE INDEX ON t ($c)"
+  done
+  all=("$pk" "CREATE INDEX ON t (event_type)" "CREATE INDEX ON t (user_id)" "CREATE INDEX ON t (product_id)" "CREATE INDEX ON t (event_time)")
+  breakdown "primary key + 4 indexes (the schema)" "$work/files" "${all[@]}"
+  breakdown "the schema, rows sorted by event_id" "$work/sorted" "${all[@]}"
+fi
+
+if [ -f "$work/breakdown.md" ]; then
+  cat <<EOT
+
+where PostgreSQL's time goes: \\copy of $brows rows, one stream, into tables with
+| table                                    | µs CPU/row | WAL B/row | rows/s |
+|------------------------------------------|-----------:|----------:|-------:|
+$(cat "$work/breakdown.md")
+EOT
+fi

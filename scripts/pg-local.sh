@@ -4,6 +4,9 @@
 #   scripts/pg-local.sh start DIR PORT   # initdb if needed, start, print the DATABASE_URL
 #   scripts/pg-local.sh stop DIR
 # As root it runs the server as the postgres (or nobody) user: PostgreSQL refuses root.
+# Durability is PostgreSQL's default (fsync=on, synchronous_commit=on), as `docker compose up`
+# runs it: latencies and rates measured here are what users get. PG_LOCAL_OPTS adds server
+# options (e.g. "-c synchronous_commit=off" for a labelled comparison row, never a headline).
 set -euo pipefail
 
 cmd=${1:?usage: pg-local.sh start|stop DIR [PORT]}
@@ -50,7 +53,7 @@ start)
       || { cat "$dir/initdb.log" >&2; exit 1; }
   fi
   as_pg "$bindir/pg_ctl" -D "$dir/pgdata" -l "$dir/postgres.log" -w -t 60 \
-    -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir/pgdata -c max_connections=200 -c shared_buffers=256MB -c synchronous_commit=off" \
+    -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir/pgdata -c max_connections=200 ${PG_LOCAL_OPTS:-}" \
     start >/dev/null || { tail -20 "$dir/postgres.log" >&2; exit 1; }
   echo "postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
   ;;

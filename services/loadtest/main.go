@@ -45,6 +45,7 @@ type Config struct {
 	DuplicateRate   float64        `envconfig:"DUPLICATE_RATE" flag:"duplicate-rate" default:"0" desc:"share of rows repeating an earlier event_id"`
 	StepDuration    time.Duration  `envconfig:"STEP_DURATION" flag:"step-duration" default:"0" desc:"max: length of one ramp step (0 = 30s)"`
 	StartRate       float64        `envconfig:"START_RATE" flag:"start-rate" default:"0" desc:"max: offered rows/s of the first step (0 = 2500)"`
+	BulkRows        int            `envconfig:"BULK_ROWS" flag:"bulk-rows" default:"300000" desc:"max, local mode: rows of the 2-stream COPY bulk baseline measured before the ramp on the same PostgreSQL (0 = not measured)"`
 	DrainTimeout    time.Duration  `envconfig:"DRAIN_TIMEOUT" flag:"drain-timeout" default:"0" desc:"how long to wait for every produced file to be committed (0 = 2m + duration/5); the run fails after it"`
 	Reports         string         `envconfig:"REPORTS_DIR" flag:"reports-dir" default:"" desc:"where the report is written (default <repo>/reports)"`
 	WorkDir         string         `envconfig:"WORK_DIR" flag:"work-dir" default:"" desc:"local mode: where a run's PostgreSQL, files and logs live (default <repo>/tmp/loadtest)"`
@@ -142,7 +143,7 @@ func execute(ctx context.Context, cfg Config, stderr io.Writer) (*report.Report,
 			work = filepath.Join(root, "tmp", "loadtest")
 		}
 		st = &stack.Local{Root: root, BinDir: bin, Dir: filepath.Join(work, runID), RunID: runID, Ingesters: set.Ingesters,
-			Trigger: set.TriggerInterval, Workers: cfg.Workers, DatabaseURL: cfg.AdminURL, Keep: cfg.Keep, NoCollector: !cfg.Collector}
+			Trigger: set.TriggerInterval, Workers: cfg.Workers, DatabaseURL: cfg.AdminURL, Keep: cfg.Keep, NoCollector: !cfg.Collector, BulkRows: cfg.BulkRows}
 	case "compose":
 		st = &stack.Compose{Root: root, Project: cfg.Project, Ingesters: set.Ingesters, Trigger: set.TriggerInterval,
 			Clean: cfg.Clean, PrometheusURL: cfg.PrometheusURL}
@@ -266,6 +267,9 @@ func summary(r *report.Report, paths []string) string {
 		report.Rate(r.Results.ThroughputRowsPerSec), report.Dur(r.Latency.P50), report.Dur(r.Latency.P95), report.Dur(r.Latency.P99))
 	if r.MaxRate != nil {
 		fmt.Fprintf(&b, "highest sustained rate: %s (P99 %s)\n", report.Rate(r.MaxRate.RowsPerSec), report.Dur(r.MaxRate.P99))
+		if bulk := r.MaxRate.BulkCopy; bulk > 0 {
+			fmt.Fprintf(&b, "2-stream \\copy bulk rate (same run): %s; ratio %.2f\n", report.Rate(bulk), r.MaxRate.RowsPerSec/bulk)
+		}
 	}
 	for _, f := range r.Failed() {
 		fmt.Fprintf(&b, "  ✗ %s\n", f)

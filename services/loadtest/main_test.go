@@ -51,7 +51,7 @@ func TestPresetsLocal(t *testing.T) {
 		{"high-load", Config{Duration: 12 * time.Second, TriggerInterval: 3 * time.Second}},
 		{"stress", Config{Duration: 15 * time.Second}},
 		{"custom", Config{Duration: 8 * time.Second, MinRecords: 10, MaxRecords: 20, Sleep: 200e6, Ingesters: 2, Generators: 2, BadRate: 0.01}},
-		{"max", Config{Duration: 15 * time.Second, StepDuration: 5 * time.Second, StartRate: 5000}},
+		{"max", Config{Duration: 15 * time.Second, StepDuration: 5 * time.Second, StartRate: 5000, BulkRows: 20000}},
 	}
 	for _, c := range cases {
 		t.Run(c.scenario, func(t *testing.T) {
@@ -124,7 +124,7 @@ func checkRun(t *testing.T, r *report.Report, scenario string) {
 		}
 	}
 	if scenario == "max" {
-		if len(r.Steps) == 0 || r.MaxRate == nil || r.MaxRate.RowsPerSec <= 0 {
+		if len(r.Steps) == 0 || r.MaxRate == nil || r.MaxRate.RowsPerSec <= 0 || r.MaxRate.BulkCopy <= 0 {
 			t.Errorf("max: %d steps, %+v", len(r.Steps), r.MaxRate)
 		}
 	}

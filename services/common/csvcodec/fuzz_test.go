@@ -220,3 +220,35 @@ func TestAppendFieldRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// FuzzQuoteFreeFastPath: the fast path for lines without quotes yields exactly the
+// records (lines, fields, raw bytes, errors) of the general parser, for any input.
+func FuzzQuoteFreeFastPath(f *testing.F) {
+	for _, s := range fuzzSeeds() {
+		f.Add([]byte(s))
+	}
+	f.Add([]byte("a,b,,c\r\n,\n\n,x\r\ny\rz,\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fast := NewReader(bytes.NewReader(data))
+		general := NewReader(bytes.NewReader(data))
+		general.general = true
+		for i := 0; ; i++ {
+			a, errA := fast.Next()
+			b, errB := general.Next()
+			if errA != errB {
+				t.Fatalf("record %d: error %v, general parser %v", i, errA, errB)
+			}
+			if errA != nil {
+				return
+			}
+			if a.Line != b.Line || !bytes.Equal(a.Raw, b.Raw) || a.Err != b.Err || len(a.Fields) != len(b.Fields) {
+				t.Fatalf("record %d: %+v, general parser %+v", i, a, b)
+			}
+			for j := range a.Fields {
+				if !bytes.Equal(a.Fields[j], b.Fields[j]) || cap(a.Fields[j]) != len(a.Fields[j]) {
+					t.Fatalf("record %d field %d: %q (cap %d), general parser %q", i, j, a.Fields[j], cap(a.Fields[j]), b.Fields[j])
+				}
+			}
+		}
+	})
+}

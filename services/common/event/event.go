@@ -4,6 +4,7 @@ package event
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"math"
@@ -160,7 +161,7 @@ func (h *Header) Parse(fields [][]byte, now time.Time, intern func([]byte) strin
 	// The contract's columns only (an extra column is ignored, whatever its bytes); NUL
 	// is valid UTF-8 but PostgreSQL text cannot hold it.
 	for _, p := range h.pos {
-		if f := fields[p]; !utf8.Valid(f) || bytes.IndexByte(f, 0) >= 0 {
+		if f := fields[p]; !asciiNoNUL(f) && (!utf8.Valid(f) || bytes.IndexByte(f, 0) >= 0) {
 			return e, reject(ReasonBadEncoding, "field %d is not valid UTF-8 (or holds NUL)", p+1)
 		}
 	}
@@ -287,6 +288,41 @@ func ParseUUID(b []byte) ([16]byte, bool) {
 	if len(b) != 36 || b[8] != '-' || b[13] != '-' || b[18] != '-' || b[23] != '-' {
 		return u, false
 	}
+	// One table lookup per digit and one test at the end: this runs twice per row.
+	var bad byte
+	for j, i := range uuidDigits {
+		hi, lo := hexValue[b[i]], hexValue[b[i+1]]
+		bad |= hi | lo
+		u[j] = hi<<4 | lo
+	}
+	if bad == notHex {
+		return parseUUIDSlow(b)
+	}
+	return u, true
+}
+
+// uuidDigits are the offsets of the 16 hex pairs in the canonical form.
+var uuidDigits = [16]int{0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34}
+
+// notHex marks a byte that is not a hex digit in hexValue; or-ed with any digit's value
+// it stays notHex, so one comparison checks all 32 digits.
+const notHex = 0xff
+
+var hexValue = func() (t [256]byte) {
+	for c := range t {
+		v, ok := unhex(byte(c))
+		t[c] = v
+		if !ok {
+			t[c] = notHex
+		}
+	}
+	return t
+}()
+
+// parseUUIDSlow is ParseUUID digit by digit; for a rejected UUID it returns the bytes
+// read up to the first bad digit, as ParseUUID always did.
+func parseUUIDSlow(b []byte) ([16]byte, bool) {
+	var u [16]byte
 	j := 0
 	for i := 0; i < 36; {
 		if i == 8 || i == 13 || i == 18 || i == 23 {
@@ -303,6 +339,26 @@ func ParseUUID(b []byte) ([16]byte, bool) {
 		i += 2
 	}
 	return u, true
+}
+
+// asciiNoNUL reports whether b is ASCII without NUL, eight bytes at a time: true for
+// nearly every field, which then needs neither utf8.Valid nor a search for NUL.
+func asciiNoNUL(b []byte) bool {
+	const hi, lo = 0x8080808080808080, 0x0101010101010101
+	for len(b) >= 8 {
+		w := binary.LittleEndian.Uint64(b)
+		// (w-lo)&^w&hi is non-zero exactly when some byte of w is zero.
+		if w&hi != 0 || (w-lo)&^w&hi != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c == 0 || c >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 func unhex(c byte) (byte, bool) {

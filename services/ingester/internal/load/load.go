@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -264,9 +265,16 @@ func (l *Loader) fill(ctx context.Context, tx pgx.Tx, b *Batch) error {
 		table = pgx.Identifier{"ecomstream_staging"}
 		cols = append(append([]string(nil), columns...), "ord")
 	}
+	copySQL := "COPY " + table.Sanitize() + " (" + strings.Join(cols, ", ") + ") FROM STDIN (FORMAT binary)"
 	for {
 		src.paused = false
-		if _, err := tx.CopyFrom(ctx, table, cols, src); err != nil {
+		cr := newCopyReader(src)
+		_, err := tx.Conn().PgConn().CopyFrom(ctx, cr, copySQL)
+		cr.stop()
+		if err != nil {
+			if err := src.Err(); err != nil {
+				return err // a read error aborted the COPY: the file's error, not PostgreSQL's
+			}
 			if db.IsUniqueViolation(err) {
 				return ErrDuplicateKey
 			}

@@ -339,7 +339,7 @@ func TestCrashInTheMiddleOfCopy(t *testing.T) {
 		// Cancel once COPY is under way (rows are arriving in the table's heap).
 		for {
 			var active int
-			_ = pool.QueryRow(context.Background(), "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'copy%events%' AND state = 'active'").Scan(&active)
+			_ = pool.QueryRow(context.Background(), "SELECT count(*) FROM pg_stat_activity WHERE query ILIKE 'copy%events%' AND state = 'active'").Scan(&active)
 			if active > 0 {
 				time.Sleep(20 * time.Millisecond)
 				cancel()

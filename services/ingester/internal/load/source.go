@@ -8,13 +8,10 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"math/big"
 	"os"
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/ecomstream/ecomstream/services/common/csvcodec"
 	"github.com/ecomstream/ecomstream/services/common/event"
@@ -32,7 +29,7 @@ type rejectedRow struct {
 // maxRawLine caps what a rejected row keeps of its line.
 const maxRawLine = 4096
 
-// source streams the good rows of a batch's files into COPY (pgx.CopyFromSource) while
+// source streams the good rows of a batch's files into COPY (through copyReader) while
 // it validates them; rejected rows are buffered for their own COPY. It pauses (Next
 // returns false before the end) when the rejected buffer is full, so a file of garbage
 // cannot grow memory: the caller flushes the buffer and resumes with another CopyFrom.
@@ -54,17 +51,13 @@ type source struct {
 	rejected []rejectedRow
 	ord      int64
 
-	row    []any
-	price  big.Int
+	ev     event.Event // the current good row
+	file   string      // its file's name
 	intern map[string]string
 }
 
 func newSource(files []*FileResult, staging bool, now time.Time, maxRej int) *source {
-	n := len(columns)
-	if staging {
-		n++
-	}
-	s := &source{files: files, staging: staging, now: now, maxRej: maxRej, row: make([]any, n), intern: map[string]string{}}
+	s := &source{files: files, staging: staging, now: now, maxRej: maxRej, intern: map[string]string{}}
 	for _, fr := range files {
 		if fr.Outcome == OutcomeFailed && fr.Failure != nil { // failed before reading (claim)
 			s.rejected = append(s.rejected, rejectedRow{file: fr.File.Name, reason: fr.Failure.Reason, message: fr.Failure.Message})
@@ -199,28 +192,14 @@ func (s *source) internCategory(b []byte) string {
 	return c
 }
 
-// fill sets the row values for e; the slice is reused because pgx encodes a row before
-// it asks for the next one.
+// fill makes e the current row, for appendRow.
 func (s *source) fill(e *event.Event) {
-	s.price.SetInt64(e.PriceCents)
-	s.row[0] = e.EventID
-	s.row[1] = e.EventTime
-	s.row[2] = e.EventType
-	s.row[3] = e.UserID
-	s.row[4] = e.SessionID
-	s.row[5] = e.ProductID
-	s.row[6] = e.Category
-	s.row[7] = pgtype.Numeric{Int: &s.price, Exp: -2, Valid: true}
-	s.row[8] = e.Quantity
-	s.row[9] = s.cur.File.Name
+	s.ev = *e
+	s.file = s.cur.File.Name
 	if s.staging {
 		s.ord++
-		s.row[10] = s.ord
 	}
 }
-
-// Values returns the current row.
-func (s *source) Values() ([]any, error) { return s.row, nil }
 
 // Err reports a read error; COPY is then aborted and the transaction rolled back.
 func (s *source) Err() error { return s.err }

@@ -27,6 +27,10 @@ func Markdown(r *Report) string {
 			p("; at %s offered: %s", Rate(r.MaxRate.FirstFail), r.MaxRate.FailReason)
 		}
 		p(".\n\n")
+		if r.MaxRate.BulkCopy > 0 {
+			p("**2-stream `\\copy` bulk rate, same PostgreSQL, same run: %s**; highest sustained rate / bulk rate = %.2f.\n\n",
+				Rate(r.MaxRate.BulkCopy), r.MaxRate.RowsPerSec/r.MaxRate.BulkCopy)
+		}
 	}
 	p("---\n\n## Test Configuration\n\n```\n")
 	s := r.Settings

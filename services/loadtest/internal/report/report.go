@@ -229,4 +229,7 @@ type MaxRate struct {
 	P99        float64 `json:"p99"`
 	FirstFail  float64 `json:"first_failing_offered_rows_per_second,omitempty"`
 	FailReason string  `json:"first_failing_reason,omitempty"`
+	// BulkCopy is the no-bookkeeping baseline measured on the same PostgreSQL in the same
+	// run: 2 parallel COPY streams (as psql \copy) into a copy of events; 0 = not measured.
+	BulkCopy float64 `json:"bulk_copy_2_streams_rows_per_second,omitempty"`
 }

@@ -239,6 +239,17 @@ func clock(d time.Duration) string {
 // way between the last pass and the first miss.
 func (ru *run) ramp(ctx context.Context) error {
 	rp := ru.set.Ramp
+	// The bulk baseline first, on the empty database, as make bench measures it.
+	var bulk float64
+	if bc, ok := ru.st.(stack.BulkCopier); ok {
+		ru.logf("measuring the 2-stream COPY bulk rate on the same PostgreSQL")
+		var err error
+		if bulk, err = bc.BulkCopyRate(ctx); err != nil {
+			ru.logf("bulk rate not measured: %v", err)
+		} else if bulk > 0 {
+			ru.logf("2-stream COPY bulk rate: %s", report.Rate(bulk))
+		}
+	}
 	rate := rp.StartRate
 	var lastPass, firstFail float64
 	var failWhy string
@@ -278,7 +289,7 @@ func (ru *run) ramp(ctx context.Context) error {
 		}
 		rate = (lastPass + firstFail) / 2
 	}
-	best := report.MaxRate{FirstFail: firstFail, FailReason: failWhy}
+	best := report.MaxRate{FirstFail: firstFail, FailReason: failWhy, BulkCopy: bulk}
 	for _, s := range ru.r.Steps {
 		if s.Passed && s.GeneratedRate > best.RowsPerSec {
 			best.RowsPerSec, best.Offered, best.P99 = s.GeneratedRate, s.Offered, s.P99

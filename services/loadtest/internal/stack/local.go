@@ -44,6 +44,7 @@ type Local struct {
 	// NoCollector leaves the collector out, to tell its cost (its full-table report
 	// queries every 30 s) from the pipeline's.
 	NoCollector bool
+	BulkRows    int // max preset: rows of the 2-stream COPY bulk baseline (0 = not measured)
 	// SampleEvery is the /proc sampling period.
 	SampleEvery time.Duration
 
@@ -518,6 +519,17 @@ func (l *Local) Problems() []string {
 	return append([]string(nil), l.problems...)
 }
 
+// BulkCopyRate implements BulkCopier: BulkRows rows in 2 streams of files of up to
+// 10,000 rows (the bench's file size); 0 when BulkRows is 0.
+func (l *Local) BulkCopyRate(ctx context.Context) (float64, error) {
+	if l.BulkRows <= 0 {
+		return 0, nil
+	}
+	perStream := (l.BulkRows + 1) / 2
+	files := (perStream + 9999) / 10000
+	return measure.BulkCopy(ctx, l.pool, 2, files, (perStream+files-1)/files)
+}
+
 // Environment implements Stack.
 func (l *Local) Environment(ctx context.Context) report.Environment {
 	e := measure.Host()
@@ -531,7 +543,14 @@ func (l *Local) Environment(ctx context.Context) report.Environment {
 		e.Notes = append(e.Notes, "run without the collector (--collector=false)")
 	}
 	if l.DatabaseURL == "" {
-		e.Notes = append(e.Notes, "PostgreSQL: a fresh cluster per run (scripts/pg-local.sh: shared_buffers=256MB, synchronous_commit=off, fsync on)")
+		e.Notes = append(e.Notes, "PostgreSQL: a fresh cluster per run (scripts/pg-local.sh)")
+	}
+	if l.pool != nil {
+		// Read from the server, not assumed: the figures hold for these settings only.
+		var sc, fsync, sb string
+		if l.pool.QueryRow(ctx, "SELECT current_setting('synchronous_commit'), current_setting('fsync'), current_setting('shared_buffers')").Scan(&sc, &fsync, &sb) == nil {
+			e.Notes = append(e.Notes, fmt.Sprintf("PostgreSQL durability: synchronous_commit=%s, fsync=%s, shared_buffers=%s", sc, fsync, sb))
+		}
 	}
 	return e
 }

@@ -15,6 +15,12 @@ import (
 	"github.com/ecomstream/ecomstream/services/loadtest/internal/report"
 )
 
+// BulkCopier is a stack that can measure the no-bookkeeping bulk COPY rate on its own
+// PostgreSQL (2 parallel streams), the baseline the max preset is compared with.
+type BulkCopier interface {
+	BulkCopyRate(ctx context.Context) (float64, error)
+}
+
 // Stack is a running pipeline under test.
 type Stack interface {
 	// Start brings up a clean database with the schema, the ingesters and the collector.

@@ -1,0 +1,74 @@
+package measure
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ecomstream/ecomstream/services/common/event"
+)
+
+// bulkTable is the scratch copy of events the bulk baseline loads; dropped afterwards.
+const bulkTable = "loadtest_bulk_copy"
+
+// BulkCopy measures the no-bookkeeping bulk baseline on the run's own PostgreSQL: streams
+// sessions in parallel, each sending filesPerStream CSV files of rowsPerFile rows with
+// COPY ... FROM STDIN (FORMAT csv), one COPY per file, as `psql \copy` does, into a
+// scratch table like events (its primary key and four indexes). No validation, no
+// ledger. It returns rows per second over the whole load, wall clock.
+func BulkCopy(ctx context.Context, pool *pgxpool.Pool, streams, filesPerStream, rowsPerFile int) (float64, error) {
+	files := make([][][]byte, streams)
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 11))
+	for s := range files {
+		for range filesPerStream {
+			files[s] = append(files[s], event.AppendSyntheticCSV(event.HeaderLine(), rng, rowsPerFile, time.Now().UTC().Add(-time.Hour)))
+		}
+	}
+	setup := []string{
+		"DROP TABLE IF EXISTS " + bulkTable,
+		"CREATE TABLE " + bulkTable + " (LIKE events INCLUDING ALL)",
+		"ALTER TABLE " + bulkTable + " ALTER COLUMN source_file SET DEFAULT 'bulk'",
+	}
+	for _, q := range setup {
+		if _, err := pool.Exec(ctx, q); err != nil {
+			return 0, fmt.Errorf("bulk copy: %s: %w", q, err)
+		}
+	}
+	defer pool.Exec(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS "+bulkTable) //nolint:errcheck // best effort
+	// Start from a clean checkpoint as the bench does; a role without the right only
+	// measures with whatever dirty pages there are.
+	_, _ = pool.Exec(ctx, "CHECKPOINT")
+	copySQL := "COPY " + bulkTable + " (" + strings.Join(event.Columns, ", ") + ") FROM STDIN (FORMAT csv, HEADER true)"
+	start := time.Now()
+	errs := make([]error, streams)
+	var wg sync.WaitGroup
+	for s := range files {
+		wg.Go(func() {
+			conn, err := pool.Acquire(ctx)
+			if err != nil {
+				errs[s] = err
+				return
+			}
+			defer conn.Release()
+			for _, f := range files[s] {
+				if _, err := conn.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(f), copySQL); err != nil {
+					errs[s] = fmt.Errorf("bulk copy: %w", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return 0, err
+	}
+	elapsed := time.Since(start).Seconds()
+	return float64(streams*filesPerStream*rowsPerFile) / elapsed, nil
+}

@@ -1,0 +1,31 @@
+package report
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// The max report puts the 2-stream COPY bulk rate of the same run beside the highest
+// sustained rate, with their ratio, in the Markdown and the JSON; a run that did not
+// measure it says nothing of it.
+func TestMaxReportShowsTheBulkRateBesideTheHighestSustainedRate(t *testing.T) {
+	r := fixture()
+	r.MaxRate = &MaxRate{RowsPerSec: 60000, Offered: 64000, P99: 0.4, BulkCopy: 50000}
+	md := Markdown(r)
+	if !strings.Contains(md, "**2-stream `\\copy` bulk rate, same PostgreSQL, same run: "+Rate(50000)+"**") ||
+		!strings.Contains(md, "highest sustained rate / bulk rate = 1.20") {
+		t.Errorf("markdown lacks the bulk rate:\n%s", md[:min(len(md), 1200)])
+	}
+	js, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(js), `"bulk_copy_2_streams_rows_per_second":50000`) {
+		t.Error("json lacks bulk_copy_2_streams_rows_per_second")
+	}
+	r.MaxRate.BulkCopy = 0
+	if md := Markdown(r); strings.Contains(md, "bulk rate") {
+		t.Error("a run without the bulk rate mentions it")
+	}
+}
