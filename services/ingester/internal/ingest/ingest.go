@@ -116,23 +116,28 @@ func (r *Runner) rescanLoop(ctx context.Context) {
 	}
 }
 
-// rescan lists the input directory and moves aside the files whose names are not
-// UTF-8: the ledger cannot record them, so the failed directory and its reason file are
-// their record.
+// rescan lists the input directory and moves aside what must not be read: names that
+// are not UTF-8 (the ledger cannot record them, so the failed directory and its reason
+// file are their record) and entries that are not regular files (a symlink, FIFO,
+// socket or device is never opened; link(2) moves the entry itself, not its target).
 func (r *Runner) rescan() error {
-	bad, err := r.queue.Rescan()
-	for _, name := range bad {
-		dst, merr := archive.Move(filepath.Join(r.opt.InputDir, name), r.opt.FailedDir)
+	aside, err := r.queue.Rescan()
+	for _, a := range aside {
+		why := a.Reason + ": the file name is not valid UTF-8"
+		if a.Reason == queue.ReasonNotRegularFile {
+			why = a.Reason + ": not a regular file (symlink, FIFO, socket or device); it was not read"
+		}
+		r.metrics.Aside.WithLabelValues(a.Reason).Inc()
+		dst, merr := archive.Move(filepath.Join(r.opt.InputDir, a.Name), r.opt.FailedDir)
 		if merr == nil {
-			merr = archive.WriteReason(dst, event.ReasonBadFileName+": the file name is not valid UTF-8")
+			merr = archive.WriteReason(dst, why)
 		}
 		if merr != nil && !errors.Is(merr, archive.ErrGone) {
 			r.metrics.Errors.WithLabelValues("archive").Inc()
-			r.log.Error().Err(merr).Str("file", strconv.QuoteToASCII(name)).Msg("cannot move aside a file with a non-UTF-8 name")
+			r.log.Error().Err(merr).Str("file", strconv.QuoteToASCII(a.Name)).Str("reason", a.Reason).Msg("cannot move aside a file that must not be read")
 			continue
 		}
-		r.metrics.Files.WithLabelValues("failed").Inc()
-		r.log.Warn().Str("file", strconv.QuoteToASCII(name)).Msg("file name is not valid UTF-8; moved to the failed directory")
+		r.log.Warn().Str("file", strconv.QuoteToASCII(a.Name)).Str("reason", a.Reason).Msg("moved to the failed directory without reading it")
 	}
 	return err
 }

@@ -148,7 +148,7 @@ func TestMetricsCountOutcomes(t *testing.T) {
 	r := startRunner(t, nil)
 	place(t, r.opt.InputDir, "m1.csv", "a", "b", "c")
 	place(t, r.opt.InputDir, "m2.csv", "a", "")
-	os.WriteFile(filepath.Join(r.opt.InputDir, "junk.csv"), []byte("\x00\x01binary"), 0o644)
+	os.WriteFile(filepath.Join(r.opt.InputDir, "junk.csv"), []byte("\x00\x01binary\n"), 0o644)
 	waitLedger(t, r.pool, 3)
 	time.Sleep(100 * time.Millisecond) // metrics are updated right after the commit
 	if got := testutil.ToFloat64(r.metrics.Records.WithLabelValues("inserted")); got != 4 {

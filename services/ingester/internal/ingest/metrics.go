@@ -17,6 +17,8 @@ type Metrics struct {
 	BatchRecords prometheus.Histogram
 	Latency      prometheus.Histogram
 	Errors       *prometheus.CounterVec
+	// Aside counts entries moved aside unread (bad name, not a regular file).
+	Aside *prometheus.CounterVec
 }
 
 const subsystem = "ingester"
@@ -44,6 +46,8 @@ func NewMetrics(reg prometheus.Registerer, queueStats func() (int, int64, float6
 			Buckets: metrics.LatencyBuckets, NativeHistogramBucketFactor: metrics.NativeBucketFactor}),
 		Errors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metrics.Namespace, Subsystem: subsystem,
 			Name: "errors_total", Help: "Failures that were retried or moved aside, by stage."}, []string{"stage"}),
+		Aside: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metrics.Namespace, Subsystem: subsystem,
+			Name: "files_aside_total", Help: "Entries named like input files moved to the failed directory without being read, by reason."}, []string{"reason"}),
 	}
 	for _, o := range []string{"inserted", "rejected", "duplicate"} {
 		m.Records.WithLabelValues(o)
@@ -57,7 +61,10 @@ func NewMetrics(reg prometheus.Registerer, queueStats func() (int, int64, float6
 	for _, s := range []string{"read", "database", "archive"} {
 		m.Errors.WithLabelValues(s)
 	}
-	reg.MustRegister(m.Records, m.Files, m.Bytes, m.Batches, m.BatchSeconds, m.BatchRecords, m.Latency, m.Errors)
+	for _, r := range []string{"bad_file_name", "not_regular_file"} {
+		m.Aside.WithLabelValues(r)
+	}
+	reg.MustRegister(m.Records, m.Files, m.Bytes, m.Batches, m.BatchSeconds, m.BatchRecords, m.Latency, m.Errors, m.Aside)
 	reg.MustRegister(&backlogCollector{stats: queueStats}, &poolCollector{pool: pool})
 	return m
 }
