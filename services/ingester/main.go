@@ -79,7 +79,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	q := queue.New(cfg.InputDir, cfg.Settle)
 	reg := metrics.NewRegistry()
-	m := ingest.NewMetrics(reg, ingest.Backlog(q), pool)
+	m := ingest.NewMetrics(reg, q, pool)
 	router := httpserver.Router(log, reg, func(ctx context.Context) error {
 		if err := pool.Ping(ctx); err != nil {
 			return fmt.Errorf("database: %w", err)

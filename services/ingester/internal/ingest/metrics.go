@@ -5,6 +5,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ecomstream/ecomstream/services/common/metrics"
+	"github.com/ecomstream/ecomstream/services/ingester/internal/queue"
 )
 
 // Metrics are the ingester's own; names are documented in docs/metrics.md.
@@ -19,13 +20,15 @@ type Metrics struct {
 	Errors       *prometheus.CounterVec
 	// Aside counts entries moved aside unread (bad name, not a regular file).
 	Aside *prometheus.CounterVec
+	// Retries counts failed attempts of single files, by stage.
+	Retries *prometheus.CounterVec
 }
 
 const subsystem = "ingester"
 
 // NewMetrics registers the ingester's metrics on reg, with every label value present
 // from the start so dashboards show zeros rather than gaps.
-func NewMetrics(reg prometheus.Registerer, queueStats func() (int, int64, float64), pool *pgxpool.Pool) *Metrics {
+func NewMetrics(reg prometheus.Registerer, q *queue.Queue, pool *pgxpool.Pool) *Metrics {
 	m := &Metrics{
 		Records: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metrics.Namespace, Subsystem: subsystem,
 			Name: "records_total", Help: "Rows of committed files, by outcome."}, []string{"outcome"}),
@@ -47,7 +50,9 @@ func NewMetrics(reg prometheus.Registerer, queueStats func() (int, int64, float6
 		Errors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metrics.Namespace, Subsystem: subsystem,
 			Name: "errors_total", Help: "Failures that were retried or moved aside, by stage."}, []string{"stage"}),
 		Aside: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metrics.Namespace, Subsystem: subsystem,
-			Name: "files_aside_total", Help: "Entries named like input files moved to the failed directory without being read, by reason."}, []string{"reason"}),
+			Name: "files_aside_total", Help: "Entries named like input files moved to the failed directory without being committed, by reason."}, []string{"reason"}),
+		Retries: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metrics.Namespace, Subsystem: subsystem,
+			Name: "file_retries_total", Help: "Failed attempts of single files (each retried with backoff), by stage."}, []string{"stage"}),
 	}
 	for _, o := range []string{"inserted", "rejected", "duplicate"} {
 		m.Records.WithLabelValues(o)
@@ -61,11 +66,17 @@ func NewMetrics(reg prometheus.Registerer, queueStats func() (int, int64, float6
 	for _, s := range []string{"read", "database", "archive"} {
 		m.Errors.WithLabelValues(s)
 	}
-	for _, r := range []string{"bad_file_name", "not_regular_file"} {
+	for _, r := range []string{queue.ReasonBadFileName, queue.ReasonNotRegularFile, "retries_exhausted"} {
 		m.Aside.WithLabelValues(r)
 	}
-	reg.MustRegister(m.Records, m.Files, m.Bytes, m.Batches, m.BatchSeconds, m.BatchRecords, m.Latency, m.Errors, m.Aside)
-	reg.MustRegister(&backlogCollector{stats: queueStats}, &poolCollector{pool: pool})
+	for _, s := range []string{"read", "database", "archive"} {
+		m.Retries.WithLabelValues(s)
+	}
+	parked := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: metrics.Namespace, Subsystem: subsystem,
+		Name: "files_parked", Help: "Files that kept failing and could not be moved aside; they wait in the input directory until they change."},
+		func() float64 { return float64(q.Parked()) })
+	reg.MustRegister(m.Records, m.Files, m.Bytes, m.Batches, m.BatchSeconds, m.BatchRecords, m.Latency, m.Errors, m.Aside, m.Retries, parked)
+	reg.MustRegister(&backlogCollector{stats: Backlog(q)}, &poolCollector{pool: pool})
 	return m
 }
 

@@ -2,6 +2,7 @@ package load
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -375,7 +377,7 @@ func TestChecksumOfARejectedLargeFileIsItsBytes(t *testing.T) {
 	f := queue.File{Name: "nocol.csv", Path: p, Size: fi.Size(), ModTime: fi.ModTime()}
 	l := &Loader{Pool: pool, Instance: "t", MaxRejected: 100}
 	b := load(t, l, f)
-	want, _, _ := fileSHA256(p)
+	want, _, _ := fileSHA256(f)
 	if b.Files[0].Outcome != OutcomeFailed || b.Files[0].SHA256 != want {
 		t.Fatalf("outcome %s sha %s, want failed with sha %s", b.Files[0].Outcome, b.Files[0].SHA256, want)
 	}
@@ -384,17 +386,181 @@ func TestChecksumOfARejectedLargeFileIsItsBytes(t *testing.T) {
 	}
 }
 
-// A file that cannot be read is rejected on its own; the files batched with it land.
-func TestUnreadableFileDoesNotHoldTheBatch(t *testing.T) {
-	if os.Geteuid() == 0 {
-		t.Skip("root reads any file")
+// An OS error opening a file (here EMFILE: the process is out of descriptors) says
+// nothing of its content: the file is left to be retried, with no ledger row, and lands
+// whole once the error is gone.
+func TestOSErrorOpeningAFileIsRetriedNeverFailed(t *testing.T) {
+	pool := newPool(t)
+	l := &Loader{Pool: pool, Instance: "t", MaxRejected: 100}
+	dir := t.TempDir()
+	f := writeFile(t, dir, "emfile.csv", row(), row())
+	// Warm one pooled connection, so the batch needs no new descriptor before the open.
+	if _, err := pool.Exec(context.Background(), "SELECT 1"); err != nil {
+		t.Fatal(err)
+	}
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	probe, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := probe.Fd() // the lowest free descriptor: the next open gets it
+	probe.Close()
+	low := lim
+	low.Cur = uint64(next)
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
+		t.Fatal(err)
+	}
+	b, claim, err := l.Load(context.Background(), []queue.File{f}, false)
+	syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim) //nolint:errcheck
+	if err != nil {
+		t.Fatalf("load while out of descriptors: %v", err)
+	}
+	claim.Release()
+	if got := b.Files[0]; got.Outcome != OutcomeRetry || !errors.Is(got.Err, syscall.EMFILE) {
+		t.Fatalf("out of descriptors: outcome %s err %v, want retry with EMFILE", got.Outcome, got.Err)
+	}
+	if n := count(t, pool, "SELECT count(*) FROM ingested_files"); n != 0 {
+		t.Fatalf("an OS error wrote %d ledger rows", n)
+	}
+	if got := load(t, l, f).Files[0]; got.Outcome != OutcomeIngested || got.Inserted != 2 {
+		t.Fatalf("once descriptors are back: %+v", got)
+	}
+}
+
+// Only the regular file that was claimed is read: a symlink (to a secret), a FIFO (which
+// would block open forever) or another file put at the path after the claim is never
+// read, and nothing of it reaches the database.
+func TestOnlyTheClaimedRegularFileIsRead(t *testing.T) {
+	pool := newPool(t)
+	l := &Loader{Pool: pool, Instance: "t", MaxRejected: 100}
+	dir := t.TempDir()
+	secret := filepath.Join(t.TempDir(), "environ")
+	os.WriteFile(secret, []byte("DATABASE_URL=postgres://ecomstream:hunter2@db/ecomstream\n"), 0o600)
+	swaps := map[string]func(p string){
+		"symlink.csv": func(p string) { os.Remove(p); os.Symlink(secret, p) },
+		"fifo.csv":    func(p string) { os.Remove(p); syscall.Mkfifo(p, 0o644) },
+		"other.csv": func(p string) { // created while the old one exists: another inode
+			os.WriteFile(p+".new", []byte(strings.Join(event.Columns, ",")+"\n"+row()+"\n"), 0o644)
+			os.Rename(p+".new", p)
+		},
+	}
+	var files []queue.File
+	for name, swap := range swaps {
+		f := writeFile(t, dir, name, row())
+		fi, _ := os.Lstat(f.Path)
+		st := fi.Sys().(*syscall.Stat_t)
+		f.Dev, f.Ino = uint64(st.Dev), st.Ino //nolint:unconvert
+		swap(f.Path)
+		files = append(files, f)
+	}
+	done := make(chan *Batch, 1)
+	go func() {
+		b, claim, err := l.Load(context.Background(), files, false)
+		if err != nil {
+			t.Error(err)
+		}
+		claim.Release()
+		done <- b
+	}()
+	var b *Batch
+	select {
+	case b = <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the load blocked (a FIFO was opened)")
+	}
+	if b == nil {
+		return
+	}
+	for _, f := range b.Files {
+		if f.Outcome != OutcomeChanged {
+			t.Errorf("%s: outcome %s, want changed", f.File.Name, f.Outcome)
+		}
+	}
+	if n := count(t, pool, "SELECT count(*) FROM ingested_files") + count(t, pool, "SELECT count(*) FROM rejected_records") +
+		count(t, pool, "SELECT count(*) FROM events"); n != 0 {
+		t.Fatalf("%d rows written for files that were not read", n)
+	}
+}
+
+// A failed outcome in the ledger is kept: the same bytes found again (a crash or a failed
+// move after the commit) are already committed as failed, with the stored reason, so
+// they go to the failed directory rather than the archive (or a delete).
+func TestLedgerRemembersAFailedOutcomeAndItsReason(t *testing.T) {
+	pool := newPool(t)
+	l := &Loader{Pool: pool, Instance: "t", MaxRejected: 100}
+	dir := t.TempDir()
+	p := filepath.Join(dir, "nocol.csv")
+	os.WriteFile(p, []byte("event_id,event_time\nx,y\n"), 0o644)
+	fi, _ := os.Stat(p)
+	f := queue.File{Name: "nocol.csv", Path: p, Size: fi.Size(), ModTime: fi.ModTime()}
+	if got := load(t, l, f).Files[0]; got.Outcome != OutcomeFailed {
+		t.Fatalf("first load: %s", got.Outcome)
+	}
+	got := load(t, l, f).Files[0]
+	if got.Outcome != OutcomeAlreadyCommitted || got.Committed != OutcomeFailed || got.Failure == nil || got.Failure.Reason != event.ReasonMissingColumns {
+		t.Fatalf("again: outcome %s committed %q failure %+v; want already_committed as failed, missing_columns", got.Outcome, got.Committed, got.Failure)
+	}
+}
+
+// The rejected-row buffer holds at most MaxRejected rows of at most maxRawLine bytes
+// after escaping (a line of invalid bytes grows 4x when escaped), and a file stores at
+// most MaxRejectedPerFile of its rejected lines; the rest are counted.
+func TestRejectedRowsAreBoundedAfterEscapingAndPerFile(t *testing.T) {
+	garbage := strings.Repeat("\xff", 4000)
+	if n := len(sanitize([]byte(garbage), maxRawLine)); n > maxRawLine {
+		t.Fatalf("an escaped line of 4000 invalid bytes keeps %d bytes, cap %d", n, maxRawLine)
+	}
+	if got := sanitize([]byte("ab\xffcd"), 5); got != "ab" {
+		t.Fatalf("an escape cut in two: %q", got)
 	}
 	pool := newPool(t)
 	dir := t.TempDir()
-	locked := writeFile(t, dir, "locked.csv", row())
-	os.Chmod(locked.Path, 0)
-	b := load(t, &Loader{Pool: pool, Instance: "t", MaxRejected: 100}, locked, writeFile(t, dir, "ok.csv", row()))
-	if b.Files[0].Outcome != OutcomeFailed || b.Files[1].Inserted != 1 {
-		t.Fatalf("%+v %+v", b.Files[0], b.Files[1])
+	lines := make([]string, 10_000)
+	for i := range lines {
+		lines[i] = garbage
+	}
+	f := writeFile(t, dir, "garbage.csv", lines...)
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		var ms runtime.MemStats
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+				runtime.ReadMemStats(&ms)
+				if ms.HeapInuse > peak.Load() {
+					peak.Store(ms.HeapInuse)
+				}
+			}
+		}
+	}()
+	l := &Loader{Pool: pool, Instance: "t", MaxRejected: 10_000, MaxRejectedPerFile: 2_500}
+	got := load(t, l, f).Files[0]
+	close(stop)
+	<-sampled
+	if got.Rejected != 10_000 {
+		t.Fatalf("rejected %d, want 10000 counted", got.Rejected)
+	}
+	if n := count(t, pool, "SELECT count(*) FROM rejected_records WHERE source_file = 'garbage.csv'"); n != 2_500 {
+		t.Fatalf("stored %d rejected lines, want the cap of 2500", n)
+	}
+	if n := count(t, pool, "SELECT max(octet_length(raw_line)) FROM rejected_records"); n > maxRawLine {
+		t.Fatalf("a stored raw line of %d bytes, cap %d", n, maxRawLine)
+	}
+	// The buffer may hold 2,500 rows of at most 4 KiB here: 10 MiB, not 4x that.
+	grew := int64(peak.Load()) - int64(before.HeapInuse)
+	t.Logf("peak heap in use %d MiB (%d MiB above the start)", peak.Load()>>20, grew>>20)
+	if grew > 3*2_500*maxRawLine {
+		t.Fatalf("heap grew %d MiB for a buffer bounded at %d MiB", grew>>20, 2_500*maxRawLine>>20)
 	}
 }

@@ -278,7 +278,7 @@ func (h *oldestFirst) Pop() any {
 
 // Take hands out up to maxFiles ready files, oldest modification time first, stopping
 // once their bytes reach maxBytes (at least one file is always taken). They stay
-// in flight until Done or Retry. The oldest candidates are picked with a heap bounded
+// in flight until Done, Fail, Defer, Park or Changed. The oldest candidates are picked with a heap bounded
 // by a small multiple of maxFiles, not by sorting every waiting file under the lock.
 func (q *Queue) Take(maxFiles int, maxBytes int64) []File {
 	now := q.now()
@@ -333,9 +333,10 @@ func (q *Queue) Done(name string) {
 	q.mu.Unlock()
 }
 
-// Retry puts a file back, not to be handed out again for delay; it returns how many
-// times the file has been retried.
-func (q *Queue) Retry(name string, delay time.Duration) int {
+// Fail puts back a file that failed for a reason of its own: its attempts are counted
+// and it is not handed out again before backoff(attempts) has passed. It returns the
+// attempts so far.
+func (q *Queue) Fail(name string, backoff func(attempts int) time.Duration) int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	e, ok := q.files[name]
@@ -344,8 +345,19 @@ func (q *Queue) Retry(name string, delay time.Duration) int {
 	}
 	e.inflight = false
 	e.attempts++
-	e.notUntil = q.now().Add(delay)
+	e.notUntil = q.now().Add(backoff(e.attempts))
 	return e.attempts
+}
+
+// Defer puts back a file that could not be tried for reasons not its own (locked by
+// another replica, the database away): no attempt is counted.
+func (q *Queue) Defer(name string, delay time.Duration) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if e, ok := q.files[name]; ok {
+		e.inflight = false
+		e.notUntil = q.now().Add(delay)
+	}
 }
 
 // Wake returns a channel that receives when files may have become ready.

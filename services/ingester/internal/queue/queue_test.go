@@ -158,7 +158,7 @@ func TestRescanFindsFilesAndOldestComesFirst(t *testing.T) {
 	if again := q.Take(10, 1<<30); len(again) != 0 {
 		t.Fatalf("in-flight files handed out twice: %v", again)
 	}
-	q.Retry("a.csv", 0)
+	q.Defer("a.csv", 0)
 	if again := q.Take(10, 1<<30); len(again) != 1 || again[0].Name != "a.csv" {
 		t.Fatalf("retried file: %v", again)
 	}
