@@ -29,6 +29,9 @@ func TestBadSettingsGiveAClearErrorAndExit2(t *testing.T) {
 		{env: map[string]string{"INGESTER_MAX_BATCH_RECORDS": "0"}, want: "INGESTER_MAX_BATCH_RECORDS"},
 		{args: []string{"--settle", "soon"}, want: "invalid value"},
 		{args: []string{"--log-level", "loud"}, want: "unknown log level"},
+		{args: []string{"--retry-base", "10s", "--retry-max", "1s"}, want: "INGESTER_RETRY_BASE"},
+		{args: []string{"--db-statement-timeout", "-1s"}, want: "INGESTER_DB_"},
+		{args: []string{"--max-file-attempts", "0"}, want: "INGESTER_MAX_FILE_ATTEMPTS"},
 		{args: []string{"stray"}, want: "unexpected argument"},
 	} {
 		for k, v := range tc.env {
