@@ -165,7 +165,12 @@ func (q *Queue) Removed(name string) {
 // and anything that is not a regular file.
 func (q *Queue) Rescan() (aside []Aside, err error) {
 	listed := q.now()
-	ents, err := os.ReadDir(q.dir)
+	d, err := os.Open(q.dir)
+	if err != nil {
+		return nil, err
+	}
+	ents, err := d.ReadDir(-1) // unsorted: order is Take's business, not the listing's
+	d.Close()
 	if err != nil {
 		return nil, err
 	}
