@@ -2,7 +2,13 @@ package e2e
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -108,4 +114,101 @@ func pendingFiles(t *testing.T, d dirs) int {
 		t.Fatal(err)
 	}
 	return len(left)
+}
+
+// TestFileOfAnotherOwnerHoldsNothingBack is the issue's first reproduction: an ingester
+// running as an unprivileged user meets a file it cannot open (another owner, mode
+// 0600) that it cannot move either (fs.protected_hardlinks refuses to link another
+// owner's file). That is an OS error, not content: no `failed` ledger row; it is retried
+// with backoff, then parked and counted; every other file, dropped before or after it,
+// lands.
+func TestFileOfAnotherOwnerHoldsNothingBack(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run the ingester as another user")
+	}
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		t.Skip("no user nobody")
+	}
+	uid, _ := strconv.Atoi(nobody.Uid)
+	gid, _ := strconv.Atoi(nobody.Gid)
+	url := pgtest.DB(t)
+	d := newDirs(t)
+	for _, p := range []string{filepath.Dir(d.In), d.In, d.Archive, d.Failed} {
+		if err := os.Chown(p, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Chmod(binDir, 0o755)                           //nolint:errcheck
+	os.Chmod(filepath.Dir(filepath.Dir(d.In)), 0o755) //nolint:errcheck // the test's temp dir
+	cred := &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	db := pool(t, url)
+	// The file of another owner comes first (oldest), then good files.
+	locked := filepath.Join(d.In, "a-locked.csv")
+	if err := os.WriteFile(locked, []byte(strings.Join(eventColumns, ",")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Producers and the ingester share the volume's owner, as in compose.
+	gen := startAs(t, cred, "generator", nil, genArgs(d, t, 20, "gen-o", "--min-records", "10", "--max-records", "20", "--sleep", "0")...)
+	if err := gen.wait(time.Minute); err != nil {
+		t.Fatalf("generator: %v", err)
+	}
+	counts := generatorCounts(t, gen)
+	addr := freeAddr(t)
+	ing := startAs(t, cred, "ingester", []string{"DATABASE_URL=" + url},
+		"--input-dir", d.In, "--archive-dir", d.Archive, "--failed-dir", d.Failed, "--http-addr", addr,
+		"--instance", "ing-o", "--rescan-interval", "500ms", "--db-wait", "120s",
+		"--max-file-attempts", "3", "--retry-base", "100ms", "--retry-max", "300ms")
+	// Good files dropped after the stuck one land too.
+	late := startAs(t, cred, "generator", nil, genArgs(d, t, 5, "gen-late", "--min-records", "10", "--max-records", "20", "--sleep", "0")...)
+	if err := late.wait(time.Minute); err != nil {
+		t.Fatalf("generator: %v", err)
+	}
+	lateCounts := generatorCounts(t, late)
+	want := counts.Files + lateCounts.Files
+	var parked string
+	for deadline := time.Now().Add(2 * time.Minute); ; {
+		var n int64
+		_ = db.QueryRow(context.Background(), "SELECT count(*) FROM ingested_files").Scan(&n)
+		parked = metricValue(t, addr, "ecomstream_ingester_files_parked")
+		if n >= want && pendingFiles(t, d) == 1 && parked == "1" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ledger %d of %d good files, %d files left in the input directory, files_parked %q", n, want, pendingFiles(t, d), parked)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	var failed int64
+	if err := db.QueryRow(context.Background(), "SELECT count(*) FROM ingested_files WHERE outcome = 'failed' OR file_name = 'a-locked.csv'").Scan(&failed); err != nil {
+		t.Fatal(err)
+	}
+	if failed != 0 {
+		t.Fatalf("an OS error wrote %d failed ledger rows", failed)
+	}
+	if retries := metricValue(t, addr, `ecomstream_ingester_file_retries_total{stage="read"}`); retries == "0" || retries == "" {
+		t.Fatalf("file retries not counted: %q", retries)
+	}
+	if err := ing.stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+var eventColumns = []string{"event_id", "event_time", "event_type", "user_id", "session_id", "product_id", "category", "price", "quantity"}
+
+// metricValue reads one series from a service's /metrics ("" when absent).
+func metricValue(t *testing.T, addr, series string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, l := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(l, series+" "); ok {
+			return v
+		}
+	}
+	return ""
 }

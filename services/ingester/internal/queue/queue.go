@@ -20,6 +20,7 @@ package queue
 
 import (
 	"container/heap"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -245,8 +246,13 @@ func endsWithNewline(path string, size int64) bool {
 		return false // created, nothing written yet
 	}
 	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
-	if err != nil {
-		return false
+	switch {
+	case errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ELOOP):
+		return false // gone, or a symlink now: Rescan deals with it
+	case err != nil:
+		// EACCES, EMFILE, EIO...: hand it out, so the loader meets the error, counts it
+		// and retries with backoff, rather than the file waiting here unseen.
+		return true
 	}
 	f := os.NewFile(uintptr(fd), path)
 	defer f.Close()
@@ -255,7 +261,7 @@ func endsWithNewline(path string, size int64) bool {
 	}
 	var b [1]byte
 	if _, err := f.ReadAt(b[:], size-1); err != nil && err != io.EOF {
-		return false
+		return true // as above: the loader's read reports it
 	}
 	return b[0] == '\n'
 }
