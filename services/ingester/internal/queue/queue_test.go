@@ -65,8 +65,37 @@ func watched(t *testing.T, settle time.Duration, c *clock) (string, *queue.Queue
 			t.Error(err)
 		}
 	}()
-	time.Sleep(50 * time.Millisecond) // let the watch be set up
+	waitWatching(t, dir, q)
 	return dir, q
+}
+
+// waitWatching returns once inotify events reach q: a probe file is renamed in until the
+// queue hears of it (no fixed sleep that a busy machine could outlast), then removed.
+func waitWatching(t *testing.T, dir string, q *queue.Queue) {
+	t.Helper()
+	probe := filepath.Join(dir, "probe.csv")
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		os.WriteFile(probe+".tmp", []byte("x\n"), 0o644)
+		os.Rename(probe+".tmp", probe)
+		if n, _, _ := q.Backlog(); n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the inotify watch never delivered an event")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Gone from disk; its deletion event drops it from the queue.
+	os.Remove(probe)
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if n, _, _ := q.Backlog(); n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the probe's removal never reached the queue")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func TestRenamedFileIsTakenWithoutSettling(t *testing.T) {
