@@ -192,8 +192,7 @@ func (r *Runner) worker(ctx context.Context, id int) {
 			if len(files) == 0 {
 				break
 			}
-			r.busySince[id].Store(r.opt.Now().UnixNano())
-			err := r.batch(ctx, log, files)
+			err := r.batch(ctx, id, log, files)
 			r.busySince[id].Store(0)
 			if err != nil {
 				log.Error().Err(err).Int("files", len(files)).Dur("retry_in", backoff).Msg("database unavailable; files stay in the input directory")
@@ -242,7 +241,8 @@ func (r *Runner) stagingNext() bool {
 // for any reason but a lost database goes again one file at a time, so one file's
 // trouble never holds back another. It returns an error only when the database itself
 // is unavailable (the worker then backs off); everything else is settled per file.
-func (r *Runner) batch(ctx context.Context, log zerolog.Logger, files []queue.File) error {
+func (r *Runner) batch(ctx context.Context, worker int, log zerolog.Logger, files []queue.File) error {
+	r.busySince[worker].Store(r.opt.Now().UnixNano()) // a new claim is progress
 	dctx, cancel := graceContext(ctx, r.opt.Grace)
 	defer cancel()
 	staging := r.stagingNext()
@@ -257,7 +257,7 @@ func (r *Runner) batch(ctx context.Context, log zerolog.Logger, files []queue.Fi
 	}
 	if err != nil {
 		r.metrics.Batches.WithLabelValues("rolled_back").Inc()
-		return r.failed(ctx, dctx, log, files, err)
+		return r.failed(ctx, dctx, worker, log, files, err)
 	}
 	defer claim.Release()
 	r.metrics.Batches.WithLabelValues("committed").Inc()
@@ -268,7 +268,7 @@ func (r *Runner) batch(ctx context.Context, log zerolog.Logger, files []queue.Fi
 }
 
 // failed settles a batch that did not commit.
-func (r *Runner) failed(ctx, dctx context.Context, log zerolog.Logger, files []queue.File, err error) error {
+func (r *Runner) failed(ctx, dctx context.Context, worker int, log zerolog.Logger, files []queue.File, err error) error {
 	// A file's fault: reading it failed, or PostgreSQL refused its data (classes 22, 23,
 	// 54, a unique violation included). Anything else (a connection lost, the server
 	// shutting down, a timeout, resources) blames no file and counts no attempt.
@@ -291,7 +291,7 @@ func (r *Runner) failed(ctx, dctx context.Context, log zerolog.Logger, files []q
 				}
 				return nil
 			}
-			if err := r.batch(ctx, log, []queue.File{f}); err != nil {
+			if err := r.batch(ctx, worker, log, []queue.File{f}); err != nil {
 				for _, rest := range files[i+1:] {
 					r.queue.Defer(rest.Name, time.Second)
 				}
