@@ -566,3 +566,24 @@ func peakHeap(f func()) (peak, before uint64) {
 	<-sampled
 	return p.Load(), before
 }
+
+// Of a file that is not the event CSV (here: a binary blob with no line end), only a
+// short escaped prefix of its first line is stored with the whole-file rejection.
+func TestNonCSVFileKeepsOnlyAShortEscapedPrefix(t *testing.T) {
+	pool := newPool(t)
+	dir := t.TempDir()
+	p := filepath.Join(dir, "blob.csv")
+	blob := make([]byte, 64<<10)
+	for i := range blob {
+		blob[i] = byte(i*131 + 7)
+	}
+	os.WriteFile(p, blob, 0o644)
+	fi, _ := os.Stat(p)
+	b := load(t, &Loader{Pool: pool, Instance: "t", MaxRejected: 100}, queue.File{Name: "blob.csv", Path: p, Size: fi.Size(), ModTime: fi.ModTime()})
+	if b.Files[0].Outcome != OutcomeFailed {
+		t.Fatalf("outcome %s, want failed", b.Files[0].Outcome)
+	}
+	if n := count(t, pool, "SELECT max(octet_length(raw_line)) FROM rejected_records WHERE source_file = 'blob.csv'"); n > maxRawHeader {
+		t.Fatalf("%d bytes of a non-CSV file stored, cap %d", n, maxRawHeader)
+	}
+}
