@@ -24,6 +24,10 @@ import (
 	"github.com/ecomstream/ecomstream/services/ingester/internal/queue"
 )
 
+// appNamePrefix starts every ingester session's application_name, so replicas can find
+// each other's stalled sessions.
+const appNamePrefix = "ecomstream-ingester/"
+
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -65,7 +69,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		MaxConns: int32(cfg.Workers + 2), MaxWait: cfg.DBWait, ConnectTimeout: cfg.DBConnectTimeout,
 		StatementTimeout: cfg.DBStatementTimeout, IdleInTxTimeout: cfg.DBIdleInTxTimeout,
 		IdleSessionTimeout: cfg.DBIdleSessionTimeout, KeepAlive: cfg.DBKeepAlive, TCPUserTimeout: cfg.DBTCPUserTimeout,
-		ApplicationName: "ecomstream-ingester/" + instance,
+		ApplicationName: appNamePrefix + instance,
 	})
 	if err != nil {
 		log.Error().Err(err).Msg("cannot start")
@@ -91,6 +95,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		MaxBatchRecords: cfg.MaxBatchRecords, MaxBatchFiles: cfg.MaxBatchFiles, Workers: cfg.Workers,
 		RescanInterval: cfg.RescanInterval, Grace: cfg.ShutdownGrace,
 		MaxAttempts: cfg.MaxFileAttempts, RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax, StuckAfter: cfg.StuckAfter,
+		// A statement that outlived the statement timeout while waiting for its client
+		// belongs to a frozen replica (the timeout itself cannot end it).
+		ReapAfter: cfg.DBStatementTimeout + cfg.DBStatementTimeout/2, ReapPrefix: appNamePrefix,
 	}, log, q, &load.Loader{Pool: pool, Instance: instance, MaxRejected: cfg.MaxRejected, MaxRejectedPerFile: cfg.MaxRejectedPerFile}, m)
 	router := httpserver.RouterWithAlive(log, reg, runner.Healthy, func(ctx context.Context) error {
 		if err := pool.Ping(ctx); err != nil {

@@ -33,9 +33,22 @@ func heldClaims(t *testing.T, db *pgxpool.Pool, instance string) int {
 	return n
 }
 
+// copying tells whether a session of the instance is in the middle of a COPY.
+func copying(t *testing.T, db *pgxpool.Pool, instance string) bool {
+	t.Helper()
+	var n int
+	err := db.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
+		WHERE application_name = $1 AND state = 'active' AND query ILIKE 'copy%'`, "ecomstream-ingester/"+instance).Scan(&n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n > 0
+}
+
 // TestStoppedReplicaReleasesItsFiles: a replica frozen (SIGSTOP) while it holds claims,
 // as a hung process or a host that stopped scheduling it would be. The server's session
-// bounds end its sessions, so the other replicas take its files; when it wakes up
+// bounds (idle, idle in transaction) and, for a session frozen mid-COPY, the other
+// replicas' reaper end its sessions, so the others take its files; when it wakes up
 // (SIGCONT) it commits and moves nothing a second time.
 func TestStoppedReplicaReleasesItsFiles(t *testing.T) {
 	url := pgtest.DB(t)
@@ -50,10 +63,11 @@ func TestStoppedReplicaReleasesItsFiles(t *testing.T) {
 	bounds := []string{"--db-statement-timeout", "3s", "--db-idle-in-tx-timeout", "2s", "--db-idle-session-timeout", "4s",
 		"--db-keepalive", "5s", "--db-tcp-user-timeout", "10s"}
 	frozen := startIngester(t, url, d, "ing-frozen", append([]string{"--workers", "2", "--max-batch-records", "8000"}, bounds...)...)
-	// Wait until it holds claims (its first batches), then freeze it there.
+	// Wait until it holds claims and is in the middle of a COPY (the hardest case: its
+	// session is "active", which no idle timeout ends), then freeze it there.
 	var held int
 	for deadline := time.Now().Add(2 * time.Minute); ; {
-		if held = heldClaims(t, db, "ing-frozen"); held > 0 {
+		if held = heldClaims(t, db, "ing-frozen"); held > 0 && copying(t, db, "ing-frozen") {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -67,9 +81,9 @@ func TestStoppedReplicaReleasesItsFiles(t *testing.T) {
 	stopped := time.Now()
 	t.Cleanup(func() { _ = frozen.cmd.Process.Signal(syscall.SIGCONT) })
 	held = heldClaims(t, db, "ing-frozen")
-	t.Logf("replica frozen while its sessions hold %d claims", held)
+	t.Logf("replica frozen while its sessions hold %d claims, one of them in the middle of a COPY: %v", held, copying(t, db, "ing-frozen"))
 	for _, name := range []string{"ing-a", "ing-b"} {
-		startIngester(t, url, d, name, "--workers", "2")
+		startIngester(t, url, d, name, append([]string{"--workers", "2"}, bounds...)...)
 	}
 	// The others drain everything, the frozen replica's files included, while it is
 	// still frozen. Generous deadline: this is not a speed test.
@@ -85,8 +99,17 @@ func TestStoppedReplicaReleasesItsFiles(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("with a replica frozen: ledger %d of %d files, %d left in the input directory, frozen replica holds %d claims",
-				n, counts.Files, left, heldClaims(t, db, "ing-frozen"))
+			var sessions []string
+			rows, _ := db.Query(context.Background(), `SELECT format('%s %s %s/%s %s ago: %s', application_name, state,
+				wait_event_type, wait_event, now() - query_start, left(query, 40)) FROM pg_stat_activity WHERE application_name LIKE 'ecomstream%'`)
+			for rows.Next() {
+				var l string
+				_ = rows.Scan(&l)
+				sessions = append(sessions, l)
+			}
+			rows.Close()
+			t.Fatalf("with a replica frozen: ledger %d of %d files, %d left in the input directory, frozen replica holds %d claims; sessions:\n%s",
+				n, counts.Files, left, heldClaims(t, db, "ing-frozen"), strings.Join(sessions, "\n"))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

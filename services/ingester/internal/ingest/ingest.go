@@ -47,6 +47,11 @@ type Options struct {
 	// this long.
 	StuckAfter time.Duration
 	Now        func() time.Time // the clock of StuckAfter; time.Now when nil
+	// ReapAfter: sessions of any replica (application_name starting with ReapPrefix)
+	// stalled mid-statement waiting for their client this long are ended, releasing a
+	// frozen replica's claims (load.Loader.ReapStalled). 0: never.
+	ReapAfter  time.Duration
+	ReapPrefix string
 }
 
 // Runner ties the parts together.
@@ -122,6 +127,10 @@ func (r *Runner) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); r.trigger.run(ctx, r.opt.TriggerInterval) }()
 	}
+	if r.opt.ReapAfter > 0 && r.opt.ReapPrefix != "" {
+		wg.Add(1)
+		go func() { defer wg.Done(); r.reapLoop(ctx) }()
+	}
 	for i := 0; i < r.opt.Workers; i++ {
 		wg.Add(1)
 		go func(id int) { defer wg.Done(); r.worker(ctx, id) }(i)
@@ -130,20 +139,42 @@ func (r *Runner) Run(ctx context.Context) error {
 	return nil
 }
 
-func (r *Runner) rescanLoop(ctx context.Context) {
-	t := time.NewTicker(r.opt.RescanInterval)
+// every runs f every d until ctx ends.
+func every(ctx context.Context, d time.Duration, f func()) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := r.rescan(); err != nil {
-				r.metrics.Errors.WithLabelValues("read").Inc()
-				r.log.Error().Err(err).Str("dir", r.opt.InputDir).Msg("rescan failed")
-			}
+			f()
 		}
 	}
+}
+
+func (r *Runner) rescanLoop(ctx context.Context) {
+	every(ctx, r.opt.RescanInterval, func() {
+		if err := r.rescan(); err != nil {
+			r.metrics.Errors.WithLabelValues("read").Inc()
+			r.log.Error().Err(err).Str("dir", r.opt.InputDir).Msg("rescan failed")
+		}
+	})
+}
+
+// reapLoop ends the stalled sessions of frozen replicas (this one's included).
+func (r *Runner) reapLoop(ctx context.Context) {
+	every(ctx, max(r.opt.ReapAfter/4, time.Second), func() {
+		n, err := r.loader.ReapStalled(ctx, r.opt.ReapPrefix, r.opt.ReapAfter)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			r.metrics.Errors.WithLabelValues("database").Inc()
+			r.log.Warn().Err(err).Msg("cannot look for stalled sessions")
+		case n > 0:
+			r.metrics.Reaped.Add(float64(n))
+			r.log.Warn().Int("sessions", n).Dur("stalled_for", r.opt.ReapAfter).Msg("ended ingester sessions stalled inside a transaction waiting for their client (a frozen replica); their claims are released")
+		}
+	})
 }
 
 // rescan lists the input directory and moves aside what must not be read: names that

@@ -22,6 +22,8 @@ type Metrics struct {
 	Aside *prometheus.CounterVec
 	// Retries counts failed attempts of single files, by stage.
 	Retries *prometheus.CounterVec
+	// Reaped counts stalled sessions of frozen replicas that this one ended.
+	Reaped prometheus.Counter
 }
 
 const subsystem = "ingester"
@@ -53,6 +55,8 @@ func NewMetrics(reg prometheus.Registerer, q *queue.Queue, pool *pgxpool.Pool) *
 			Name: "files_aside_total", Help: "Entries named like input files moved to the failed directory without being committed, by reason."}, []string{"reason"}),
 		Retries: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metrics.Namespace, Subsystem: subsystem,
 			Name: "file_retries_total", Help: "Failed attempts of single files (each retried with backoff), by stage."}, []string{"stage"}),
+		Reaped: prometheus.NewCounter(prometheus.CounterOpts{Namespace: metrics.Namespace, Subsystem: subsystem,
+			Name: "stalled_sessions_ended_total", Help: "Database sessions of frozen replicas (stalled mid-statement waiting for their client) that this instance ended."}),
 	}
 	for _, o := range []string{"inserted", "rejected", "duplicate"} {
 		m.Records.WithLabelValues(o)
@@ -75,7 +79,7 @@ func NewMetrics(reg prometheus.Registerer, q *queue.Queue, pool *pgxpool.Pool) *
 	parked := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: metrics.Namespace, Subsystem: subsystem,
 		Name: "files_parked", Help: "Files that kept failing and could not be moved aside; they wait in the input directory until they change."},
 		func() float64 { return float64(q.Parked()) })
-	reg.MustRegister(m.Records, m.Files, m.Bytes, m.Batches, m.BatchSeconds, m.BatchRecords, m.Latency, m.Errors, m.Aside, m.Retries, parked)
+	reg.MustRegister(m.Records, m.Files, m.Bytes, m.Batches, m.BatchSeconds, m.BatchRecords, m.Latency, m.Errors, m.Aside, m.Retries, m.Reaped, parked)
 	reg.MustRegister(&backlogCollector{stats: Backlog(q)}, &poolCollector{pool: pool})
 	return m
 }

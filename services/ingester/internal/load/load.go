@@ -424,3 +424,29 @@ func (l *Loader) insertLedger(ctx context.Context, tx pgx.Tx, b *Batch) error {
 	}
 	return nil
 }
+
+// ReapStalled ends the sessions of any ingester replica (application_name starting with
+// prefix) that have been waiting for their client's next message for longer than after
+// while inside a transaction: a replica frozen mid-batch (SIGSTOP, a hung disk under
+// its read). PostgreSQL's own timeouts do not end all of those: a backend reading COPY
+// data from a client that is alive but silent does not act on statement_timeout, and
+// once COPY data that was in flight when the statement failed has been read and
+// ignored, idle_in_transaction_session_timeout is not armed again (seen on PostgreSQL
+// 15: "idle in transaction (aborted)" for minutes with a 2 s timeout); the client's
+// kernel still answers keepalives. A healthy replica never waits on itself that long
+// inside a transaction. Ending the session releases its claims, so the other replicas
+// take the files, and rolls back the frozen replica's transaction. Replicas connect as
+// one role, which may end its own sessions. It returns how many it ended.
+func (l *Loader) ReapStalled(ctx context.Context, prefix string, after time.Duration) (int, error) {
+	var n int
+	err := l.Pool.QueryRow(ctx, `
+		SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))
+		FROM pg_stat_activity
+		WHERE pid <> pg_backend_pid() AND starts_with(application_name, $1)
+		  AND state IN ('active', 'idle in transaction', 'idle in transaction (aborted)')
+		  AND wait_event = 'ClientRead' AND state_change < now() - make_interval(secs => $2)`, prefix, after.Seconds()).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("end stalled sessions: %w", err)
+	}
+	return n, nil
+}

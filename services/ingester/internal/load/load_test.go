@@ -14,7 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/rs/zerolog"
 
 	"github.com/ecomstream/ecomstream/services/common/db"
 	"github.com/ecomstream/ecomstream/services/common/event"
@@ -585,5 +587,75 @@ func TestNonCSVFileKeepsOnlyAShortEscapedPrefix(t *testing.T) {
 	}
 	if n := count(t, pool, "SELECT max(octet_length(raw_line)) FROM rejected_records WHERE source_file = 'blob.csv'"); n > maxRawHeader {
 		t.Fatalf("%d bytes of a non-CSV file stored, cap %d", n, maxRawHeader)
+	}
+}
+
+// blockingSource is a COPY source that stops sending, as a frozen process would.
+type blockingSource struct{ release chan struct{} }
+
+func (s blockingSource) Next() bool             { <-s.release; return false }
+func (s blockingSource) Values() ([]any, error) { return nil, nil }
+func (s blockingSource) Err() error             { return errors.New("released") }
+
+// A replica frozen in the middle of a COPY keeps its session "active" waiting for data,
+// which neither statement_timeout nor keepalives end; ReapStalled does, and the claims
+// that session held are released.
+func TestReapStalledEndsTheSessionOfAFrozenCopy(t *testing.T) {
+	url := pgtest.DB(t)
+	ctx := context.Background()
+	frozen, err := db.ConnectWith(ctx, zerolog.Nop(), url, db.Options{MaxConns: 1, MaxWait: 10 * time.Second,
+		StatementTimeout: 200 * time.Millisecond, ApplicationName: "ecomstream-ingester/frozen"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer frozen.Close()
+	if _, err := db.Migrate(ctx, frozen); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := frozen.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock(7)"); err != nil {
+		t.Fatal(err)
+	}
+	src := blockingSource{release: make(chan struct{})}
+	copied := make(chan error, 1)
+	go func() {
+		_, err := conn.CopyFrom(ctx, pgx.Identifier{"events"}, columns, src)
+		copied <- err
+	}()
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	l := &Loader{Pool: pool}
+	ended := 0
+	for deadline := time.Now().Add(60 * time.Second); ended == 0; {
+		if ended, err = l.ReapStalled(ctx, "ecomstream-ingester/", 500*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the frozen COPY's session was never ended (statement_timeout alone does not end it)")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var got bool
+	for deadline := time.Now().Add(30 * time.Second); !got; {
+		if err := pool.QueryRow(ctx, "SELECT pg_try_advisory_lock(7)").Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the frozen session's claim was not released")
+		}
+	}
+	close(src.release)
+	if err := <-copied; err == nil {
+		t.Fatal("the frozen COPY committed after its session was ended")
+	}
+	if n := count(t, pool, "SELECT count(*) FROM events"); n != 0 {
+		t.Fatalf("%d rows from the ended COPY", n)
 	}
 }
