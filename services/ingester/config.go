@@ -36,6 +36,21 @@ type Config struct {
 	EventsRetention     partition.Retention `envconfig:"EVENTS_RETENTION" flag:"events-retention" default:"off" desc:"drop events partitions wholly older than this (30d, 36h; off = keep)"`
 	LedgerRetention     partition.Retention `envconfig:"LEDGER_RETENTION" flag:"ledger-retention" default:"off" desc:"delete ledger rows committed longer ago (keep it >= the events retention so a replayed file stays a no-op)"`
 	RejectedRetention   partition.Retention `envconfig:"REJECTED_RETENTION" flag:"rejected-retention" default:"off" desc:"delete rejected rows older than this"`
+
+	// Bounds on a replica that hangs or loses its host while it holds claims: the server
+	// ends its sessions, and their advisory locks, within about a minute.
+	DBConnectTimeout     time.Duration `envconfig:"DB_CONNECT_TIMEOUT" flag:"db-connect-timeout" default:"10s" desc:"one connection attempt at most (0 = none)"`
+	DBStatementTimeout   time.Duration `envconfig:"DB_STATEMENT_TIMEOUT" flag:"db-statement-timeout" default:"30s" desc:"a statement (one batch's COPY included) at most; raise it for single files that take longer to copy (0 = none)"`
+	DBIdleInTxTimeout    time.Duration `envconfig:"DB_IDLE_IN_TX_TIMEOUT" flag:"db-idle-in-tx-timeout" default:"15s" desc:"the server ends a session idle inside a transaction this long, releasing its claims (0 = none)"`
+	DBIdleSessionTimeout time.Duration `envconfig:"DB_IDLE_SESSION_TIMEOUT" flag:"db-idle-session-timeout" default:"30s" desc:"the server ends a session idle outside a transaction this long, releasing its claims (0 = none)"`
+	DBKeepAlive          time.Duration `envconfig:"DB_KEEPALIVE" flag:"db-keepalive" default:"10s" desc:"TCP keepalive idle time on both ends (interval half of it, 3 probes): a dead host is noticed in about twice this (0 = OS default)"`
+	DBTCPUserTimeout     time.Duration `envconfig:"DB_TCP_USER_TIMEOUT" flag:"db-tcp-user-timeout" default:"30s" desc:"a connection whose sent data stays unacknowledged this long is dropped, on both ends (0 = OS default)"`
+
+	MaxFileAttempts    int           `envconfig:"MAX_FILE_ATTEMPTS" flag:"max-file-attempts" default:"10" desc:"a file that fails this many times for a reason of its own is moved to the failed directory (or parked if it cannot be moved)"`
+	RetryBase          time.Duration `envconfig:"RETRY_BASE" flag:"retry-base" default:"1s" desc:"first delay before a failed file is tried again; doubles per attempt, with jitter"`
+	RetryMax           time.Duration `envconfig:"RETRY_MAX" flag:"retry-max" default:"5m" desc:"longest delay between two attempts of a file"`
+	StuckAfter         time.Duration `envconfig:"STUCK_AFTER" flag:"stuck-after" default:"5m" desc:"/healthz fails once a worker has made no progress on its claim for this long (0 = never)"`
+	MaxRejectedPerFile int           `envconfig:"MAX_REJECTED_PER_FILE" flag:"max-rejected-per-file" default:"1000" desc:"rejected lines stored per file at most; the rest are counted in the ledger only (0 = all)"`
 }
 
 func (c *Config) partitions() partition.Options {
@@ -69,6 +84,17 @@ func (c *Config) validate() error {
 		return fmt.Errorf("INGESTER_RESCAN_INTERVAL (--rescan-interval) must be > 0")
 	case c.MaxRejected < 1:
 		return fmt.Errorf("INGESTER_MAX_REJECTED_BUFFER must be >= 1")
+	case c.DBConnectTimeout < 0 || c.DBStatementTimeout < 0 || c.DBIdleInTxTimeout < 0 || c.DBIdleSessionTimeout < 0 ||
+		c.DBKeepAlive < 0 || c.DBTCPUserTimeout < 0:
+		return fmt.Errorf("INGESTER_DB_*_TIMEOUT and INGESTER_DB_KEEPALIVE must be >= 0")
+	case c.MaxFileAttempts < 1:
+		return fmt.Errorf("INGESTER_MAX_FILE_ATTEMPTS (--max-file-attempts) must be >= 1")
+	case c.RetryBase <= 0 || c.RetryMax < c.RetryBase:
+		return fmt.Errorf("INGESTER_RETRY_BASE (--retry-base) must be > 0 and INGESTER_RETRY_MAX (--retry-max) at least as long")
+	case c.StuckAfter < 0:
+		return fmt.Errorf("INGESTER_STUCK_AFTER (--stuck-after) must be >= 0")
+	case c.MaxRejectedPerFile < 0:
+		return fmt.Errorf("INGESTER_MAX_REJECTED_PER_FILE (--max-rejected-per-file) must be >= 0")
 	}
 	return c.partitions().Validate()
 }

@@ -29,6 +29,10 @@ import (
 	"github.com/ecomstream/ecomstream/services/ingester/internal/queue"
 )
 
+// appNamePrefix starts every ingester session's application_name, so replicas can find
+// each other's stalled sessions.
+const appNamePrefix = "ecomstream-ingester/"
+
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -73,7 +77,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
-	pool, err := db.Connect(ctx, log, cfg.DatabaseURL, int32(cfg.Workers+2), cfg.DBWait)
+	pool, err := db.ConnectWith(ctx, log, cfg.DatabaseURL, db.Options{
+		MaxConns: int32(cfg.Workers + 2), MaxWait: cfg.DBWait, ConnectTimeout: cfg.DBConnectTimeout,
+		StatementTimeout: cfg.DBStatementTimeout, IdleInTxTimeout: cfg.DBIdleInTxTimeout,
+		IdleSessionTimeout: cfg.DBIdleSessionTimeout, KeepAlive: cfg.DBKeepAlive, TCPUserTimeout: cfg.DBTCPUserTimeout,
+		ApplicationName: appNamePrefix + instance,
+	})
 	if err != nil {
 		log.Error().Err(err).Msg("cannot start")
 		return 1
@@ -111,13 +120,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	q := queue.New(cfg.InputDir, cfg.Settle)
 	reg := metrics.NewRegistry()
-	m := ingest.NewMetrics(reg, ingest.Backlog(q), pool)
-	router := httpserver.Router(log, reg, func(ctx context.Context) error {
+	m := ingest.NewMetrics(reg, q, pool)
+	runner := ingest.New(ingest.Options{
+		InputDir: cfg.InputDir, ArchiveDir: cfg.ArchiveDir, FailedDir: cfg.FailedDir,
+		DeleteOnSuccess: cfg.OnSuccess == "delete", TriggerInterval: cfg.TriggerInterval,
+		MaxBatchRecords: cfg.MaxBatchRecords, MaxBatchFiles: cfg.MaxBatchFiles, Workers: cfg.Workers,
+		RescanInterval: cfg.RescanInterval, Grace: cfg.ShutdownGrace,
+		MaxAttempts: cfg.MaxFileAttempts, RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax, StuckAfter: cfg.StuckAfter,
+		// A statement that outlived the statement timeout while waiting for its client
+		// belongs to a frozen replica (the timeout itself cannot end it).
+		ReapAfter: cfg.DBStatementTimeout + cfg.DBStatementTimeout/2, ReapPrefix: appNamePrefix,
+	}, log, q, &load.Loader{Pool: pool, Instance: instance, MaxRejected: cfg.MaxRejected, MaxRejectedPerFile: cfg.MaxRejectedPerFile}, m)
+	router := httpserver.RouterWithAlive(log, reg, runner.Healthy, func(ctx context.Context) error {
 		if err := pool.Ping(ctx); err != nil {
-			return fmt.Errorf("database: %w", err)
+			return httpserver.Down("database", err)
 		}
 		if _, err := os.Stat(cfg.InputDir); err != nil {
-			return fmt.Errorf("input directory: %w", err)
+			return httpserver.Down("input directory", err)
 		}
 		return nil
 	})
@@ -126,12 +145,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		log.Error().Err(err).Msg("cannot listen")
 		return 1
 	}
-	runner := ingest.New(ingest.Options{
-		InputDir: cfg.InputDir, ArchiveDir: cfg.ArchiveDir, FailedDir: cfg.FailedDir,
-		DeleteOnSuccess: cfg.OnSuccess == "delete", TriggerInterval: cfg.TriggerInterval,
-		MaxBatchRecords: cfg.MaxBatchRecords, MaxBatchFiles: cfg.MaxBatchFiles, Workers: cfg.Workers,
-		RescanInterval: cfg.RescanInterval, Grace: cfg.ShutdownGrace,
-	}, log, q, &load.Loader{Pool: pool, Instance: instance, MaxRejected: cfg.MaxRejected}, m)
 	log.Info().Str("input_dir", cfg.InputDir).Int("workers", cfg.Workers).Dur("trigger_interval", cfg.TriggerInterval).
 		Dur("settle", cfg.Settle).Int("max_batch_records", cfg.MaxBatchRecords).Msg("ingester started")
 	if err := runner.Run(ctx); err != nil {

@@ -97,11 +97,17 @@ func (b *logBuffer) all() []string {
 
 func start(t *testing.T, name string, env []string, args ...string) *proc {
 	t.Helper()
+	return startAs(t, nil, name, env, args...)
+}
+
+// startAs is start as another user (nil: this one).
+func startAs(t *testing.T, cred *syscall.Credential, name string, env []string, args ...string) *proc {
+	t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, name), args...)
 	cmd.Env = append(os.Environ(), env...)
 	lb := &logBuffer{}
 	cmd.Stdout, cmd.Stderr = lb, lb
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Credential: cred}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}

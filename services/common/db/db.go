@@ -8,8 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -23,6 +26,39 @@ import (
 // Connect builds a pool from url and waits until PostgreSQL answers, retrying with
 // backoff up to maxWait (a database container often starts after its clients).
 func Connect(ctx context.Context, log zerolog.Logger, url string, maxConns int32, maxWait time.Duration) (*pgxpool.Pool, error) {
+	return ConnectWith(ctx, log, url, Options{MaxConns: maxConns, MaxWait: maxWait})
+}
+
+// Options bound how long a session can hold anything when its peer is gone. A client
+// that holds session advisory locks (the ingester's claims) and then hangs or loses its
+// host must release them within a bounded time, not when the server's TCP keepalive
+// fires at the operating system's default of about two hours. Zero leaves a setting at
+// the server's (or the URL's) value.
+type Options struct {
+	MaxConns int32
+	MaxWait  time.Duration // how long Connect waits for PostgreSQL to answer at all
+	// ConnectTimeout bounds one connection attempt (dial, TLS, authentication).
+	ConnectTimeout time.Duration
+	// StatementTimeout ends a statement that runs longer (a COPY whose client stopped
+	// sending is one).
+	StatementTimeout time.Duration
+	// IdleInTxTimeout ends a session idle inside a transaction (a client that stopped
+	// between two statements, or after a statement was cancelled).
+	IdleInTxTimeout time.Duration
+	// IdleSessionTimeout ends a session idle outside a transaction (a client that
+	// stopped while it held session locks between transactions).
+	IdleSessionTimeout time.Duration
+	// KeepAlive is the TCP keepalive idle time on both ends (the interval is half of it,
+	// three probes): a dead host is noticed within about twice this.
+	KeepAlive time.Duration
+	// TCPUserTimeout ends a connection whose sent data stays unacknowledged this long.
+	TCPUserTimeout time.Duration
+	// ApplicationName shows in pg_stat_activity (which replica holds what).
+	ApplicationName string
+}
+
+// Config turns url and o into a pool configuration; settings already in the URL win.
+func (o Options) Config(url string) (*pgxpool.Config, error) {
 	if url == "" {
 		return nil, errors.New("no database URL: set DATABASE_URL or --database-url")
 	}
@@ -30,9 +66,76 @@ func Connect(ctx context.Context, log zerolog.Logger, url string, maxConns int32
 	if err != nil {
 		return nil, fmt.Errorf("parse database URL: %w", err)
 	}
-	if maxConns > 0 {
-		cfg.MaxConns = maxConns
+	if o.MaxConns > 0 {
+		cfg.MaxConns = o.MaxConns
 	}
+	if o.ConnectTimeout > 0 {
+		cfg.ConnConfig.ConnectTimeout = o.ConnectTimeout
+	}
+	params := cfg.ConnConfig.RuntimeParams
+	set := func(name string, v string) {
+		if _, inURL := params[name]; !inURL && v != "" {
+			params[name] = v
+		}
+	}
+	ms := func(d time.Duration) string {
+		if d <= 0 {
+			return ""
+		}
+		return strconv.FormatInt(max(d.Milliseconds(), 1), 10)
+	}
+	secs := func(d time.Duration) string {
+		if d <= 0 {
+			return ""
+		}
+		return strconv.FormatInt(max(int64(d/time.Second), 1), 10)
+	}
+	set("application_name", o.ApplicationName)
+	set("statement_timeout", ms(o.StatementTimeout))
+	set("idle_in_transaction_session_timeout", ms(o.IdleInTxTimeout))
+	set("idle_session_timeout", ms(o.IdleSessionTimeout))
+	// The server's side of the connection: it holds the locks, so it must notice.
+	set("tcp_keepalives_idle", secs(o.KeepAlive))
+	set("tcp_keepalives_interval", secs(o.KeepAlive/2))
+	if o.KeepAlive > 0 {
+		set("tcp_keepalives_count", "3")
+	}
+	set("tcp_user_timeout", ms(o.TCPUserTimeout))
+	if o.IdleSessionTimeout > 0 {
+		// Close our idle connections before the server does.
+		cfg.MaxConnIdleTime = min(cfg.MaxConnIdleTime, o.IdleSessionTimeout/2)
+	}
+	if o.KeepAlive > 0 || o.TCPUserTimeout > 0 {
+		// Our side: a client blocked reading from a dead server wakes up too.
+		d := &net.Dialer{KeepAliveConfig: net.KeepAliveConfig{Enable: o.KeepAlive > 0, Idle: o.KeepAlive, Interval: o.KeepAlive / 2, Count: 3}}
+		if o.TCPUserTimeout > 0 {
+			d.Control = func(network, _ string, c syscall.RawConn) error {
+				if !strings.HasPrefix(network, "tcp") {
+					return nil
+				}
+				var serr error
+				err := c.Control(func(fd uintptr) { serr = setTCPUserTimeout(fd, o.TCPUserTimeout) })
+				if err != nil {
+					return err
+				}
+				return serr
+			}
+		}
+		if o.ConnectTimeout > 0 {
+			d.Timeout = o.ConnectTimeout
+		}
+		cfg.ConnConfig.DialFunc = d.DialContext
+	}
+	return cfg, nil
+}
+
+// ConnectWith is Connect with session bounds.
+func ConnectWith(ctx context.Context, log zerolog.Logger, url string, o Options) (*pgxpool.Pool, error) {
+	cfg, err := o.Config(url)
+	if err != nil {
+		return nil, err
+	}
+	maxWait := o.MaxWait
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("database pool: %w", err)

@@ -79,3 +79,63 @@ func TestConnectGivesAClearErrorWhenNobodyListens(t *testing.T) {
 		t.Fatal("an empty URL must be an error")
 	}
 }
+
+// The session bounds reach the server, and they do what they are for: a client that
+// stops while it holds a session advisory lock (inside a transaction, or idle between
+// transactions) loses the lock to the server's timeouts, so another client can take it.
+func TestSessionBoundsReleaseTheLocksOfAStoppedClient(t *testing.T) {
+	url := pgtest.DB(t)
+	ctx := context.Background()
+	o := db.Options{MaxConns: 2, MaxWait: 10 * time.Second, ConnectTimeout: 5 * time.Second,
+		StatementTimeout: 2 * time.Second, IdleInTxTimeout: 500 * time.Millisecond, IdleSessionTimeout: 700 * time.Millisecond,
+		KeepAlive: 10 * time.Second, TCPUserTimeout: 20 * time.Second, ApplicationName: "bounded-test"}
+	pool, err := db.ConnectWith(ctx, zerolog.Nop(), url, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	for name, want := range map[string]string{"statement_timeout": "2s", "idle_in_transaction_session_timeout": "500ms",
+		"idle_session_timeout": "700ms", "tcp_user_timeout": "20000", "application_name": "bounded-test"} {
+		var got string
+		if err := pool.QueryRow(ctx, "SELECT current_setting($1)", name).Scan(&got); err != nil || got != want {
+			t.Errorf("%s = %q (%v), want %q", name, got, err, want)
+		}
+	}
+	other, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	for _, inTx := range []bool{true, false} {
+		conn, err := pool.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock(42)"); err != nil {
+			t.Fatal(err)
+		}
+		if inTx {
+			if _, err := conn.Exec(ctx, "BEGIN"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// The client now does nothing, as a stopped process would.
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			var got bool
+			if err := other.QueryRow(ctx, "SELECT pg_try_advisory_lock(42)").Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got {
+				other.Exec(ctx, "SELECT pg_advisory_unlock_all()") //nolint:errcheck
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("in transaction %v: the stopped client's lock was never released", inTx)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		conn.Conn().Close(ctx) //nolint:errcheck
+		conn.Release()
+	}
+}

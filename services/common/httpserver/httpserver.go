@@ -17,16 +17,48 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// ReadyFunc reports whether the service's dependencies are reachable.
+// ReadyFunc reports whether the service's dependencies are reachable. Wrap the error
+// of each dependency with Down so /readyz can name it.
 type ReadyFunc func(ctx context.Context) error
+
+// AliveFunc reports whether the process still does its work (not merely answers HTTP);
+// its message is the service's own words, shown by /healthz.
+type AliveFunc func() error
+
+// DownError names the dependency that is down. /readyz answers with the name only: the
+// error itself (a database error names the user, host and database) goes to the log,
+// never to an anonymous caller.
+type DownError struct {
+	Dependency string
+	Err        error
+}
+
+func (e *DownError) Error() string { return e.Dependency + ": " + e.Err.Error() }
+func (e *DownError) Unwrap() error { return e.Err }
+
+// Down returns err as the failure of the named dependency.
+func Down(dependency string, err error) error { return &DownError{Dependency: dependency, Err: err} }
 
 // Router returns the chi router with the three standard endpoints; services may mount
 // more routes on it.
 func Router(log zerolog.Logger, reg *prometheus.Registry, ready ReadyFunc) chi.Router {
+	return RouterWithAlive(log, reg, nil, ready)
+}
+
+// RouterWithAlive is Router with a liveness check: /healthz answers 503 with alive's
+// message while it fails.
+func RouterWithAlive(log zerolog.Logger, reg *prometheus.Registry, alive AliveFunc, ready ReadyFunc) chi.Router {
 	r := chi.NewRouter()
 	// No RealIP: it would log whatever a caller puts in X-Forwarded-For as its address.
 	r.Use(middleware.RequestID, accessLog(log), middleware.Recoverer)
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if alive != nil {
+			if err := alive(); err != nil {
+				log.Warn().Err(err).Msg("not healthy")
+				http.Error(w, "unhealthy: "+err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	r.Get("/readyz", func(w http.ResponseWriter, req *http.Request) {
@@ -34,7 +66,13 @@ func Router(log zerolog.Logger, reg *prometheus.Registry, ready ReadyFunc) chi.R
 		defer cancel()
 		if ready != nil {
 			if err := ready(ctx); err != nil {
-				http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+				log.Warn().Err(err).Msg("not ready")
+				msg := "not ready"
+				var down *DownError
+				if errors.As(err, &down) {
+					msg += ": " + down.Dependency + " is down"
+				}
+				http.Error(w, msg, http.StatusServiceUnavailable)
 				return
 			}
 		}

@@ -7,14 +7,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/ecomstream/ecomstream/services/common/db"
 	"github.com/ecomstream/ecomstream/services/common/event"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/archive"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/load"
@@ -34,6 +37,21 @@ type Options struct {
 	// Grace is how long a batch in flight may run on after shutdown begins before it is
 	// cancelled (and so rolled back).
 	Grace time.Duration
+	// A file that fails for a reason of its own (an OS error reading it, a statement the
+	// server refuses, a move that fails) is tried again after RetryBase, doubling up to
+	// RetryMax, with jitter; after MaxAttempts it is moved to the failed directory with
+	// its reason, or, if even that fails, parked (ecomstream_ingester_files_parked).
+	MaxAttempts         int
+	RetryBase, RetryMax time.Duration
+	// StuckAfter: /healthz fails once a worker has made no progress on its claim for
+	// this long.
+	StuckAfter time.Duration
+	Now        func() time.Time // the clock of StuckAfter; time.Now when nil
+	// ReapAfter: sessions of any replica (application_name starting with ReapPrefix)
+	// stalled mid-statement waiting for their client this long are ended, releasing a
+	// frozen replica's claims (load.Loader.ReapStalled). 0: never.
+	ReapAfter  time.Duration
+	ReapPrefix string
 }
 
 // Runner ties the parts together.
@@ -48,6 +66,10 @@ type Runner struct {
 	bytesPerRow float64 // learned, to turn MaxBatchRecords into a byte budget
 	dupUntil    int     // batches left to run in staging mode after a duplicate
 	trigger     *trigger
+
+	// busySince[i] is when worker i last made progress on the claim it holds (unix
+	// nanoseconds on opt.Now), 0 while it holds none.
+	busySince []atomic.Int64
 }
 
 // New returns a runner; q must watch opt.InputDir.
@@ -58,7 +80,20 @@ func New(opt Options, log zerolog.Logger, q *queue.Queue, loader *load.Loader, m
 	if opt.MaxBatchFiles < 1 {
 		opt.MaxBatchFiles = 1000
 	}
-	r := &Runner{opt: opt, log: log, queue: q, loader: loader, metrics: m, bytesPerRow: 150}
+	if opt.MaxAttempts < 1 {
+		opt.MaxAttempts = 10
+	}
+	if opt.RetryBase <= 0 {
+		opt.RetryBase = time.Second
+	}
+	if opt.RetryMax < opt.RetryBase {
+		opt.RetryMax = max(opt.RetryBase, 5*time.Minute)
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	r := &Runner{opt: opt, log: log, queue: q, loader: loader, metrics: m, bytesPerRow: 150,
+		busySince: make([]atomic.Int64, opt.Workers)}
 	if opt.TriggerInterval > 0 {
 		r.trigger = newTrigger()
 	}
@@ -92,6 +127,10 @@ func (r *Runner) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); r.trigger.run(ctx, r.opt.TriggerInterval) }()
 	}
+	if r.opt.ReapAfter > 0 && r.opt.ReapPrefix != "" {
+		wg.Add(1)
+		go func() { defer wg.Done(); r.reapLoop(ctx) }()
+	}
 	for i := 0; i < r.opt.Workers; i++ {
 		wg.Add(1)
 		go func(id int) { defer wg.Done(); r.worker(ctx, id) }(i)
@@ -100,36 +139,63 @@ func (r *Runner) Run(ctx context.Context) error {
 	return nil
 }
 
-func (r *Runner) rescanLoop(ctx context.Context) {
-	t := time.NewTicker(r.opt.RescanInterval)
+// every runs f every d until ctx ends.
+func every(ctx context.Context, d time.Duration, f func()) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := r.rescan(); err != nil {
-				r.metrics.Errors.WithLabelValues("read").Inc()
-				r.log.Error().Err(err).Str("dir", r.opt.InputDir).Msg("rescan failed")
-			}
+			f()
 		}
 	}
 }
 
-// rescan lists the input directory and moves aside the files whose names are not
-// UTF-8: the ledger cannot record them, so the failed directory and its reason file are
-// their record.
+func (r *Runner) rescanLoop(ctx context.Context) {
+	every(ctx, r.opt.RescanInterval, func() {
+		if err := r.rescan(); err != nil {
+			r.metrics.Errors.WithLabelValues("read").Inc()
+			r.log.Error().Err(err).Str("dir", r.opt.InputDir).Msg("rescan failed")
+		}
+	})
+}
+
+// reapLoop ends the stalled sessions of frozen replicas (this one's included).
+func (r *Runner) reapLoop(ctx context.Context) {
+	every(ctx, max(r.opt.ReapAfter/4, time.Second), func() {
+		n, err := r.loader.ReapStalled(ctx, r.opt.ReapPrefix, r.opt.ReapAfter)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			r.metrics.Errors.WithLabelValues("database").Inc()
+			r.log.Warn().Err(err).Msg("cannot look for stalled sessions")
+		case n > 0:
+			r.metrics.Reaped.Add(float64(n))
+			r.log.Warn().Int("sessions", n).Dur("stalled_for", r.opt.ReapAfter).Msg("ended ingester sessions stalled inside a transaction waiting for their client (a frozen replica); their claims are released")
+		}
+	})
+}
+
+// rescan lists the input directory and moves aside what must not be read: names that
+// are not UTF-8 (the ledger cannot record them, so the failed directory and its reason
+// file are their record) and entries that are not regular files (a symlink, FIFO,
+// socket or device is never opened; link(2) moves the entry itself, not its target).
 func (r *Runner) rescan() error {
-	bad, err := r.queue.Rescan()
-	for _, name := range bad {
-		_, merr := archive.Fail(filepath.Join(r.opt.InputDir, name), r.opt.FailedDir, archive.Identity{}, event.ReasonBadFileName+": the file name is not valid UTF-8")
+	aside, err := r.queue.Rescan()
+	for _, a := range aside {
+		why := a.Reason + ": the file name is not valid UTF-8"
+		if a.Reason == queue.ReasonNotRegularFile {
+			why = a.Reason + ": not a regular file (symlink, FIFO, socket or device); it was not read"
+		}
+		r.metrics.Aside.WithLabelValues(a.Reason).Inc()
+		_, merr := archive.Fail(filepath.Join(r.opt.InputDir, a.Name), r.opt.FailedDir, archive.Identity{}, why)
 		if merr != nil && !errors.Is(merr, archive.ErrGone) {
 			r.metrics.Errors.WithLabelValues("archive").Inc()
-			r.log.Error().Err(merr).Str("file", strconv.QuoteToASCII(name)).Msg("cannot move aside a file with a non-UTF-8 name")
+			r.log.Error().Err(merr).Str("file", strconv.QuoteToASCII(a.Name)).Str("reason", a.Reason).Msg("cannot move aside a file that must not be read")
 			continue
 		}
-		r.metrics.Files.WithLabelValues("failed").Inc()
-		r.log.Warn().Str("file", strconv.QuoteToASCII(name)).Msg("file name is not valid UTF-8; moved to the failed directory")
+		r.log.Warn().Str("file", strconv.QuoteToASCII(a.Name)).Str("reason", a.Reason).Msg("moved to the failed directory without reading it")
 	}
 	return err
 }
@@ -154,8 +220,10 @@ func (r *Runner) worker(ctx context.Context, id int) {
 			if len(files) == 0 {
 				break
 			}
-			if err := r.batch(ctx, log, files); err != nil {
-				log.Error().Err(err).Int("files", len(files)).Dur("retry_in", backoff).Msg("batch failed; files stay in the input directory")
+			err := r.batch(ctx, id, log, files)
+			r.busySince[id].Store(0)
+			if err != nil {
+				log.Error().Err(err).Int("files", len(files)).Dur("retry_in", backoff).Msg("database unavailable; files stay in the input directory")
 				select {
 				case <-ctx.Done():
 				case <-time.After(backoff):
@@ -196,7 +264,13 @@ func (r *Runner) stagingNext() bool {
 
 // batch commits files and moves them out. The database work runs on a context that
 // outlives shutdown by Grace, so SIGTERM lets the batch in flight finish.
-func (r *Runner) batch(ctx context.Context, log zerolog.Logger, files []queue.File) error {
+//
+// A failure is pinned on the file it belongs to: a batch of several files that fails
+// for any reason but a lost database goes again one file at a time, so one file's
+// trouble never holds back another. It returns an error only when the database itself
+// is unavailable (the worker then backs off); everything else is settled per file.
+func (r *Runner) batch(ctx context.Context, worker int, log zerolog.Logger, files []queue.File) error {
+	r.busySince[worker].Store(r.opt.Now().UnixNano()) // a new claim is progress
 	dctx, cancel := graceContext(ctx, r.opt.Grace)
 	defer cancel()
 	staging := r.stagingNext()
@@ -209,45 +283,127 @@ func (r *Runner) batch(ctx context.Context, log zerolog.Logger, files []queue.Fi
 		log.Debug().Int("files", len(files)).Msg("duplicate event_id: batch goes again through staging")
 		b, claim, err = r.loader.Load(dctx, files, true)
 	}
-	if err != nil && load.IsDataError(err) {
-		r.metrics.Batches.WithLabelValues("rolled_back").Inc()
-		if len(files) > 1 {
-			// Find the file PostgreSQL refuses: each goes again on its own.
-			log.Warn().Err(err).Int("files", len(files)).Msg("PostgreSQL refused a row of this batch; committing its files one by one")
-			var firstErr error
-			for i, f := range files {
-				if ctx.Err() != nil { // shutting down: the rest wait for the next start
-					for _, rest := range files[i:] {
-						r.queue.Retry(rest.Name, 0)
-					}
-					break
-				}
-				if err := r.batch(ctx, log, []queue.File{f}); err != nil && firstErr == nil {
-					firstErr = err
-				}
-			}
-			return firstErr
-		}
-		b, claim, err = r.loader.Reject(dctx, files[0], &event.Rejection{Reason: load.ReasonDatabaseRejected, Message: err.Error()})
-		if err != nil {
-			r.metrics.Errors.WithLabelValues("database").Inc()
-			r.queue.Retry(files[0].Name, time.Second)
-			return err
-		}
-	}
 	if err != nil {
 		r.metrics.Batches.WithLabelValues("rolled_back").Inc()
-		r.metrics.Errors.WithLabelValues("database").Inc()
-		for _, f := range files {
-			r.queue.Retry(f.Name, time.Second)
-		}
-		return err
+		return r.failed(ctx, dctx, worker, log, files, err)
 	}
 	defer claim.Release()
 	r.metrics.Batches.WithLabelValues("committed").Inc()
 	r.metrics.BatchSeconds.Observe(b.Duration.Seconds())
 	r.metrics.BatchRecords.Observe(float64(b.Rows()))
 	r.settle(log, b)
+	return nil
+}
+
+// failed settles a batch that did not commit.
+func (r *Runner) failed(ctx, dctx context.Context, worker int, log zerolog.Logger, files []queue.File, err error) error {
+	// A file's fault: reading it failed, or PostgreSQL refused its data (classes 22, 23,
+	// 54, a unique violation included). Anything else (a connection lost, the server
+	// shutting down, a timeout, resources) blames no file and counts no attempt.
+	var fileErr *load.FileError
+	ownFault := errors.As(err, &fileErr) || load.IsDataError(err) || db.IsUniqueViolation(err)
+	if !ownFault || ctx.Err() != nil {
+		// The database is away (or we are stopping): no file is to blame.
+		r.metrics.Errors.WithLabelValues("database").Inc()
+		for _, f := range files {
+			r.queue.Defer(f.Name, time.Second)
+		}
+		return err
+	}
+	if len(files) > 1 {
+		log.Warn().Err(err).Int("files", len(files)).Msg("batch refused; committing its files one by one to find the one at fault")
+		for i, f := range files {
+			if ctx.Err() != nil { // shutting down: the rest wait for the next start
+				for _, rest := range files[i:] {
+					r.queue.Defer(rest.Name, 0)
+				}
+				return nil
+			}
+			if err := r.batch(ctx, worker, log, []queue.File{f}); err != nil {
+				for _, rest := range files[i+1:] {
+					r.queue.Defer(rest.Name, time.Second)
+				}
+				return err
+			}
+		}
+		return nil
+	}
+	f := files[0]
+	if load.IsDataError(err) {
+		// PostgreSQL refuses the content itself: a committed whole-file rejection.
+		b, claim, rerr := r.loader.Reject(dctx, f, &event.Rejection{Reason: load.ReasonDatabaseRejected, Message: err.Error()})
+		if rerr == nil {
+			defer claim.Release()
+			r.metrics.Batches.WithLabelValues("committed").Inc()
+			r.settle(log, b)
+			return nil
+		}
+		err = rerr
+	}
+	stage := "database"
+	if fileErr != nil {
+		stage = "read"
+	}
+	r.retryFile(log, f, stage, err)
+	return nil
+}
+
+// backoff is the delay before a file's next attempt: RetryBase doubled per attempt up
+// to RetryMax, times a random factor in [0.5, 1.5) so replicas and files spread out.
+func (r *Runner) backoff(attempts int) time.Duration {
+	d := r.opt.RetryBase
+	for i := 1; i < attempts && d < r.opt.RetryMax; i++ {
+		d *= 2
+	}
+	d = min(d, r.opt.RetryMax)
+	return time.Duration(float64(d) * (0.5 + rand.Float64()))
+}
+
+// retryFile counts a failed attempt of one file and schedules the next; after
+// MaxAttempts the file is moved aside with its reason, or parked if it cannot be moved.
+func (r *Runner) retryFile(log zerolog.Logger, f queue.File, stage string, err error) {
+	r.metrics.Errors.WithLabelValues(stage).Inc()
+	r.metrics.Retries.WithLabelValues(stage).Inc()
+	n := r.queue.Fail(f.Name, r.backoff)
+	flog := log.With().Str("file", f.Name).Str("stage", stage).Int("attempts", n).Logger()
+	if n < r.opt.MaxAttempts {
+		flog.Warn().Err(err).Msg("file not done; it will be tried again")
+		return
+	}
+	if stage != "archive" {
+		// Never committed: moving it aside loses nothing, and a person sees why.
+		// Only the version the queue saw: a newer one renamed over the name stays.
+		seen := archive.Identity{Dev: f.Dev, Ino: f.Ino, Size: f.Size, ModTime: f.ModTime}
+		_, merr := archive.Fail(f.Path, r.opt.FailedDir, seen, "retries_exhausted: "+stage+": "+err.Error())
+		if merr == nil || errors.Is(merr, archive.ErrGone) {
+			r.metrics.Aside.WithLabelValues("retries_exhausted").Inc()
+			r.queue.Done(f.Name)
+			flog.Error().Err(err).Msg("file kept failing; moved to the failed directory with its reason")
+			return
+		}
+		err = fmt.Errorf("%w; moving it aside failed too: %w", err, merr)
+	}
+	r.queue.Park(f.Name)
+	flog.Error().Err(err).Msg("file kept failing and cannot be moved aside; parked until it changes (see ecomstream_ingester_files_parked)")
+}
+
+// Healthy tells whether every worker is making progress: a worker that has held a
+// claim for longer than StuckAfter without finishing it is stuck (a hung disk, a
+// hung connection), and the process should be restarted to release its files.
+func (r *Runner) Healthy() error {
+	if r.opt.StuckAfter <= 0 {
+		return nil
+	}
+	now := r.opt.Now()
+	for i := range r.busySince {
+		since := r.busySince[i].Load()
+		if since == 0 {
+			continue
+		}
+		if d := now.Sub(time.Unix(0, since)); d > r.opt.StuckAfter {
+			return fmt.Errorf("worker %d has made no progress on its claim for %s", i, d.Round(time.Second))
+		}
+	}
 	return nil
 }
 
@@ -258,10 +414,18 @@ func (r *Runner) settle(log zerolog.Logger, b *load.Batch) {
 		flog := log.With().Str("file", f.File.Name).Logger()
 		switch f.Outcome {
 		case load.OutcomeLocked:
-			r.queue.Retry(f.File.Name, 500*time.Millisecond)
+			r.queue.Defer(f.File.Name, 500*time.Millisecond)
 			continue
 		case load.OutcomeGone:
 			r.queue.Done(f.File.Name)
+			continue
+		case load.OutcomeRetry:
+			r.retryFile(log, f.File, "read", f.Err)
+			continue
+		case load.OutcomeChanged:
+			r.metrics.Errors.WithLabelValues("read").Inc()
+			flog.Warn().Err(f.Err).Msg("the path no longer names the regular file that was taken; not read")
+			r.queue.Changed(f.File.Name)
 			continue
 		case load.OutcomeIngested:
 			r.metrics.Records.WithLabelValues("inserted").Add(float64(f.Inserted))
@@ -282,7 +446,7 @@ func (r *Runner) settle(log zerolog.Logger, b *load.Batch) {
 		case load.OutcomeFailed:
 			flog.Warn().Str("reason", f.Failure.Reason).Str("message", f.Failure.Message).Msg("file rejected; moved to the failed directory")
 		case load.OutcomeAlreadyCommitted:
-			flog.Info().Msg("file already in the ledger with the same bytes; moving it out without loading")
+			flog.Info().Str("committed", f.Committed).Msg("file already in the ledger with the same bytes; moving it out without loading")
 		}
 		err := r.moveOut(f)
 		switch {
@@ -291,9 +455,8 @@ func (r *Runner) settle(log zerolog.Logger, b *load.Batch) {
 			flog.Warn().Msg("the file was replaced or rewritten while it was loaded; what was read is committed, and the new content will be loaded as a new file")
 			r.queue.Changed(f.File.Name)
 		case err != nil:
-			r.metrics.Errors.WithLabelValues("archive").Inc()
 			flog.Error().Err(err).Msg("committed, but could not move the file out; will retry (the ledger prevents a second load)")
-			r.queue.Retry(f.File.Name, 5*time.Second)
+			r.retryFile(log, f.File, "archive", err)
 		default:
 			r.metrics.Files.WithLabelValues(f.Outcome).Inc()
 			r.queue.Done(f.File.Name)
@@ -316,10 +479,20 @@ func (r *Runner) moveOut(f *load.FileResult) error {
 			return errChanged
 		}
 	}
+	// The ledger decides where the file goes: a committed failure goes to the failed
+	// directory on every path, and only committed rows allow a delete.
+	failed := f.Outcome == load.OutcomeFailed || (f.Outcome == load.OutcomeAlreadyCommitted && f.Committed == load.OutcomeFailed)
+	loaded := f.Outcome == load.OutcomeIngested || (f.Outcome == load.OutcomeAlreadyCommitted && f.Committed == load.OutcomeIngested)
 	var err error
 	switch {
-	case f.Outcome == load.OutcomeFailed:
-		_, err = archive.Fail(f.File.Path, r.opt.FailedDir, archive.IdentityOf(f.Ident), f.Failure.Reason+": "+f.Failure.Message)
+	case failed:
+		reason := "failed: the ledger records this file as failed"
+		if f.Failure != nil {
+			reason = f.Failure.Reason + ": " + f.Failure.Message
+		}
+		_, err = archive.Fail(f.File.Path, r.opt.FailedDir, archive.IdentityOf(f.Ident), reason)
+	case !loaded:
+		return fmt.Errorf("%s: outcome %q is not a committed one; not moved", f.File.Name, f.Outcome)
 	case r.opt.DeleteOnSuccess:
 		err = archive.Delete(f.File.Path, archive.IdentityOf(f.Ident))
 	default:

@@ -25,6 +25,8 @@ import (
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 type rig struct {
+	runner  *Runner
+	queue   *queue.Queue
 	pool    *pgxpool.Pool
 	opt     Options
 	reg     *prometheus.Registry
@@ -34,6 +36,12 @@ type rig struct {
 }
 
 func startRunner(t *testing.T, mutate func(*Options)) *rig {
+	t.Helper()
+	return startRunnerWith(t, nil, mutate)
+}
+
+// startRunnerWith runs a runner after prepare has run against its migrated database.
+func startRunnerWith(t *testing.T, prepare func(*pgxpool.Pool, Options), mutate func(*Options)) *rig {
 	t.Helper()
 	ctx := context.Background()
 	pool, err := pgxpool.New(ctx, pgtest.DB(t))
@@ -52,15 +60,18 @@ func startRunner(t *testing.T, mutate func(*Options)) *rig {
 		mutate(&opt)
 	}
 	os.MkdirAll(opt.InputDir, 0o755)
+	if prepare != nil {
+		prepare(pool, opt)
+	}
 	q := queue.New(opt.InputDir, 0)
 	reg := metrics.NewRegistry()
-	m := NewMetrics(reg, Backlog(q), pool)
+	m := NewMetrics(reg, q, pool)
 	r := New(opt, zerolog.Nop(), q, &load.Loader{Pool: pool, Instance: "t", MaxRejected: 100}, m)
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = r.Run(rctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return &rig{pool: pool, opt: opt, reg: reg, metrics: m, cancel: cancel, done: done}
+	return &rig{runner: r, queue: q, pool: pool, opt: opt, reg: reg, metrics: m, cancel: cancel, done: done}
 }
 
 var seq int
@@ -112,7 +123,7 @@ func TestPoisonFileDoesNotBlockTheOthers(t *testing.T) {
 	place(t, r.opt.InputDir, "b.csv", "books", "poison")
 	place(t, r.opt.InputDir, "c.csv", "garden")
 	q := queue.New(r.opt.InputDir, 0)
-	m := NewMetrics(prometheus.NewRegistry(), Backlog(q), r.pool)
+	m := NewMetrics(prometheus.NewRegistry(), q, r.pool)
 	run := New(r.opt, zerolog.Nop(), q, &load.Loader{Pool: r.pool, Instance: "t", MaxRejected: 100}, m)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -148,7 +159,7 @@ func TestMetricsCountOutcomes(t *testing.T) {
 	r := startRunner(t, nil)
 	place(t, r.opt.InputDir, "m1.csv", "a", "b", "c")
 	place(t, r.opt.InputDir, "m2.csv", "a", "")
-	os.WriteFile(filepath.Join(r.opt.InputDir, "junk.csv"), []byte("\x00\x01binary"), 0o644)
+	os.WriteFile(filepath.Join(r.opt.InputDir, "junk.csv"), []byte("\x00\x01binary\n"), 0o644)
 	waitLedger(t, r.pool, 3)
 	time.Sleep(100 * time.Millisecond) // metrics are updated right after the commit
 	if got := testutil.ToFloat64(r.metrics.Records.WithLabelValues("inserted")); got != 4 {

@@ -5,6 +5,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ecomstream/ecomstream/services/common/metrics"
+	"github.com/ecomstream/ecomstream/services/ingester/internal/queue"
 )
 
 // Metrics are the ingester's own; names are documented in docs/metrics.md.
@@ -17,13 +18,19 @@ type Metrics struct {
 	BatchRecords prometheus.Histogram
 	Latency      prometheus.Histogram
 	Errors       *prometheus.CounterVec
+	// Aside counts entries moved aside unread (bad name, not a regular file).
+	Aside *prometheus.CounterVec
+	// Retries counts failed attempts of single files, by stage.
+	Retries *prometheus.CounterVec
+	// Reaped counts stalled sessions of frozen replicas that this one ended.
+	Reaped prometheus.Counter
 }
 
 const subsystem = "ingester"
 
 // NewMetrics registers the ingester's metrics on reg, with every label value present
 // from the start so dashboards show zeros rather than gaps.
-func NewMetrics(reg prometheus.Registerer, queueStats func() (int, int64, float64), pool *pgxpool.Pool) *Metrics {
+func NewMetrics(reg prometheus.Registerer, q *queue.Queue, pool *pgxpool.Pool) *Metrics {
 	m := &Metrics{
 		Records: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metrics.Namespace, Subsystem: subsystem,
 			Name: "records_total", Help: "Rows of committed files, by outcome."}, []string{"outcome"}),
@@ -44,6 +51,12 @@ func NewMetrics(reg prometheus.Registerer, queueStats func() (int, int64, float6
 			Buckets: metrics.LatencyBuckets, NativeHistogramBucketFactor: metrics.NativeBucketFactor}),
 		Errors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metrics.Namespace, Subsystem: subsystem,
 			Name: "errors_total", Help: "Failures that were retried or moved aside, by stage."}, []string{"stage"}),
+		Aside: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metrics.Namespace, Subsystem: subsystem,
+			Name: "files_aside_total", Help: "Entries named like input files moved to the failed directory without being committed, by reason."}, []string{"reason"}),
+		Retries: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metrics.Namespace, Subsystem: subsystem,
+			Name: "file_retries_total", Help: "Failed attempts of single files (each retried with backoff), by stage."}, []string{"stage"}),
+		Reaped: prometheus.NewCounter(prometheus.CounterOpts{Namespace: metrics.Namespace, Subsystem: subsystem,
+			Name: "stalled_sessions_ended_total", Help: "Database sessions of frozen replicas (stalled mid-statement waiting for their client) that this instance ended."}),
 	}
 	for _, o := range []string{"inserted", "rejected", "duplicate"} {
 		m.Records.WithLabelValues(o)
@@ -57,8 +70,17 @@ func NewMetrics(reg prometheus.Registerer, queueStats func() (int, int64, float6
 	for _, s := range []string{"read", "database", "archive"} {
 		m.Errors.WithLabelValues(s)
 	}
-	reg.MustRegister(m.Records, m.Files, m.Bytes, m.Batches, m.BatchSeconds, m.BatchRecords, m.Latency, m.Errors)
-	reg.MustRegister(&backlogCollector{stats: queueStats}, &poolCollector{pool: pool})
+	for _, r := range []string{queue.ReasonBadFileName, queue.ReasonNotRegularFile, "retries_exhausted"} {
+		m.Aside.WithLabelValues(r)
+	}
+	for _, s := range []string{"read", "database", "archive"} {
+		m.Retries.WithLabelValues(s)
+	}
+	parked := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: metrics.Namespace, Subsystem: subsystem,
+		Name: "files_parked", Help: "Files that kept failing and could not be moved aside; they wait in the input directory until they change."},
+		func() float64 { return float64(q.Parked()) })
+	reg.MustRegister(m.Records, m.Files, m.Bytes, m.Batches, m.BatchSeconds, m.BatchRecords, m.Latency, m.Errors, m.Aside, m.Retries, m.Reaped, parked)
+	reg.MustRegister(&backlogCollector{stats: Backlog(q)}, &poolCollector{pool: pool})
 	return m
 }
 

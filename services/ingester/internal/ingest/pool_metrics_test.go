@@ -9,6 +9,7 @@ import (
 
 	"github.com/ecomstream/ecomstream/services/common/metrics"
 	"github.com/ecomstream/ecomstream/services/common/pgtest"
+	"github.com/ecomstream/ecomstream/services/ingester/internal/queue"
 )
 
 // The pool's connection states are parts: they sum to the pool's size, so a sum over
@@ -32,7 +33,7 @@ func TestPoolConnectionStatesSumToThePoolSize(t *testing.T) {
 	idle.Release()
 
 	reg := metrics.NewRegistry()
-	NewMetrics(reg, func() (int, int64, float64) { return 0, 0, 0 }, pool)
+	NewMetrics(reg, queue.New(t.TempDir(), 0), pool)
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)

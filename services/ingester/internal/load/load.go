@@ -38,10 +38,14 @@ const (
 	OutcomeAlreadyCommitted = "already_committed" // in the ledger with the same bytes: nothing to load
 	OutcomeLocked           = "locked"            // another replica holds it
 	OutcomeGone             = "gone"              // vanished before it was read (moved by another replica)
+	// OutcomeRetry: the operating system would not let the file be read (EMFILE, EIO,
+	// EACCES, ESTALE...). That says nothing about its content: nothing is committed for
+	// it, and it is tried again later (FileResult.Err says why).
+	OutcomeRetry = "retry"
+	// OutcomeChanged: the path no longer names the regular file that was claimed (it was
+	// replaced, or a symlink, FIFO, socket or device was put there). It is not read.
+	OutcomeChanged = "changed"
 )
-
-// unreadableSHA stands in the ledger for the checksum of a file that could not be read.
-const unreadableSHA = "unreadable"
 
 // ReasonDatabaseRejected is a whole-file rejection by PostgreSQL itself: a value the
 // contract's validation let through but the database refused.
@@ -80,7 +84,13 @@ type FileResult struct {
 	// Ident is the file as it was read (fstat of the open descriptor): the caller moves
 	// the path away only if it still names these bytes.
 	Ident os.FileInfo
-	good  int64 // rows that passed validation
+	// Committed is the outcome the ledger already holds for these bytes (with
+	// OutcomeAlreadyCommitted): "ingested" or "failed". The ledger decides where the file
+	// goes: a committed failure goes to the failed directory, whatever path found it.
+	Committed string
+	Err       error // why, with OutcomeRetry
+	good      int64 // rows that passed validation
+	stored    int64 // rejected rows stored with their raw line
 }
 
 // Batch is a committed batch.
@@ -104,6 +114,9 @@ type Loader struct {
 	Pool        *pgxpool.Pool
 	Instance    string
 	MaxRejected int // rejected rows buffered before a flush
+	// MaxRejectedPerFile caps the rejected rows stored per file (0: no cap); the rest are
+	// counted in the ledger's records_rejected, not stored.
+	MaxRejectedPerFile int
 }
 
 // Claim is a batch in progress: the connection holding the files' advisory locks. Call
@@ -148,14 +161,10 @@ func (l *Loader) Reject(ctx context.Context, f queue.File, rej *event.Rejection)
 		if fr.Outcome != OutcomeIngested { // locked elsewhere, gone or already committed
 			return nil
 		}
-		sum, fi, err := fileSHA256(f.Path)
+		sum, fi, err := fileSHA256(f)
 		fr.Ident = fi
-		switch {
-		case errors.Is(err, errGone):
-			fr.Outcome = OutcomeGone
+		if settleReadError(fr, err) {
 			return nil
-		case err != nil:
-			sum = unreadableSHA
 		}
 		fr.Outcome, fr.SHA256, fr.Failure = OutcomeFailed, sum, rej
 		if _, err := tx.Exec(ctx, `INSERT INTO rejected_records (source_file, line_number, raw_line, reason, message)
@@ -209,7 +218,8 @@ func (l *Loader) claim(ctx context.Context, conn *pgxpool.Conn, b *Batch) error 
 	rows, err := conn.Query(ctx, `
 		SELECT f.name,
 		       pg_try_advisory_lock(hashtextextended('ecomstream.file:' || f.name, 0)),
-		       coalesce((SELECT array_agg(i.sha256) FROM ingested_files i WHERE i.file_name = f.name), '{}')
+		       coalesce((SELECT array_agg(i.sha256) FROM ingested_files i WHERE i.file_name = f.name), '{}'),
+		       coalesce((SELECT array_agg(i.outcome) FROM ingested_files i WHERE i.file_name = f.name), '{}')
 		FROM unnest($1::text[]) WITH ORDINALITY AS f(name, n) ORDER BY f.n`, names)
 	if err != nil {
 		return fmt.Errorf("claim files: %w", err)
@@ -218,8 +228,8 @@ func (l *Loader) claim(ctx context.Context, conn *pgxpool.Conn, b *Batch) error 
 	for rows.Next() {
 		var name string
 		var locked bool
-		var shas []string
-		if err := rows.Scan(&name, &locked, &shas); err != nil {
+		var shas, outcomes []string
+		if err := rows.Scan(&name, &locked, &shas, &outcomes); err != nil {
 			rows.Close()
 			return fmt.Errorf("claim files: %w", err)
 		}
@@ -229,32 +239,63 @@ func (l *Loader) claim(ctx context.Context, conn *pgxpool.Conn, b *Batch) error 
 		case !locked:
 			fr.Outcome = OutcomeLocked
 		case len(shas) > 0:
-			sum, fi, err := fileSHA256(fr.File.Path)
-			if errors.Is(err, errGone) {
-				fr.Outcome = OutcomeGone
-				continue
-			}
-			if err != nil {
-				// This file only; the others of the batch go on.
-				fr.Outcome, fr.SHA256 = OutcomeFailed, unreadableSHA
-				fr.Failure = &event.Rejection{Reason: event.ReasonUnreadable, Message: err.Error()}
-				continue
+			sum, fi, err := fileSHA256(fr.File)
+			if settleReadError(fr, err) {
+				continue // this file only; the others of the batch go on
 			}
 			fr.Ident = fi
-			for _, s := range shas {
+			for k, s := range shas {
 				if s == sum {
-					fr.Outcome, fr.SHA256 = OutcomeAlreadyCommitted, sum
+					fr.Outcome, fr.SHA256, fr.Committed = OutcomeAlreadyCommitted, sum, outcomes[k]
 				}
 			}
 		}
 	}
 	rows.Close()
-	return rows.Err()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("claim files: %w", err)
+	}
+	return l.committedFailures(ctx, conn, b)
+}
+
+// committedFailures reads the reason of each file the ledger holds as failed, so it can
+// go to the failed directory with its reason file even when the move after the commit
+// never happened (a crash, a failed move).
+func (l *Loader) committedFailures(ctx context.Context, conn *pgxpool.Conn, b *Batch) error {
+	for _, fr := range b.Files {
+		if fr.Outcome != OutcomeAlreadyCommitted || fr.Committed != OutcomeFailed {
+			continue
+		}
+		rej := &event.Rejection{Reason: "failed", Message: "the ledger records this file as failed"}
+		err := conn.QueryRow(ctx, `SELECT reason, coalesce(message, '') FROM rejected_records
+			WHERE source_file = $1 AND line_number = 0 ORDER BY rejected_at DESC LIMIT 1`, fr.File.Name).Scan(&rej.Reason, &rej.Message)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("failure reason of %s: %w", fr.File.Name, err)
+		}
+		fr.Failure = rej
+	}
+	return nil
+}
+
+// settleReadError sets fr's outcome for an error of opening or hashing it and tells
+// whether there was one. No OS error is a verdict on the content: none makes it failed.
+func settleReadError(fr *FileResult, err error) bool {
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, errGone):
+		fr.Outcome = OutcomeGone
+	case errors.Is(err, errNotClaimed):
+		fr.Outcome, fr.Err = OutcomeChanged, err
+	default:
+		fr.Outcome, fr.Err = OutcomeRetry, err
+	}
+	return true
 }
 
 // fill runs the statements of one batch inside tx.
 func (l *Loader) fill(ctx context.Context, tx pgx.Tx, b *Batch) error {
-	src := newSource(b.Files, b.Staging, time.Now(), max(l.MaxRejected, 1))
+	src := newSource(b.Files, b.Staging, time.Now(), max(l.MaxRejected, 1), l.MaxRejectedPerFile)
 	defer src.close()
 	table := pgx.Identifier{"events"}
 	cols := columns
@@ -392,4 +433,30 @@ func (l *Loader) insertLedger(ctx context.Context, tx pgx.Tx, b *Batch) error {
 		return fmt.Errorf("ledger: %w", err)
 	}
 	return nil
+}
+
+// ReapStalled ends the sessions of any ingester replica (application_name starting with
+// prefix) that have been waiting for their client's next message for longer than after
+// while inside a transaction: a replica frozen mid-batch (SIGSTOP, a hung disk under
+// its read). PostgreSQL's own timeouts do not end all of those: a backend reading COPY
+// data from a client that is alive but silent does not act on statement_timeout, and
+// once COPY data that was in flight when the statement failed has been read and
+// ignored, idle_in_transaction_session_timeout is not armed again (seen on PostgreSQL
+// 15: "idle in transaction (aborted)" for minutes with a 2 s timeout); the client's
+// kernel still answers keepalives. A healthy replica never waits on itself that long
+// inside a transaction. Ending the session releases its claims, so the other replicas
+// take the files, and rolls back the frozen replica's transaction. Replicas connect as
+// one role, which may end its own sessions. It returns how many it ended.
+func (l *Loader) ReapStalled(ctx context.Context, prefix string, after time.Duration) (int, error) {
+	var n int
+	err := l.Pool.QueryRow(ctx, `
+		SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))
+		FROM pg_stat_activity
+		WHERE pid <> pg_backend_pid() AND starts_with(application_name, $1)
+		  AND state IN ('active', 'idle in transaction', 'idle in transaction (aborted)')
+		  AND wait_event = 'ClientRead' AND state_change < now() - make_interval(secs => $2)`, prefix, after.Seconds()).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("end stalled sessions: %w", err)
+	}
+	return n, nil
 }

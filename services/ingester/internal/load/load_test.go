@@ -2,6 +2,7 @@ package load
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,10 +10,13 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/rs/zerolog"
 
 	"github.com/ecomstream/ecomstream/services/common/db"
 	"github.com/ecomstream/ecomstream/services/common/event"
@@ -270,32 +274,15 @@ func TestMemoryStaysBoundedForALargeFile(t *testing.T) {
 	}
 	f.Close()
 	fi, _ := os.Stat(p)
-	runtime.GC()
-	var peak atomic.Uint64
-	stop := make(chan struct{})
-	go func() {
-		var ms runtime.MemStats
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(20 * time.Millisecond):
-				runtime.ReadMemStats(&ms)
-				if ms.HeapInuse > peak.Load() {
-					peak.Store(ms.HeapInuse)
-				}
-			}
-		}
-	}()
 	l := &Loader{Pool: pool, Instance: "t", MaxRejected: 100}
-	b := load(t, l, queue.File{Name: "large.csv", Path: p, Size: fi.Size(), ModTime: fi.ModTime()})
-	close(stop)
+	var b *Batch
+	peak, _ := peakHeap(func() { b = load(t, l, queue.File{Name: "large.csv", Path: p, Size: fi.Size(), ModTime: fi.ModTime()}) })
 	if got := b.Files[0]; got.Inserted != rows || got.Rejected != rows/1000 {
 		t.Fatalf("large file: %+v", got)
 	}
-	t.Logf("file %d MB, peak heap in use %d MB", fi.Size()>>20, peak.Load()>>20)
-	if peak.Load() > uint64(fi.Size())/2 {
-		t.Fatalf("peak heap %d MB for a %d MB file: memory grows with the file", peak.Load()>>20, fi.Size()>>20)
+	t.Logf("file %d MB, peak heap in use %d MB", fi.Size()>>20, peak>>20)
+	if peak > uint64(fi.Size())/2 {
+		t.Fatalf("peak heap %d MB for a %d MB file: memory grows with the file", peak>>20, fi.Size()>>20)
 	}
 }
 
@@ -375,7 +362,7 @@ func TestChecksumOfARejectedLargeFileIsItsBytes(t *testing.T) {
 	f := queue.File{Name: "nocol.csv", Path: p, Size: fi.Size(), ModTime: fi.ModTime()}
 	l := &Loader{Pool: pool, Instance: "t", MaxRejected: 100}
 	b := load(t, l, f)
-	want, _, _ := fileSHA256(p)
+	want, _, _ := fileSHA256(f)
 	if b.Files[0].Outcome != OutcomeFailed || b.Files[0].SHA256 != want {
 		t.Fatalf("outcome %s sha %s, want failed with sha %s", b.Files[0].Outcome, b.Files[0].SHA256, want)
 	}
@@ -384,17 +371,291 @@ func TestChecksumOfARejectedLargeFileIsItsBytes(t *testing.T) {
 	}
 }
 
-// A file that cannot be read is rejected on its own; the files batched with it land.
-func TestUnreadableFileDoesNotHoldTheBatch(t *testing.T) {
-	if os.Geteuid() == 0 {
-		t.Skip("root reads any file")
+// An OS error opening a file (here EMFILE: the process is out of descriptors) says
+// nothing of its content: the file is left to be retried, with no ledger row, and lands
+// whole once the error is gone.
+func TestOSErrorOpeningAFileIsRetriedNeverFailed(t *testing.T) {
+	pool := newPool(t)
+	l := &Loader{Pool: pool, Instance: "t", MaxRejected: 100}
+	dir := t.TempDir()
+	f := writeFile(t, dir, "emfile.csv", row(), row())
+	// Warm one pooled connection, so the batch needs no new descriptor before the open.
+	if _, err := pool.Exec(context.Background(), "SELECT 1"); err != nil {
+		t.Fatal(err)
+	}
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	probe, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := probe.Fd() // the lowest free descriptor: the next open gets it
+	probe.Close()
+	low := lim
+	low.Cur = uint64(next)
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
+		t.Fatal(err)
+	}
+	b, claim, err := l.Load(context.Background(), []queue.File{f}, false)
+	syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim) //nolint:errcheck
+	if err != nil {
+		t.Fatalf("load while out of descriptors: %v", err)
+	}
+	claim.Release()
+	if got := b.Files[0]; got.Outcome != OutcomeRetry || !errors.Is(got.Err, syscall.EMFILE) {
+		t.Fatalf("out of descriptors: outcome %s err %v, want retry with EMFILE", got.Outcome, got.Err)
+	}
+	if n := count(t, pool, "SELECT count(*) FROM ingested_files"); n != 0 {
+		t.Fatalf("an OS error wrote %d ledger rows", n)
+	}
+	if got := load(t, l, f).Files[0]; got.Outcome != OutcomeIngested || got.Inserted != 2 {
+		t.Fatalf("once descriptors are back: %+v", got)
+	}
+}
+
+// Only the regular file that was claimed is read: a symlink (to a secret), a FIFO (which
+// would block open forever) or another file put at the path after the claim is never
+// read, and nothing of it reaches the database.
+func TestOnlyTheClaimedRegularFileIsRead(t *testing.T) {
+	pool := newPool(t)
+	l := &Loader{Pool: pool, Instance: "t", MaxRejected: 100}
+	dir := t.TempDir()
+	secret := filepath.Join(t.TempDir(), "environ")
+	os.WriteFile(secret, []byte("DATABASE_URL=postgres://ecomstream:hunter2@db/ecomstream\n"), 0o600)
+	swaps := map[string]func(p string){
+		"symlink.csv": func(p string) { os.Remove(p); os.Symlink(secret, p) },
+		"fifo.csv":    func(p string) { os.Remove(p); syscall.Mkfifo(p, 0o644) },
+		"other.csv": func(p string) { // created while the old one exists: another inode
+			os.WriteFile(p+".new", []byte(strings.Join(event.Columns, ",")+"\n"+row()+"\n"), 0o644)
+			os.Rename(p+".new", p)
+		},
+	}
+	var files []queue.File
+	for name, swap := range swaps {
+		f := writeFile(t, dir, name, row())
+		fi, _ := os.Lstat(f.Path)
+		st := fi.Sys().(*syscall.Stat_t)
+		f.Dev, f.Ino = uint64(st.Dev), st.Ino //nolint:unconvert
+		swap(f.Path)
+		files = append(files, f)
+	}
+	done := make(chan *Batch, 1)
+	go func() {
+		b, claim, err := l.Load(context.Background(), files, false)
+		if err != nil {
+			t.Error(err)
+		}
+		claim.Release()
+		done <- b
+	}()
+	var b *Batch
+	select {
+	case b = <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the load blocked (a FIFO was opened)")
+	}
+	if b == nil {
+		return
+	}
+	for _, f := range b.Files {
+		if f.Outcome != OutcomeChanged {
+			t.Errorf("%s: outcome %s, want changed", f.File.Name, f.Outcome)
+		}
+	}
+	if n := count(t, pool, "SELECT count(*) FROM ingested_files") + count(t, pool, "SELECT count(*) FROM rejected_records") +
+		count(t, pool, "SELECT count(*) FROM events"); n != 0 {
+		t.Fatalf("%d rows written for files that were not read", n)
+	}
+}
+
+// A failed outcome in the ledger is kept: the same bytes found again (a crash or a failed
+// move after the commit) are already committed as failed, with the stored reason, so
+// they go to the failed directory rather than the archive (or a delete).
+func TestLedgerRemembersAFailedOutcomeAndItsReason(t *testing.T) {
+	pool := newPool(t)
+	l := &Loader{Pool: pool, Instance: "t", MaxRejected: 100}
+	dir := t.TempDir()
+	p := filepath.Join(dir, "nocol.csv")
+	os.WriteFile(p, []byte("event_id,event_time\nx,y\n"), 0o644)
+	fi, _ := os.Stat(p)
+	f := queue.File{Name: "nocol.csv", Path: p, Size: fi.Size(), ModTime: fi.ModTime()}
+	if got := load(t, l, f).Files[0]; got.Outcome != OutcomeFailed {
+		t.Fatalf("first load: %s", got.Outcome)
+	}
+	got := load(t, l, f).Files[0]
+	if got.Outcome != OutcomeAlreadyCommitted || got.Committed != OutcomeFailed || got.Failure == nil || got.Failure.Reason != event.ReasonMissingColumns {
+		t.Fatalf("again: outcome %s committed %q failure %+v; want already_committed as failed, missing_columns", got.Outcome, got.Committed, got.Failure)
+	}
+}
+
+// The rejected-row buffer holds at most MaxRejected rows of at most maxRawLine bytes
+// after escaping (a line of invalid bytes grows 4x when escaped), and a file stores at
+// most MaxRejectedPerFile of its rejected lines; the rest are counted.
+func TestRejectedRowsAreBoundedAfterEscapingAndPerFile(t *testing.T) {
+	garbage := strings.Repeat("\xff", 4000)
+	if n := len(sanitize([]byte(garbage), maxRawLine)); n > maxRawLine {
+		t.Fatalf("an escaped line of 4000 invalid bytes keeps %d bytes, cap %d", n, maxRawLine)
+	}
+	if got := sanitize([]byte("ab\xffcd"), 5); got != "ab" {
+		t.Fatalf("an escape cut in two: %q", got)
 	}
 	pool := newPool(t)
 	dir := t.TempDir()
-	locked := writeFile(t, dir, "locked.csv", row())
-	os.Chmod(locked.Path, 0)
-	b := load(t, &Loader{Pool: pool, Instance: "t", MaxRejected: 100}, locked, writeFile(t, dir, "ok.csv", row()))
-	if b.Files[0].Outcome != OutcomeFailed || b.Files[1].Inserted != 1 {
-		t.Fatalf("%+v %+v", b.Files[0], b.Files[1])
+	lines := make([]string, 10_000)
+	for i := range lines {
+		lines[i] = garbage
+	}
+	// Stored: all 10,000 with no per-file cap (the buffer of 10,000 rows is the bound,
+	// 40 MiB), or 2,500 with the cap (10 MiB).
+	for _, perFile := range []int{0, 2_500} {
+		stored := int64(10_000)
+		if perFile > 0 {
+			stored = int64(perFile)
+		}
+		name := fmt.Sprintf("garbage%d.csv", perFile)
+		f := writeFile(t, dir, name, lines...)
+		l := &Loader{Pool: pool, Instance: "t", MaxRejected: 10_000, MaxRejectedPerFile: perFile}
+		var got *FileResult
+		peak, base := peakHeap(func() { got = load(t, l, f).Files[0] })
+		if got.Rejected != 10_000 {
+			t.Fatalf("rejected %d, want 10000 counted", got.Rejected)
+		}
+		if n := count(t, pool, "SELECT count(*) FROM rejected_records WHERE source_file = $1", name); n != stored {
+			t.Fatalf("per-file cap %d: stored %d rejected lines, want %d", perFile, n, stored)
+		}
+		if n := count(t, pool, "SELECT max(octet_length(raw_line)) FROM rejected_records"); n > maxRawLine {
+			t.Fatalf("a stored raw line of %d bytes, cap %d", n, maxRawLine)
+		}
+		bound := min(stored, 10_000) * maxRawLine
+		grew := int64(peak) - int64(base)
+		t.Logf("per-file cap %d: peak heap in use %d MiB (%d MiB above the start; buffer bound %d MiB)", perFile, peak>>20, grew>>20, bound>>20)
+		// Twice the bound for the collector's slack (GOGC=100) plus the reader's and
+		// COPY's own buffers; before escaping was counted, 10,000 rows were 160 MiB live.
+		if grew > 2*bound+16<<20 {
+			t.Fatalf("heap grew %d MiB for a buffer bounded at %d MiB", grew>>20, bound>>20)
+		}
+	}
+}
+
+// peakHeap runs f and returns the peak heap in use while it ran, and the heap before.
+func peakHeap(f func()) (peak, before uint64) {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	before = ms.HeapInuse
+	var p atomic.Uint64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		var ms runtime.MemStats
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+				runtime.ReadMemStats(&ms)
+				if ms.HeapInuse > p.Load() {
+					p.Store(ms.HeapInuse)
+				}
+			}
+		}
+	}()
+	f()
+	close(stop)
+	<-sampled
+	return p.Load(), before
+}
+
+// Of a file that is not the event CSV (here: a binary blob with no line end), only a
+// short escaped prefix of its first line is stored with the whole-file rejection.
+func TestNonCSVFileKeepsOnlyAShortEscapedPrefix(t *testing.T) {
+	pool := newPool(t)
+	dir := t.TempDir()
+	p := filepath.Join(dir, "blob.csv")
+	blob := make([]byte, 64<<10)
+	for i := range blob {
+		blob[i] = byte(i*131 + 7)
+	}
+	os.WriteFile(p, blob, 0o644)
+	fi, _ := os.Stat(p)
+	b := load(t, &Loader{Pool: pool, Instance: "t", MaxRejected: 100}, queue.File{Name: "blob.csv", Path: p, Size: fi.Size(), ModTime: fi.ModTime()})
+	if b.Files[0].Outcome != OutcomeFailed {
+		t.Fatalf("outcome %s, want failed", b.Files[0].Outcome)
+	}
+	if n := count(t, pool, "SELECT max(octet_length(raw_line)) FROM rejected_records WHERE source_file = 'blob.csv'"); n > maxRawHeader {
+		t.Fatalf("%d bytes of a non-CSV file stored, cap %d", n, maxRawHeader)
+	}
+}
+
+// blockingSource is a COPY source that stops sending, as a frozen process would.
+type blockingSource struct{ release chan struct{} }
+
+func (s blockingSource) Next() bool             { <-s.release; return false }
+func (s blockingSource) Values() ([]any, error) { return nil, nil }
+func (s blockingSource) Err() error             { return errors.New("released") }
+
+// A replica frozen in the middle of a COPY keeps its session "active" waiting for data,
+// which neither statement_timeout nor keepalives end; ReapStalled does, and the claims
+// that session held are released.
+func TestReapStalledEndsTheSessionOfAFrozenCopy(t *testing.T) {
+	url := pgtest.DB(t)
+	ctx := context.Background()
+	frozen, err := db.ConnectWith(ctx, zerolog.Nop(), url, db.Options{MaxConns: 1, MaxWait: 10 * time.Second,
+		StatementTimeout: 200 * time.Millisecond, ApplicationName: "ecomstream-ingester/frozen"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer frozen.Close()
+	if _, err := db.Migrate(ctx, frozen); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := frozen.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock(7)"); err != nil {
+		t.Fatal(err)
+	}
+	src := blockingSource{release: make(chan struct{})}
+	copied := make(chan error, 1)
+	go func() {
+		_, err := conn.CopyFrom(ctx, pgx.Identifier{"events"}, columns, src)
+		copied <- err
+	}()
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	l := &Loader{Pool: pool}
+	ended := 0
+	for deadline := time.Now().Add(60 * time.Second); ended == 0; {
+		if ended, err = l.ReapStalled(ctx, "ecomstream-ingester/", 500*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the frozen COPY's session was never ended (statement_timeout alone does not end it)")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var got bool
+	for deadline := time.Now().Add(30 * time.Second); !got; {
+		if err := pool.QueryRow(ctx, "SELECT pg_try_advisory_lock(7)").Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the frozen session's claim was not released")
+		}
+	}
+	close(src.release)
+	if err := <-copied; err == nil {
+		t.Fatal("the frozen COPY committed after its session was ended")
+	}
+	if n := count(t, pool, "SELECT count(*) FROM events"); n != 0 {
+		t.Fatalf("%d rows from the ended COPY", n)
 	}
 }

@@ -26,8 +26,13 @@ type rejectedRow struct {
 	message string
 }
 
-// maxRawLine caps what a rejected row keeps of its line.
+// maxRawLine caps what a rejected row keeps of its line, counted after escaping, so
+// the rejected buffer's memory bound (rows × maxRawLine) holds for any bytes.
 const maxRawLine = 4096
+
+// maxRawHeader caps what a whole-file rejection keeps of a first line: of a file that
+// is not the event CSV, no more than a short escaped prefix reaches the database.
+const maxRawHeader = 256
 
 // source streams the good rows of a batch's files into COPY (through copyReader) while
 // it validates them; rejected rows are buffered for their own COPY. It pauses (Next
@@ -38,6 +43,7 @@ type source struct {
 	staging bool // add the ord column for the staging table
 	now     time.Time
 	maxRej  int
+	perFile int // rejected rows stored per file at most (0: all)
 
 	idx      int
 	f        *os.File
@@ -56,8 +62,8 @@ type source struct {
 	intern map[string]string
 }
 
-func newSource(files []*FileResult, staging bool, now time.Time, maxRej int) *source {
-	s := &source{files: files, staging: staging, now: now, maxRej: maxRej, intern: map[string]string{}}
+func newSource(files []*FileResult, staging bool, now time.Time, maxRej, perFile int) *source {
+	s := &source{files: files, staging: staging, now: now, maxRej: maxRej, perFile: perFile, intern: map[string]string{}}
 	for _, fr := range files {
 		if fr.Outcome == OutcomeFailed && fr.Failure != nil { // failed before reading (claim)
 			s.rejected = append(s.rejected, rejectedRow{file: fr.File.Name, reason: fr.Failure.Reason, message: fr.Failure.Message})
@@ -85,7 +91,7 @@ func (s *source) Next() bool {
 			continue
 		}
 		if err != nil {
-			s.err = fmt.Errorf("read %s at line %d: %w", s.cur.File.Path, s.cr.Line(), err)
+			s.err = &FileError{Name: s.cur.File.Name, Err: fmt.Errorf("read %s at line %d: %w", s.cur.File.Path, s.cr.Line(), err)}
 			return false
 		}
 		s.cur.Total++
@@ -113,20 +119,13 @@ func (s *source) openNext() bool {
 		if fr.Outcome != OutcomeIngested {
 			continue // skipped, locked elsewhere or already committed
 		}
-		f, err := os.Open(fr.File.Path)
-		if err != nil {
-			if errors.Is(err, os.ErrNotExist) {
-				fr.Outcome = OutcomeGone
-				continue
-			}
-			// Not readable (permissions, a directory named *.csv): no retry will fix it.
-			fr.Outcome, fr.SHA256 = OutcomeFailed, unreadableSHA
-			fr.Failure = &event.Rejection{Reason: event.ReasonUnreadable, Message: err.Error()}
-			s.rejected = append(s.rejected, rejectedRow{file: fr.File.Name, reason: fr.Failure.Reason, message: fr.Failure.Message})
+		f, fi, err := openClaimed(fr.File)
+		if settleReadError(fr, err) {
+			// Gone, replaced, or an OS error: nothing of it is read or committed now.
 			continue
 		}
 		s.f, s.sum, s.cur = f, sha256.New(), fr
-		fr.Ident, _ = f.Stat()
+		fr.Ident = fi
 		// The checksum sits below the buffer: every byte read from the file is hashed once,
 		// and finishFile hashes the rest straight from the file.
 		s.cr = csvcodec.NewReader(bufio.NewReaderSize(io.TeeReader(f, s.sum), 256<<10))
@@ -136,7 +135,7 @@ func (s *source) openNext() bool {
 		case err == io.EOF:
 			rej = &event.Rejection{Reason: event.ReasonEmptyFile, Message: "the file is empty (no header line)"}
 		case err != nil:
-			s.err = fmt.Errorf("read %s: %w", fr.File.Path, err)
+			s.err = &FileError{Name: fr.File.Name, Err: fmt.Errorf("read %s: %w", fr.File.Path, err)}
 			return false
 		case rec.Err != nil:
 			rej = &event.Rejection{Reason: event.ReasonHeaderNotCSV, Message: "the header line is not CSV: " + rec.Err.Error()}
@@ -145,7 +144,7 @@ func (s *source) openNext() bool {
 		}
 		if rej != nil {
 			fr.Outcome, fr.Failure = OutcomeFailed, rej
-			s.rejected = append(s.rejected, rejectedRow{file: fr.File.Name, line: 0, raw: sanitize(rec.Raw), reason: rej.Reason, message: rej.Message})
+			s.rejected = append(s.rejected, rejectedRow{file: fr.File.Name, line: 0, raw: sanitize(rec.Raw, maxRawHeader), reason: rej.Reason, message: rej.Message})
 			s.finishFile()
 			continue
 		}
@@ -162,7 +161,7 @@ func (s *source) finishFile() {
 		return
 	}
 	if _, err := io.Copy(s.sum, s.f); err != nil && s.err == nil {
-		s.err = fmt.Errorf("read %s: %w", s.cur.File.Path, err)
+		s.err = &FileError{Name: s.cur.File.Name, Err: fmt.Errorf("read %s: %w", s.cur.File.Path, err)}
 	}
 	s.cur.SHA256 = hex.EncodeToString(s.sum.Sum(nil))
 	s.f.Close()
@@ -178,7 +177,11 @@ func (s *source) close() {
 
 func (s *source) reject(line int64, raw []byte, reason, msg string) {
 	s.cur.Rejected++
-	s.rejected = append(s.rejected, rejectedRow{file: s.cur.File.Name, line: line, raw: sanitize(raw), reason: reason, message: msg})
+	if s.perFile > 0 && s.cur.stored >= int64(s.perFile) {
+		return // counted in the ledger, not stored: a file of garbage stays cheap
+	}
+	s.cur.stored++
+	s.rejected = append(s.rejected, rejectedRow{file: s.cur.File.Name, line: line, raw: sanitize(raw, maxRawLine), reason: reason, message: msg})
 }
 
 func (s *source) internCategory(b []byte) string {
@@ -201,6 +204,16 @@ func (s *source) fill(e *event.Event) {
 	}
 }
 
+// FileError is a read error of one file in the middle of a batch: the batch is rolled
+// back, and the fault is that file's (or its disk's), not the other files'.
+type FileError struct {
+	Name string
+	Err  error
+}
+
+func (e *FileError) Error() string { return e.Err.Error() }
+func (e *FileError) Unwrap() error { return e.Err }
+
 // Err reports a read error; COPY is then aborted and the transaction rolled back.
 func (s *source) Err() error { return s.err }
 
@@ -216,21 +229,25 @@ func reasonOf(err error) string {
 	return "bad_record"
 }
 
-// sanitize makes raw bytes storable as PostgreSQL text: capped, invalid UTF-8 and NUL
-// shown as \xNN so the line can still be read and fixed.
-func sanitize(raw []byte) string {
-	if len(raw) > maxRawLine {
-		raw = raw[:maxRawLine]
-	}
-	if utf8.Valid(raw) && !strings.ContainsRune(string(raw), 0) {
+// sanitize makes raw bytes storable as PostgreSQL text: invalid UTF-8 and NUL shown as
+// \xNN so the line can still be read and fixed, and the result capped at limit bytes
+// after escaping (never cutting a character or an escape in two).
+func sanitize(raw []byte, limit int) string {
+	if len(raw) <= limit && utf8.Valid(raw) && !strings.ContainsRune(string(raw), 0) {
 		return string(raw)
 	}
 	var b strings.Builder
 	for len(raw) > 0 {
 		r, size := utf8.DecodeRune(raw)
 		if (r == utf8.RuneError && size == 1) || r == 0 {
+			if b.Len()+4 > limit {
+				break
+			}
 			fmt.Fprintf(&b, `\x%02X`, raw[0])
 		} else {
+			if b.Len()+size > limit {
+				break
+			}
 			b.Write(raw[:size])
 		}
 		raw = raw[size:]
