@@ -270,7 +270,7 @@ func (k *taker) take(path string, want Identity) (*taking, Identity, error) {
 		return nil, Identity{}, fmt.Errorf("take %s: taken file vanished: %w", path, err)
 	}
 	t.got = IdentityOf(fi)
-	if !fi.Mode().IsRegular() || !want.matches(t.got) {
+	if !want.accepts(fi, t.got) {
 		return nil, t.got, t.putBack(fmt.Errorf("take %s: %w", path, ErrChanged))
 	}
 	return t, t.got, nil
