@@ -142,9 +142,11 @@ func pendingFiles(t *testing.T, d dirs) int {
 // TestFileOfAnotherOwnerHoldsNothingBack is the issue's first reproduction: an ingester
 // running as an unprivileged user meets a file it cannot open (another owner, mode
 // 0600) that it cannot move either (fs.protected_hardlinks refuses to link another
-// owner's file). That is an OS error, not content: no `failed` ledger row; it is retried
-// with backoff, then parked and counted; every other file, dropped before or after it,
-// lands.
+// owner's file, so the archive moves it by rename). That is an OS error, not content: no
+// `failed` ledger row; it is retried with backoff, then moved aside with its reason
+// (`retries_exhausted`), counted; every other file, dropped before or after it, lands.
+// (A file that cannot be moved at all is parked instead: the ingest package's
+// TestAFileThatCannotBeMovedAsideIsParkedAndCounted.)
 func TestFileOfAnotherOwnerHoldsNothingBack(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to run the ingester as another user")
@@ -189,18 +191,24 @@ func TestFileOfAnotherOwnerHoldsNothingBack(t *testing.T) {
 	}
 	lateCounts := generatorCounts(t, late)
 	want := counts.Files + lateCounts.Files
-	var parked string
+	reasonFile := filepath.Join(d.Failed, "a-locked.csv.reason.txt")
 	for deadline := time.Now().Add(2 * time.Minute); ; {
 		var n int64
 		_ = db.QueryRow(context.Background(), "SELECT count(*) FROM ingested_files").Scan(&n)
-		parked = metricValue(t, addr, "ecomstream_ingester_files_parked")
-		if n >= want && pendingFiles(t, d) == 1 && parked == "1" {
+		_, rerr := os.Stat(reasonFile)
+		if n >= want && pendingFiles(t, d) == 0 && rerr == nil {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("ledger %d of %d good files, %d files left in the input directory, files_parked %q", n, want, pendingFiles(t, d), parked)
+			t.Fatalf("ledger %d of %d good files, %d files left in the input directory, reason file: %v", n, want, pendingFiles(t, d), rerr)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+	if reason, _ := os.ReadFile(reasonFile); !strings.HasPrefix(string(reason), "retries_exhausted: read:") {
+		t.Fatalf("reason %q, want retries_exhausted at the read stage", reason)
+	}
+	if aside := metricValue(t, addr, `ecomstream_ingester_files_aside_total{reason="retries_exhausted"}`); aside != "1" {
+		t.Fatalf("files_aside_total{retries_exhausted} = %q, want 1", aside)
 	}
 	var failed int64
 	if err := db.QueryRow(context.Background(), "SELECT count(*) FROM ingested_files WHERE outcome = 'failed' OR file_name = 'a-locked.csv'").Scan(&failed); err != nil {
