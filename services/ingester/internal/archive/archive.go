@@ -119,17 +119,6 @@ func (id Identity) matches(got Identity) bool {
 	return id.ModTime.IsZero() || (id.Size == got.Size && id.ModTime.Equal(got.ModTime))
 }
 
-// accepts reports whether fi (with identity got) is what may be moved for want: the
-// loaded regular file when want is known; anything when it is not, because a
-// move-aside of an entry that is never read (a symlink, a FIFO, a name that is not
-// UTF-8) moves the entry itself, whatever it is.
-func (id Identity) accepts(fi fs.FileInfo, got Identity) bool {
-	if !id.known() {
-		return true
-	}
-	return fi.Mode().IsRegular() && id.matches(got)
-}
-
 // Move moves src into dir if src still is the version want describes, keeping its name
 // when free and otherwise trying name.1.csv … name.99.csv and then names derived from the
 // file's identity, shortened with a hash where the file system's 255-byte limit needs it.
@@ -307,7 +296,9 @@ func link(src, dir string, want Identity, limit int, dests pending) (string, Ide
 			return "", Identity{}, fmt.Errorf("archive %s: %w", src, err)
 		}
 		got := IdentityOf(fi)
-		if !want.accepts(fi, got) {
+		// The inode decides, not the type: an entry moved aside unread (a symlink, a
+		// FIFO) is moved as itself, and a new version renamed over src has another inode.
+		if !want.matches(got) {
 			// A new version was renamed over src: it is not ours to archive.
 			if err := removeDurable(dst); err != nil {
 				return "", Identity{}, fmt.Errorf("archive %s: undo link of a new version: %w", src, err)

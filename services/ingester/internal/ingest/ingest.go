@@ -188,13 +188,16 @@ func (r *Runner) rescan() error {
 		if a.Reason == queue.ReasonNotRegularFile {
 			why = a.Reason + ": not a regular file (symlink, FIFO, socket or device); it was not read"
 		}
-		r.metrics.Aside.WithLabelValues(a.Reason).Inc()
 		_, merr := archive.Fail(filepath.Join(r.opt.InputDir, a.Name), r.opt.FailedDir, archive.Identity{}, why)
-		if merr != nil && !errors.Is(merr, archive.ErrGone) {
+		switch {
+		case errors.Is(merr, archive.ErrGone): // another replica moved it
+			continue
+		case merr != nil:
 			r.metrics.Errors.WithLabelValues("archive").Inc()
 			r.log.Error().Err(merr).Str("file", strconv.QuoteToASCII(a.Name)).Str("reason", a.Reason).Msg("cannot move aside a file that must not be read")
 			continue
 		}
+		r.metrics.Aside.WithLabelValues(a.Reason).Inc() // once per entry moved, not per sighting
 		r.log.Warn().Str("file", strconv.QuoteToASCII(a.Name)).Str("reason", a.Reason).Msg("moved to the failed directory without reading it")
 	}
 	return err
