@@ -17,7 +17,7 @@
 # them with each file's rows sorted by event_id.
 # Sizes: BENCH_FILES (100) x BENCH_ROWS (10000); BENCH_REPEAT (1) runs each loader that
 # many times and reports the median rate; BENCH_SYNC_OFF=1 adds a labelled row of the
-# ingester with synchronous_commit=off (a comparison, not the headline).
+# ingester with synchronous_commit off (a comparison, not the headline).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FILES=${BENCH_FILES:-100}
@@ -187,11 +187,11 @@ if [ "${BENCH_SYNC_OFF:-0}" = 1 ]; then
     psql -qX "$base" -c "ALTER DATABASE ingest_async SET synchronous_commit = off" >/dev/null
     start_ingester ingest_async
     psql -qX "$base" -c "CHECKPOINT" >/dev/null
-    say "bench: ingester end to end, synchronous_commit=off (comparison only)"
+    say "bench: ingester end to end, synchronous_commit off (comparison only)"
     c0=$(pg_cpu); w0=$(wal_bytes)
     secs=$(ingest)
     echo "$secs $(calc "$(pg_cpu) - $c0") $(calc "$(wal_bytes) - $w0") $(cat "$work/ing.cpu")" >> "$work/ingest_async.runs"
-    check_rows ingest_async "the synchronous_commit=off ingester"
+    check_rows ingest_async "the synchronous_commit off ingester"
     stop_ingester; psql -qX "$base" -c "DROP DATABASE ingest_async" >/dev/null
   done
   # The latency figures below are of the default-durability ingester again.
@@ -236,7 +236,7 @@ $(line "ingester end to end (watch..archive)" "$s_ing" "$pg_ing" "$wal_ing")
 EOT
 if [ -f "$work/ingest_async.runs" ]; then
   read -r s_as pg_as wal_as _ <<<"$(median ingest_async)"
-  line "ingester, synchronous_commit=off (NOT default)" "$s_as" "$pg_as" "$wal_as"
+  line "ingester, synchronous_commit off (NOT default)" "$s_as" "$pg_as" "$wal_as"
 fi
 cat <<EOT
 ingester: $(printf '%.2f' "$(calc "1000000 * $cpu_ing / $total")") CPU-seconds per million rows (user+sys), peak RSS $((rss_kb / 1024)) MiB

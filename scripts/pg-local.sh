@@ -6,7 +6,8 @@
 # As root it runs the server as the postgres (or nobody) user: PostgreSQL refuses root.
 # Durability is PostgreSQL's default (fsync=on, synchronous_commit=on), as `docker compose up`
 # runs it: latencies and rates measured here are what users get. PG_LOCAL_OPTS adds server
-# options (e.g. "-c synchronous_commit=off" for a labelled comparison row, never a headline).
+# options (e.g. "-c log_checkpoints=on"); a comparison with asynchronous commits is a
+# labelled row of its own (make bench BENCH_SYNC_OFF=1), never a headline.
 set -euo pipefail
 
 cmd=${1:?usage: pg-local.sh start|stop DIR [PORT]}
