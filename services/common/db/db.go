@@ -229,6 +229,13 @@ func describe(err error) error {
 	return err
 }
 
+// IsQueryCanceled reports SQLSTATE 57014: the statement was cancelled, by
+// statement_timeout or a cancel request.
+func IsQueryCanceled(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "57014"
+}
+
 // IsUniqueViolation tells whether err is PostgreSQL's unique_violation (23505).
 func IsUniqueViolation(err error) bool {
 	var pgErr *pgconn.PgError

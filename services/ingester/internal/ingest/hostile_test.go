@@ -208,3 +208,49 @@ func TestHealthFailsWhileAWorkerIsStuckOnAClaim(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// A file whose batch always runs past the statement timeout (57014) does not bring its
+// batch back whole forever: the batch is split, the other files land, and the slow one
+// counts attempts and is moved aside with the timeout as its reason (after raising
+// INGESTER_DB_STATEMENT_TIMEOUT, `ingester retry` puts it back).
+func TestABatchPastTheStatementTimeoutIsSplitAndTheSlowFileSetAside(t *testing.T) {
+	r := startRunnerWith(t, func(pool *pgxpool.Pool, o Options) {
+		ctx := context.Background()
+		if _, err := pool.Exec(ctx, `
+			CREATE FUNCTION slow_file() RETURNS trigger LANGUAGE plpgsql AS $$
+			BEGIN
+				IF NEW.file_name = 'slow.csv' THEN PERFORM pg_sleep(5); END IF;
+				RETURN NEW;
+			END $$;
+			CREATE TRIGGER slow_file BEFORE INSERT ON ingested_files FOR EACH ROW EXECUTE FUNCTION slow_file();
+			DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET statement_timeout = %L', current_database(), '300ms'); END $$`); err != nil {
+			t.Fatal(err)
+		}
+		pool.Reset() // new sessions take the database's statement_timeout
+		// Placed before the start: one batch of three, the slow file oldest.
+		place(t, o.InputDir, "slow.csv", "books")
+		place(t, o.InputDir, "a.csv", "toys")
+		place(t, o.InputDir, "b.csv", "garden")
+	}, fastRetries)
+	reasonFile := filepath.Join(r.opt.FailedDir, "slow.csv.reason.txt")
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		var n int
+		_ = r.pool.QueryRow(context.Background(), "SELECT count(*) FROM ingested_files WHERE file_name IN ('a.csv', 'b.csv')").Scan(&n)
+		_, err := os.Stat(reasonFile)
+		if n == 2 && err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a.csv and b.csv committed: %d of 2; slow.csv set aside: %v", n, err)
+		}
+	}
+	reason, _ := os.ReadFile(reasonFile)
+	if !strings.HasPrefix(string(reason), "retries_exhausted: database:") || !strings.Contains(string(reason), "statement timeout") {
+		t.Fatalf("reason file: %q", reason)
+	}
+	var slow int
+	_ = r.pool.QueryRow(context.Background(), "SELECT count(*) FROM ingested_files WHERE file_name = 'slow.csv'").Scan(&slow)
+	if slow != 0 {
+		t.Fatalf("a timed-out file has %d ledger rows", slow)
+	}
+}

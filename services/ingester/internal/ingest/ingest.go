@@ -300,11 +300,14 @@ func (r *Runner) batch(ctx context.Context, worker int, log zerolog.Logger, file
 
 // failed settles a batch that did not commit.
 func (r *Runner) failed(ctx, dctx context.Context, worker int, log zerolog.Logger, files []queue.File, err error) error {
-	// A file's fault: reading it failed, or PostgreSQL refused its data (classes 22, 23,
-	// 54, a unique violation included). Anything else (a connection lost, the server
-	// shutting down, a timeout, resources) blames no file and counts no attempt.
+	// A file's fault: reading it failed, PostgreSQL refused its data (classes 22, 23,
+	// 54, a unique violation included), or its batch ran past the statement timeout (a
+	// batch that always does would otherwise come back whole, forever, holding its
+	// other files; split, the slow file alone counts attempts and, if it keeps timing
+	// out, is moved aside with that reason). Anything else (a connection lost, the
+	// server shutting down, resources) blames no file and counts no attempt.
 	var fileErr *load.FileError
-	ownFault := errors.As(err, &fileErr) || load.IsDataError(err) || db.IsUniqueViolation(err)
+	ownFault := errors.As(err, &fileErr) || load.IsDataError(err) || db.IsUniqueViolation(err) || db.IsQueryCanceled(err)
 	if !ownFault || ctx.Err() != nil {
 		// The database is away (or we are stopping): no file is to blame.
 		r.metrics.Errors.WithLabelValues("database").Inc()
