@@ -23,10 +23,13 @@ const DefaultChunkBlocks = 1000
 
 // ConvertReport is what Convert did.
 type ConvertReport struct {
-	Rows    int64 // rows moved in all runs of this conversion
+	Rows    int64 // rows taken from the old table in all runs of this conversion
 	Blocks  int64 // heap blocks of the old table
 	Resumed bool  // an earlier run had moved part of it
 	Created int   // partitions made for the old rows' ranges
+	// AlreadyThere counts old rows found in the new table already (the same event_id and
+	// event_time, written there meanwhile): skipped as duplicates, included in Rows.
+	AlreadyThere int64
 }
 
 // Convert moves the rows of an unpartitioned events table (renamed events_unpartitioned
@@ -49,6 +52,13 @@ func (m *Maintainer) Convert(ctx context.Context, chunkBlocks int) (ConvertRepor
 		return r, fmt.Errorf("convert %s: %w", Legacy, err)
 	}
 	defer conn.Release()
+	// The conversion's own statements are long by nature (waiting for another replica's
+	// conversion, counting a large table): the session's statement timeout, meant for
+	// batches, does not apply to them. Reset before the connection goes back to the pool.
+	if _, err := conn.Exec(ctx, "SET statement_timeout = 0"); err != nil {
+		return r, fmt.Errorf("convert %s: %w", Legacy, err)
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), "RESET statement_timeout") //nolint:errcheck
 	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", convertLock); err != nil {
 		return r, fmt.Errorf("convert %s: take lock: %w", Legacy, err)
 	}
@@ -102,14 +112,21 @@ func (m *Maintainer) Convert(ctx context.Context, chunkBlocks int) (ConvertRepor
 	start, lastLog := time.Now(), time.Now()
 	for next < r.Blocks {
 		end := next + int64(chunkBlocks)
-		var n int64
+		// A row already in the new table (the same event written there meanwhile, e.g.
+		// by a replica of the old version during a rolling upgrade) is the same event:
+		// it is skipped and counted, never a reason to stop. rows_moved counts every row
+		// taken from the old table, so the final check compares like with like.
+		var n, dup int64
 		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			tag, err := tx.Exec(ctx, fmt.Sprintf(`INSERT INTO %s SELECT * FROM %s WHERE ctid >= '(%d,0)'::tid AND ctid < '(%d,0)'::tid`,
-				Table, Legacy, next, end))
+			var inserted int64
+			err := tx.QueryRow(ctx, fmt.Sprintf(`WITH src AS (SELECT * FROM %s WHERE ctid >= '(%d,0)'::tid AND ctid < '(%d,0)'::tid),
+				ins AS (INSERT INTO %s SELECT * FROM src ON CONFLICT DO NOTHING RETURNING 1)
+				SELECT (SELECT count(*) FROM src), (SELECT count(*) FROM ins)`,
+				Legacy, next, end, Table)).Scan(&n, &inserted)
 			if err != nil {
 				return err
 			}
-			n = tag.RowsAffected()
+			dup = n - inserted
 			_, err = tx.Exec(ctx, "UPDATE "+progressTable+" SET next_block = $1, rows_moved = rows_moved + $2", end, n)
 			return err
 		})
@@ -117,6 +134,10 @@ func (m *Maintainer) Convert(ctx context.Context, chunkBlocks int) (ConvertRepor
 			return r, fmt.Errorf("convert %s: blocks %d to %d: %w", Legacy, next, end, err)
 		}
 		next, r.Rows = end, r.Rows+n
+		if dup > 0 {
+			r.AlreadyThere += dup
+			log.Warn().Int64("rows", dup).Int64("from_block", end-int64(chunkBlocks)).Msg("rows of the old table already in the new one (same event_id and event_time): skipped as duplicates")
+		}
 		if time.Since(lastLog) > 10*time.Second {
 			lastLog = time.Now()
 			log.Info().Int64("next_block", next).Int64("rows_moved", r.Rows).

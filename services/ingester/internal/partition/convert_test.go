@@ -135,3 +135,33 @@ func TestConcurrentReplicasConvertOnce(t *testing.T) {
 		t.Fatalf("events after %s, before %s", after, before)
 	}
 }
+
+// A row of the old table already in the new one (an old-version replica kept writing
+// during a rolling upgrade: the same event_id and event_time) is the same event: the
+// conversion skips and counts it and completes, instead of failing on the primary key
+// at the same block on every run.
+func TestConversionSkipsRowsAlreadyInTheNewTable(t *testing.T) {
+	_, p := legacyDB(t, 1000)
+	ctx := context.Background()
+	if _, err := db.Migrate(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Exec(ctx, `INSERT INTO events SELECT * FROM `+Legacy+` LIMIT 3`); err != nil {
+		t.Fatal(err)
+	}
+	r, err := maintainer(p, t0, nil).Convert(ctx, 0)
+	if err != nil {
+		t.Fatalf("convert: %v", err)
+	}
+	if r.Rows != 1000 || r.AlreadyThere != 3 {
+		t.Fatalf("report %+v, want 1000 rows taken, 3 already there", r)
+	}
+	var n int64
+	if err := p.QueryRow(ctx, "SELECT count(*) FROM events").Scan(&n); err != nil || n != 1000 {
+		t.Fatalf("events holds %d rows (%v), want 1000", n, err)
+	}
+	var legacy bool
+	if err := p.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", Legacy).Scan(&legacy); err != nil || legacy {
+		t.Fatalf("old table still there: %v %v", legacy, err)
+	}
+}
