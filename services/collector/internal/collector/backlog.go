@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
+	"github.com/ecomstream/ecomstream/services/common/event"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -47,7 +47,7 @@ func (b *Backlog) Pending() (files, bytes int64, oldest time.Duration, err error
 	}
 	for _, e := range entries {
 		name := e.Name()
-		if strings.HasPrefix(name, ".") || !strings.HasSuffix(name, ".csv") || !e.Type().IsRegular() {
+		if !event.IsInputFileName(name) || !e.Type().IsRegular() {
 			continue
 		}
 		info, err := e.Info()

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/ecomstream/ecomstream/services/ingester/internal/queue"
+	"github.com/ecomstream/ecomstream/services/common/event"
 )
 
 const retryAbout = `Usage: ingester retry [flags] NAME
@@ -102,7 +102,7 @@ func (e *env) retry(ctx context.Context, name string) (newName string, already b
 		return "", false, fmt.Errorf("%s is not a failed file any more: another retry took it", printable(name, 200))
 	}
 	stem, ext := splitName(name)
-	if !queue.Eligible(stem + ".retry1" + ext) {
+	if !event.IsInputFileName(stem + ".retry1" + ext) {
 		return "", false, fmt.Errorf("%s: the ingester does not take files named like it (%s), so a retry would never be ingested; rename it in the failed directory first",
 			printable(name, 200), printable(ext, 40))
 	}

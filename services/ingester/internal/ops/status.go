@@ -8,7 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/ecomstream/ecomstream/services/ingester/internal/queue"
+	"github.com/ecomstream/ecomstream/services/common/event"
 )
 
 const statusAbout = `Usage: ingester status [flags]
@@ -24,7 +24,7 @@ type statusFlags struct {
 }
 
 // Backlog is what waits in the input directory: the files the ingester would take (its
-// own eligibility rule, queue.Eligible), their bytes and the oldest by modification time.
+// own eligibility rule, event.IsInputFileName), their bytes and the oldest by modification time.
 type Backlog struct {
 	Dir              string  `json:"dir"`
 	Files            int64   `json:"files"`
@@ -146,7 +146,7 @@ func pending(dir string, now time.Time) (Backlog, error) {
 	}
 	var oldest time.Time
 	for _, de := range ents {
-		if !de.Type().IsRegular() || !queue.Eligible(de.Name()) {
+		if !de.Type().IsRegular() || !event.IsInputFileName(de.Name()) {
 			continue
 		}
 		fi, err := de.Info()

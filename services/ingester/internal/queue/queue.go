@@ -24,12 +24,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 	"unicode/utf8"
+
+	"github.com/ecomstream/ecomstream/services/common/event"
 )
 
 // File is one candidate file.
@@ -96,12 +97,6 @@ func NewWithClock(dir string, settle time.Duration, now func() time.Time) *Queue
 	return &Queue{dir: dir, settle: settle, now: now, files: map[string]*entry{}, wake: make(chan struct{}, 1)}
 }
 
-// Eligible tells whether a directory entry name is an input file: *.csv, not a dotfile
-// (producers write dotfiles and rename them into place).
-func Eligible(name string) bool {
-	return strings.HasSuffix(name, ".csv") && !strings.HasPrefix(name, ".")
-}
-
 func (q *Queue) signal() {
 	select {
 	case q.wake <- struct{}{}:
@@ -116,7 +111,7 @@ func (q *Queue) Renamed(name string) { q.observe(name, true) }
 func (q *Queue) Written(name string) { q.observe(name, false) }
 
 func (q *Queue) observe(name string, renamed bool) {
-	if !Eligible(name) || !utf8.ValidString(name) {
+	if !event.IsInputFileName(name) || !utf8.ValidString(name) {
 		return
 	}
 	path := filepath.Join(q.dir, name)
@@ -180,7 +175,7 @@ func (q *Queue) Rescan() (aside []Aside, err error) {
 	q.mu.Lock()
 	for _, de := range ents {
 		name := de.Name()
-		if !Eligible(name) || de.IsDir() {
+		if !event.IsInputFileName(name) || de.IsDir() {
 			continue
 		}
 		switch {
