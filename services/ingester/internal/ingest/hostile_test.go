@@ -140,7 +140,12 @@ func TestSymlinkIsMovedAsideUnread(t *testing.T) {
 	if fi, err := os.Lstat(filepath.Join(r.opt.FailedDir, "link.csv")); err != nil || fi.Mode()&os.ModeSymlink == 0 {
 		t.Fatalf("the symlink itself should be in failed/: %v", err)
 	}
-	if got := testutil.ToFloat64(r.metrics.Aside.WithLabelValues(queue.ReasonNotRegularFile)); got != 1 {
+	// Counted once the move has returned, a moment after its reason file appears.
+	aside := func() float64 { return testutil.ToFloat64(r.metrics.Aside.WithLabelValues(queue.ReasonNotRegularFile)) }
+	for deadline := time.Now().Add(10 * time.Second); aside() == 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := aside(); got != 1 {
 		t.Fatalf("not_regular_file counted %v", got)
 	}
 	var n int
