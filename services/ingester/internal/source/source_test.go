@@ -14,10 +14,10 @@ func TestVersionsAreTheSameOnlyIfEverythingBothKnowMatches(t *testing.T) {
 		same bool
 	}{
 		{file, file, true},
-		{file, Version{Size: 10, ModTime: at, Dev: 1, Ino: 3}, false},       // another inode
-		{file, Version{Size: 11, ModTime: at, Dev: 1, Ino: 2}, false},       // grown
+		{file, Version{Size: 10, ModTime: at, Dev: 1, Ino: 3}, false},        // another inode
+		{file, Version{Size: 11, ModTime: at, Dev: 1, Ino: 2}, false},        // grown
 		{file, Version{Size: 10, ModTime: at.Add(1), Dev: 1, Ino: 2}, false}, // rewritten
-		{file, Version{Size: 10, ModTime: at}, true},                        // inode unknown on one side
+		{file, Version{Size: 10, ModTime: at}, true},                         // inode unknown on one side
 		{object, object, true},
 		{object, Version{Size: 10, ModTime: at, ETag: `"abd"`}, false},
 		{object, Version{Size: 10, ModTime: at}, true},
