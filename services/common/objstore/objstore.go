@@ -1,0 +1,111 @@
+// Package objstore is how ecomstream reaches an S3-compatible bucket: the s3://BUCKET/PREFIX
+// form of a source or an output, and a client configured from the AWS SDKs' standard
+// variables, so the same settings work with AWS S3 and with any S3-compatible server.
+//
+// Client: minio-go v7, not aws-sdk-go-v2. It is one module (the AWS SDK is a dozen), it
+// speaks every call we need (ListObjectsV2 with pagination, GetObject with If-Match,
+// CopyObject, RemoveObjects in batches, PutObject streaming with multipart), retries
+// transient errors with backoff itself, and defaults to path-style addressing for custom
+// endpoints, which S3-compatible servers need. It does not read AWS_ENDPOINT_URL or
+// AWS_REGION by itself; FromEnv does.
+package objstore
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+)
+
+// Scheme is the prefix of a bucket location.
+const Scheme = "s3://"
+
+// Location is a bucket and a key prefix in it ("" or ending in "/").
+type Location struct {
+	Bucket, Prefix string
+}
+
+// String is the s3:// form.
+func (l Location) String() string { return Scheme + l.Bucket + "/" + l.Prefix }
+
+// URL is the s3:// form of one key of the bucket (the ledger's name of an object).
+func (l Location) URL(key string) string { return Scheme + l.Bucket + "/" + key }
+
+// IsURL tells whether s names a bucket location rather than a directory.
+func IsURL(s string) bool { return strings.HasPrefix(s, Scheme) }
+
+// Parse reads s3://BUCKET[/PREFIX]. The prefix, if any, is made to end in "/", so a
+// prefix names a folder of keys, never part of a key's name.
+func Parse(s string) (Location, error) {
+	if !IsURL(s) {
+		return Location{}, fmt.Errorf("%q is not an s3://BUCKET/PREFIX location", s)
+	}
+	rest := strings.TrimPrefix(s, Scheme)
+	bucket, prefix, _ := strings.Cut(rest, "/")
+	if bucket == "" {
+		return Location{}, fmt.Errorf("%q names no bucket", s)
+	}
+	// Bucket names: 3-63 characters of lower-case letters, digits, '.', '-' (S3's rule).
+	if len(bucket) < 3 || len(bucket) > 63 || strings.Trim(bucket, "abcdefghijklmnopqrstuvwxyz0123456789.-") != "" {
+		return Location{}, fmt.Errorf("%q: bucket name %q is not valid (3-63 lower-case letters, digits, '.', '-')", s, bucket)
+	}
+	prefix = strings.TrimLeft(prefix, "/")
+	if prefix != "" && !strings.HasSuffix(prefix, "/") {
+		prefix += "/"
+	}
+	return Location{Bucket: bucket, Prefix: prefix}, nil
+}
+
+// Settings are the standard variables of the AWS SDKs that a client needs.
+type Settings struct {
+	Endpoint string // AWS_ENDPOINT_URL; empty: AWS S3
+	Region   string // AWS_REGION (or AWS_DEFAULT_REGION)
+}
+
+// SettingsFromEnv reads AWS_ENDPOINT_URL, AWS_REGION and AWS_DEFAULT_REGION. The keys
+// (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN) are read by the client's
+// credential chain, never copied into a struct that could be logged.
+func SettingsFromEnv() Settings {
+	region := os.Getenv("AWS_REGION")
+	if region == "" {
+		region = os.Getenv("AWS_DEFAULT_REGION")
+	}
+	return Settings{Endpoint: os.Getenv("AWS_ENDPOINT_URL"), Region: region}
+}
+
+// New returns a client for s. Credentials come from the environment (AWS_ACCESS_KEY_ID,
+// AWS_SECRET_ACCESS_KEY), then the shared credentials file, then the instance's or pod's
+// IAM role; a custom endpoint is addressed path-style.
+func New(s Settings) (*minio.Client, error) {
+	host, secure, custom := "s3.amazonaws.com", true, false
+	if s.Endpoint != "" {
+		u, err := url.Parse(s.Endpoint)
+		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			return nil, errors.New("AWS_ENDPOINT_URL must be http://HOST[:PORT] or https://HOST[:PORT]")
+		}
+		if u.Path != "" && u.Path != "/" {
+			return nil, errors.New("AWS_ENDPOINT_URL must not have a path (the bucket is named by the s3:// location)")
+		}
+		host, secure, custom = u.Host, u.Scheme == "https", true
+	}
+	opts := &minio.Options{
+		Creds: credentials.NewChainCredentials([]credentials.Provider{
+			&credentials.EnvAWS{}, &credentials.FileAWSCredentials{}, &credentials.IAM{},
+		}),
+		Secure: secure,
+		Region: s.Region,
+	}
+	if custom {
+		opts.BucketLookup = minio.BucketLookupPath
+	}
+	c, err := minio.New(host, opts)
+	if err != nil {
+		// minio's errors name the endpoint, never the keys.
+		return nil, fmt.Errorf("S3 client for %s: %w", host, err)
+	}
+	return c, nil
+}
