@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/ecomstream/ecomstream/services/ingester/internal/retry"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/source"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/source/dir"
+	"github.com/ecomstream/ecomstream/services/ingester/internal/source/memory"
 )
 
 // stuckLedger makes PostgreSQL answer every ledger row of one file name with a
@@ -159,25 +159,12 @@ func TestSymlinkIsMovedAsideUnread(t *testing.T) {
 	}
 }
 
-// testClock is a hand-stepped clock for the health check.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *testClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // /healthz's check fails while a worker has held a claim without progress for longer
 // than StuckAfter (here: its claim waits on a lock another session holds), and passes
 // again once it moves.
 func TestHealthFailsWhileAWorkerIsStuckOnAClaim(t *testing.T) {
-	c := &testClock{t: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}
-	r := startRunner(t, func(o *dirOptions) { o.StuckAfter, o.Now = time.Minute, c.now })
+	c := memory.NewClock()
+	r := startRunner(t, func(o *dirOptions) { o.StuckAfter, o.Now = time.Minute, c.Now })
 	ctx := context.Background()
 	tx, err := r.pool.Begin(ctx)
 	if err != nil {
@@ -203,7 +190,7 @@ func TestHealthFailsWhileAWorkerIsStuckOnAClaim(t *testing.T) {
 	if err := r.runner.Healthy(); err != nil {
 		t.Fatalf("healthy right after the claim: %v", err)
 	}
-	c.advance(2 * time.Minute)
+	c.Advance(2 * time.Minute)
 	if err := r.runner.Healthy(); err == nil || !strings.Contains(err.Error(), "no progress") {
 		t.Fatalf("a worker stuck for 2m with a 1m bound: %v", err)
 	}
