@@ -373,42 +373,11 @@ func (r *Runner) finish(ctx context.Context, log zerolog.Logger, b *load.Batch) 
 	var fs []source.Finish
 	var done []*load.FileResult
 	for _, f := range b.Files {
-		flog := log.With().Str("file", f.File.Name).Logger()
-		switch f.Outcome {
-		case load.OutcomeLocked:
-			r.queue.Defer(f.File.Name, r.opt.Retry.Locked)
+		if !r.record(ctx, log, b, f) {
 			continue
-		case load.OutcomeGone:
-			r.queue.Done(f.File.Name)
-			continue
-		case load.OutcomeRetry:
-			r.retryItem(ctx, log, f.File, "read", f.Err)
-			continue
-		case load.OutcomeChanged:
-			r.metrics.Errors.WithLabelValues("read").Inc()
-			flog.Warn().Err(f.Err).Msg("the name no longer holds the regular file that was taken; not read")
-			r.queue.Changed(f.File.Name)
-			continue
-		case load.OutcomeIngested:
-			r.metrics.Records.WithLabelValues("inserted").Add(float64(f.Inserted))
-			r.metrics.Records.WithLabelValues("rejected").Add(float64(f.Rejected))
-			r.metrics.Records.WithLabelValues("duplicate").Add(float64(f.Duplicate))
-			r.metrics.Bytes.Add(float64(f.File.Size))
-			lat := b.Committed.Sub(f.File.ModTime).Seconds()
-			for i := int64(0); i < f.Inserted; i++ {
-				r.metrics.Latency.Observe(lat)
-			}
-			rows += f.Total
-			bytes += f.File.Size
-			if len(f.Extra) > 0 {
-				flog.Info().Strs("columns", f.Extra).Msg("unknown columns ignored")
-			}
-			flog.Debug().Int64("records", f.Total).Int64("inserted", f.Inserted).Int64("rejected", f.Rejected).
-				Int64("duplicate", f.Duplicate).Float64("latency_seconds", lat).Bool("staging", b.Staging).Msg("file committed")
-		case load.OutcomeFailed:
-			flog.Warn().Str("reason", f.Failure.Reason).Str("message", f.Failure.Message).Msg("file rejected; moved to the failed directory")
-		case load.OutcomeAlreadyCommitted:
-			flog.Info().Str("committed", f.Committed).Msg("file already in the ledger with the same bytes; moving it out without loading")
+		}
+		if f.Outcome == load.OutcomeIngested {
+			rows, bytes = rows+f.Total, bytes+f.File.Size
 		}
 		fin, err := r.finishing(f)
 		if err != nil {
@@ -417,7 +386,57 @@ func (r *Runner) finish(ctx context.Context, log zerolog.Logger, b *load.Batch) 
 		}
 		fs, done = append(fs, fin), append(done, f)
 	}
-	errs := r.src.Finish(ctx, fs)
+	r.finished(ctx, log, done, r.src.Finish(ctx, fs))
+	if rows > 0 {
+		r.mu.Lock()
+		r.bytesPerRow = 0.8*r.bytesPerRow + 0.2*float64(bytes)/float64(rows)
+		r.mu.Unlock()
+	}
+}
+
+// record counts and logs what the batch decided for one item, and tells whether the
+// item is to be finished (its outcome is committed); the others go back to the queue.
+func (r *Runner) record(ctx context.Context, log zerolog.Logger, b *load.Batch, f *load.FileResult) bool {
+	flog := log.With().Str("file", f.File.Name).Logger()
+	switch f.Outcome {
+	case load.OutcomeLocked:
+		r.queue.Defer(f.File.Name, r.opt.Retry.Locked)
+		return false
+	case load.OutcomeGone:
+		r.queue.Done(f.File.Name)
+		return false
+	case load.OutcomeRetry:
+		r.retryItem(ctx, log, f.File, "read", f.Err)
+		return false
+	case load.OutcomeChanged:
+		r.metrics.Errors.WithLabelValues("read").Inc()
+		flog.Warn().Err(f.Err).Msg("the name no longer holds the regular file that was taken; not read")
+		r.queue.Changed(f.File.Name)
+		return false
+	case load.OutcomeIngested:
+		r.metrics.Records.WithLabelValues("inserted").Add(float64(f.Inserted))
+		r.metrics.Records.WithLabelValues("rejected").Add(float64(f.Rejected))
+		r.metrics.Records.WithLabelValues("duplicate").Add(float64(f.Duplicate))
+		r.metrics.Bytes.Add(float64(f.File.Size))
+		lat := b.Committed.Sub(f.File.ModTime).Seconds()
+		for i := int64(0); i < f.Inserted; i++ {
+			r.metrics.Latency.Observe(lat)
+		}
+		if len(f.Extra) > 0 {
+			flog.Info().Strs("columns", f.Extra).Msg("unknown columns ignored")
+		}
+		flog.Debug().Int64("records", f.Total).Int64("inserted", f.Inserted).Int64("rejected", f.Rejected).
+			Int64("duplicate", f.Duplicate).Float64("latency_seconds", lat).Bool("staging", b.Staging).Msg("file committed")
+	case load.OutcomeFailed:
+		flog.Warn().Str("reason", f.Failure.Reason).Str("message", f.Failure.Message).Msg("file rejected; moved to the failed directory")
+	case load.OutcomeAlreadyCommitted:
+		flog.Info().Str("committed", f.Committed).Msg("file already in the ledger with the same bytes; moving it out without loading")
+	}
+	return true
+}
+
+// finished settles each finished item in the queue by what its finish returned.
+func (r *Runner) finished(ctx context.Context, log zerolog.Logger, done []*load.FileResult, errs []error) {
 	for i, f := range done {
 		flog := log.With().Str("file", f.File.Name).Logger()
 		switch err := errs[i]; {
@@ -432,11 +451,6 @@ func (r *Runner) finish(ctx context.Context, log zerolog.Logger, b *load.Batch) 
 			r.metrics.Files.WithLabelValues(f.Outcome).Inc()
 			r.queue.Done(f.File.Name)
 		}
-	}
-	if rows > 0 {
-		r.mu.Lock()
-		r.bytesPerRow = 0.8*r.bytesPerRow + 0.2*float64(bytes)/float64(rows)
-		r.mu.Unlock()
 	}
 }
 

@@ -248,38 +248,8 @@ func (d *Dir) List(sink source.Sink) error {
 		return err
 	}
 	d.listings++
-	full := d.listings%fullEvery == 0
-	listed := make(map[string]struct{}, len(ents))
-	var asides []aside
-	for _, de := range ents {
-		name := de.Name()
-		if !event.IsInputFileName(name) || de.IsDir() {
-			continue
-		}
-		switch {
-		case !utf8.ValidString(name):
-			asides = append(asides, aside{name, ReasonBadFileName, lstatVersion(d.path(name))})
-			continue
-		case !de.Type().IsRegular():
-			asides = append(asides, aside{name, ReasonNotRegularFile, lstatVersion(d.path(name))})
-			continue
-		}
-		listed[name] = struct{}{}
-		d.mu.Lock()
-		s, known := d.known[name]
-		d.mu.Unlock()
-		if known && !full {
-			sink.Found(source.Item{Name: name, Version: s.v, Path: d.path(name)}, false)
-		} else {
-			d.observe(sink, name, false)
-		}
-	}
+	asides := d.report(sink, ents, d.listings%fullEvery == 0)
 	d.mu.Lock()
-	for name := range d.known {
-		if _, ok := listed[name]; !ok {
-			delete(d.known, name)
-		}
-	}
 	for name, v := range d.overdue {
 		asides = append(asides, aside{name, ReasonUnterminated, v})
 	}
@@ -312,6 +282,44 @@ func (d *Dir) moveAside(sink source.Sink, asides []aside) {
 		sink.Aside(a.name, a.reason)
 		d.opt.Log.Warn().Str("file", strconv.QuoteToASCII(a.name)).Str("reason", a.reason).Msg("moved to the failed directory without reading it")
 	}
+}
+
+// report tells sink of the listed entries: new names stat'ed (all of them when full),
+// known ones with the version last seen. It forgets the names no longer listed and
+// returns the entries that must not be read.
+func (d *Dir) report(sink source.Sink, ents []os.DirEntry, full bool) (asides []aside) {
+	listed := make(map[string]struct{}, len(ents))
+	for _, de := range ents {
+		name := de.Name()
+		if !event.IsInputFileName(name) || de.IsDir() {
+			continue
+		}
+		switch {
+		case !utf8.ValidString(name):
+			asides = append(asides, aside{name, ReasonBadFileName, lstatVersion(d.path(name))})
+			continue
+		case !de.Type().IsRegular():
+			asides = append(asides, aside{name, ReasonNotRegularFile, lstatVersion(d.path(name))})
+			continue
+		}
+		listed[name] = struct{}{}
+		d.mu.Lock()
+		s, known := d.known[name]
+		d.mu.Unlock()
+		if known && !full {
+			sink.Found(source.Item{Name: name, Version: s.v, Path: d.path(name)}, false)
+		} else {
+			d.observe(sink, name, false)
+		}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for name := range d.known {
+		if _, ok := listed[name]; !ok {
+			delete(d.known, name)
+		}
+	}
+	return asides
 }
 
 // overflow lists the directory again after inotify lost events. A burst of overflows
