@@ -220,6 +220,25 @@ func (f *fastRig) finished(t *testing.T, name string) source.Finish {
 
 func body(lines ...string) []byte { return []byte(strings.Join(lines, "\n") + "\n") }
 
+// An item that keeps failing and cannot even be moved aside is parked: out of the way,
+// in the backlog (files_parked), and left in its source.
+func TestAnItemThatCannotBeMovedAsideIsParked(t *testing.T) {
+	f := runFast(t, Options{}, func(src *memory.Source, _ *fakeLoader) {
+		src.Put("stuck.csv", body("h", "1"))
+		src.FailOpen("stuck.csv", syscall.EIO, syscall.EIO, syscall.EIO)
+		src.FailFinish("stuck.csv", syscall.EROFS)
+		src.Put("fine.csv", body("h", "2"))
+	})
+	eventually(t, "stuck.csv parked", func() bool { return f.queue.Parked() == 1 })
+	f.finished(t, "fine.csv")
+	if !f.src.Has("stuck.csv") || len(f.src.Finished("stuck.csv")) != 0 || f.src.Opens("stuck.csv") != 3 {
+		t.Fatalf("stuck.csv: in the source %v, finished %v, opened %d times (want 3)", f.src.Has("stuck.csv"), f.src.Finished("stuck.csv"), f.src.Opens("stuck.csv"))
+	}
+	if n, _, _ := f.queue.Backlog(); n != 1 {
+		t.Fatalf("backlog %d, want the parked item", n)
+	}
+}
+
 // An OS error opening an item says nothing of its content: it is counted as an attempt
 // of that item, tried again after its backoff, and loaded whole once the error is gone.
 func TestAnItemThatCannotBeOpenedIsRetriedThenLoaded(t *testing.T) {
