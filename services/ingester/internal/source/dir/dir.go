@@ -7,7 +7,8 @@
 // interval is the backstop for lost events and for files present at start-up; a file
 // found only by a listing is taken as written in place, which can cost latency but never
 // a partial read. A listing stats only the names it did not know (and every name once in
-// fullEvery listings, so a new version whose events were lost is still seen): it costs
+// fullEvery listings, after an inotify overflow, and after Open or Finish met another
+// version, so a new version whose events were lost is still seen): it costs
 // what is new, not what is known. Inotify overflows are coalesced into one listing at a
 // time. Entries named like input files that must not be read are moved to the failed
 // directory unread, with their reason, and reported to the sink (Aside): names that are
@@ -148,6 +149,10 @@ func (d *Dir) Discover(ctx context.Context, sink source.Sink) error {
 	if err := d.Prepare(); err != nil {
 		return err
 	}
+	// What was seen before this discovery, with no watch, is not to be trusted.
+	d.mu.Lock()
+	clear(d.known)
+	d.mu.Unlock()
 	w := &watcher{d: d, sink: sink}
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -234,7 +239,10 @@ type aside struct {
 // place), known ones reported again with the version last seen, and the sink told the
 // listing is complete (Listed). Entries that must not be read, and files overdue for
 // lack of a final line terminator, are then moved aside.
-func (d *Dir) List(sink source.Sink) error {
+func (d *Dir) List(sink source.Sink) error { return d.list(sink, false) }
+
+// list is List; full stats every name, as after lost events.
+func (d *Dir) list(sink source.Sink, full bool) error {
 	d.listMu.Lock()
 	defer d.listMu.Unlock()
 	began := d.opt.Now()
@@ -248,7 +256,7 @@ func (d *Dir) List(sink source.Sink) error {
 		return err
 	}
 	d.listings++
-	asides := d.report(sink, ents, d.listings%fullEvery == 0)
+	asides := d.report(sink, ents, full || d.listings%fullEvery == 0)
 	d.mu.Lock()
 	for name, v := range d.overdue {
 		asides = append(asides, aside{name, ReasonUnterminated, v})
@@ -337,7 +345,8 @@ func (d *Dir) overflow(sink source.Sink) {
 				if n := d.overflowNow.Add(1); n > d.overflowPeak.Load() {
 					d.overflowPeak.Store(n)
 				}
-				if err := d.List(sink); err != nil {
+				// Events were lost: no version seen before can be trusted.
+				if err := d.list(sink, true); err != nil {
 					d.opt.OnError("read") // the next periodic listing retries
 				}
 				d.overflowNow.Add(-1)
@@ -418,6 +427,7 @@ func (d *Dir) Open(_ context.Context, it source.Item) (io.ReadCloser, source.Ver
 	case errors.Is(err, syscall.ENOENT):
 		return nil, source.Version{}, source.ErrGone
 	case errors.Is(err, syscall.ELOOP):
+		d.forget(it.Name) // not the version seen: the next listing looks again
 		return nil, source.Version{}, fmt.Errorf("open %s: a symlink: %w", p, source.ErrChanged)
 	case err != nil:
 		return nil, source.Version{}, fmt.Errorf("open %s: %w", p, err)
@@ -430,11 +440,13 @@ func (d *Dir) Open(_ context.Context, it source.Item) (io.ReadCloser, source.Ver
 	}
 	if !fi.Mode().IsRegular() {
 		file.Close()
+		d.forget(it.Name)
 		return nil, source.Version{}, fmt.Errorf("open %s: mode %s: %w", p, fi.Mode().Type(), source.ErrChanged)
 	}
 	got := versionOf(fi)
 	if it.Ino != 0 && (got.Ino != it.Ino || got.Dev != it.Dev) {
 		file.Close()
+		d.forget(it.Name)
 		return nil, source.Version{}, fmt.Errorf("open %s: another file (inode %d, taken %d): %w", p, got.Ino, it.Ino, source.ErrChanged)
 	}
 	// Regular files never block; clear O_NONBLOCK anyway so reads behave as usual.
@@ -484,6 +496,7 @@ func (d *Dir) Finish(_ context.Context, fs []source.Finish) []error {
 			d.forget(fs[i].Item.Name)
 			errs[i] = source.ErrGone
 		case errors.Is(r.Err, archive.ErrChanged):
+			d.forget(fs[i].Item.Name) // the next listing stats the new version
 			errs[i] = fmt.Errorf("%w: %w", source.ErrChanged, r.Err)
 		default:
 			errs[i] = r.Err
