@@ -39,7 +39,8 @@ type fakeLoader struct {
 	mu      sync.Mutex
 	ledger  map[string]ledgerRow
 	down    int
-	loads   [][]string // the names of each Load, in order
+	locked  map[string]int // name: the next Loads that find it claimed by another replica
+	loads   [][]string     // the names of each Load, in order
 	rejects []string
 	rows    map[string]int64 // rows committed, per name
 }
@@ -51,7 +52,7 @@ type ledgerRow struct {
 }
 
 func newFakeLoader() *fakeLoader {
-	return &fakeLoader{ledger: map[string]ledgerRow{}, rows: map[string]int64{}}
+	return &fakeLoader{ledger: map[string]ledgerRow{}, rows: map[string]int64{}, locked: map[string]int{}}
 }
 
 func itemNames(items []source.Item) []string {
@@ -101,6 +102,11 @@ func (l *fakeLoader) Load(ctx context.Context, open load.Opener, items []source.
 	for _, it := range items {
 		fr := &load.FileResult{File: it, Outcome: load.OutcomeIngested}
 		b.Files = append(b.Files, fr)
+		if l.locked[it.Name] > 0 {
+			l.locked[it.Name]--
+			fr.Outcome = load.OutcomeLocked
+			continue
+		}
 		data, ok := read(ctx, open, fr)
 		if !ok {
 			continue
@@ -388,6 +394,21 @@ func TestAnItemWrittenInPlaceIsReadOnlyOnceComplete(t *testing.T) {
 	f.src.Complete("w.csv")
 	if fin := f.finished(t, "w.csv"); fin.Action != source.Archive {
 		t.Fatalf("finished with %s", fin.Action)
+	}
+}
+
+// An item another replica holds is its business: it is looked at again later without an
+// attempt counted against it, however often that happens.
+func TestAnItemLockedByAnotherReplicaCountsNoAttempt(t *testing.T) {
+	f := runFast(t, Options{}, func(src *memory.Source, l *fakeLoader) {
+		src.Put("l.csv", body("h", "1"))
+		l.locked["l.csv"] = 5 // more than the three attempts an item may fail
+	})
+	if fin := f.finished(t, "l.csv"); fin.Action != source.Archive {
+		t.Fatalf("finished with %s", fin.Action)
+	}
+	if f.loader.loaded("l.csv") != 6 || testutil.ToFloat64(f.m.Retries.WithLabelValues("read"))+testutil.ToFloat64(f.m.Retries.WithLabelValues("database")) != 0 {
+		t.Fatalf("loads %d (want 6), or an attempt was counted", f.loader.loaded("l.csv"))
 	}
 }
 
