@@ -2,13 +2,13 @@ package load
 
 import (
 	"bufio"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
 	"io"
-	"os"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -44,9 +44,11 @@ type source struct {
 	now     time.Time
 	maxRej  int
 	perFile int // rejected rows stored per file at most (0: all)
+	ctx     context.Context
+	open    Opener // where the items are read from
 
 	idx      int
-	f        *os.File
+	f        io.ReadCloser
 	sum      hash.Hash
 	cr       *csvcodec.Reader
 	header   event.Header
@@ -119,13 +121,13 @@ func (s *source) openNext() bool {
 		if fr.Outcome != OutcomeIngested {
 			continue // skipped, locked elsewhere or already committed
 		}
-		f, fi, err := openClaimed(fr.File)
+		f, v, err := s.open.Open(s.ctx, fr.File)
 		if settleReadError(fr, err) {
 			// Gone, replaced, or an OS error: nothing of it is read or committed now.
 			continue
 		}
 		s.f, s.sum, s.cur = f, sha256.New(), fr
-		fr.Ident = fi
+		fr.File.Version = v
 		// The checksum sits below the buffer: every byte read from the file is hashed once,
 		// and finishFile hashes the rest straight from the file.
 		s.cr = csvcodec.NewReader(bufio.NewReaderSize(io.TeeReader(f, s.sum), 256<<10))
