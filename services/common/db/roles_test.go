@@ -4,6 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -42,9 +47,9 @@ func connect(t *testing.T, url string) *pgx.Conn {
 	return c
 }
 
-// exec runs sql in a transaction that is always rolled back, so one refused statement
+// try runs sql in a transaction that is always rolled back, so one refused statement
 // leaves the next one a clean session, and returns PostgreSQL's error.
-func exec(c *pgx.Conn, sql string) error {
+func try(c *pgx.Conn, sql string) error {
 	ctx := context.Background()
 	tx, err := c.Begin(ctx)
 	if err != nil {
@@ -68,7 +73,7 @@ func sqlstate(err error) string {
 func refused(t *testing.T, c *pgx.Conn, who string, stmts ...string) {
 	t.Helper()
 	for _, s := range stmts {
-		if err := exec(c, s); sqlstate(err) != "42501" {
+		if err := try(c, s); sqlstate(err) != "42501" {
 			t.Errorf("%s: %q gave %v, want insufficient_privilege (42501)", who, s, err)
 		}
 	}
@@ -77,7 +82,7 @@ func refused(t *testing.T, c *pgx.Conn, who string, stmts ...string) {
 func allowed(t *testing.T, c *pgx.Conn, who string, stmts ...string) {
 	t.Helper()
 	for _, s := range stmts {
-		if err := exec(c, s); err != nil {
+		if err := try(c, s); err != nil {
 			t.Errorf("%s: %q refused: %v", who, s, err)
 		}
 	}
@@ -117,7 +122,7 @@ func TestIngesterRoleWritesRowsButCannotChangeOrDestroyTheSchema(t *testing.T) {
 		"SELECT public.ecomstream_create_partition('events_p20260101; DROP TABLE events', now(), now() + interval '1 day')",
 		"SELECT public.ecomstream_create_partition('ingested_files', now(), now() + interval '1 day')",
 	} {
-		if err := exec(ing, s); sqlstate(err) != "22023" {
+		if err := try(ing, s); sqlstate(err) != "22023" {
 			t.Errorf("ingester: %q gave %v, want invalid_parameter_value (22023)", s, err)
 		}
 	}
@@ -125,7 +130,7 @@ func TestIngesterRoleWritesRowsButCannotChangeOrDestroyTheSchema(t *testing.T) {
 	if _, err := ing.Exec(context.Background(), `SELECT public.ecomstream_create_partition('events_p20261201', '2026-12-01Z', '2026-12-02Z')`); err != nil {
 		t.Fatal(err)
 	}
-	if err := exec(ing, `SELECT public.ecomstream_drop_partition('events_p20261201', '2026-12-01 12:00Z')`); sqlstate(err) != "22023" {
+	if err := try(ing, `SELECT public.ecomstream_drop_partition('events_p20261201', '2026-12-01 12:00Z')`); sqlstate(err) != "22023" {
 		t.Errorf("a partition ending after the cutoff was dropped or refused wrongly: %v", err)
 	}
 	allowed(t, ing, "ingester", `SELECT public.ecomstream_drop_partition('events_p20261201', '2026-12-02Z')`)
@@ -270,4 +275,83 @@ func dbName(t *testing.T, url string) string {
 		t.Fatal(err)
 	}
 	return cfg.Database
+}
+
+// deploy/postgres/logins.sql, as compose's db-logins job runs it (psql, the passwords in
+// its environment), against a server that asks these roles for a SCRAM password and logs
+// every statement: each role logs in with its password and not with another, and no
+// password reaches the server's log or psql's output.
+func TestComposeLoginsLetEachRoleLogInAndNeverLogThePassword(t *testing.T) {
+	psql, err := exec.LookPath("psql")
+	if err != nil {
+		t.Skip("psql not installed")
+	}
+	srv := pgtest.New(t)
+	ctx := context.Background()
+	admin := connect(t, srv.URL("postgres"))
+	for _, s := range []string{"CREATE DATABASE shop", "ALTER SYSTEM SET log_statement = 'all'"} {
+		if _, err := admin.Exec(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hba := filepath.Join(srv.Dir, "pg_hba.conf")
+	old, err := os.ReadFile(hba)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scram := "host all ecomstream_ingester,ecomstream_collector,ecomstream_exporter 127.0.0.1/32 scram-sha-256\n"
+	if err := os.WriteFile(hba, append([]byte(scram), old...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
+		t.Fatal(err)
+	}
+	url := srv.URL("shop")
+	pool, err := db.Connect(ctx, zerolog.Nop(), url, 2, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Migrate(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	pool.Close()
+
+	passwords := map[string]string{
+		"ecomstream_ingester":  "Ingest-" + strconv.FormatInt(time.Now().UnixNano(), 36),
+		"ecomstream_collector": "Collect-" + strconv.FormatInt(time.Now().UnixNano(), 36),
+		"ecomstream_exporter":  "Export-" + strconv.FormatInt(time.Now().UnixNano(), 36),
+	}
+	cmd := exec.Command(psql, "-X", "-q", "-f", filepath.Join("..", "..", "..", "deploy", "postgres", "logins.sql"))
+	cmd.Env = append(os.Environ(), "PGHOST=127.0.0.1", "PGPORT="+strconv.Itoa(srv.Port), "PGUSER=postgres", "PGDATABASE=shop",
+		"INGESTER_PASSWORD="+passwords["ecomstream_ingester"], "COLLECTOR_PASSWORD="+passwords["ecomstream_collector"],
+		"EXPORTER_PASSWORD="+passwords["ecomstream_exporter"])
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("psql -f logins.sql: %v\n%s", err, out)
+	}
+	for role, password := range passwords {
+		u := strings.Replace(url, "postgres@", role+":"+password+"@", 1)
+		c, err := pgx.Connect(ctx, u)
+		if err != nil {
+			t.Errorf("%s cannot log in with its password: %v", role, err)
+			continue
+		}
+		c.Close(ctx)
+		if c, err := pgx.Connect(ctx, strings.Replace(url, "postgres@", role+":wrong@", 1)); err == nil {
+			c.Close(ctx)
+			t.Errorf("%s logs in with a wrong password: the server does not ask it for one", role)
+		}
+	}
+	logged, err := os.ReadFile(filepath.Join(filepath.Dir(srv.Dir), "postgres.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(logged), "INSERT INTO schema_migrations") {
+		t.Fatal("the server log does not hold the statements: the test would prove nothing")
+	}
+	for role, password := range passwords {
+		if strings.Contains(string(logged), password) || strings.Contains(string(out), password) {
+			t.Errorf("the password of %s is in the server log or psql's output", role)
+		}
+	}
 }
