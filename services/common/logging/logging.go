@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/ecomstream/ecomstream/services/common/replica"
 )
 
 // New returns a logger writing JSON lines to w at the given level (debug, info, warn,
@@ -29,11 +31,15 @@ func (e *levelError) Error() string {
 	return "unknown log level " + `"` + e.level + `"` + " (want debug, info, warn or error)"
 }
 
-// Instance names this process among replicas: the explicit setting, else the host name
-// (a container's id under compose), else the pid.
+// Instance names this process among replicas: the explicit setting, else its replica name
+// (compose: ingester-2, package replica), else the host name, else the pid.
 func Instance(explicit string) string {
 	if explicit != "" {
 		return explicit
+	}
+	// Under compose the host name is a container ID; the replica's name reads better.
+	if r := replica.Name(); r != "" {
+		return r
 	}
 	if h, err := os.Hostname(); err == nil && h != "" {
 		return h

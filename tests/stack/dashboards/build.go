@@ -76,9 +76,22 @@ func newDashboard(uid, title, description string) *Builder {
 			Current(dashboard.VariableOption{Text: str("Prometheus"), Value: str(DatasourceUID)})).
 		WithVariable(queryVariable("job", "Job", `label_values(up, job)`,
 			"Prometheus job: generator, ingester, collector, the exporters")).
-		WithVariable(queryVariable("instance", "Instance", `label_values(up{job=~"$job"}, instance)`,
-			"One replica of the selected jobs, as Prometheus names its target"))
+		WithVariable(queryVariable("instance", "Instance", InstanceQuery,
+			"One replica of the selected jobs, by its name (ingester-2 under compose); the value is Prometheus' instance label").
+			Regex(InstanceRegex))
 }
+
+// The $instance list: every target of the selected jobs (up), each shown by the replica
+// name its ecomstream_build_info carries where it has one (package replica) while the
+// value stays the instance label every query filters on. Prometheus cannot name a
+// DNS-SD target itself (it gets an address only), so the name is joined in here, as
+// node_uname_info's nodename is for node_exporter. Grafana formats each query_result
+// series as {instance="...", job="...", replica="..."} 1 <time> (labels sorted), and
+// the regex's value and text groups split it.
+const (
+	InstanceQuery = `query_result(max by (job, instance, replica) (ecomstream_build_info{job=~"$job"}) or on (job, instance) max by (job, instance) (up{job=~"$job"}))`
+	InstanceRegex = `/instance="(?<value>[^"]+)"(?:.*replica="(?<text>[^"]+)")?/`
+)
 
 func str(s string) dashboard.StringOrArrayOfString {
 	return dashboard.StringOrArrayOfString{String: &s}
