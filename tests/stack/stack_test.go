@@ -270,9 +270,7 @@ func TestStackEveryQueryReturnsData(t *testing.T) {
 
 	start(t, "ingester", filepath.Join(binDir, "ingester"), []string{
 		"DATABASE_URL=" + dbURL, "INGESTER_INPUT_DIR=" + incoming, "INGESTER_ARCHIVE_DIR=" + archive,
-		"INGESTER_FAILED_DIR=" + failed, "INGESTER_HTTP_ADDR=" + addr(ingPort), "INGESTER_INSTANCE=ingester-1",
-		// What a compose replica finds by its reverse lookup (package replica).
-		"ECOMSTREAM_REPLICA=ingester-7"})
+		"INGESTER_FAILED_DIR=" + failed, "INGESTER_HTTP_ADDR=" + addr(ingPort), "INGESTER_INSTANCE=ingester-1"})
 	start(t, "collector", filepath.Join(binDir, "collector"), []string{
 		"DATABASE_URL=" + dbURL, "COLLECTOR_WATCH_DIR=" + incoming, "COLLECTOR_HTTP_ADDR=" + addr(colPort),
 		"COLLECTOR_INTERVAL=1s", "COLLECTOR_QUERY_INTERVAL=2s", "COLLECTOR_WINDOW=5m",
@@ -339,16 +337,49 @@ scrape_configs:
 			t.Errorf("job %s: instance %v (%v), want the readable %q", job, got, err, want)
 		}
 	}
-	// The dashboards' $instance list, as Grafana builds it from this Prometheus: the
-	// ingester by its replica name, the others (no name) by their instance label.
+	// The dashboards' $instance list, as Grafana builds it from this Prometheus: each of
+	// our services by the name its logs use (the INSTANCE setting, else the host name
+	// outside compose), Prometheus (no build_info) by its instance label.
 	shown, err := instanceOptions(context.Background(), base)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for value, text := range map[string]string{"ingester/127.0.0.1": "ingester-7", "generator/127.0.0.1": "generator/127.0.0.1",
-		"collector/127.0.0.1": "collector/127.0.0.1", addr(promPort): addr(promPort)} {
+	host, _ := os.Hostname()
+	for value, text := range map[string]string{"ingester/127.0.0.1": "ingester-1", "generator/127.0.0.1": "gen-1",
+		"collector/127.0.0.1": host, addr(promPort): addr(promPort)} {
 		if shown[value] != text {
 			t.Errorf("$instance shows %q for %s, want %q (all options: %v)", shown[value], value, text, shown)
+		}
+	}
+	// Every legend that names a replica has a name for each of its series (the join with
+	// ecomstream_build_info keeps every series and labels each), and the CPU panel names
+	// each process as the $instance list does.
+	for name, d := range loadDashboards(t) {
+		for _, p := range d.Panels {
+			for _, q := range p.Targets {
+				if !strings.Contains(q.LegendFormat, "{{replica}}") {
+					continue
+				}
+				res, err := promInstant(context.Background(), base, grafanaVariables.Replace(q.Expr))
+				if err != nil {
+					t.Errorf("%s: %q: %v", name, p.Title, err)
+					continue
+				}
+				names := map[string]bool{}
+				for _, r := range res {
+					if r.Metric["replica"] == "" {
+						t.Errorf("%s: %q: a series without a replica name: %v", name, p.Title, r.Metric)
+					}
+					names[r.Metric["replica"]] = true
+				}
+				if p.Title == "CPU per replica" {
+					for _, want := range []string{"ingester-1", "gen-1", host, addr(promPort)} {
+						if !names[want] {
+							t.Errorf("%s: %q names %v, not %s", name, p.Title, names, want)
+						}
+					}
+				}
+			}
 		}
 	}
 	var dead []string

@@ -32,19 +32,24 @@ func (e *levelError) Error() string {
 }
 
 // Instance names this process among replicas: the explicit setting, else its replica name
-// (compose: ingester-2, package replica), else the host name, else the pid.
+// (compose: ingester-2, package replica), else the host name, else the pid. The name is
+// recorded as the replica's (replica.Set), so ecomstream_build_info carries it too.
 func Instance(explicit string) string {
-	if explicit != "" {
-		return explicit
+	name := explicit
+	if name == "" {
+		// Under compose the host name is a container ID; the replica's name reads better.
+		name = replica.Lookup()
 	}
-	// Under compose the host name is a container ID; the replica's name reads better.
-	if r := replica.Name(); r != "" {
-		return r
+	if name == "" {
+		if h, err := os.Hostname(); err == nil {
+			name = h
+		}
 	}
-	if h, err := os.Hostname(); err == nil && h != "" {
-		return h
+	if name == "" {
+		name = "pid" + itoa(os.Getpid())
 	}
-	return "pid" + itoa(os.Getpid())
+	replica.Set(name)
+	return name
 }
 
 func itoa(n int) string {

@@ -54,8 +54,8 @@ func Revision() string {
 
 // buildInfo is ecomstream_build_info, constant 1 with what was deployed as labels
 // (postgres_exporter's convention), so a dashboard can tell which replica runs what. Its
-// replica label is the replica's readable name (package replica; empty, so absent, for a
-// plain process): the dashboards' $instance list shows it in place of an address.
+// replica label is the replica's readable name, the instance name of its logs (package
+// replica): the dashboards show it in place of an address.
 func buildInfo() prometheus.Collector {
 	g := prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: Namespace, Name: "build_info",

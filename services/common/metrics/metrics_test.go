@@ -11,7 +11,7 @@ import (
 )
 
 func TestRegistryHasBuildInfoAndPassesLint(t *testing.T) {
-	t.Setenv(replica.Env, "ingester-3")
+	replica.Set("ingester-3") // as logging.Instance does at start
 	reg := NewRegistry()
 	want := `
 # HELP ecomstream_build_info Constant 1, labelled with the version, revision and Go version of the binary and the replica's name (compose: ingester-2).

@@ -12,35 +12,41 @@ package replica
 import (
 	"context"
 	"net"
-	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
-// Env names the variable that sets the name outright (a Kubernetes pod name through the
-// downward API, a test).
-const Env = "ECOMSTREAM_REPLICA"
-
 var (
-	once sync.Once
-	name string
+	once   sync.Once
+	looked string
+	chosen atomic.Pointer[string]
 )
 
-// Name returns this process's replica name: Env when set, else the compose name found by
-// a reverse lookup of its own addresses, else "" (a plain process: the caller falls back
-// to the host name or its own setting). The lookup runs once, bounded to a second.
+// Set records the name this process goes by, as logging.Instance chose it (the INSTANCE
+// setting, else Lookup's name, else the host name), so ecomstream_build_info carries the
+// name the logs and the ledger use.
+func Set(name string) { chosen.Store(&name) }
+
+// Name returns the name Set recorded, else Lookup's.
 func Name() string {
+	if p := chosen.Load(); p != nil {
+		return *p
+	}
+	return Lookup()
+}
+
+// Lookup returns the compose name found by a reverse lookup of this process's own
+// addresses, or "" (a plain process, a host outside compose). It runs once, bounded to a
+// second.
+func Lookup() string {
 	once.Do(func() {
-		if n := strings.TrimSpace(os.Getenv(Env)); n != "" {
-			name = n
-			return
-		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		name = lookup(ctx, net.DefaultResolver)
+		looked = lookup(ctx, net.DefaultResolver)
 	})
-	return name
+	return looked
 }
 
 func lookup(ctx context.Context, r *net.Resolver) string {

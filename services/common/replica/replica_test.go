@@ -1,9 +1,6 @@
 package replica
 
-import (
-	"sync"
-	"testing"
-)
+import "testing"
 
 func TestComposeContainerNamesBecomeServiceAndNumber(t *testing.T) {
 	for ptr, want := range map[string]string{
@@ -24,11 +21,9 @@ func TestComposeContainerNamesBecomeServiceAndNumber(t *testing.T) {
 	}
 }
 
-func TestTheVariableNamesTheReplica(t *testing.T) {
-	t.Setenv(Env, " ingester-7 ")
-	once, name = sync.Once{}, ""
-	t.Cleanup(func() { once, name = sync.Once{}, "" })
+func TestTheChosenNameIsTheReplicasName(t *testing.T) {
+	Set("ingester-7")
 	if got := Name(); got != "ingester-7" {
-		t.Fatalf("Name() = %q with %s set", got, Env)
+		t.Fatalf("Name() = %q after Set", got)
 	}
 }

@@ -114,6 +114,19 @@ func queryVariable(name, label, query, description string) *dashboard.QueryVaria
 		Current(dashboard.VariableOption{Text: str("All"), Value: dashboard.StringOrArrayOfString{ArrayOfString: []string{"$__all"}}})
 }
 
+// named joins each series of expr (grouped by instance, of our services only) with the
+// replica label of its target's ecomstream_build_info, so a legend can say {{replica}}
+// (ingester-2) where the instance label is an address (ingester/172.18.0.5).
+func named(expr string) string {
+	return "(" + expr + ") * on (instance) group_left (replica) max by (instance, replica) (ecomstream_build_info)"
+}
+
+// namedOrInstance is named for series of any job: a target without build_info (an
+// exporter, Prometheus) keeps its series, named by its instance label.
+func namedOrInstance(expr string) string {
+	return named(expr) + " or on (job, instance) label_join(" + expr + `, "replica", "", "instance")`
+}
+
 // query is one range query drawn as a series named legend.
 func query(expr, legend string) *prometheus.DataqueryBuilder {
 	return prometheus.NewDataqueryBuilder().Datasource(datasource).Expr(expr).LegendFormat(legend).Range()
