@@ -110,12 +110,21 @@ SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
     moved bigint;
+    start timestamp := p_from AT TIME ZONE 'UTC';
+    expected text;
 BEGIN
-    IF p_name IS NULL OR p_name !~ '^events_p[0-9]{8}(_[0-9]{4}([0-9]{2})?)?$' THEN
-        RAISE EXCEPTION 'not an events partition name: %', p_name USING ERRCODE = 'invalid_parameter_value';
-    END IF;
     IF p_from IS NULL OR p_to IS NULL OR p_from >= p_to THEN
         RAISE EXCEPTION 'empty partition range [%, %)', p_from, p_to USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- The name says where the range starts, as package partition names it (Name):
+    -- events_pYYYYMMDD at midnight UTC, with _HHMM or _HHMMSS otherwise.
+    expected := 'events_p' || to_char(start, 'YYYYMMDD') || CASE
+        WHEN start = date_trunc('day', start) THEN ''
+        WHEN start = date_trunc('minute', start) THEN to_char(start, '_HH24MI')
+        ELSE to_char(start, '_HH24MISS') END;
+    IF p_name IS DISTINCT FROM expected THEN
+        RAISE EXCEPTION 'partition name % does not name the range starting %', p_name, p_from
+            USING ERRCODE = 'invalid_parameter_value';
     END IF;
     LOCK TABLE public.events_default IN EXCLUSIVE MODE;
     EXECUTE format('CREATE TABLE public.%I (LIKE public.events INCLUDING DEFAULTS)', p_name);

@@ -121,6 +121,8 @@ func TestIngesterRoleWritesRowsButCannotChangeOrDestroyTheSchema(t *testing.T) {
 		"SELECT public.ecomstream_prune('schema_migrations', 'infinity', 10)",
 		"SELECT public.ecomstream_create_partition('events_p20260101; DROP TABLE events', now(), now() + interval '1 day')",
 		"SELECT public.ecomstream_create_partition('ingested_files', now(), now() + interval '1 day')",
+		"SELECT public.ecomstream_create_partition('events_p20261202', '2026-12-01Z', '2026-12-02Z')",
+		"SELECT public.ecomstream_create_partition('events_p20261201', '2026-12-02Z', '2026-12-01Z')",
 	} {
 		if err := try(ing, s); sqlstate(err) != "22023" {
 			t.Errorf("ingester: %q gave %v, want invalid_parameter_value (22023)", s, err)
