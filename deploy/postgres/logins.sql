@@ -5,8 +5,8 @@
 --
 --   psql -X -f logins.sql   with INGESTER_PASSWORD, COLLECTOR_PASSWORD, EXPORTER_PASSWORD set
 --
--- The passwords are read from the environment by psql itself (\getenv: not on a command
--- line, where `ps` would show them), sent once and stored hashed (password_encryption,
+-- The passwords are read from the environment by psql itself (\getenv, psql 15 or later:
+-- not on a command line, where `ps` would show them), sent once and stored hashed (password_encryption,
 -- SCRAM-SHA-256 by default). Neither this session's statements nor its errors go to the
 -- server log (the two SETs below need the superuser that runs it), and psql prints an
 -- error without the statement that caused it.
