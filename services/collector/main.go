@@ -40,6 +40,7 @@ type Config struct {
 	// PostgreSQL's views are postgres_exporter's; where none runs (local mode) the
 	// collector serves the few of its series the dashboards read (docs/metrics.md).
 	ExporterStandIn bool `envconfig:"EXPORTER_STAND_IN" flag:"exporter-stand-in" desc:"serve postgres_exporter's pg_stat_database, pg_database_size and pg_settings series where no exporter runs (local mode); never beside a real exporter"`
+	MigrateAtStart  bool `envconfig:"MIGRATE_AT_START" flag:"migrate-at-start" default:"true" desc:"apply the schema migrations at start-up (false where a one-shot job migrates and the collector runs as its own read-only role, as in compose)"`
 }
 
 func main() {
@@ -74,20 +75,23 @@ func run(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	// Every service brings the schema up to date at start-up (idempotent, serialised by an
-	// advisory lock), so the collector works whichever service starts first. It uses a
-	// plain session: the collector's lock_timeout must not cut the migration lock's wait.
-	mig, err := db.Connect(ctx, log, cfg.DatabaseURL, 1, 2*time.Minute)
-	if err != nil {
-		return err
-	}
-	applied, err := db.Migrate(ctx, mig)
-	mig.Close()
-	if err != nil {
-		return err
-	}
-	if len(applied) > 0 {
-		log.Info().Strs("migrations", applied).Msg("schema migrated")
+	// Run as processes, every service brings the schema up to date at start-up (idempotent,
+	// serialised by an advisory lock), so the collector works whichever starts first; under
+	// compose a one-shot job migrates and the collector's role could not. It uses a plain
+	// session: the collector's lock_timeout must not cut the migration lock's wait.
+	if cfg.MigrateAtStart {
+		mig, err := db.Connect(ctx, log, cfg.DatabaseURL, 1, 2*time.Minute)
+		if err != nil {
+			return err
+		}
+		applied, err := db.Migrate(ctx, mig)
+		mig.Close()
+		if err != nil {
+			return err
+		}
+		if len(applied) > 0 {
+			log.Info().Strs("migrations", applied).Msg("schema migrated")
+		}
 	}
 	dsn, err := withSessionSettings(cfg.DatabaseURL, cfg.StatementTimeout)
 	if err != nil {

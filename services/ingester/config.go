@@ -27,6 +27,7 @@ type Config struct {
 	MaxRejected     int           `envconfig:"MAX_REJECTED_BUFFER" flag:"max-rejected-buffer" default:"10000" desc:"rejected rows held in memory before they are written"`
 	ShutdownGrace   time.Duration `envconfig:"SHUTDOWN_GRACE" flag:"shutdown-grace" default:"20s" desc:"on SIGTERM, how long the batch in flight may take to commit before it is rolled back"`
 	DBWait          time.Duration `envconfig:"DB_WAIT" flag:"db-wait" default:"60s" desc:"how long to wait for PostgreSQL at start-up"`
+	MigrateAtStart  bool          `envconfig:"MIGRATE_AT_START" flag:"migrate-at-start" default:"true" desc:"apply the schema migrations at start-up (false where a one-shot job migrates and the ingester runs as its own role, as in compose)"`
 
 	// Partitions and retention (issue 13; package partition). envconfig also reads the
 	// bare names (EVENTS_RETENTION) when the prefixed ones are unset.

@@ -90,17 +90,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer pool.Close()
-	applied, err := db.Migrate(ctx, pool)
-	if err != nil {
-		log.Error().Err(err).Msg("schema migration failed")
-		return 1
-	}
-	log.Info().Strs("applied", applied).Msg("schema up to date")
-	// Partitions: an old unpartitioned events converted, the window made ready (issue 13).
+	// Migrating (and converting an old events table) is the schema owner's work: compose's
+	// one-shot job does it, and the ingester then runs as a role that could not.
 	maint := &partition.Maintainer{Pool: pool, Opt: cfg.partitions(), Log: log, Now: time.Now}
-	if _, err := maint.Convert(ctx, partition.DefaultChunkBlocks); err != nil {
-		log.Error().Err(err).Msg("converting events to partitions failed; run again to resume")
-		return 1
+	if sub == "migrate" || cfg.MigrateAtStart {
+		applied, err := db.Migrate(ctx, pool)
+		if err != nil {
+			log.Error().Err(err).Msg("schema migration failed")
+			return 1
+		}
+		log.Info().Strs("applied", applied).Msg("schema up to date")
+		// Partitions: an old unpartitioned events converted (issue 13).
+		if _, err := maint.Convert(ctx, partition.DefaultChunkBlocks); err != nil {
+			log.Error().Err(err).Msg("converting events to partitions failed; run again to resume")
+			return 1
+		}
 	}
 	if _, err := maint.Pass(ctx, true); err != nil {
 		if sub == "migrate" {

@@ -134,9 +134,10 @@ func TestDependsOn(t *testing.T) {
 	p := loadProject(t, "loadtest")
 	want := map[string]map[string]string{
 		"migrate":           {"postgres": types.ServiceConditionHealthy},
-		"ingester":          {"postgres": types.ServiceConditionHealthy, "migrate": types.ServiceConditionCompletedSuccessfully},
-		"collector":         {"postgres": types.ServiceConditionHealthy, "migrate": types.ServiceConditionCompletedSuccessfully},
-		"postgres-exporter": {"postgres": types.ServiceConditionHealthy},
+		"db-logins":         {"migrate": types.ServiceConditionCompletedSuccessfully},
+		"ingester":          {"postgres": types.ServiceConditionHealthy, "migrate": types.ServiceConditionCompletedSuccessfully, "db-logins": types.ServiceConditionCompletedSuccessfully},
+		"collector":         {"postgres": types.ServiceConditionHealthy, "migrate": types.ServiceConditionCompletedSuccessfully, "db-logins": types.ServiceConditionCompletedSuccessfully},
+		"postgres-exporter": {"postgres": types.ServiceConditionHealthy, "db-logins": types.ServiceConditionCompletedSuccessfully},
 		"grafana":           {"prometheus": types.ServiceConditionHealthy},
 		"psql":              {"postgres": types.ServiceConditionHealthy},
 	}
@@ -191,7 +192,7 @@ var pgIsReady = regexp.MustCompile(`\bpg_isready\b`)
 func TestHealthRestartLimits(t *testing.T) {
 	p := loadProject(t, "loadtest")
 	df := readDockerfile(t)
-	oneShot := map[string]bool{"migrate": true, "psql": true, "loadgen": true}
+	oneShot := map[string]bool{"migrate": true, "db-logins": true, "psql": true, "loadgen": true}
 	for name, s := range p.Services {
 		if s.Logging == nil || s.Logging.Options["max-size"] == "" {
 			t.Errorf("%s: logs are not bounded (the x-logging anchor)", name)

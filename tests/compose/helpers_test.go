@@ -19,7 +19,7 @@ var ourServices = []string{"generator", "ingester", "collector"}
 
 // Everything `docker compose up` must start (the loadtest profile adds loadgen and psql).
 var stackServices = []string{
-	"postgres", "migrate", "generator", "ingester", "collector",
+	"postgres", "migrate", "db-logins", "generator", "ingester", "collector",
 	"prometheus", "grafana", "postgres-exporter", "node-exporter", "cadvisor", "alertmanager",
 }
 

@@ -148,7 +148,8 @@ func TestCredentialsLabelledLocalOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(string(raw), "\n")
-	creds := []string{"POSTGRES_PASSWORD", "GRAFANA_ADMIN_USER", "GRAFANA_ADMIN_PASSWORD"}
+	creds := []string{"POSTGRES_PASSWORD", "POSTGRES_INGESTER_PASSWORD", "POSTGRES_COLLECTOR_PASSWORD",
+		"POSTGRES_EXPORTER_PASSWORD", "GRAFANA_ADMIN_USER", "GRAFANA_ADMIN_PASSWORD"}
 	for _, cred := range creds {
 		at := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, cred+"=") })
 		if at < 0 {

@@ -266,21 +266,56 @@ func TestEnvironmentMatchesSettings(t *testing.T) {
 	}
 }
 
-// TestDatabaseURLPointsAtPostgres: the services that read PostgreSQL reach the compose
-// postgres service, with the credentials it was created with.
-func TestDatabaseURLPointsAtPostgres(t *testing.T) {
+// TestEachServiceConnectsAsItsOwnRole: only the one-shot migrate job connects as the
+// administrator the postgres service was created with; the ingester, the collector and
+// postgres_exporter each connect as their own role of sql/0005_roles.sql, with the
+// password db-logins gives that role, and the services do not migrate at start.
+func TestEachServiceConnectsAsItsOwnRole(t *testing.T) {
 	p := loadProject(t, "loadtest")
 	pg := envOf(service(t, p, "postgres"))
-	want := "postgres://" + pg["POSTGRES_USER"] + ":" + pg["POSTGRES_PASSWORD"] + "@postgres:5432/" + pg["POSTGRES_DB"]
-	for _, name := range []string{"migrate", "ingester", "collector"} {
-		got := envOf(service(t, p, name))["DATABASE_URL"]
-		if !strings.HasPrefix(got, want) {
-			t.Errorf("%s: DATABASE_URL=%q, want it to start with %q", name, got, want)
+	admin := "postgres://" + pg["POSTGRES_USER"] + ":" + pg["POSTGRES_PASSWORD"] + "@postgres:5432/" + pg["POSTGRES_DB"] + "?"
+	if got := envOf(service(t, p, "migrate"))["DATABASE_URL"]; !strings.HasPrefix(got, admin) {
+		t.Errorf("migrate: DATABASE_URL=%q, want it to start with %q", got, admin)
+	}
+	logins := envOf(service(t, p, "db-logins"))
+	if logins["PGUSER"] != pg["POSTGRES_USER"] || logins["PGPASSWORD"] != pg["POSTGRES_PASSWORD"] ||
+		logins["PGDATABASE"] != pg["POSTGRES_DB"] || logins["PGHOST"] != "postgres" {
+		t.Errorf("db-logins does not connect as the administrator: %v", logins)
+	}
+	script, err := os.ReadFile(filepath.Join(repoRoot(t), "deploy", "postgres", "logins.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roles, err := os.ReadFile(filepath.Join(repoRoot(t), "sql", "0005_roles.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ service, variable, role, passwordVar string }{
+		{"ingester", "DATABASE_URL", "ecomstream_ingester", "INGESTER_PASSWORD"},
+		{"collector", "DATABASE_URL", "ecomstream_collector", "COLLECTOR_PASSWORD"},
+		{"postgres-exporter", "DATA_SOURCE_NAME", "ecomstream_exporter", "EXPORTER_PASSWORD"},
+	} {
+		password := logins[c.passwordVar]
+		want := "postgres://" + c.role + ":" + password + "@postgres:5432/" + pg["POSTGRES_DB"] + "?"
+		if got := envOf(service(t, p, c.service))[c.variable]; password == "" || !strings.HasPrefix(got, want) {
+			t.Errorf("%s: %s=%q, want it to start with %q", c.service, c.variable, got, want)
+		}
+		if password == pg["POSTGRES_PASSWORD"] {
+			t.Errorf("%s: the role's password is the administrator's", c.service)
+		}
+		if !strings.Contains(string(script), "ALTER ROLE "+c.role+" WITH LOGIN PASSWORD :'") ||
+			!strings.Contains(string(script), "\\getenv ") || !strings.Contains(string(roles), "'"+c.role+"'") {
+			t.Errorf("%s: role %s is not made by sql/0005_roles.sql and given its login by deploy/postgres/logins.sql", c.service, c.role)
 		}
 	}
-	exp := envOf(service(t, p, "postgres-exporter"))["DATA_SOURCE_NAME"]
-	if !strings.HasPrefix(exp, want) {
-		t.Errorf("postgres-exporter: DATA_SOURCE_NAME=%q, want it to start with %q", exp, want)
+	for _, name := range ourServices {
+		st := readSettings(t, name)
+		if _, reads := st.Fields["MIGRATE_AT_START"]; !reads {
+			continue // the generator has no database
+		}
+		if got := envOf(service(t, p, name))[st.Prefix+"_MIGRATE_AT_START"]; got != "false" {
+			t.Errorf("%s: %s_MIGRATE_AT_START=%q, want false (the migrate job migrates; the role could not)", name, st.Prefix, got)
+		}
 	}
 }
 

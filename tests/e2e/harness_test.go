@@ -36,7 +36,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binDir = dir
-	for _, s := range []string{"generator", "ingester"} {
+	for _, s := range []string{"generator", "ingester", "collector"} {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, s), "github.com/ecomstream/ecomstream/services/"+s)
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {
@@ -164,10 +164,32 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
+// startIngester runs an ingester replica as compose does: the database at dbURL (its
+// administrator's URL) migrated once by `ingester migrate`, the replica connected as the
+// ecomstream_ingester role of sql/0005 and not migrating itself. Every test of this
+// package thereby also proves the role is enough for what the ingester does.
 func startIngester(t *testing.T, dbURL string, d dirs, instance string, extra ...string) *proc {
 	args := append([]string{"--input-dir", d.In, "--archive-dir", d.Archive, "--failed-dir", d.Failed,
-		"--http-addr", freeAddr(t), "--instance", instance, "--rescan-interval", "500ms", "--db-wait", "120s"}, extra...)
-	return start(t, "ingester", []string{"DATABASE_URL=" + dbURL}, args...)
+		"--http-addr", freeAddr(t), "--instance", instance, "--rescan-interval", "500ms", "--db-wait", "120s",
+		"--migrate-at-start=false"}, extra...)
+	return start(t, "ingester", []string{"DATABASE_URL=" + ingesterURL(t, dbURL)}, args...)
+}
+
+// migratedURLs are the databases `ingester migrate` has run on.
+var migratedURLs sync.Map
+
+// ingesterURL migrates the database at adminURL (once per database, as compose's one-shot
+// job) and returns its URL for the ingester's role.
+func ingesterURL(t *testing.T, adminURL string) string {
+	t.Helper()
+	if _, done := migratedURLs.Load(adminURL); !done {
+		m := start(t, "ingester", []string{"DATABASE_URL=" + adminURL}, "migrate", "--db-wait", "120s")
+		if err := m.wait(2 * time.Minute); err != nil {
+			t.Fatalf("ingester migrate: %v\n%s", err, strings.Join(m.log.all(), "\n"))
+		}
+		migratedURLs.Store(adminURL, true)
+	}
+	return pgtest.AsRole(t, adminURL, "ecomstream_ingester")
 }
 
 // genCounts is the generator's own account, from its final log line.

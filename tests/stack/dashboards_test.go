@@ -116,8 +116,9 @@ type panelModel struct {
 		} `json:"overrides"`
 	} `json:"fieldConfig"`
 	Targets []struct {
-		Expr       string         `json:"expr"`
-		Datasource *datasourceRef `json:"datasource"`
+		Expr         string         `json:"expr"`
+		LegendFormat string         `json:"legendFormat"`
+		Datasource   *datasourceRef `json:"datasource"`
 	} `json:"targets"`
 }
 

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"syscall"
@@ -20,6 +21,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/ecomstream/ecomstream/services/common/pgtest"
+	"github.com/ecomstream/ecomstream/tests/stack/dashboards"
 )
 
 // binDir holds bin/generator, bin/ingester and bin/collector built by TestMain.
@@ -335,6 +337,51 @@ scrape_configs:
 			t.Errorf("job %s: instance %v (%v), want the readable %q", job, got, err, want)
 		}
 	}
+	// The dashboards' $instance list, as Grafana builds it from this Prometheus: each of
+	// our services by the name its logs use (the INSTANCE setting, else the host name
+	// outside compose), Prometheus (no build_info) by its instance label.
+	shown, err := instanceOptions(context.Background(), base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	for value, text := range map[string]string{"ingester/127.0.0.1": "ingester-1", "generator/127.0.0.1": "gen-1",
+		"collector/127.0.0.1": host, addr(promPort): addr(promPort)} {
+		if shown[value] != text {
+			t.Errorf("$instance shows %q for %s, want %q (all options: %v)", shown[value], value, text, shown)
+		}
+	}
+	// Every legend that names a replica has a name for each of its series (the join with
+	// ecomstream_build_info keeps every series and labels each), and the CPU panel names
+	// each process as the $instance list does.
+	for name, d := range loadDashboards(t) {
+		for _, p := range d.Panels {
+			for _, q := range p.Targets {
+				if !strings.Contains(q.LegendFormat, "{{replica}}") {
+					continue
+				}
+				res, err := promInstant(context.Background(), base, grafanaVariables.Replace(q.Expr))
+				if err != nil {
+					t.Errorf("%s: %q: %v", name, p.Title, err)
+					continue
+				}
+				names := map[string]bool{}
+				for _, r := range res {
+					if r.Metric["replica"] == "" {
+						t.Errorf("%s: %q: a series without a replica name: %v", name, p.Title, r.Metric)
+					}
+					names[r.Metric["replica"]] = true
+				}
+				if p.Title == "CPU per replica" {
+					for _, want := range []string{"ingester-1", "gen-1", host, addr(promPort)} {
+						if !names[want] {
+							t.Errorf("%s: %q names %v, not %s", name, p.Title, names, want)
+						}
+					}
+				}
+			}
+		}
+	}
 	var dead []string
 	for k, q := range pending {
 		dead = append(dead, fmt.Sprintf("%s\n      %s %s", k, strings.ReplaceAll(q.expr, "\n", " "), errs[k]))
@@ -375,8 +422,14 @@ func composeRelabelling(t *testing.T) map[string]string {
 	return out
 }
 
-// promLabel returns the values of label in the series expr returns now.
-func promLabel(ctx context.Context, base, expr, label string) ([]string, error) {
+// promSample is one series of an instant query's result.
+type promSample struct {
+	Metric map[string]string `json:"metric"`
+	Value  [2]any            `json:"value"`
+}
+
+// promInstant runs expr as an instant query and returns its series.
+func promInstant(ctx context.Context, base, expr string) ([]promSample, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/query?query="+url.QueryEscape(expr), nil)
 	if err != nil {
 		return nil, err
@@ -387,18 +440,66 @@ func promLabel(ctx context.Context, base, expr, label string) ([]string, error) 
 	}
 	defer resp.Body.Close()
 	var r struct {
-		Data struct {
-			Result []struct {
-				Metric map[string]string `json:"metric"`
-			} `json:"result"`
+		Status string
+		Error  string
+		Data   struct {
+			Result []promSample `json:"result"`
 		} `json:"data"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
 		return nil, err
 	}
+	if r.Status != "success" {
+		return nil, fmt.Errorf("%s: %s", expr, r.Error)
+	}
+	return r.Data.Result, nil
+}
+
+// promLabel returns the values of label in the series expr returns now.
+func promLabel(ctx context.Context, base, expr, label string) ([]string, error) {
+	res, err := promInstant(ctx, base, expr)
+	if err != nil {
+		return nil, err
+	}
 	var out []string
-	for _, s := range r.Data.Result {
+	for _, s := range res {
 		out = append(out, s.Metric[label])
+	}
+	return out, nil
+}
+
+// instanceOptions evaluates the dashboards' $instance variable as Grafana does: its
+// query_result expression (all jobs) against Prometheus, each series formatted as
+// Grafana formats it ({label="value", ...} value time, labels sorted), then its regex's
+// value and text groups (text = value when only value matches). It maps value to text.
+func instanceOptions(ctx context.Context, base string) (map[string]string, error) {
+	expr := strings.TrimSuffix(strings.TrimPrefix(dashboards.InstanceQuery, "query_result("), ")")
+	expr = strings.ReplaceAll(expr, "$job", ".+")
+	res, err := promInstant(ctx, base, expr)
+	if err != nil {
+		return nil, err
+	}
+	re, err := regexp.Compile(strings.TrimSuffix(strings.TrimPrefix(dashboards.InstanceRegex, "/"), "/"))
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, s := range res {
+		var labels []string
+		for k, v := range s.Metric {
+			labels = append(labels, fmt.Sprintf("%s=%q", k, v))
+		}
+		sort.Strings(labels)
+		line := fmt.Sprintf("{%s} %v %v", strings.Join(labels, ", "), s.Value[1], s.Value[0])
+		m := re.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		value, text := m[re.SubexpIndex("value")], m[re.SubexpIndex("text")]
+		if text == "" {
+			text = value
+		}
+		out[value] = text
 	}
 	return out, nil
 }

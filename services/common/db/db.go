@@ -1,6 +1,7 @@
-// Package db connects to PostgreSQL and brings its schema up to date. Every service
-// calls Migrate at start-up; the migration lock makes that safe when many replicas
-// start at once.
+// Package db connects to PostgreSQL and brings its schema up to date. Run as processes,
+// every service calls Migrate at start-up (the migration lock makes that safe when many
+// replicas start at once); under compose only the one-shot `ingester migrate` does, as
+// the administrator, and the services connect as roles that could not (sql/0005).
 package db
 
 import (

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/ecomstream/ecomstream/services/common/replica"
 )
 
 // New returns a logger writing JSON lines to w at the given level (debug, info, warn,
@@ -29,16 +31,25 @@ func (e *levelError) Error() string {
 	return "unknown log level " + `"` + e.level + `"` + " (want debug, info, warn or error)"
 }
 
-// Instance names this process among replicas: the explicit setting, else the host name
-// (a container's id under compose), else the pid.
+// Instance names this process among replicas: the explicit setting, else its replica name
+// (compose: ingester-2, package replica), else the host name, else the pid. The name is
+// recorded as the replica's (replica.Set), so ecomstream_build_info carries it too.
 func Instance(explicit string) string {
-	if explicit != "" {
-		return explicit
+	name := explicit
+	if name == "" {
+		// Under compose the host name is a container ID; the replica's name reads better.
+		name = replica.Lookup()
 	}
-	if h, err := os.Hostname(); err == nil && h != "" {
-		return h
+	if name == "" {
+		if h, err := os.Hostname(); err == nil {
+			name = h
+		}
 	}
-	return "pid" + itoa(os.Getpid())
+	if name == "" {
+		name = "pid" + itoa(os.Getpid())
+	}
+	replica.Set(name)
+	return name
 }
 
 func itoa(n int) string {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"testing"
+
+	"github.com/ecomstream/ecomstream/services/common/replica"
 )
 
 func TestEveryLineNamesServiceAndInstance(t *testing.T) {
@@ -26,5 +28,13 @@ func TestEveryLineNamesServiceAndInstance(t *testing.T) {
 	}
 	if Instance("explicit") != "explicit" || Instance("") == "" {
 		t.Fatal("instance name")
+	}
+}
+
+// The name chosen here is the replica's everywhere: ecomstream_build_info's replica label
+// reads it (package replica), so a dashboard legend and a log line name a replica alike.
+func TestTheInstanceNameIsRecordedAsTheReplicasName(t *testing.T) {
+	if got := Instance("ingester-9"); got != "ingester-9" || replica.Name() != "ingester-9" {
+		t.Fatalf("Instance = %q, replica.Name = %q", got, replica.Name())
 	}
 }

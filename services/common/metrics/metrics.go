@@ -9,6 +9,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/ecomstream/ecomstream/services/common/replica"
 )
 
 // Namespace prefixes every metric of the product (ecomstream_<service>_<name>).
@@ -51,13 +53,15 @@ func Revision() string {
 }
 
 // buildInfo is ecomstream_build_info, constant 1 with what was deployed as labels
-// (postgres_exporter's convention), so a dashboard can tell which replica runs what.
+// (postgres_exporter's convention), so a dashboard can tell which replica runs what. Its
+// replica label is the replica's readable name, the instance name of its logs (package
+// replica): the dashboards show it in place of an address.
 func buildInfo() prometheus.Collector {
 	g := prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: Namespace, Name: "build_info",
-		Help: "Constant 1, labelled with the version, revision and Go version of the binary.",
+		Help: "Constant 1, labelled with the version, revision and Go version of the binary and the replica's name (compose: ingester-2).",
 		ConstLabels: prometheus.Labels{
-			"version": Version, "revision": Revision(), "goversion": runtime.Version(),
+			"version": Version, "revision": Revision(), "goversion": runtime.Version(), "replica": replica.Name(),
 		},
 	})
 	g.Set(1)

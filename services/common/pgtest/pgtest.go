@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"os/user"
@@ -318,4 +319,39 @@ func sanitize(s string) string {
 		}
 	}
 	return string(b)
+}
+
+// AsRole returns url (a database the migrations have been applied to, sql/0005 made the
+// roles) with its user replaced by role, after letting role log in. The private clusters
+// trust every local connection, so no password is set: tests connect as the role the
+// service would. Roles belong to the whole cluster and tests run in parallel, so a
+// concurrent ALTER ROLE of the same role is tried again.
+func AsRole(tb testing.TB, url, role string) string {
+	tb.Helper()
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, url)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	for attempt := 0; ; attempt++ {
+		var can bool
+		err := admin.QueryRow(ctx, "SELECT rolcanlogin FROM pg_roles WHERE rolname = $1", role).Scan(&can)
+		if err == nil && !can {
+			_, err = admin.Exec(ctx, "ALTER ROLE "+pgx.Identifier{role}.Sanitize()+" LOGIN")
+		}
+		if err == nil {
+			break
+		}
+		if attempt == 10 {
+			tb.Fatalf("let %s log in: %v", role, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	u, err := neturl.Parse(url)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	u.User = neturl.User(role)
+	return u.String()
 }

@@ -76,9 +76,22 @@ func newDashboard(uid, title, description string) *Builder {
 			Current(dashboard.VariableOption{Text: str("Prometheus"), Value: str(DatasourceUID)})).
 		WithVariable(queryVariable("job", "Job", `label_values(up, job)`,
 			"Prometheus job: generator, ingester, collector, the exporters")).
-		WithVariable(queryVariable("instance", "Instance", `label_values(up{job=~"$job"}, instance)`,
-			"One replica of the selected jobs, as Prometheus names its target"))
+		WithVariable(queryVariable("instance", "Instance", InstanceQuery,
+			"One replica of the selected jobs, by its name (ingester-2 under compose); the value is Prometheus' instance label").
+			Regex(InstanceRegex))
 }
+
+// The $instance list: every target of the selected jobs (up), each shown by the replica
+// name its ecomstream_build_info carries where it has one (package replica) while the
+// value stays the instance label every query filters on. Prometheus cannot name a
+// DNS-SD target itself (it gets an address only), so the name is joined in here, as
+// node_uname_info's nodename is for node_exporter. Grafana formats each query_result
+// series as {instance="...", job="...", replica="..."} 1 <time> (labels sorted), and
+// the regex's value and text groups split it.
+const (
+	InstanceQuery = `query_result(max by (job, instance, replica) (ecomstream_build_info{job=~"$job"}) or on (job, instance) max by (job, instance) (up{job=~"$job"}))`
+	InstanceRegex = `/instance="(?<value>[^"]+)"(?:.*replica="(?<text>[^"]+)")?/`
+)
 
 func str(s string) dashboard.StringOrArrayOfString {
 	return dashboard.StringOrArrayOfString{String: &s}
@@ -99,6 +112,19 @@ func queryVariable(name, label, query, description string) *dashboard.QueryVaria
 		IncludeAll(true).
 		AllValue(".+").
 		Current(dashboard.VariableOption{Text: str("All"), Value: dashboard.StringOrArrayOfString{ArrayOfString: []string{"$__all"}}})
+}
+
+// named joins each series of expr (grouped by instance, of our services only) with the
+// replica label of its target's ecomstream_build_info, so a legend can say {{replica}}
+// (ingester-2) where the instance label is an address (ingester/172.18.0.5).
+func named(expr string) string {
+	return "(" + expr + ") * on (instance) group_left (replica) max by (instance, replica) (ecomstream_build_info)"
+}
+
+// namedOrInstance is named for series of any job: a target without build_info (an
+// exporter, Prometheus) keeps its series, named by its instance label.
+func namedOrInstance(expr string) string {
+	return named(expr) + " or on (job, instance) label_join(" + expr + `, "replica", "", "instance")`
 }
 
 // query is one range query drawn as a series named legend.

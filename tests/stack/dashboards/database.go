@@ -59,7 +59,7 @@ func Database(s SLA) *Builder {
 	d.WithPanel(series("Insert performance: rows per batch",
 		"The report's Insert Performance: rows per committed transaction of each ingester replica (ecomstream_ingester_batch_records over $__rate_interval); batch time is on the Pipeline SLA dashboard.",
 		unitShort, 12, 8, nil,
-		query(`sum by (instance) (rate(ecomstream_ingester_batch_records_sum{`+inst+`}[$__rate_interval])) / sum by (instance) (rate(ecomstream_ingester_batch_records_count{`+inst+`}[$__rate_interval]))`, "{{instance}}")))
+		query(named(`sum by (instance) (rate(ecomstream_ingester_batch_records_sum{`+inst+`}[$__rate_interval])) / sum by (instance) (rate(ecomstream_ingester_batch_records_count{`+inst+`}[$__rate_interval]))`), "{{replica}}")))
 	d.WithPanel(series("Rows (estimate) and ledger files",
 		"Live rows per table as PostgreSQL estimates them (n_live_tup), and ledger rows by outcome.",
 		unitShort, 12, 8, nil,
@@ -68,12 +68,12 @@ func Database(s SLA) *Builder {
 	d.WithPanel(series("Connection pool per replica",
 		"The report's Network section (pool size, reuse): each ingester replica's pgxpool connections by state, stacked (the states are parts; the stack's top is the pool's size).",
 		unitShort, 12, 8, nil,
-		query(`max by (instance, state) (ecomstream_ingester_db_connections{`+inst+`})`, "{{instance}} {{state}}")).
+		query(named(`max by (instance, state) (ecomstream_ingester_db_connections{`+inst+`})`), "{{replica}} {{state}}")).
 		Stacking(common.NewStackingConfigBuilder().Mode(common.StackingModeNormal)))
 	d.WithPanel(series("CSV bytes committed per replica",
 		"The report's Disk I/O section: bytes of committed files per second by each ingester replica (rate over $__rate_interval).",
 		unitBytesPerSecond, 12, 8, nil,
-		query(`sum by (instance) (rate(ecomstream_ingester_bytes_total{`+inst+`}[$__rate_interval]))`, "{{instance}}")))
+		query(named(`sum by (instance) (rate(ecomstream_ingester_bytes_total{`+inst+`}[$__rate_interval]))`), "{{replica}}")))
 	d.WithPanel(series("Mean committed file size",
 		"Bytes per committed file over $__rate_interval, all selected replicas.",
 		unitBytes, 12, 8, nil,

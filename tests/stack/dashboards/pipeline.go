@@ -79,15 +79,15 @@ func PipelineSLA(s SLA) *Builder {
 		"Rows per second written by each generator replica and inserted by each ingester replica (rate over $__rate_interval), all ingesters together, and the collector's DB-side count of rows inserted in its window / window. The dashed lines are the report's target ("+TargetText(s, "throughput", unitRowsPerSecond)+") for all ingesters together.",
 		unitRowsPerSecond, 12, 9, Steps(s, "throughput"),
 		query(`sum(rate(ecomstream_ingester_records_total{outcome="inserted", `+inst+`}[$__rate_interval]))`, "inserted, selected ingesters"),
-		query(`sum by (instance) (rate(ecomstream_ingester_records_total{outcome="inserted", `+inst+`}[$__rate_interval]))`, "inserted {{instance}}"),
-		query(`sum by (instance) (rate(ecomstream_generator_records_total{`+inst+`}[$__rate_interval]))`, "generated {{instance}}"),
+		query(named(`sum by (instance) (rate(ecomstream_ingester_records_total{outcome="inserted", `+inst+`}[$__rate_interval]))`), "inserted {{replica}}"),
+		query(named(`sum by (instance) (rate(ecomstream_generator_records_total{`+inst+`}[$__rate_interval]))`), "generated {{replica}}"),
 		query(`max(ecomstream_collector_window_records{outcome="inserted"}) / max(ecomstream_collector_window_seconds)`, "inserted (DB, window)")).
 		AxisLabel("rows/s"))
 	d.WithPanel(series("End-to-end latency",
 		"P50 / P95 / P99 computed in SQL by the collector over its window (commit time − file creation time, per row), and each ingester replica's P95 from its histogram (rate over $__rate_interval). Dashed lines: the P95 target ("+TargetText(s, "latency_p95", unitSeconds)+") and its warning margin.",
 		unitSeconds, 12, 9, Steps(s, "latency_p95"),
 		query(`max by (quantile) (ecomstream_collector_end_to_end_latency_seconds{quantile=~"0.5|0.95|0.99"})`, "DB q{{quantile}}"),
-		query(`histogram_quantile(0.95, sum by (instance, le) (rate(ecomstream_ingester_end_to_end_latency_seconds_bucket{`+inst+`}[$__rate_interval])))`, "p95 {{instance}}")))
+		query(named(`histogram_quantile(0.95, sum by (instance, le) (rate(ecomstream_ingester_end_to_end_latency_seconds_bucket{`+inst+`}[$__rate_interval])))`), "p95 {{replica}}")))
 
 	d.WithRow(row("Results (the report's per-test Results table)"))
 	d.WithPanel(single("Records generated in the time range", "Rows written by the selected generator replicas during the dashboard's time range (increase of ecomstream_generator_records_total, all kinds; restarts do not lower it).",
@@ -110,14 +110,14 @@ func PipelineSLA(s SLA) *Builder {
 	d.WithPanel(series("Batch duration per replica",
 		"Mean time of one ingester transaction (COPY events + ledger rows, BEGIN to COMMIT) per replica over $__rate_interval. Dashed: the report's batch target ("+TargetText(s, "batch_duration", unitSeconds)+").",
 		unitSeconds, 12, 8, Steps(s, "batch_duration"),
-		query(`sum by (instance) (rate(ecomstream_ingester_batch_duration_seconds_sum{`+inst+`}[$__rate_interval])) / sum by (instance) (rate(ecomstream_ingester_batch_duration_seconds_count{`+inst+`}[$__rate_interval]))`, "mean {{instance}}"),
-		query(`histogram_quantile(0.95, sum by (instance, le) (rate(ecomstream_ingester_batch_duration_seconds_bucket{`+inst+`}[$__rate_interval])))`, "p95 {{instance}}")))
+		query(named(`sum by (instance) (rate(ecomstream_ingester_batch_duration_seconds_sum{`+inst+`}[$__rate_interval])) / sum by (instance) (rate(ecomstream_ingester_batch_duration_seconds_count{`+inst+`}[$__rate_interval]))`), "mean {{replica}}"),
+		query(named(`histogram_quantile(0.95, sum by (instance, le) (rate(ecomstream_ingester_batch_duration_seconds_bucket{`+inst+`}[$__rate_interval])))`), "p95 {{replica}}")))
 	d.WithPanel(series("Error and duplicate rates",
 		"Share of rows rejected: DB-side over the collector's window, and per ingester replica over $__rate_interval; share of rows skipped as duplicates (already stored event_id). Dashed: the report's error target ("+TargetText(s, "error_rate", unitPercent)+").",
 		unitPercent, 12, 8, Steps(s, "error_rate"),
 		query(`max(ecomstream_collector_error_ratio)`, "rejected (DB, window)"),
-		query(`sum by (instance) (rate(ecomstream_ingester_records_total{outcome="rejected", `+inst+`}[$__rate_interval])) / sum by (instance) (rate(ecomstream_ingester_records_total{`+inst+`}[$__rate_interval]))`, "rejected {{instance}}"),
-		query(`sum by (instance) (rate(ecomstream_ingester_records_total{outcome="duplicate", `+inst+`}[$__rate_interval])) / sum by (instance) (rate(ecomstream_ingester_records_total{`+inst+`}[$__rate_interval]))`, "duplicates skipped {{instance}}")))
+		query(named(`sum by (instance) (rate(ecomstream_ingester_records_total{outcome="rejected", `+inst+`}[$__rate_interval])) / sum by (instance) (rate(ecomstream_ingester_records_total{`+inst+`}[$__rate_interval]))`), "rejected {{replica}}"),
+		query(named(`sum by (instance) (rate(ecomstream_ingester_records_total{outcome="duplicate", `+inst+`}[$__rate_interval])) / sum by (instance) (rate(ecomstream_ingester_records_total{`+inst+`}[$__rate_interval]))`), "duplicates skipped {{replica}}")))
 	d.WithPanel(series("Duplicates: stored and skipped",
 		"Stored: event_ids in events more than once among the window's events (must be 0). Skipped: rows of the window's files whose event_id was already stored (ledger records_duplicate).",
 		unitShort, 12, 8, Steps(s, "duplicates"),
@@ -133,16 +133,16 @@ func PipelineSLA(s SLA) *Builder {
 		"*.csv files (not dotfiles) waiting: counted by the collector in the incoming directory and by each ingester replica in its queue.",
 		unitShort, 8, 8, nil,
 		query(`max(ecomstream_collector_backlog_files)`, "collector (directory)"),
-		query(`max by (instance) (ecomstream_ingester_backlog_files{`+inst+`})`, "{{instance}}")))
+		query(named(`max by (instance) (ecomstream_ingester_backlog_files{`+inst+`})`), "{{replica}}")))
 	d.WithPanel(series("Pending bytes",
 		"Bytes of the pending files: the collector's count of the directory and each ingester replica's queue.",
 		unitBytes, 8, 8, nil,
 		query(`max(ecomstream_collector_backlog_bytes)`, "collector (directory)"),
-		query(`max by (instance) (ecomstream_ingester_backlog_bytes{`+inst+`})`, "{{instance}}")))
+		query(named(`max by (instance) (ecomstream_ingester_backlog_bytes{`+inst+`})`), "{{replica}}")))
 	d.WithPanel(series("Oldest pending file",
 		"Age (now − modification time) of the oldest pending file: the latency it will have at least. Dashed: the P99 target ("+TargetText(s, "latency_p99", unitSeconds)+"), which the stale-backlog alert also uses.",
 		unitSeconds, 8, 8, Steps(s, "latency_p99"),
 		query(`max(ecomstream_collector_backlog_oldest_age_seconds)`, "collector (directory)"),
-		query(`max by (instance) (ecomstream_ingester_backlog_oldest_age_seconds{`+inst+`})`, "{{instance}}")))
+		query(named(`max by (instance) (ecomstream_ingester_backlog_oldest_age_seconds{`+inst+`})`), "{{replica}}")))
 	return d
 }

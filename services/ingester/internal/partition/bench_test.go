@@ -121,7 +121,7 @@ func BenchmarkCopyPartitionedVsUnpartitioned(b *testing.B) {
 	}
 	defer conn.Release()
 	start = time.Now()
-	if err := drop(ctx, conn, Partition{Name: Name(benchDay)}, time.Minute); err != nil {
+	if err := drop(ctx, conn, Partition{Name: Name(benchDay)}, benchDay.Add(24*time.Hour), time.Minute); err != nil {
 		b.Fatal(err)
 	}
 	dropped := time.Since(start)

@@ -108,13 +108,13 @@ func (m *Maintainer) pass(ctx context.Context, conn *pgxpool.Conn, r *Report) er
 		}
 	}
 	for _, t := range []struct {
-		table, column string
-		keep          time.Duration
-	}{{"ingested_files", "committed_at", m.Opt.LedgerRetention}, {"rejected_records", "rejected_at", m.Opt.RejectedRetention}} {
+		table string
+		keep  time.Duration
+	}{{"ingested_files", m.Opt.LedgerRetention}, {"rejected_records", m.Opt.RejectedRetention}} {
 		if t.keep <= 0 {
 			continue
 		}
-		n, err := deleteOlder(ctx, conn, t.table, t.column, now.Add(-t.keep))
+		n, err := deleteOlder(ctx, conn, t.table, now.Add(-t.keep))
 		r.Deleted[t.table] += n
 		if n > 0 {
 			m.Log.Info().Str("table", t.table).Int64("rows", n).Str("retention", Retention(t.keep).String()).Msg("retention: rows deleted")
@@ -164,7 +164,7 @@ func (m *Maintainer) expire(ctx context.Context, conn *pgxpool.Conn, cutoff time
 				return fmt.Errorf("count %s: %w", p.Name, err)
 			}
 		}
-		if err := drop(ctx, conn, p, m.Opt.LockTimeout); err != nil {
+		if err := drop(ctx, conn, p, cutoff, m.Opt.LockTimeout); err != nil {
 			return err
 		}
 		r.Dropped = append(r.Dropped, p.Name)
@@ -172,28 +172,28 @@ func (m *Maintainer) expire(ctx context.Context, conn *pgxpool.Conn, cutoff time
 		m.Log.Info().Str("partition", p.Name).Time("from", p.From).Time("to", p.To).Int64("rows", p.Rows).
 			Int64("bytes", p.Bytes).Str("retention", Retention(m.Opt.Retention).String()).Msg("retention: partition dropped")
 	}
-	tag, err := conn.Exec(ctx, "DELETE FROM "+Default+" WHERE event_time < $1", cutoff)
-	if err != nil {
+	var n int64
+	if err := conn.QueryRow(ctx, "SELECT public.ecomstream_expire_default($1)", cutoff).Scan(&n); err != nil {
 		return fmt.Errorf("retention of %s: %w", Default, err)
 	}
-	if n := tag.RowsAffected(); n > 0 {
+	if n > 0 {
 		r.Deleted[Table] += n
 		m.Log.Info().Str("partition", Default).Int64("rows", n).Time("before", cutoff).Msg("retention: rows deleted")
 	}
 	return nil
 }
 
-// deleteOlder removes table's rows whose column is before cutoff, in short transactions.
-func deleteOlder(ctx context.Context, conn *pgxpool.Conn, table, column string, cutoff time.Time) (int64, error) {
+// deleteOlder removes table's rows whose column is before cutoff, in short transactions
+// (sql/0005's ecomstream_prune: the ingester may not DELETE itself).
+func deleteOlder(ctx context.Context, conn *pgxpool.Conn, table string, cutoff time.Time) (int64, error) {
 	var total int64
-	sql := fmt.Sprintf("DELETE FROM %[1]s WHERE id IN (SELECT id FROM %[1]s WHERE %[2]s < $1 LIMIT %[3]d)", table, column, deleteBatch)
 	for {
-		tag, err := conn.Exec(ctx, sql, cutoff)
-		if err != nil {
+		var n int64
+		if err := conn.QueryRow(ctx, "SELECT public.ecomstream_prune($1, $2, $3)", table, cutoff, deleteBatch).Scan(&n); err != nil {
 			return total, fmt.Errorf("retention of %s: %w", table, err)
 		}
-		total += tag.RowsAffected()
-		if tag.RowsAffected() < deleteBatch {
+		total += n
+		if n < deleteBatch {
 			return total, nil
 		}
 	}

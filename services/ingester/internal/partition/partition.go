@@ -153,48 +153,17 @@ func Name(from time.Time) string {
 	return Table + "_p" + from.Format("20060102_150405")
 }
 
-func literal(t time.Time) string {
-	return "'" + t.UTC().Format("2006-01-02 15:04:05.999999") + "+00'"
-}
-
 // create makes the partition [from, to), moving into it any rows the default partition
-// holds for that range, in one transaction, and returns how many rows it moved.
+// holds for that range, in one transaction, and returns how many rows it moved. The DDL
+// is the migrator's, done by sql/0005's ecomstream_create_partition on the ingester's
+// behalf (the ingester does not own events: see docs/security.md).
 func create(ctx context.Context, q *pgxpool.Conn, from, to time.Time, lockTimeout time.Duration) (moved int64, err error) {
 	name := Name(from)
-	id := pgx.Identifier{name}.Sanitize()
-	lo, hi := literal(from), literal(to)
 	err = pgx.BeginFunc(ctx, q, func(tx pgx.Tx) error {
-		steps := []string{
-			fmt.Sprintf("SET LOCAL lock_timeout = %d", lockTimeout.Milliseconds()),
-			// No new rows may reach the default partition between the move and the attach
-			// (an attach that finds rows of its range there fails). Reads go on.
-			"LOCK TABLE " + Default + " IN EXCLUSIVE MODE",
-			fmt.Sprintf("CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS)", id, Table),
-			// The constraint lets ATTACH skip scanning the new table for its bound.
-			fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT bound CHECK (event_time >= %s AND event_time < %s)", id, lo, hi),
-		}
-		for _, s := range steps {
-			if _, err := tx.Exec(ctx, s); err != nil {
-				return err
-			}
-		}
-		tag, err := tx.Exec(ctx, fmt.Sprintf(`WITH m AS (DELETE FROM %s WHERE event_time >= %s AND event_time < %s RETURNING *)
-			INSERT INTO %s SELECT * FROM m`, Default, lo, hi, id))
-		if err != nil {
+		if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL lock_timeout = %d", lockTimeout.Milliseconds())); err != nil {
 			return err
 		}
-		moved = tag.RowsAffected()
-		// ATTACH builds the partition's copies of the parent's indexes and primary key and
-		// takes only a SHARE UPDATE EXCLUSIVE lock on events: inserts go on meanwhile.
-		for _, s := range []string{
-			fmt.Sprintf("ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (%s) TO (%s)", Table, id, lo, hi),
-			fmt.Sprintf("ALTER TABLE %s DROP CONSTRAINT bound", id),
-		} {
-			if _, err := tx.Exec(ctx, s); err != nil {
-				return err
-			}
-		}
-		return nil
+		return tx.QueryRow(ctx, "SELECT public.ecomstream_create_partition($1, $2, $3)", name, from, to).Scan(&moved)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("create partition %s [%s, %s): %w", name, from.Format(time.RFC3339), to.Format(time.RFC3339), err)
@@ -202,13 +171,14 @@ func create(ctx context.Context, q *pgxpool.Conn, from, to time.Time, lockTimeou
 	return moved, nil
 }
 
-// drop removes one partition and its rows.
-func drop(ctx context.Context, q *pgxpool.Conn, p Partition, lockTimeout time.Duration) error {
+// drop removes one partition and its rows; the function refuses a partition that ends
+// after cutoff.
+func drop(ctx context.Context, q *pgxpool.Conn, p Partition, cutoff time.Time, lockTimeout time.Duration) error {
 	err := pgx.BeginFunc(ctx, q, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL lock_timeout = %d", lockTimeout.Milliseconds())); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, "DROP TABLE "+pgx.Identifier{p.Name}.Sanitize())
+		_, err := tx.Exec(ctx, "SELECT public.ecomstream_drop_partition($1, $2)", p.Name, cutoff)
 		return err
 	})
 	if err != nil {

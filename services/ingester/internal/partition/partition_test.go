@@ -40,12 +40,20 @@ func pool(t *testing.T, url string) *pgxpool.Pool {
 	return p
 }
 
-// freshDB is a database at the current schema: events partitioned, default only.
+// freshDB is a database at the current schema (events partitioned, default only),
+// migrated by the superuser and then used as the ingester's role (sql/0005), as in
+// compose: every maintenance test also proves the role is enough for what it does.
 func freshDB(t *testing.T) *pgxpool.Pool {
 	t.Helper()
-	p := pool(t, pgtest.DB(t))
-	if _, err := db.Migrate(context.Background(), p); err != nil {
+	url := pgtest.DB(t)
+	admin := pool(t, url)
+	if _, err := db.Migrate(context.Background(), admin); err != nil {
 		t.Fatal(err)
+	}
+	admin.Close()
+	p := pool(t, pgtest.AsRole(t, url, "ecomstream_ingester"))
+	if user := scalar[string](t, p, "SELECT current_user"); user != "ecomstream_ingester" {
+		t.Fatalf("connected as %s", user)
 	}
 	return p
 }
