@@ -4,11 +4,10 @@
 package metrics
 
 import (
-	"runtime"
-	"runtime/debug"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/ecomstream/ecomstream/services/common/buildinfo"
 )
 
 // Namespace prefixes every metric of the product (ecomstream_<service>_<name>).
@@ -26,38 +25,15 @@ func NewRegistry() *prometheus.Registry {
 	return reg
 }
 
-// Version is the product's version; a release build sets it with
-// -ldflags "-X github.com/ecomstream/ecomstream/services/common/metrics.Version=v1.2.3".
-var Version = "dev"
-
-// Revision is the commit the binary was built from ("unknown" when the build had no
-// version control information, e.g. a build from a tarball).
-func Revision() string {
-	rev, modified := "unknown", false
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				rev = s.Value
-			case "vcs.modified":
-				modified = s.Value == "true"
-			}
-		}
-	}
-	if modified {
-		rev += "-dirty"
-	}
-	return rev
-}
-
 // buildInfo is ecomstream_build_info, constant 1 with what was deployed as labels
-// (postgres_exporter's convention), so a dashboard can tell which replica runs what.
+// (postgres_exporter's convention), so a dashboard can tell which replica runs what;
+// `--version` prints the same values (package buildinfo).
 func buildInfo() prometheus.Collector {
 	g := prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: Namespace, Name: "build_info",
 		Help: "Constant 1, labelled with the version, revision and Go version of the binary.",
 		ConstLabels: prometheus.Labels{
-			"version": Version, "revision": Revision(), "goversion": runtime.Version(),
+			"version": buildinfo.Version, "revision": buildinfo.Revision(), "goversion": buildinfo.GoVersion(),
 		},
 	})
 	g.Set(1)

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/ecomstream/ecomstream/services/common/buildinfo"
 )
 
 func TestRegistryHasBuildInfoAndPassesLint(t *testing.T) {
@@ -13,7 +15,7 @@ func TestRegistryHasBuildInfoAndPassesLint(t *testing.T) {
 	want := `
 # HELP ecomstream_build_info Constant 1, labelled with the version, revision and Go version of the binary.
 # TYPE ecomstream_build_info gauge
-ecomstream_build_info{goversion="` + runtime.Version() + `",revision="` + Revision() + `",version="dev"} 1
+ecomstream_build_info{goversion="` + runtime.Version() + `",revision="` + buildinfo.Revision() + `",version="dev"} 1
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "ecomstream_build_info"); err != nil {
 		t.Fatal(err)
