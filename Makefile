@@ -6,7 +6,7 @@ SERVICES := generator ingester collector
 # Every module of the workspace, for test and vet.
 MODULES = $(shell $(GO) list -m -f '{{.Dir}}')
 
-.PHONY: all build test test-go vet lint fmt-check fuzz bench run-local clean help up down logs ps e2e smoke-images rules-check dashboards loadtest loadtest-local
+.PHONY: all build test test-go test-short docs vet lint fmt-check fuzz bench run-local clean help up down logs ps e2e smoke-images rules-check dashboards loadtest loadtest-local
 
 all: build
 
@@ -38,10 +38,17 @@ test: build ## every test, against a real PostgreSQL (and Prometheus); every che
 # unless ECOMSTREAM_TEST_DATABASE_URL names one. Fuzz targets run their seed corpus here.
 # Every module runs even when an earlier one fails, so one failure hides nothing; the
 # failing modules are listed at the end and the target fails.
+TEST_FLAGS ?= -race -count=1 -timeout 20m
 test-go:
 	@failed=(); for m in $(MODULES); do \
-	  (cd $$m && $(GO) test -race -count=1 -timeout 20m ./...) || failed+=("$${m#$(CURDIR)/}"); done; \
+	  (cd $$m && $(GO) test $(TEST_FLAGS) ./...) || failed+=("$${m#$(CURDIR)/}"); done; \
 	  if [ $${#failed[@]} -gt 0 ]; then echo "FAILED modules: $${failed[*]}"; exit 1; fi
+
+# The fast tier: no process-level or load tests, and on a machine without PostgreSQL's
+# server binaries the tests that need them skip with a message (ECOMSTREAM_PG_BINDIR=/none
+# shows it on a machine that has them; ECOMSTREAM_REQUIRE_POSTGRES=1 makes a skip fail).
+test-short: ## every module's go test -short: the fast tier, no PostgreSQL needed
+	@$(MAKE) --no-print-directory test-go TEST_FLAGS="-short -count=1 -timeout 10m"
 
 fuzz: ## run the CSV fuzz target for FUZZTIME (default 60s)
 	cd services/common && $(GO) test ./csvcodec -run '^$$' -fuzz FuzzReader -fuzztime $${FUZZTIME:-60s}
@@ -83,6 +90,11 @@ rules-check: ## promtool check/test of deploy/prometheus
 	promtool check config deploy/prometheus/prometheus.yml deploy/prometheus/prometheus.local.yml
 	promtool check rules deploy/prometheus/rules/*.rules.yml
 	promtool test rules deploy/prometheus/tests/*.test.yml
+
+docs: ## regenerate docs/metrics.md's metric tables from the metrics each service registers (TestMetricsDocIsCurrent fails until you do)
+	@for m in services/common services/generator services/ingester services/collector; do \
+	  (cd $$m && ECOMSTREAM_UPDATE_DOCS=1 $(GO) test -count=1 -run '^TestMetricsDocIsCurrent$$' ./...) >/dev/null || exit 1; done
+	@echo "docs/metrics.md is current"
 
 dashboards: ## regenerate grafana/dashboards/*.json from tests/stack/dashboards and the SLA targets in deploy/prometheus/rules/sla-thresholds.rules.yml
 	cd tests/stack && $(GO) test -run TestDashboardsAreCurrent -update .

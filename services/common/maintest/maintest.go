@@ -14,10 +14,12 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/ecomstream/ecomstream/services/common/buildinfo"
+	"github.com/ecomstream/ecomstream/services/common/metrics"
 )
 
 const marker = "ECOMSTREAM_MAINTEST_CHILD"
@@ -72,5 +74,57 @@ func CheckVersion(t *testing.T, program string) {
 	code, stdout, stderr := Run(t, nil, "--version")
 	if want := buildinfo.Line(program); code != 0 || strings.TrimSpace(stdout) != want {
 		t.Errorf("--version: exit %d, stdout %q, stderr %q; want 0 and %q", code, stdout, stderr, want)
+	}
+}
+
+// UpdateDocsEnv names the variable with which MetricsDoc rewrites docs/metrics.md instead
+// of checking it (make docs sets it).
+const UpdateDocsEnv = "ECOMSTREAM_UPDATE_DOCS"
+
+// MetricsDoc fails t unless the section name of docs/metrics.md lists the metrics rec
+// recorded (only those whose name starts with prefix); with ECOMSTREAM_UPDATE_DOCS=1 it
+// rewrites the section instead. Tests build rec the way the service's main builds its
+// registry, so the page cannot drift from the code.
+func MetricsDoc(t *testing.T, name, prefix string, rec *metrics.Recorder) {
+	t.Helper()
+	var docs []metrics.Doc
+	for _, d := range rec.Docs() {
+		if strings.HasPrefix(d.Name, prefix) {
+			docs = append(docs, d)
+		}
+	}
+	if len(docs) == 0 {
+		t.Fatalf("no metric named %s* was registered", prefix)
+	}
+	path, err := filepath.Abs(filepath.Join(repoRoot(t), "docs", "metrics.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	update := os.Getenv(UpdateDocsEnv) == "1"
+	current, err := metrics.Section(path, name, metrics.Table(docs), update)
+	switch {
+	case err != nil:
+		t.Fatal(err)
+	case !current && update:
+		t.Logf("rewrote the %s section of %s", name, path)
+	case !current:
+		t.Errorf("the %s section of %s is not what the code registers: run `make docs` (%s=1)", name, path, UpdateDocsEnv)
+	}
+}
+
+// repoRoot is the directory holding go.work, above the working directory.
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for d := wd; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.work")); err == nil {
+			return d
+		}
+		if filepath.Dir(d) == d {
+			t.Fatalf("no go.work above %s", wd)
+		}
 	}
 }

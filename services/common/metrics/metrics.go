@@ -17,12 +17,17 @@ const Namespace = "ecomstream"
 // memory and the Go runtime collectors, which the Resources dashboard reads.
 func NewRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
+	Register(reg)
+	return reg
+}
+
+// Register adds what every service exports (process, Go runtime, build info) to reg.
+func Register(reg prometheus.Registerer) {
 	reg.MustRegister(
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewGoCollector(),
 		buildInfo(),
 	)
-	return reg
 }
 
 // buildInfo is ecomstream_build_info, constant 1 with what was deployed as labels
