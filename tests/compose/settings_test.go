@@ -163,3 +163,29 @@ func TestSettingsFound(t *testing.T) {
 		t.Logf("%s: prefix %s, %d settings from %s", name, st.Prefix, len(st.Fields), st.Source)
 	}
 }
+
+// Every setting of our programs has a flag and a description (--help lists it), only
+// DATABASE_URL and LOG_LEVEL are read without the program's prefix, and the defaults
+// (with a database URL, which the collector has none of) pass the program's validation.
+func TestEverySettingHasAFlagADescriptionAndItsPrefix(t *testing.T) {
+	for _, name := range ourServices {
+		st := readSettings(t, name)
+		for _, f := range st.Fields {
+			if f.Flag == "" || f.Desc == "" {
+				t.Errorf("%s %s: flag %q, description %q", name, f.Env, f.Flag, f.Desc)
+			}
+			for _, n := range f.Names {
+				if !strings.HasPrefix(n, st.Prefix+"_") && n != "DATABASE_URL" && n != "LOG_LEVEL" {
+					t.Errorf("%s reads %s as %s, without its prefix", name, f.Env, n)
+				}
+			}
+		}
+		sp, err := configure(name, map[string]string{"DATABASE_URL": "postgres://localhost/ecomstream"})
+		if err == nil {
+			err = sp.Validate()
+		}
+		if err != nil {
+			t.Errorf("%s: the defaults do not pass validation:\n%v", name, err)
+		}
+	}
+}
