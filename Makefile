@@ -6,7 +6,7 @@ SERVICES := generator ingester collector
 # Every module of the workspace, for test and vet.
 MODULES = $(shell $(GO) list -m -f '{{.Dir}}')
 
-.PHONY: all build test test-go test-short docs vet lint fmt-check fuzz bench run-local clean help up down logs ps e2e smoke-images rules-check dashboards loadtest loadtest-local
+.PHONY: all build test test-go test-short generate docs vet lint fmt-check fuzz bench run-local clean help up down logs ps e2e smoke-images rules-check dashboards loadtest loadtest-local
 
 all: build
 
@@ -91,10 +91,12 @@ rules-check: ## promtool check/test of deploy/prometheus
 	promtool check rules deploy/prometheus/rules/*.rules.yml
 	promtool test rules deploy/prometheus/tests/*.test.yml
 
-docs: ## regenerate docs/metrics.md's metric tables from the metrics each service registers (TestMetricsDocIsCurrent fails until you do)
+generate: ## rewrite the generated files from the code: docs/metrics.md's metric tables (the metrics each service registers) and the ingester's row encoder (table.Events); their tests fail until you do
 	@for m in services/common services/generator services/ingester services/collector; do \
-	  (cd $$m && ECOMSTREAM_UPDATE_DOCS=1 $(GO) test -count=1 -run '^TestMetricsDocIsCurrent$$' ./...) >/dev/null || exit 1; done
-	@echo "docs/metrics.md is current"
+	  (cd $$m && ECOMSTREAM_REGENERATE=1 $(GO) test -count=1 -run '^(TestMetricsDocIsCurrent|TestRowEncoderIsGeneratedFromTheDescriptor)$$' ./...) >/dev/null || exit 1; done
+	@echo "generated files are current"
+
+docs: generate ## the same as make generate
 
 dashboards: ## regenerate grafana/dashboards/*.json from tests/stack/dashboards and the SLA targets in deploy/prometheus/rules/sla-thresholds.rules.yml
 	cd tests/stack && $(GO) test -run TestDashboardsAreCurrent -update .

@@ -77,13 +77,13 @@ func CheckVersion(t *testing.T, program string) {
 	}
 }
 
-// UpdateDocsEnv names the variable with which MetricsDoc rewrites docs/metrics.md instead
-// of checking it (make docs sets it).
-const UpdateDocsEnv = "ECOMSTREAM_UPDATE_DOCS"
+// RegenerateEnv names the variable with which the tests that check a generated file
+// (docs/metrics.md, the ingester's row encoder) rewrite it instead (make generate).
+const RegenerateEnv = "ECOMSTREAM_REGENERATE"
 
 // MetricsDoc fails t unless the section name of docs/metrics.md lists the metrics rec
-// recorded (only those whose name starts with prefix); with ECOMSTREAM_UPDATE_DOCS=1 it
-// rewrites the section instead. Tests build rec the way the service's main builds its
+// recorded (only those whose name starts with prefix); with ECOMSTREAM_REGENERATE=1 it
+// rewrites the section instead (make generate). Tests build rec the way the service's main builds its
 // registry, so the page cannot drift from the code.
 func MetricsDoc(t *testing.T, name, prefix string, rec *metrics.Recorder) {
 	t.Helper()
@@ -100,7 +100,7 @@ func MetricsDoc(t *testing.T, name, prefix string, rec *metrics.Recorder) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	update := os.Getenv(UpdateDocsEnv) == "1"
+	update := os.Getenv(RegenerateEnv) == "1"
 	current, err := metrics.Section(path, name, metrics.Table(docs), update)
 	switch {
 	case err != nil:
@@ -108,7 +108,7 @@ func MetricsDoc(t *testing.T, name, prefix string, rec *metrics.Recorder) {
 	case !current && update:
 		t.Logf("rewrote the %s section of %s", name, path)
 	case !current:
-		t.Errorf("the %s section of %s is not what the code registers: run `make docs` (%s=1)", name, path, UpdateDocsEnv)
+		t.Errorf("the %s section of %s is not what the code registers: run `make generate` (%s=1)", name, path, RegenerateEnv)
 	}
 }
 

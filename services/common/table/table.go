@@ -2,8 +2,9 @@
 // which value of an accepted event (or of its file) each column holds. The ingester
 // derives its COPY column list, the staging table, the merge statement and its binary
 // COPY encoding from Events; the collector and the load test name the table and its
-// columns through it. Adding a column is one Column here, one Field with its value in
-// the ingester's encoder (a test fails until it exists), and a migration in sql/.
+// columns through it. Adding a column is one Column (and Field) here, its encoding in
+// the ingester's fieldCode (services/ingester/internal/load/copyrow_test.go, which fails
+// until it exists; then make generate), and a migration in sql/.
 package table
 
 import (

@@ -2,11 +2,9 @@ package load
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"sync"
 
-	"github.com/ecomstream/ecomstream/services/common/table"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/pgcopy"
 )
 
@@ -69,54 +67,4 @@ func (r *copyReader) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	return n, nil
-}
-
-// encoders say how each value of a row is written: the binary form of its column's type
-// in sql/ (uuid, timestamptz, text, bigint, numeric(10,2), integer). This is how an
-// accepted event and its file become a row of events.
-var encoders = [table.NumFields]func(dst []byte, s *source) []byte{
-	table.EventID:   func(dst []byte, s *source) []byte { return pgcopy.AppendUUID(dst, s.ev.EventID) },
-	table.EventTime: func(dst []byte, s *source) []byte { return pgcopy.AppendTimestamptz(dst, s.ev.EventTime) },
-	table.EventType: func(dst []byte, s *source) []byte { return pgcopy.AppendText(dst, s.ev.EventType) },
-	table.UserID:    func(dst []byte, s *source) []byte { return pgcopy.AppendInt8(dst, s.ev.UserID) },
-	table.SessionID: func(dst []byte, s *source) []byte { return pgcopy.AppendUUID(dst, s.ev.SessionID) },
-	table.ProductID: func(dst []byte, s *source) []byte { return pgcopy.AppendInt8(dst, s.ev.ProductID) },
-	table.Category:  func(dst []byte, s *source) []byte { return pgcopy.AppendText(dst, s.ev.Category) },
-	table.Price: func(dst []byte, s *source) []byte {
-		dst, _ = pgcopy.AppendNumeric(dst, s.ev.PriceCents, 2) // scale 2 is always in range
-		return dst
-	},
-	table.Quantity:   func(dst []byte, s *source) []byte { return pgcopy.AppendInt4(dst, s.ev.Quantity) },
-	table.SourceFile: func(dst []byte, s *source) []byte { return pgcopy.AppendText(dst, s.file) },
-}
-
-// rowEncoders are the encoders of the events descriptor's columns, in COPY order.
-var rowEncoders = encodersOf(eventsTable)
-
-func encodersOf(t table.Table) []func([]byte, *source) []byte {
-	encs := make([]func([]byte, *source) []byte, len(t.Columns))
-	for i, c := range t.Columns {
-		if c.Field < 0 || c.Field >= table.NumFields || encoders[c.Field] == nil {
-			panic(fmt.Sprintf("load: no binary encoding for column %s of %s", c.Name, t.Name))
-		}
-		encs[i] = encoders[c.Field]
-	}
-	return encs
-}
-
-// appendRow encodes the current row in the order of the events descriptor's columns (and
-// ord when staging).
-func (s *source) appendRow(dst []byte) []byte {
-	n := len(rowEncoders)
-	if s.staging {
-		n++
-	}
-	dst = pgcopy.AppendRow(dst, n)
-	for _, enc := range rowEncoders {
-		dst = enc(dst, s)
-	}
-	if s.staging {
-		dst = pgcopy.AppendInt8(dst, s.ord)
-	}
-	return dst
 }

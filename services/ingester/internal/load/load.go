@@ -69,7 +69,7 @@ func IsDataError(err error) bool {
 var ErrDuplicateKey = errors.New("duplicate event_id in direct COPY")
 
 // eventsTable describes events once (services/common/table): the COPY column list, the
-// staging table, the merge and the binary encoding (copybinary.go) are derived from it.
+// staging table, the merge and the binary encoding (copyrow_gen.go) are derived from it.
 var eventsTable = table.Events
 
 var columns = eventsTable.Names()
