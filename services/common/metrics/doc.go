@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -43,6 +44,14 @@ func (r *Recorder) MustRegister(cs ...prometheus.Collector) {
 type Doc struct {
 	Name, Type, Help string
 	Labels           []string
+	Values           map[string][]string // values of a label the code sets up front (outcomes), by label
+	consts           int                 // Labels[:consts] are constant labels
+}
+
+// constNames are the names of d's constant labels.
+func constNames(d *prometheus.Desc) []string {
+	doc := parseDesc(d)
+	return doc.Labels[:doc.consts]
 }
 
 // Docs lists the metrics of the recorded collectors in the order they were registered.
@@ -52,11 +61,12 @@ type Doc struct {
 func (r *Recorder) Docs() []Doc {
 	var docs []Doc
 	for _, c := range r.collectors {
-		types := collectedTypes(c)
+		types, values := collected(c)
 		descs := make(chan *prometheus.Desc)
 		go func() { c.Describe(descs); close(descs) }()
 		for d := range descs {
 			doc := parseDesc(d)
+			doc.Values = values[doc.Name]
 			switch {
 			case types[doc.Name] != "":
 				doc.Type = types[doc.Name]
@@ -73,11 +83,12 @@ func (r *Recorder) Docs() []Doc {
 	return docs
 }
 
-// collectedTypes are the types of the series c has now, by name.
-func collectedTypes(c prometheus.Collector) map[string]string {
+// collected says, by name, the type of the series c has now and the values their labels
+// have (a vector whose outcomes are set up front shows them).
+func collected(c prometheus.Collector) (map[string]string, map[string]map[string][]string) {
 	ms := make(chan prometheus.Metric)
 	go func() { c.Collect(ms); close(ms) }()
-	types := map[string]string{}
+	types, values := map[string]string{}, map[string]map[string][]string{}
 	for m := range ms {
 		var pb dto.Metric
 		if err := m.Write(&pb); err != nil {
@@ -94,9 +105,26 @@ func collectedTypes(c prometheus.Collector) map[string]string {
 		case pb.Summary != nil:
 			t = "summary"
 		}
-		types[parseDesc(m.Desc()).Name] = t
+		d := parseDesc(m.Desc())
+		types[d.Name] = t
+		for _, lp := range pb.Label {
+			if !slices.Contains(d.Labels, lp.GetName()) || slices.Contains(constNames(m.Desc()), lp.GetName()) {
+				continue
+			}
+			if values[d.Name] == nil {
+				values[d.Name] = map[string][]string{}
+			}
+			if vs := values[d.Name][lp.GetName()]; !slices.Contains(vs, lp.GetValue()) {
+				values[d.Name][lp.GetName()] = append(vs, lp.GetValue())
+			}
+		}
 	}
-	return types
+	for _, byLabel := range values {
+		for _, vs := range byLabel {
+			slices.Sort(vs) // a vector collects its series in no fixed order
+		}
+	}
+	return types, values
 }
 
 // vecType is the type of a metric vector, which has no series before its first labels.
@@ -131,6 +159,7 @@ func parseDesc(d *prometheus.Desc) Doc {
 	for _, c := range constLabelRE.FindAllStringSubmatch(m[3], -1) {
 		doc.Labels = append(doc.Labels, c[1])
 	}
+	doc.consts = len(doc.Labels)
 	if m[4] != "" {
 		for _, l := range strings.Split(m[4], ",") {
 			doc.Labels = append(doc.Labels, strings.TrimSuffix(strings.TrimPrefix(l, "c("), ")"))
@@ -147,6 +176,9 @@ func Table(docs []Doc) string {
 		labels := make([]string, len(d.Labels))
 		for i, l := range d.Labels {
 			labels[i] = "`" + l + "`"
+			if vs := d.Values[l]; len(vs) > 0 {
+				labels[i] += " = " + strings.Join(vs, ", ")
+			}
 		}
 		help := strings.ReplaceAll(strings.ReplaceAll(d.Help, "|", `\|`), "\n", " ")
 		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", d.Name, d.Type, strings.Join(labels, ", "), help)
