@@ -13,10 +13,15 @@ all: build
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
 
+# What `<binary> --version` and ecomstream_build_info say (services/common/buildinfo).
+VERSION ?= $(shell git describe --tags --always 2>/dev/null || echo dev)
+COMMIT ?= $(shell r=$$(git rev-parse HEAD 2>/dev/null) && { git diff --quiet HEAD && echo $$r || echo $$r-dirty; })
+LDFLAGS := -X github.com/ecomstream/ecomstream/services/common/buildinfo.Version=$(VERSION) -X github.com/ecomstream/ecomstream/services/common/buildinfo.Commit=$(COMMIT)
+
 build: ## build bin/generator, bin/ingester, bin/collector
 	@mkdir -p $(BIN)
 	@for s in $(SERVICES); do \
-	  CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/$$s ./services/$$s || exit 1; done
+	  CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/$$s ./services/$$s || exit 1; done
 	@echo "built: $(addprefix $(BIN)/,$(SERVICES))"
 
 vet:

@@ -13,10 +13,17 @@ import (
 // -ldflags "-X github.com/ecomstream/ecomstream/services/common/buildinfo.Version=v1.2.3".
 var Version = "dev"
 
-// Revision is the commit the binary was built from ("unknown" when the build had no
-// version control information, e.g. a build from a tarball), with "-dirty" when the
-// working tree had changes.
+// Commit is the commit a build stamps in (make build: -ldflags "-X .../buildinfo.Commit=...");
+// Go's own version control stamp is missing from builds in a go.work workspace.
+var Commit = ""
+
+// Revision is the commit the binary was built from: Commit, else Go's version control
+// stamp ("unknown" when the build had neither, e.g. a build from a tarball), with
+// "-dirty" when the working tree had changes.
 func Revision() string {
+	if Commit != "" {
+		return Commit
+	}
 	rev, modified := "unknown", false
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, s := range bi.Settings {
