@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ecomstream/ecomstream/services/collector/internal/collector"
+	"github.com/ecomstream/ecomstream/services/collector/settings"
 	"github.com/ecomstream/ecomstream/services/common/config"
 	"github.com/ecomstream/ecomstream/services/common/db"
 	"github.com/ecomstream/ecomstream/services/common/httpserver"
@@ -26,47 +27,42 @@ import (
 	"github.com/ecomstream/ecomstream/services/common/metrics"
 )
 
-// Config is the collector's settings (COLLECTOR_* variables and their flags).
-type Config struct {
-	DatabaseURL      string        `envconfig:"DATABASE_URL" flag:"database-url" desc:"postgres URL"`
-	LogLevel         string        `envconfig:"LOG_LEVEL" flag:"log-level" default:"info" desc:"debug, info, warn, error"`
-	HTTPAddr         string        `envconfig:"HTTP_ADDR" flag:"http-addr" default:":8083" desc:"address of /metrics, /healthz, /readyz"`
-	WatchDir         string        `envconfig:"WATCH_DIR" flag:"watch-dir" default:"/data/incoming" desc:"the volume's incoming directory (backlog)"`
-	Interval         time.Duration `envconfig:"INTERVAL" flag:"interval" default:"5s" desc:"how often it measures"`
-	Window           time.Duration `envconfig:"WINDOW" flag:"window" default:"5m" desc:"sliding window of latency percentiles, bands, throughput, error rate, duplicates"`
-	QueryInterval    time.Duration `envconfig:"QUERY_INTERVAL" flag:"query-interval" default:"30s" desc:"how often the report's five (full-table) queries are timed"`
-	StatementTimeout time.Duration `envconfig:"STATEMENT_TIMEOUT" flag:"statement-timeout" default:"5s" desc:"statement_timeout of every query the collector runs"`
-	Instance         string        `envconfig:"INSTANCE" flag:"instance" desc:"instance name in logs (default: host name)"`
-	// PostgreSQL's views are postgres_exporter's; where none runs (local mode) the
-	// collector serves the few of its series the dashboards read (docs/metrics.md).
-	ExporterStandIn bool `envconfig:"EXPORTER_STAND_IN" flag:"exporter-stand-in" desc:"serve postgres_exporter's pg_stat_database, pg_database_size and pg_settings series where no exporter runs (local mode); never beside a real exporter"`
-	MigrateAtStart  bool `envconfig:"MIGRATE_AT_START" flag:"migrate-at-start" default:"true" desc:"apply the schema migrations at start-up (false where a one-shot job migrates and the collector runs as its own read-only role, as in compose)"`
+func main() {
+	err := run(os.Args[1:], os.Stdout, os.Stderr)
+	var bad *settingsError
+	switch {
+	case err == nil || config.Printed(err):
+		os.Exit(0)
+	case errors.As(err, &bad):
+		fmt.Fprintf(os.Stderr, "collector: invalid settings:\n%v\n", err)
+		os.Exit(2)
+	}
+	fmt.Fprintln(os.Stderr, "collector:", err)
+	os.Exit(1)
 }
 
-func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if config.IsHelp(err) {
-			os.Exit(0)
-		}
-		fmt.Fprintln(os.Stderr, "collector:", err)
-		os.Exit(1)
-	}
-}
+// settingsError is a setting that cannot be read or cannot work: exit status 2.
+type settingsError struct{ error }
+
+func (e *settingsError) Unwrap() error { return e.error }
 
 func run(args []string, stdout, stderr io.Writer) error {
 	healthcheck := len(args) > 0 && args[0] == "healthcheck"
 	if healthcheck {
 		args = args[1:]
 	}
-	var cfg Config
-	if err := config.Load("COLLECTOR", &cfg, args, stdout); err != nil {
+	cfg, err := settings.Load(args, stdout)
+	if config.Printed(err) {
 		return err
+	}
+	if err != nil {
+		return &settingsError{err}
 	}
 	if healthcheck {
 		return httpserver.Healthcheck(cfg.HTTPAddr)
 	}
-	if cfg.Interval <= 0 || cfg.Window <= 0 {
-		return errors.New("interval and window must be positive")
+	if err := cfg.Validate(); err != nil {
+		return &settingsError{err}
 	}
 	log, err := logging.New(stderr, "collector", logging.Instance(cfg.Instance), cfg.LogLevel)
 	if err != nil {

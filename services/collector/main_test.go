@@ -7,7 +7,39 @@ import (
 	"time"
 
 	"github.com/ecomstream/ecomstream/services/common/config"
+	"github.com/ecomstream/ecomstream/services/common/maintest"
 )
+
+func TestMain(m *testing.M) { maintest.Main(m, main) }
+
+// GNU screen sets WINDOW (to 0, 1, ...) in every shell it opens; it is not the collector's
+// window, and a bare INTERVAL or WATCH_DIR is not a setting either.
+func TestABareVariableOfTheShellIsNotASetting(t *testing.T) {
+	code, _, stderr := maintest.Run(t, []string{"WINDOW=1", "INTERVAL=soon", "STATEMENT_TIMEOUT=x"},
+		"healthcheck", "--http-addr", maintest.Healthy(t))
+	if code != 0 {
+		t.Errorf("exit %d: %s; a bare variable was read as a setting", code, stderr)
+	}
+}
+
+func TestBadSettingsExit2AsAProcess(t *testing.T) {
+	for _, tc := range []struct {
+		env  []string
+		want string
+	}{
+		{[]string{"COLLECTOR_WINDOW=soon"}, `COLLECTOR_WINDOW="soon"`},
+		{[]string{"DATABASE_URL=postgres://127.0.0.1:1/x", "COLLECTOR_INTERVAL=0"}, "COLLECTOR_INTERVAL (--interval) must be > 0"},
+		{[]string{"DATABASE_URL=postgres://127.0.0.1:1/x", "LOG_LEVEL=loud"}, "LOG_LEVEL (--log-level) must be"},
+		{nil, "DATABASE_URL (--database-url) is required"},
+	} {
+		code, _, stderr := maintest.Run(t, tc.env)
+		if code != 2 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", tc.env, code, stderr, tc.want)
+		}
+	}
+}
+
+func TestVersionPrintsTheBuild(t *testing.T) { maintest.CheckVersion(t, "collector") }
 
 func TestHelpListsEverySetting(t *testing.T) {
 	var out bytes.Buffer

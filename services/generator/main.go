@@ -20,24 +20,8 @@ import (
 	"github.com/ecomstream/ecomstream/services/common/metrics"
 	"github.com/ecomstream/ecomstream/services/generator/internal/place"
 	"github.com/ecomstream/ecomstream/services/generator/internal/producer"
+	"github.com/ecomstream/ecomstream/services/generator/settings"
 )
-
-// settings are the generator's environment variables (prefix GENERATOR) and flags.
-type settings struct {
-	DatabaseURL   string         `envconfig:"DATABASE_URL" flag:"database-url" desc:"postgres URL (unused by the generator)"`
-	LogLevel      string         `envconfig:"LOG_LEVEL" flag:"log-level" default:"info" desc:"debug, info, warn or error"`
-	HTTPAddr      string         `envconfig:"HTTP_ADDR" flag:"http-addr" default:":8081" desc:"address of /healthz, /readyz, /metrics"`
-	OutputDir     string         `envconfig:"OUTPUT_DIR" flag:"output-dir" default:"/data/incoming" desc:"where files are placed (created if missing)"`
-	MinRecords    int            `envconfig:"MIN_RECORDS" flag:"min-records" default:"50" desc:"rows per file, at least"`
-	MaxRecords    int            `envconfig:"MAX_RECORDS" flag:"max-records" default:"100" desc:"rows per file, at most (uniform between)"`
-	Sleep         config.Seconds `envconfig:"SLEEP" flag:"sleep" default:"2" desc:"seconds between files, fractional (0.5) or a duration (500ms)"`
-	BadRate       float64        `envconfig:"BAD_RATE" flag:"bad-rate" default:"0" desc:"share of deliberately invalid rows, in [0, 1)"`
-	DuplicateRate float64        `envconfig:"DUPLICATE_RATE" flag:"duplicate-rate" default:"0" desc:"share of rows repeating an earlier valid row, in [0, 1)"`
-	MaxFiles      int64          `envconfig:"MAX_FILES" flag:"max-files" default:"0" desc:"stop after this many files (0 = never)"`
-	Duration      config.Seconds `envconfig:"DURATION" flag:"duration" default:"0" desc:"stop after this long, e.g. 20s or 1m (0 = never)"`
-	Instance      string         `envconfig:"INSTANCE" flag:"instance" desc:"name of this replica in file names and logs; empty = the host name"`
-	Seed          int64          `envconfig:"SEED" flag:"seed" default:"0" desc:"random seed, for a repeatable stream (0 = random)"`
-}
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
@@ -47,10 +31,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if healthcheck {
 		args = args[1:]
 	}
-	s, err := load(args)
+	s, err := load(args, stdout)
 	if config.IsHelp(err) {
-		fmt.Fprint(stdout, usage())
 		fmt.Fprintln(stdout, "\nSubcommand:\n  generator healthcheck [flags]    GET /healthz on --http-addr; exit 0 if it answers 200, else 1")
+		return 0
+	}
+	if config.Printed(err) {
 		return 0
 	}
 	if err != nil {
@@ -65,24 +51,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 
+	if err := s.Validate(); err != nil {
+		fmt.Fprintf(stderr, "generator: invalid settings:\n%v\n", err)
+		return 2
+	}
 	instance := logging.Instance(s.Instance)
 	log, err := logging.New(stderr, "generator", instance, s.LogLevel)
 	if err != nil {
-		fmt.Fprintf(stderr, "generator: --log-level: %v\n", err)
+		fmt.Fprintf(stderr, "generator: %v\n", err)
 		return 2
 	}
-	cfg := producer.Config{
-		Dir:           s.OutputDir,
-		Instance:      instance,
-		MinRecords:    s.MinRecords,
-		MaxRecords:    s.MaxRecords,
-		Sleep:         s.Sleep.D(),
-		BadRate:       s.BadRate,
-		DuplicateRate: s.DuplicateRate,
-		MaxFiles:      s.MaxFiles,
-		Duration:      s.Duration.D(),
-		Seed:          uint64(s.Seed),
-	}
+	// The settings passed; this checks the host name that stands in for an empty instance.
+	cfg := s.Producer(instance)
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintf(stderr, "generator: invalid settings:\n%v\n", err)
 		return 2
@@ -116,17 +96,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 // load reads the settings from the environment and args; a flag overrides its variable.
-func load(args []string) (settings, error) {
-	var s settings
-	var discard bytes.Buffer // --help is printed by run, flag errors are returned
-	err := config.Load("GENERATOR", &s, args, &discard)
+// usage receives --help and --version.
+func load(args []string, usage io.Writer) (settings.Config, error) {
+	var discard bytes.Buffer // flag errors are returned and printed by run
+	s, err := settings.Load(args, &discard)
+	if config.Printed(err) {
+		_, _ = io.Copy(usage, &discard)
+	}
 	return s, err
-}
-
-// usage is the --help text.
-func usage() string {
-	var b bytes.Buffer
-	var s settings
-	_ = config.Load("GENERATOR", &s, []string{"--help"}, &b)
-	return b.String()
 }

@@ -17,11 +17,38 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ecomstream/ecomstream/services/common/config"
 	"github.com/ecomstream/ecomstream/services/common/csvcodec"
+	"github.com/ecomstream/ecomstream/services/common/maintest"
+	"github.com/ecomstream/ecomstream/services/generator/settings"
 )
 
+func TestMain(m *testing.M) { maintest.Main(m, main) }
+
+// A SLEEP, MAX_FILES or OUTPUT_DIR in the shell is not a setting: only GENERATOR_SLEEP
+// sets the pace. (Here the bare ones would not even parse.)
+func TestABareVariableOfTheShellIsNotASetting(t *testing.T) {
+	code, _, stderr := maintest.Run(t, []string{"SLEEP=soon", "MAX_FILES=many", "BAD_RATE=x", "HTTP_ADDR=nowhere"},
+		"healthcheck", "--http-addr", maintest.Healthy(t))
+	if code != 0 {
+		t.Errorf("exit %d: %s; a bare variable was read as a setting", code, stderr)
+	}
+}
+
+func TestBadSettingsExit2AsAProcess(t *testing.T) {
+	for _, env := range [][]string{{"GENERATOR_SLEEP=soon"}, {"GENERATOR_MIN_RECORDS=-1"}, {"LOG_LEVEL=loud"}} {
+		code, _, stderr := maintest.Run(t, append(env, "GENERATOR_OUTPUT_DIR="+t.TempDir()))
+		name := strings.SplitN(env[0], "=", 2)[0]
+		if code != 2 || !strings.Contains(stderr, name) {
+			t.Errorf("%s: exit %d, stderr %q; want 2 naming %s", env, code, stderr, name)
+		}
+	}
+}
+
+func TestVersionPrintsTheBuild(t *testing.T) { maintest.CheckVersion(t, "generator") }
+
 func TestReportCommandLine(t *testing.T) {
-	s, err := load(strings.Fields("--min-records 50 --max-records 200 --sleep 0.5"))
+	s, err := load(strings.Fields("--min-records 50 --max-records 200 --sleep 0.5"), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,14 +68,14 @@ func TestEnvironmentAndFlags(t *testing.T) {
 	t.Setenv("GENERATOR_DURATION", "20")
 	t.Setenv("GENERATOR_INSTANCE", "gen-7")
 	t.Setenv("LOG_LEVEL", "debug")
-	s, err := load([]string{"--bad-rate", "0.01", "--duplicate-rate", "0.02", "--max-files", "9", "--seed", "5"})
+	s, err := load([]string{"--bad-rate", "0.01", "--duplicate-rate", "0.02", "--max-files", "9", "--seed", "5"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := settings{LogLevel: "debug", HTTPAddr: ":8081", OutputDir: "/data/incoming", MinRecords: 1000, MaxRecords: 1000,
-		BadRate: 0.01, DuplicateRate: 0.02, MaxFiles: 9, Instance: "gen-7", Seed: 5}
-	want.Sleep.Decode("0.1")
-	want.Duration.Decode("20s")
+	want := settings.Config{Base: config.Base{LogLevel: "debug", HTTPAddr: ":8081", Instance: "gen-7"}, OutputDir: "/data/incoming",
+		MinRecords: 1000, MaxRecords: 1000, BadRate: 0.01, DuplicateRate: 0.02, MaxFiles: 9, Seed: 5}
+	want.Sleep.Set("0.1")
+	want.Duration.Set("20s")
 	if s != want {
 		t.Fatalf("got  %+v\nwant %+v", s, want)
 	}
@@ -65,11 +92,12 @@ func TestHelpAndBadSettings(t *testing.T) {
 		}
 	}
 	for _, tc := range []struct{ args, want string }{
-		{"--min-records 200 --max-records 100", "--min-records 200 is greater than --max-records 100"},
-		{"--bad-rate 1", "--bad-rate 1 is outside [0, 1)"},
-		{"--duplicate-rate -0.5", "--duplicate-rate -0.5 is outside [0, 1)"},
+		{"--min-records 200 --max-records 100", "GENERATOR_MIN_RECORDS (--min-records) 200 is greater than GENERATOR_MAX_RECORDS (--max-records) 100"},
+		{"--bad-rate 1", "GENERATOR_BAD_RATE (--bad-rate) 1 is outside [0, 1)"},
+		{"--duplicate-rate -0.5", "GENERATOR_DUPLICATE_RATE (--duplicate-rate) -0.5 is outside [0, 1)"},
 		{"--sleep soon", "soon"},
-		{"--log-level loud", "unknown log level"},
+		{"--log-level loud", "LOG_LEVEL (--log-level) must be debug, info, warn or error"},
+		{"--instance .x", "GENERATOR_INSTANCE (--instance) instance \".x\" must not start"},
 		{"--no-such-flag", "no-such-flag"},
 		{"extra", "unexpected argument"},
 	} {

@@ -29,6 +29,7 @@ import (
 	"github.com/ecomstream/ecomstream/services/ingester/internal/retry"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/source"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/source/dir"
+	"github.com/ecomstream/ecomstream/services/ingester/settings"
 )
 
 // appNamePrefix starts every ingester session's application_name, so replicas can find
@@ -41,19 +42,19 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && ops.IsCommand(args[0]) {
-		var cfg Config
+		cfg := settings.New()
 		return ops.Run(args[0], args[1:], stdout, stderr, &cfg, func() (ops.Settings, error) {
 			return ops.Settings{DatabaseURL: cfg.DatabaseURL, InputDir: cfg.InputDir, ArchiveDir: cfg.ArchiveDir,
-				FailedDir: cfg.FailedDir, DBWait: cfg.DBWait}, cfg.validate()
+				FailedDir: cfg.FailedDir, DBWait: cfg.DBWait}, cfg.Validate()
 		})
 	}
 	sub := ""
 	if len(args) > 0 && (args[0] == "migrate" || args[0] == "healthcheck") {
 		sub, args = args[0], args[1:]
 	}
-	var cfg Config
-	if err := config.Load("INGESTER", &cfg, args, stdout); err != nil {
-		if config.IsHelp(err) {
+	cfg, err := settings.Load(args, stdout)
+	if err != nil {
+		if config.Printed(err) {
 			return 0
 		}
 		fmt.Fprintln(stderr, "ingester:", err)
@@ -66,8 +67,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
-	if err := cfg.validate(); err != nil {
-		fmt.Fprintln(stderr, "ingester:", err)
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintf(stderr, "ingester: invalid settings:\n%v\n", err)
 		return 2
 	}
 	instance := logging.Instance(cfg.Instance)
@@ -92,7 +93,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer pool.Close()
 	// Migrating (and converting an old events table) is the schema owner's work: compose's
 	// one-shot job does it, and the ingester then runs as a role that could not.
-	maint := &partition.Maintainer{Pool: pool, Opt: cfg.partitions(), Log: log, Now: time.Now}
+	maint := &partition.Maintainer{Pool: pool, Opt: cfg.Partitions(), Log: log, Now: time.Now}
 	if sub == "migrate" || cfg.MigrateAtStart {
 		applied, err := db.Migrate(ctx, pool)
 		if err != nil {

@@ -4,7 +4,34 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/ecomstream/ecomstream/services/common/maintest"
 )
+
+func TestMain(m *testing.M) { maintest.Main(m, main) }
+
+// Variables of the shell that share a setting's bare name (WORKERS, SETTLE, INPUT_DIR)
+// are not settings: here they would not even parse, and the ingester does not read them.
+func TestABareVariableOfTheShellIsNotASetting(t *testing.T) {
+	code, _, stderr := maintest.Run(t, []string{"WORKERS=many", "SETTLE=soon", "MAX_BATCH_RECORDS=x", "EVENTS_RETENTION=soon"},
+		"healthcheck", "--http-addr", maintest.Healthy(t))
+	if code != 0 {
+		t.Errorf("exit %d: %s; a bare variable was read as a setting", code, stderr)
+	}
+}
+
+func TestBadSettingsExit2AsAProcess(t *testing.T) {
+	code, _, stderr := maintest.Run(t, []string{"INGESTER_WORKERS=0", "DATABASE_URL=postgres://127.0.0.1:1/x"}, "--db-wait", "0")
+	if code != 2 || !strings.Contains(stderr, "INGESTER_WORKERS (--workers) must be 1 to 64") {
+		t.Errorf("exit %d, stderr %q; want 2 naming INGESTER_WORKERS (--workers)", code, stderr)
+	}
+	code, _, stderr = maintest.Run(t, []string{"INGESTER_SETTLE=soon"})
+	if code != 2 || !strings.Contains(stderr, `INGESTER_SETTLE="soon"`) {
+		t.Errorf("exit %d, stderr %q; want 2 naming INGESTER_SETTLE", code, stderr)
+	}
+}
+
+func TestVersionPrintsTheBuild(t *testing.T) { maintest.CheckVersion(t, "ingester") }
 
 func TestHelpListsEverySettingWithItsVariable(t *testing.T) {
 	var out, errb bytes.Buffer
@@ -25,28 +52,28 @@ func TestBadSettingsGiveAClearErrorAndExit2(t *testing.T) {
 		want string
 	}{
 		{args: []string{"--on-success", "keep"}, want: "must be archive or delete"},
-		{args: []string{"--workers", "0"}, want: "INGESTER_WORKERS"},
+		{args: []string{"--workers", "0"}, want: "INGESTER_WORKERS (--workers) must be 1 to 64"},
 		{env: map[string]string{"INGESTER_MAX_BATCH_RECORDS": "0"}, want: "INGESTER_MAX_BATCH_RECORDS"},
 		{args: []string{"--settle", "soon"}, want: "invalid value"},
-		{args: []string{"--log-level", "loud"}, want: "unknown log level"},
-		{args: []string{"--retry-base", "10s", "--retry-max", "1s"}, want: "INGESTER_RETRY_BASE"},
+		{args: []string{"--log-level", "loud"}, want: "LOG_LEVEL (--log-level) must be debug, info, warn or error"},
+		{args: []string{"--retry-base", "10s", "--retry-max", "1s"}, want: "INGESTER_RETRY_MAX (--retry-max) must be at least INGESTER_RETRY_BASE (--retry-base)"},
 		{args: []string{"--db-statement-timeout", "-1s"}, want: "INGESTER_DB_"},
 		{args: []string{"--max-file-attempts", "0"}, want: "INGESTER_MAX_FILE_ATTEMPTS"},
 		{args: []string{"stray"}, want: "unexpected argument"},
 		{args: []string{"--events-retention", "soon"}, want: "want whole days like 30d"},
-		{env: map[string]string{"EVENTS_RETENTION": "1d"}, want: "INGESTER_EVENTS_RETENTION must be off or at least two partition widths"},
+		{env: map[string]string{"INGESTER_EVENTS_RETENTION": "1d"}, want: "INGESTER_EVENTS_RETENTION (--events-retention) must be off or at least two partition widths"},
+		{args: []string{"--partition-width", "7h"}, want: "INGESTER_PARTITION_WIDTH (--partition-width) must divide a day"},
 	} {
-		for k, v := range tc.env {
-			t.Setenv(k, v)
-		}
-		var out, errb bytes.Buffer
-		code := run(tc.args, &out, &errb)
-		msg := errb.String() + out.String()
-		if code != 2 || !strings.Contains(msg, tc.want) {
-			t.Errorf("%v %v: exit %d, output %q; want exit 2 mentioning %q", tc.args, tc.env, code, msg, tc.want)
-		}
-		for k := range tc.env {
-			t.Setenv(k, "20000")
-		}
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			var out, errb bytes.Buffer
+			code := run(tc.args, &out, &errb)
+			msg := errb.String() + out.String()
+			if code != 2 || !strings.Contains(msg, tc.want) {
+				t.Errorf("%v %v: exit %d, output %q; want exit 2 mentioning %q", tc.args, tc.env, code, msg, tc.want)
+			}
+		})
 	}
 }

@@ -10,9 +10,32 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ecomstream/ecomstream/services/common/maintest"
 	"github.com/ecomstream/ecomstream/services/common/pgtest"
 	"github.com/ecomstream/ecomstream/services/loadtest/internal/report"
 )
+
+func TestMain(m *testing.M) { maintest.Main(m, main) }
+
+// A SLEEP, WORKERS or DURATION in the shell is not a setting of the load test (only
+// LOADTEST_*): here they would not even parse, and --help still works.
+func TestABareVariableOfTheShellIsNotASetting(t *testing.T) {
+	code, _, stderr := maintest.Run(t, []string{"SLEEP=soon", "WORKERS=x", "DURATION=x", "MODE=kubernetes"}, "--help")
+	if code != 0 {
+		t.Errorf("exit %d: %s; a bare variable was read as a setting", code, stderr)
+	}
+}
+
+func TestBadSettingsExit2AsAProcess(t *testing.T) {
+	code, _, stderr := maintest.Run(t, []string{"LOADTEST_WORKERS=-1", "LOADTEST_BAD_RATE=1"})
+	for _, want := range []string{"LOADTEST_WORKERS (--workers) must be >= 0", "LOADTEST_BAD_RATE (--bad-rate) 1 is outside [0, 1)"} {
+		if code != 2 || !strings.Contains(stderr, want) {
+			t.Errorf("exit %d, stderr %q; want 2 and %q", code, stderr, want)
+		}
+	}
+}
+
+func TestVersionPrintsTheBuild(t *testing.T) { maintest.CheckVersion(t, "loadtest") }
 
 // buildServices builds generator, ingester and collector into a temp bin directory (the
 // build cache makes this quick), so the test runs what the sources say, not a stale bin/.
@@ -143,12 +166,12 @@ func TestModeAndScenarioErrors(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
 	errb.Reset()
-	if code := run([]string{"--mode", "kubernetes", "--bin-dir", t.TempDir()}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "unknown mode") {
+	if code := run([]string{"--mode", "kubernetes", "--bin-dir", t.TempDir()}, &out, &errb); code != 2 || !strings.Contains(errb.String(), `LOADTEST_MODE (--mode) must be local, compose or auto, got "kubernetes"`) {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
 	errb.Reset()
-	if code := run([]string{"--help"}, &out, &errb); code != 0 || !strings.Contains(errb.String(), "LOADTEST_SCENARIO") {
-		t.Fatalf("exit %d: %s", code, errb.String())
+	if code := run([]string{"--help"}, &out, &errb); code != 0 || !strings.Contains(out.String(), "LOADTEST_SCENARIO") {
+		t.Fatalf("exit %d: %s %s", code, out.String(), errb.String())
 	}
 }
 

@@ -1,57 +1,49 @@
 package compose
 
 import (
-	"go/ast"
-	"go/parser"
-	"go/token"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"reflect"
 	"sort"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
-	"time"
+
+	collector "github.com/ecomstream/ecomstream/services/collector/settings"
+	"github.com/ecomstream/ecomstream/services/common/config"
+	generator "github.com/ecomstream/ecomstream/services/generator/settings"
+	ingester "github.com/ecomstream/ecomstream/services/ingester/settings"
 )
 
-// setting is one field of a service's envconfig struct.
-type setting struct {
-	Key      string // the envconfig key, e.g. HTTP_ADDR or DATABASE_URL
-	GoType   string // e.g. string, int, float64, time.Duration
-	Default  string
-	Required bool
+// spec is a program's settings as the program starts from them (its defaults) and the
+// check it runs on them; the settings packages are the programs' own.
+type spec interface{ Validate() error }
+
+// specs makes a fresh spec of each of our programs, with its variables' prefix.
+var specs = map[string]func() (string, spec){
+	"generator": func() (string, spec) { c := generator.New(); return generator.Prefix, &c },
+	"ingester":  func() (string, spec) { c := ingester.New(); return ingester.Prefix, &c },
+	"collector": func() (string, spec) { c := collector.New(); return collector.Prefix, &c },
 }
 
-// settings is what a service reads from its environment.
+// settings is what a program reads from its environment.
 type settings struct {
 	Prefix string
-	Fields map[string]setting // by envconfig key
-	Source string             // where they were read from
+	Fields map[string]config.Setting // by key: the variable without the prefix (HTTP_ADDR, DATABASE_URL)
+	Source string                    // where they were read from
 }
-
-// sharedKeys are read under the bare name too (services/common/config).
-var sharedKeys = map[string]bool{"DATABASE_URL": true, "LOG_LEVEL": true}
 
 // names is every environment variable name that sets the field.
-func (s settings) names(f setting) []string {
-	if sharedKeys[f.Key] {
-		return []string{f.Key, s.Prefix + "_" + f.Key}
-	}
-	return []string{s.Prefix + "_" + f.Key}
-}
+func (s settings) names(f config.Setting) []string { return f.Names }
 
 // lookup finds the field an environment variable sets.
-func (s settings) lookup(name string) (setting, bool) {
+func (s settings) lookup(name string) (config.Setting, bool) {
 	for _, f := range s.Fields {
-		for _, n := range s.names(f) {
+		for _, n := range f.Names {
 			if n == name {
 				return f, true
 			}
 		}
 	}
-	return setting{}, false
+	return config.Setting{}, false
 }
 
 // programOf names the program each compose service built from ./Dockerfile runs.
@@ -60,150 +52,28 @@ var programOf = map[string]string{
 	"migrate": "ingester", "loadgen": "generator",
 }
 
-// designSettings is DESIGN.md's table, used only while a service has no Go source yet.
-var designSettings = map[string][]string{
-	"generator": {"DATABASE_URL", "LOG_LEVEL", "HTTP_ADDR", "OUTPUT_DIR", "MIN_RECORDS", "MAX_RECORDS", "SLEEP",
-		"BAD_RATE", "DUPLICATE_RATE", "MAX_FILES", "DURATION", "INSTANCE", "SEED"},
-	"ingester": {"DATABASE_URL", "LOG_LEVEL", "HTTP_ADDR", "INPUT_DIR", "ARCHIVE_DIR", "FAILED_DIR", "ON_SUCCESS",
-		"TRIGGER_INTERVAL", "MAX_BATCH_RECORDS", "SETTLE", "WORKERS", "RESCAN_INTERVAL"},
-	"collector": {"DATABASE_URL", "LOG_LEVEL", "HTTP_ADDR", "WATCH_DIR", "INTERVAL"},
-}
-
-var designDefaults = map[string]string{"generator": ":8081", "ingester": ":8082", "collector": ":8083"}
-
-// readSettings parses services/<name> with go/ast (the config struct lives in package
-// main, which cannot be imported) and returns every field tagged `envconfig:"..."`,
-// with the prefix passed to config.Load.
+// readSettings lists the settings of program name by reflection over its settings
+// package's Config (services/<name>/settings), with their defaults.
 func readSettings(t testing.TB, name string) settings {
 	t.Helper()
-	if st, ok := settingsCache.Load(name); ok {
-		return st.(settings)
+	mk, ok := specs[name]
+	if !ok {
+		t.Fatalf("no settings package known for %s", name)
 	}
-	st := parseSettings(t, name)
-	settingsCache.Store(name, st)
-	return st
-}
-
-var settingsCache sync.Map
-
-func parseSettings(t testing.TB, name string) settings {
-	t.Helper()
-	dir := filepath.Join(repoRoot(t), "services", name)
-	out := settings{Prefix: strings.ToUpper(name), Fields: map[string]setting{}}
-	fset := token.NewFileSet()
-	var goFiles int
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() && d.Name() == "testdata" {
-			return filepath.SkipDir
-		}
-		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
-			return nil
-		}
-		goFiles++
-		f, err := parser.ParseFile(fset, path, nil, parser.SkipObjectResolution)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(repoRoot(t), path)
-		ast.Inspect(f, func(n ast.Node) bool {
-			switch n := n.(type) {
-			case *ast.StructType:
-				for _, fld := range n.Fields.List {
-					if fld.Tag == nil {
-						continue
-					}
-					raw, err := strconv.Unquote(fld.Tag.Value)
-					if err != nil {
-						continue
-					}
-					tag := reflect.StructTag(raw)
-					key, ok := tag.Lookup("envconfig")
-					if !ok {
-						continue
-					}
-					key = strings.Split(key, ",")[0]
-					if key == "" && len(fld.Names) > 0 {
-						key = strings.ToUpper(fld.Names[0].Name)
-					}
-					out.Fields[key] = setting{
-						Key:      key,
-						GoType:   exprString(fld.Type),
-						Default:  tag.Get("default"),
-						Required: tag.Get("required") == "true",
-					}
-					if !strings.Contains(out.Source, rel) {
-						out.Source = strings.TrimPrefix(out.Source+", "+rel, ", ")
-					}
-				}
-			case *ast.CallExpr:
-				// config.Load("INGESTER", &cfg, ...) names the prefix.
-				if sel, ok := n.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == "Load" && len(n.Args) >= 2 {
-					if id, ok := sel.X.(*ast.Ident); ok && id.Name == "config" {
-						if lit, ok := n.Args[0].(*ast.BasicLit); ok && lit.Kind == token.STRING {
-							if p, err := strconv.Unquote(lit.Value); err == nil {
-								out.Prefix = p
-							}
-						}
-					}
-				}
-			}
-			return true
-		})
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("reading services/%s: %v", name, err)
+	prefix, sp := mk()
+	out := settings{Prefix: prefix, Fields: map[string]config.Setting{}, Source: "services/" + name + "/settings"}
+	for _, f := range config.Settings(prefix, sp) {
+		out.Fields[strings.TrimPrefix(f.Env, prefix+"_")] = f
 	}
-	if len(out.Fields) > 0 {
-		return out
-	}
-	if _, err := os.Stat(filepath.Join(dir, "main.go")); err == nil {
-		t.Fatalf("services/%s has a main.go but no struct field tagged `envconfig:\"...\"` "+
-			"in its %d Go files; this test reads the settings from there", name, goFiles)
-	}
-	// Not written yet: check against the contract's table.
-	t.Logf("services/%s has no config struct yet; checking against DESIGN.md's settings", name)
-	for _, k := range designSettings[name] {
-		out.Fields[k] = setting{Key: k, GoType: "?"}
-	}
-	out.Fields["HTTP_ADDR"] = setting{Key: "HTTP_ADDR", GoType: "string", Default: designDefaults[name]}
-	out.Source = "DESIGN.md"
 	return out
 }
 
-func exprString(e ast.Expr) string {
-	switch e := e.(type) {
-	case *ast.Ident:
-		return e.Name
-	case *ast.SelectorExpr:
-		return exprString(e.X) + "." + e.Sel.Name
-	case *ast.StarExpr:
-		return "*" + exprString(e.X)
-	case *ast.ArrayType:
-		return "[]" + exprString(e.Elt)
-	}
-	return "?"
-}
-
-// parses tells whether envconfig can decode value into a field of type goType.
-func parses(goType, value string) error {
-	var err error
-	switch goType {
-	case "int", "int8", "int16", "int32", "int64":
-		_, err = strconv.ParseInt(value, 0, 64)
-	case "uint", "uint8", "uint16", "uint32", "uint64":
-		_, err = strconv.ParseUint(value, 0, 64)
-	case "float32", "float64":
-		_, err = strconv.ParseFloat(value, 64)
-	case "bool":
-		_, err = strconv.ParseBool(value)
-	case "time.Duration":
-		_, err = time.ParseDuration(value)
-	}
-	return err
+// configure is program name's settings as it runs with env, read the way the program
+// reads its own environment.
+func configure(name string, env map[string]string) (spec, error) {
+	prefix, sp := specs[name]()
+	err := config.Environ(prefix, sp, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	return sp, err
 }
 
 // settingValue is what a compose service runs with: its environment, else the default.
@@ -224,8 +94,8 @@ func settingValue(t testing.TB, svc string, key string) string {
 }
 
 // TestEnvironmentMatchesSettings: every variable compose sets for one of our services is
-// a setting that service has, with a value of the setting's type; every required setting
-// is set.
+// a setting that service has, with a value of the setting's type, and the settings it
+// runs with pass the program's own validation.
 func TestEnvironmentMatchesSettings(t *testing.T) {
 	p := loadProject(t, "loadtest")
 	cases := programOf
@@ -245,22 +115,16 @@ func TestEnvironmentMatchesSettings(t *testing.T) {
 					t.Errorf("%s sets %s, which %s does not read (settings from %s)", svcName, name, prog, st.Source)
 					continue
 				}
-				if err := parses(f.GoType, value); err != nil {
-					t.Errorf("%s sets %s=%q, not a valid %s: %v", svcName, name, value, f.GoType, err)
+				if err := f.Set(value); err != nil {
+					t.Errorf("%s sets %s=%q, not a valid %s: %v", svcName, name, value, f.Type, err)
 				}
 			}
-			for _, f := range st.Fields {
-				if !f.Required {
-					continue
-				}
-				set := false
-				for _, n := range st.names(f) {
-					_, ok := env[n]
-					set = set || ok
-				}
-				if !set {
-					t.Errorf("%s does not set %v, which %s requires", svcName, st.names(f), prog)
-				}
+			sp, err := configure(prog, env)
+			if err == nil {
+				err = sp.Validate()
+			}
+			if err != nil {
+				t.Errorf("%s runs %s with settings it refuses:\n%v", svcName, prog, err)
 			}
 		})
 	}
@@ -332,5 +196,31 @@ func TestSettingsFound(t *testing.T) {
 			}
 		}
 		t.Logf("%s: prefix %s, %d settings from %s", name, st.Prefix, len(st.Fields), st.Source)
+	}
+}
+
+// Every setting of our programs has a flag and a description (--help lists it), only
+// DATABASE_URL and LOG_LEVEL are read without the program's prefix, and the defaults
+// (with a database URL, which the collector has none of) pass the program's validation.
+func TestEverySettingHasAFlagADescriptionAndItsPrefix(t *testing.T) {
+	for _, name := range ourServices {
+		st := readSettings(t, name)
+		for _, f := range st.Fields {
+			if f.Flag == "" || f.Desc == "" {
+				t.Errorf("%s %s: flag %q, description %q", name, f.Env, f.Flag, f.Desc)
+			}
+			for _, n := range f.Names {
+				if !strings.HasPrefix(n, st.Prefix+"_") && n != "DATABASE_URL" && n != "LOG_LEVEL" {
+					t.Errorf("%s reads %s as %s, without its prefix", name, f.Env, n)
+				}
+			}
+		}
+		sp, err := configure(name, map[string]string{"DATABASE_URL": "postgres://localhost/ecomstream"})
+		if err == nil {
+			err = sp.Validate()
+		}
+		if err != nil {
+			t.Errorf("%s: the defaults do not pass validation:\n%v", name, err)
+		}
 	}
 }

@@ -4,10 +4,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"reflect"
 	"strings"
-
-	"github.com/kelseyhightower/envconfig"
 )
 
 // Command loads the arguments of a service's subcommand (`ingester status --json`): the
@@ -17,22 +16,23 @@ import (
 // arguments, which may stand before, between or after the flags ("--" ends the flags).
 // about is printed above the flags by --help.
 func Command(prefix string, spec, cmd any, about string, args []string, usage io.Writer) ([]string, error) {
-	if err := envconfig.Process(prefix, spec); err != nil {
-		return nil, fmt.Errorf("config from environment: %w", err)
-	}
-	if err := defaults(cmd); err != nil {
+	settings := Settings(prefix, spec)
+	if err := apply(settings, os.LookupEnv); err != nil {
 		return nil, err
 	}
 	fs := flag.NewFlagSet(prefix, flag.ContinueOnError)
 	fs.SetOutput(usage)
-	own := register(fs, cmd, func(reflect.StructField) string { return "" })
-	settings := register(fs, spec, func(f reflect.StructField) string { return envName(prefix, f) })
+	own, err := commandFlags(fs, cmd)
+	if err != nil {
+		return nil, err
+	}
+	lines := register(fs, settings)
 	if len(own) == 0 {
 		own = []string{"  (none)"}
 	}
 	fs.Usage = func() {
 		fmt.Fprintf(usage, "%s\n\nFlags of this command:\n%s\n\nSettings of %s (environment variable, flag; a flag overrides its variable):\n%s\n",
-			strings.TrimSpace(about), strings.Join(own, "\n"), strings.ToLower(prefix), strings.Join(settings, "\n"))
+			strings.TrimSpace(about), strings.Join(own, "\n"), strings.ToLower(prefix), strings.Join(lines, "\n"))
 	}
 	var positional []string
 	for {
@@ -51,16 +51,24 @@ func Command(prefix string, spec, cmd any, about string, args []string, usage io
 	}
 }
 
-// defaults sets every field of spec to its `default` tag.
-func defaults(spec any) error {
-	v := reflect.ValueOf(spec).Elem()
+// commandFlags sets every field of cmd (a pointer to a struct) to its `default` tag,
+// registers its flag and returns its --help lines.
+func commandFlags(fs *flag.FlagSet, cmd any) ([]string, error) {
+	v := reflect.ValueOf(cmd).Elem()
 	t := v.Type()
+	var lines []string
 	for i := 0; i < t.NumField(); i++ {
-		if d, ok := t.Field(i).Tag.Lookup("default"); ok {
-			if err := (fieldValue{v.Field(i)}).Set(d); err != nil {
-				return fmt.Errorf("default of %s: %w", t.Field(i).Name, err)
+		f, fv := t.Field(i), fieldValue{v.Field(i)}
+		if d, ok := f.Tag.Lookup("default"); ok {
+			if err := fv.Set(d); err != nil {
+				return nil, fmt.Errorf("default of %s: %w", f.Name, err)
 			}
 		}
+		name := f.Tag.Get("flag")
+		lines = append(lines, fmt.Sprintf("  %-28s %s (default %q)", flagLabel(name), f.Tag.Get("desc"), f.Tag.Get("default")))
+		if name != "" {
+			fs.Var(fv, name, f.Tag.Get("desc"))
+		}
 	}
-	return nil
+	return lines, nil
 }

@@ -1,14 +1,22 @@
-// Package config loads a service's settings from environment variables (envconfig, one
-// prefix per service) and then from command-line flags of the same meaning; a flag
-// overrides its variable. Both are described by one struct:
+// Package config loads a service's settings from environment variables (one prefix per
+// service) and then from command-line flags of the same meaning; a flag overrides its
+// variable. Both are described by one struct, in the envconfig tag convention:
 //
 //	type Config struct {
-//	    HTTPAddr string `envconfig:"HTTP_ADDR" flag:"http-addr" default:":8081" desc:"..."`
+//	    config.Base // DATABASE_URL, LOG_LEVEL, HTTP_ADDR, INSTANCE
+//	    Workers int `envconfig:"WORKERS" flag:"workers" default:"2" desc:"..."`
 //	}
 //
-// A field whose envconfig tag names a shared variable (DATABASE_URL, LOG_LEVEL) is found
-// under the prefixed name first and under the bare name after it, which is envconfig's
-// own fallback rule.
+// A setting is read only under its prefixed name (INGESTER_WORKERS), except the two that
+// every service shares with the machine, DATABASE_URL and LOG_LEVEL, which are read under
+// the prefixed name first and the bare name after it. (envconfig's own rule reads every
+// setting under its bare name too, so a WINDOW set by GNU screen or a SLEEP left in the
+// shell changed a service; this package reads the environment itself for that reason.)
+//
+// A field's default is its `default` tag, or else the value the struct held before Load:
+// that is how a service gives a field of the shared Base its own default (the HTTP port).
+// The variable and the flag parse the same way (Setting.Set), so GENERATOR_SLEEP=0.5 and
+// --sleep 0.5 mean the same. Check names a bad setting by its variable and its flag.
 package config
 
 import (
@@ -16,32 +24,68 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"reflect"
-	"strconv"
+	"os"
 	"strings"
-	"time"
 
-	"github.com/kelseyhightower/envconfig"
+	"github.com/ecomstream/ecomstream/services/common/buildinfo"
 )
+
+// Base is the settings every service shares. A service's Config embeds it and sets the
+// defaults that differ between services (HTTPAddr, DatabaseURL) before Load.
+type Base struct {
+	DatabaseURL string `envconfig:"DATABASE_URL" flag:"database-url" desc:"PostgreSQL URL"`
+	LogLevel    string `envconfig:"LOG_LEVEL" flag:"log-level" default:"info" desc:"debug, info, warn or error"`
+	HTTPAddr    string `envconfig:"HTTP_ADDR" flag:"http-addr" desc:"address of /healthz, /readyz and /metrics"`
+	Instance    string `envconfig:"INSTANCE" flag:"instance" desc:"name of this replica in logs (and file names, the ledger); empty = the host name"`
+}
+
+// Check adds what is wrong with the shared settings to c.
+func (b *Base) Check(c *Check) {
+	switch strings.ToLower(strings.TrimSpace(b.LogLevel)) {
+	case "debug", "info", "warn", "error":
+	default:
+		c.Errorf(&b.LogLevel, "must be debug, info, warn or error, got %q", b.LogLevel)
+	}
+	c.If(b.HTTPAddr == "", &b.HTTPAddr, "is required")
+}
+
+// shared are the variables read under their bare name too.
+var shared = map[string]bool{"DATABASE_URL": true, "LOG_LEVEL": true}
 
 // ErrHelp is returned when --help was asked for; the caller exits 0.
 var ErrHelp = flag.ErrHelp
 
-// Load fills spec (a pointer to a struct) from the environment and then from args.
-// usage receives the --help text and flag errors.
+// ErrVersion is returned when --version was asked for (and printed); the caller exits 0.
+var ErrVersion = errors.New("version printed")
+
+// IsHelp tells whether err means the user asked for --help.
+func IsHelp(err error) bool { return errors.Is(err, flag.ErrHelp) }
+
+// Printed tells whether err means Load printed what was asked (--help or --version) and
+// the program should exit 0.
+func Printed(err error) bool { return IsHelp(err) || errors.Is(err, ErrVersion) }
+
+// Load fills spec (a pointer to a struct) from its defaults, the environment and then
+// args. usage receives the --help and --version text and flag errors.
 func Load(prefix string, spec any, args []string, usage io.Writer) error {
-	if err := envconfig.Process(prefix, spec); err != nil {
-		return fmt.Errorf("config from environment: %w", err)
+	settings := Settings(prefix, spec)
+	if err := apply(settings, os.LookupEnv); err != nil {
+		return err
 	}
 	fs := flag.NewFlagSet(prefix, flag.ContinueOnError)
 	fs.SetOutput(usage)
-	lines := register(fs, spec, func(f reflect.StructField) string { return envName(prefix, f) })
+	lines := register(fs, settings)
+	version := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(usage, "Settings of %s (environment variable, flag; a flag overrides its variable):\n%s\n",
-			strings.ToLower(prefix), strings.Join(lines, "\n"))
+		fmt.Fprintf(usage, "Settings of %s (environment variable, flag; a flag overrides its variable):\n%s\n  %-61s %s\n",
+			strings.ToLower(prefix), strings.Join(lines, "\n"), "--version", "print the version, commit and Go version, and exit")
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *version {
+		fmt.Fprintln(usage, buildinfo.Line(strings.ToLower(prefix)))
+		return ErrVersion
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
@@ -49,40 +93,49 @@ func Load(prefix string, spec any, args []string, usage io.Writer) error {
 	return nil
 }
 
-// register adds a flag for every field of spec (a pointer to a struct) that has a flag
-// tag, and returns one --help line per field; env names a field's variable ("" for none).
-func register(fs *flag.FlagSet, spec any, env func(reflect.StructField) string) []string {
-	v := reflect.ValueOf(spec).Elem()
-	t := v.Type()
-	var lines []string
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		name := f.Tag.Get("flag")
-		if e := env(f); e != "" {
-			lines = append(lines, fmt.Sprintf("  %-32s %-28s %s (default %q)", e, flagLabel(name), f.Tag.Get("desc"), f.Tag.Get("default")))
-		} else {
-			lines = append(lines, fmt.Sprintf("  %-28s %s (default %q)", flagLabel(name), f.Tag.Get("desc"), f.Tag.Get("default")))
-		}
-		if name == "" {
-			continue
-		}
-		fs.Var(fieldValue{v.Field(i)}, name, f.Tag.Get("desc"))
-	}
-	return lines
+// Environ fills spec as Load does from an environment other than this process's: lookup
+// answers a variable (os.LookupEnv for the process's own). Tools use it to see what a
+// deployment's environment makes of a program's settings.
+func Environ(prefix string, spec any, lookup func(string) (string, bool)) error {
+	return apply(Settings(prefix, spec), lookup)
 }
 
-// IsHelp tells whether err means the user asked for --help.
-func IsHelp(err error) bool { return errors.Is(err, flag.ErrHelp) }
+// apply sets every setting to its default and then to its variable, where one is set.
+func apply(settings []Setting, lookup func(string) (string, bool)) error {
+	for _, s := range settings {
+		if d, ok := s.field.Tag.Lookup("default"); ok {
+			if err := s.Set(d); err != nil {
+				return fmt.Errorf("default of %s: %w", s.Env, err)
+			}
+		}
+	}
+	var errs []error
+	for _, s := range settings {
+		for _, name := range s.Names {
+			v, ok := lookup(name)
+			if !ok {
+				continue
+			}
+			if err := s.Set(v); err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: %w", name, v, err))
+			}
+			break
+		}
+	}
+	return errors.Join(errs...)
+}
 
-func envName(prefix string, f reflect.StructField) string {
-	key := f.Tag.Get("envconfig")
-	if key == "" {
-		key = strings.ToUpper(f.Name)
+// register adds a flag for every setting that has one and returns one --help line per
+// setting.
+func register(fs *flag.FlagSet, settings []Setting) []string {
+	var lines []string
+	for _, s := range settings {
+		lines = append(lines, fmt.Sprintf("  %-32s %-28s %s (default %q)", s.Env, flagLabel(s.Flag), s.Desc, s.Default))
+		if s.Flag != "" {
+			fs.Var(s.value, s.Flag, s.Desc)
+		}
 	}
-	if key == "DATABASE_URL" || key == "LOG_LEVEL" {
-		return key
-	}
-	return prefix + "_" + key
+	return lines
 }
 
 func flagLabel(name string) string {
@@ -91,87 +144,3 @@ func flagLabel(name string) string {
 	}
 	return "--" + name
 }
-
-// fieldValue adapts one struct field to flag.Value.
-type fieldValue struct{ v reflect.Value }
-
-func (f fieldValue) String() string {
-	if !f.v.IsValid() {
-		return ""
-	}
-	return fmt.Sprint(f.v.Interface())
-}
-
-func (f fieldValue) Set(s string) error {
-	if fv, ok := f.v.Addr().Interface().(flag.Value); ok {
-		return fv.Set(s)
-	}
-	switch f.v.Interface().(type) {
-	case time.Duration:
-		d, err := parseDuration(s)
-		if err != nil {
-			return err
-		}
-		f.v.SetInt(int64(d))
-		return nil
-	}
-	switch f.v.Kind() {
-	case reflect.String:
-		f.v.SetString(s)
-	case reflect.Int, reflect.Int64, reflect.Int32:
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			return err
-		}
-		f.v.SetInt(n)
-	case reflect.Float64:
-		x, err := strconv.ParseFloat(s, 64)
-		if err != nil {
-			return err
-		}
-		f.v.SetFloat(x)
-	case reflect.Bool:
-		b, err := strconv.ParseBool(s)
-		if err != nil {
-			return err
-		}
-		f.v.SetBool(b)
-	default:
-		return fmt.Errorf("unsupported setting type %s", f.v.Type())
-	}
-	return nil
-}
-
-// IsBoolFlag lets a bool flag be given without a value.
-func (f fieldValue) IsBoolFlag() bool { return f.v.IsValid() && f.v.Kind() == reflect.Bool }
-
-// parseDuration accepts Go durations ("10s") and bare seconds ("0.5"), because the
-// report's commands give --sleep as fractional seconds.
-func parseDuration(s string) (time.Duration, error) {
-	if x, err := strconv.ParseFloat(s, 64); err == nil {
-		return time.Duration(x * float64(time.Second)), nil
-	}
-	return time.ParseDuration(s)
-}
-
-// Seconds is a duration that also reads bare fractional seconds from the environment,
-// so GENERATOR_SLEEP=0.5 and --sleep 0.5 mean the same.
-type Seconds time.Duration
-
-// Decode implements envconfig.Decoder.
-func (s *Seconds) Decode(v string) error {
-	d, err := parseDuration(v)
-	if err != nil {
-		return err
-	}
-	*s = Seconds(d)
-	return nil
-}
-
-// Set implements flag.Value.
-func (s *Seconds) Set(v string) error { return s.Decode(v) }
-
-func (s Seconds) String() string { return time.Duration(s).String() }
-
-// D returns the value as a time.Duration.
-func (s Seconds) D() time.Duration { return time.Duration(s) }

@@ -26,6 +26,13 @@ func clearEnv(t *testing.T) {
 	for _, k := range []string{"DATABASE_URL", "TEST_DATABASE_URL", "TEST_HTTP_ADDR", "TEST_MIN_RECORDS", "TEST_SLEEP",
 		"TEST_INTERVAL", "TEST_BAD_RATE", "TEST_ONCE", "TEST_ENV_ONLY"} {
 		t.Setenv(k, "")
+		unsetenv(k)
+	}
+}
+
+// unsetenv removes variables t.Setenv has saved (and restores at the end of the test).
+func unsetenv(keys ...string) {
+	for _, k := range keys {
 		os.Unsetenv(k)
 	}
 }
@@ -172,7 +179,7 @@ func TestErrors(t *testing.T) {
 		}
 	}
 	t.Setenv("TEST_MIN_RECORDS", "many")
-	if _, _, err := load(t); err == nil || !strings.Contains(err.Error(), "environment") {
+	if _, _, err := load(t); err == nil || !strings.Contains(err.Error(), `TEST_MIN_RECORDS="many"`) {
 		t.Errorf("bad variable: %v", err)
 	}
 	t.Setenv("TEST_MIN_RECORDS", "1")

@@ -4,12 +4,10 @@
 package metrics
 
 import (
-	"runtime"
-	"runtime/debug"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/ecomstream/ecomstream/services/common/buildinfo"
 	"github.com/ecomstream/ecomstream/services/common/replica"
 )
 
@@ -20,48 +18,30 @@ const Namespace = "ecomstream"
 // memory and the Go runtime collectors, which the Resources dashboard reads.
 func NewRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
+	Register(reg)
+	return reg
+}
+
+// Register adds what every service exports (process, Go runtime, build info) to reg.
+func Register(reg prometheus.Registerer) {
 	reg.MustRegister(
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewGoCollector(),
 		buildInfo(),
 	)
-	return reg
-}
-
-// Version is the product's version; a release build sets it with
-// -ldflags "-X github.com/ecomstream/ecomstream/services/common/metrics.Version=v1.2.3".
-var Version = "dev"
-
-// Revision is the commit the binary was built from ("unknown" when the build had no
-// version control information, e.g. a build from a tarball).
-func Revision() string {
-	rev, modified := "unknown", false
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				rev = s.Value
-			case "vcs.modified":
-				modified = s.Value == "true"
-			}
-		}
-	}
-	if modified {
-		rev += "-dirty"
-	}
-	return rev
 }
 
 // buildInfo is ecomstream_build_info, constant 1 with what was deployed as labels
-// (postgres_exporter's convention), so a dashboard can tell which replica runs what. Its
-// replica label is the replica's readable name, the instance name of its logs (package
-// replica): the dashboards show it in place of an address.
+// (postgres_exporter's convention), so a dashboard can tell which replica runs what;
+// `--version` prints the same values (package buildinfo). Its replica label is the
+// replica's readable name, the instance name of its logs (package replica): the
+// dashboards show it in place of an address.
 func buildInfo() prometheus.Collector {
 	g := prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: Namespace, Name: "build_info",
 		Help: "Constant 1, labelled with the version, revision and Go version of the binary and the replica's name (compose: ingester-2).",
 		ConstLabels: prometheus.Labels{
-			"version": Version, "revision": Revision(), "goversion": runtime.Version(), "replica": replica.Name(),
+			"version": buildinfo.Version, "revision": buildinfo.Revision(), "goversion": buildinfo.GoVersion(), "replica": replica.Name(),
 		},
 	})
 	g.Set(1)

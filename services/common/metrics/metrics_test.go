@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/ecomstream/ecomstream/services/common/buildinfo"
 	"github.com/ecomstream/ecomstream/services/common/replica"
 )
 
@@ -16,7 +17,7 @@ func TestRegistryHasBuildInfoAndPassesLint(t *testing.T) {
 	want := `
 # HELP ecomstream_build_info Constant 1, labelled with the version, revision and Go version of the binary and the replica's name (compose: ingester-2).
 # TYPE ecomstream_build_info gauge
-ecomstream_build_info{goversion="` + runtime.Version() + `",replica="ingester-3",revision="` + Revision() + `",version="dev"} 1
+ecomstream_build_info{goversion="` + runtime.Version() + `",replica="ingester-3",revision="` + buildinfo.Revision() + `",version="dev"} 1
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "ecomstream_build_info"); err != nil {
 		t.Fatal(err)

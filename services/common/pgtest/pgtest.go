@@ -46,9 +46,20 @@ func (s *Server) URL(name string) string {
 	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", s.Port, name)
 }
 
-// BinDir finds PostgreSQL's server binaries: on PATH, else the newest Debian
-// /usr/lib/postgresql/N/bin.
+// BinDirEnv names a directory that replaces the search for PostgreSQL's server binaries:
+// set it to a directory without them to see what the fast tier does on a machine that
+// has none (every test needing PostgreSQL skips).
+const BinDirEnv = "ECOMSTREAM_PG_BINDIR"
+
+// BinDir finds PostgreSQL's server binaries: in $ECOMSTREAM_PG_BINDIR when it is set,
+// else on PATH, else the newest Debian /usr/lib/postgresql/N/bin.
 func BinDir() (string, error) {
+	if d := os.Getenv(BinDirEnv); d != "" {
+		if _, err := os.Stat(filepath.Join(d, "initdb")); err != nil {
+			return "", fmt.Errorf("PostgreSQL server binaries not found in %s=%s: %w", BinDirEnv, d, err)
+		}
+		return d, nil
+	}
 	if p, err := exec.LookPath("pg_ctl"); err == nil {
 		if r, err := filepath.EvalSymlinks(p); err == nil {
 			return filepath.Dir(r), nil

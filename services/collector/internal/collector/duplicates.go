@@ -7,6 +7,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ecomstream/ecomstream/services/common/table"
 )
 
 // Duplicates is the report's "Duplicates detected": event_ids stored more than once. The
@@ -38,9 +40,9 @@ func (*Duplicates) Describe(ch chan<- *prometheus.Desc) {
 	ch <- duplicatesSkippedDesc
 }
 
-const duplicateIDsSQL = `
-SELECT count(*) - count(DISTINCT event_id) FROM events
-WHERE event_time >= now() - make_interval(secs => $1)`
+var duplicateIDsSQL = `
+SELECT count(*) - count(DISTINCT ` + table.Events.Column(table.EventID) + `) FROM ` + table.Events.Name + `
+WHERE ` + table.Events.Column(table.EventTime) + ` >= now() - make_interval(secs => $1)`
 
 // Measure implements Measurement.
 func (d *Duplicates) Measure(ctx context.Context, ch chan<- prometheus.Metric) error {

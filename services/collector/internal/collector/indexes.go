@@ -6,10 +6,12 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ecomstream/ecomstream/services/common/table"
 )
 
 // Tables are the product's tables; statistics are reported for these only.
-var Tables = []string{"events", "ingested_files", "rejected_records"}
+var Tables = []string{table.Events.Name, "ingested_files", "rejected_records"}
 
 // Indexes is the report's "Index Effectiveness" table: each index's size, how often it
 // was scanned (pg_stat_user_indexes.idx_scan, the report's "Usage Count"), tuples read

@@ -68,27 +68,3 @@ func (r *copyReader) Read(p []byte) (int, error) {
 	}
 	return n, nil
 }
-
-// appendRow encodes the current row in the order of columns (and ord when staging).
-func (s *source) appendRow(dst []byte) []byte {
-	e := &s.ev
-	n := len(columns)
-	if s.staging {
-		n++
-	}
-	dst = pgcopy.AppendRow(dst, n)
-	dst = pgcopy.AppendUUID(dst, e.EventID)
-	dst = pgcopy.AppendTimestamptz(dst, e.EventTime)
-	dst = pgcopy.AppendText(dst, e.EventType)
-	dst = pgcopy.AppendInt8(dst, e.UserID)
-	dst = pgcopy.AppendUUID(dst, e.SessionID)
-	dst = pgcopy.AppendInt8(dst, e.ProductID)
-	dst = pgcopy.AppendText(dst, e.Category)
-	dst, _ = pgcopy.AppendNumeric(dst, e.PriceCents, 2) // scale 2 is always in range
-	dst = pgcopy.AppendInt4(dst, e.Quantity)
-	dst = pgcopy.AppendText(dst, s.file)
-	if s.staging {
-		dst = pgcopy.AppendInt8(dst, s.ord)
-	}
-	return dst
-}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/ecomstream/ecomstream/services/common/db"
 	"github.com/ecomstream/ecomstream/services/common/event"
+	"github.com/ecomstream/ecomstream/services/common/table"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/retry"
 	input "github.com/ecomstream/ecomstream/services/ingester/internal/source"
 )
@@ -67,8 +68,11 @@ func IsDataError(err error) bool {
 // again through staging, so no caller sees it.
 var ErrDuplicateKey = errors.New("duplicate event_id in direct COPY")
 
-var columns = []string{"event_id", "event_time", "event_type", "user_id", "session_id",
-	"product_id", "category", "price", "quantity", "source_file"}
+// eventsTable describes events once (services/common/table): the COPY column list, the
+// staging table, the merge and the binary encoding (copyrow_gen.go) are derived from it.
+var eventsTable = table.Events
+
+var columns = eventsTable.Names()
 
 // FileResult is what the batch decided for one file.
 type FileResult struct {
@@ -321,7 +325,7 @@ func (l *Loader) fill(ctx context.Context, tx pgx.Tx, b *Batch) error {
 	table := pgx.Identifier{"events"}
 	cols := columns
 	if b.Staging {
-		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE ecomstream_staging (LIKE events INCLUDING DEFAULTS, ord bigint) ON COMMIT DROP`); err != nil {
+		if _, err := tx.Exec(ctx, eventsTable.StagingDDL("ecomstream_staging", "ord bigint")); err != nil {
 			return fmt.Errorf("staging table: %w", err)
 		}
 		table = pgx.Identifier{"ecomstream_staging"}
@@ -368,14 +372,9 @@ func (l *Loader) fill(ctx context.Context, tx pgx.Tx, b *Batch) error {
 // partitioned events (the first occurrence in file order),
 // and counts, per file, what was inserted; the rest were duplicates.
 func (l *Loader) mergeStaging(ctx context.Context, tx pgx.Tx, b *Batch) error {
-	rows, err := tx.Query(ctx, `
-		WITH ins AS (
-			INSERT INTO events (event_id, event_time, event_type, user_id, session_id, product_id, category, price, quantity, source_file)
-			SELECT DISTINCT ON (event_id, event_time) event_id, event_time, event_type, user_id, session_id, product_id, category, price, quantity, source_file
-			FROM ecomstream_staging ORDER BY event_id, event_time, ord
-			ON CONFLICT (event_id, event_time) DO NOTHING
-			RETURNING source_file)
-		SELECT source_file, count(*) FROM ins GROUP BY source_file`)
+	file := eventsTable.Column(table.SourceFile)
+	rows, err := tx.Query(ctx, "WITH ins AS ("+eventsTable.Merge("ecomstream_staging", "ord", file)+")\n"+
+		"SELECT "+file+", count(*) FROM ins GROUP BY "+file)
 	if err != nil {
 		return fmt.Errorf("merge staged rows: %w", err)
 	}

@@ -8,7 +8,7 @@ import (
 )
 
 // Options are the partitioning and retention settings (the ingester's
-// INGESTER_PARTITION_* and *_RETENTION settings).
+// INGESTER_PARTITION_* and *_RETENTION settings, validated by its settings package).
 type Options struct {
 	Width     time.Duration // range of one partition; default a day
 	Ahead     int           // partitions kept ready beyond the current one
@@ -27,27 +27,9 @@ type Options struct {
 // Defaults are the settings' defaults.
 var Defaults = Options{Width: 24 * time.Hour, Ahead: 7, Interval: 10 * time.Minute, LockTimeout: 2 * time.Second}
 
-// Validate says what is wrong with o, naming the setting.
-func (o Options) Validate() error {
-	day := 24 * time.Hour
-	switch {
-	case o.Width < time.Minute || (day%o.Width != 0 && o.Width%day != 0):
-		return fmt.Errorf("INGESTER_PARTITION_WIDTH must divide a day or be whole days (at least 1m), got %s", o.Width)
-	case o.Ahead < 1 || o.Ahead > 1000:
-		return fmt.Errorf("INGESTER_PARTITIONS_AHEAD must be 1 to 1000, got %d", o.Ahead)
-	case o.Retention < 0 || (o.Retention > 0 && o.Retention < 2*o.Width):
-		return fmt.Errorf("INGESTER_EVENTS_RETENTION must be off or at least two partition widths (%s), got %s", 2*o.Width, Retention(o.Retention))
-	case o.LedgerRetention < 0 || o.RejectedRetention < 0:
-		return fmt.Errorf("retention windows must not be negative")
-	case o.Interval <= 0:
-		return fmt.Errorf("INGESTER_PARTITION_MAINTENANCE_INTERVAL must be > 0")
-	}
-	return nil
-}
-
 // Retention is a window of time written as Go durations ("36h") or whole days ("30d");
-// "off", "" and "0" mean no retention. It reads from the environment (envconfig's
-// Decoder) and from a flag (flag.Value) alike.
+// "off", "" and "0" mean no retention. It reads from the environment and from a flag
+// alike (flag.Value).
 type Retention time.Duration
 
 // Set parses s.
@@ -72,9 +54,6 @@ func (r *Retention) Set(s string) error {
 	*r = Retention(d)
 	return nil
 }
-
-// Decode implements envconfig.Decoder.
-func (r *Retention) Decode(s string) error { return r.Set(s) }
 
 // String prints whole days as "30d" and 0 as "off".
 func (r Retention) String() string {

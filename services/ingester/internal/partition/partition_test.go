@@ -296,18 +296,6 @@ func TestRetentionParses(t *testing.T) {
 			t.Errorf("%q accepted", bad)
 		}
 	}
-	o := Defaults
-	o.Retention = 36 * time.Hour
-	if err := o.Validate(); err == nil {
-		t.Error("a retention shorter than two partitions must be refused")
-	}
-	o.Retention, o.Width = 0, 7*time.Hour
-	if err := o.Validate(); err == nil {
-		t.Error("a width that does not divide a day must be refused")
-	}
-	if err := Defaults.Validate(); err != nil {
-		t.Error(err)
-	}
 }
 
 // legacyDB is a database of the previous version: events unpartitioned, with rows.

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ecomstream/ecomstream/services/common/event"
+	"github.com/ecomstream/ecomstream/services/common/table"
 )
 
 // bulkTable is the scratch copy of events the bulk baseline loads; dropped afterwards.
@@ -33,8 +34,8 @@ func BulkCopy(ctx context.Context, pool *pgxpool.Pool, streams, filesPerStream, 
 	}
 	setup := []string{
 		"DROP TABLE IF EXISTS " + bulkTable,
-		"CREATE TABLE " + bulkTable + " (LIKE events INCLUDING ALL)",
-		"ALTER TABLE " + bulkTable + " ALTER COLUMN source_file SET DEFAULT 'bulk'",
+		"CREATE TABLE " + bulkTable + " (LIKE " + table.Events.Name + " INCLUDING ALL)",
+		"ALTER TABLE " + bulkTable + " ALTER COLUMN " + table.Events.Column(table.SourceFile) + " SET DEFAULT 'bulk'",
 	}
 	for _, q := range setup {
 		if _, err := pool.Exec(ctx, q); err != nil {

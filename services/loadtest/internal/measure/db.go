@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ecomstream/ecomstream/services/common/table"
 	"github.com/ecomstream/ecomstream/services/loadtest/internal/report"
 )
 
@@ -128,8 +129,9 @@ FROM ingested_files WHERE `+w.where())
 		return a, fmt.Errorf("ledger duplicates: %w", err)
 	}
 	a.FilesCommittedTwice = i64(rows[0][0])
-	rows, err = q.Query(ctx, `SELECT count(*), count(*) - count(DISTINCT event_id) FROM events
-WHERE source_file IN (SELECT file_name FROM ingested_files WHERE `+w.where()+`)`)
+	ev := table.Events
+	rows, err = q.Query(ctx, `SELECT count(*), count(*) - count(DISTINCT `+ev.Column(table.EventID)+`) FROM `+ev.Name+`
+WHERE `+ev.Column(table.SourceFile)+` IN (SELECT file_name FROM ingested_files WHERE `+w.where()+`)`)
 	if err != nil {
 		return a, fmt.Errorf("events: %w", err)
 	}

@@ -1,19 +1,24 @@
-package main
+// Package settings is the ingester's configuration: the INGESTER_* variables and their
+// flags (DATABASE_URL and LOG_LEVEL also bare), their defaults and their validation.
+// It is importable so that tools (tests/compose, docs) read the settings from here
+// rather than from the source. A new setting is one field below and, where it can be
+// wrong, one line in Validate.
+package settings
 
 import (
-	"fmt"
+	"io"
 	"time"
 
+	"github.com/ecomstream/ecomstream/services/common/config"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/partition"
 )
 
-// Config is the ingester's settings: environment variables with the INGESTER_ prefix
-// (DATABASE_URL and LOG_LEVEL also bare) and the flags of the same meaning.
+// Prefix starts every variable of the ingester.
+const Prefix = "INGESTER"
+
+// Config is the ingester's settings.
 type Config struct {
-	DatabaseURL     string        `envconfig:"DATABASE_URL" flag:"database-url" default:"postgres://ecomstream:ecomstream@localhost:5432/ecomstream?sslmode=disable" desc:"PostgreSQL URL"`
-	LogLevel        string        `envconfig:"LOG_LEVEL" flag:"log-level" default:"info" desc:"debug, info, warn or error"`
-	HTTPAddr        string        `envconfig:"HTTP_ADDR" flag:"http-addr" default:":8082" desc:"address of /healthz, /readyz and /metrics"`
-	Instance        string        `envconfig:"INSTANCE" flag:"instance" default:"" desc:"name of this replica in logs and the ledger (default: host name)"`
+	config.Base
 	InputDir        string        `envconfig:"INPUT_DIR" flag:"input-dir" default:"/data/incoming" desc:"watched directory of *.csv files"`
 	ArchiveDir      string        `envconfig:"ARCHIVE_DIR" flag:"archive-dir" default:"/data/archive" desc:"where committed files go"`
 	FailedDir       string        `envconfig:"FAILED_DIR" flag:"failed-dir" default:"/data/failed" desc:"where rejected files go, with a .reason.txt"`
@@ -29,8 +34,7 @@ type Config struct {
 	DBWait          time.Duration `envconfig:"DB_WAIT" flag:"db-wait" default:"60s" desc:"how long to wait for PostgreSQL at start-up"`
 	MigrateAtStart  bool          `envconfig:"MIGRATE_AT_START" flag:"migrate-at-start" default:"true" desc:"apply the schema migrations at start-up (false where a one-shot job migrates and the ingester runs as its own role, as in compose)"`
 
-	// Partitions and retention (issue 13; package partition). envconfig also reads the
-	// bare names (EVENTS_RETENTION) when the prefixed ones are unset.
+	// Partitions and retention (issue 13; package partition).
 	PartitionWidth      time.Duration       `envconfig:"PARTITION_WIDTH" flag:"partition-width" default:"24h" desc:"time range of one events partition (divides a day, or whole days)"`
 	PartitionsAhead     int                 `envconfig:"PARTITIONS_AHEAD" flag:"partitions-ahead" default:"7" desc:"events partitions kept ready beyond the current one"`
 	MaintenanceInterval time.Duration       `envconfig:"PARTITION_MAINTENANCE_INTERVAL" flag:"partition-maintenance-interval" default:"10m" desc:"how often partitions and retention are maintained (one replica at a time)"`
@@ -54,48 +58,67 @@ type Config struct {
 	MaxRejectedPerFile int           `envconfig:"MAX_REJECTED_PER_FILE" flag:"max-rejected-per-file" default:"1000" desc:"rejected lines stored per file at most; the rest are counted in the ledger only (0 = all)"`
 }
 
-func (c *Config) partitions() partition.Options {
+// New is the settings before the environment and the flags: the defaults of the shared
+// ones that are the ingester's own (the rest are the `default` tags).
+func New() Config {
+	return Config{Base: config.Base{
+		HTTPAddr:    ":8082",
+		DatabaseURL: "postgres://ecomstream:ecomstream@localhost:5432/ecomstream?sslmode=disable",
+	}}
+}
+
+// Load reads the settings from the environment and args (a flag overrides its variable);
+// usage receives --help, --version and flag errors. It does not validate (Validate).
+func Load(args []string, usage io.Writer) (Config, error) {
+	c := New()
+	err := config.Load(Prefix, &c, args, usage)
+	return c, err
+}
+
+// Partitions is the partition maintainer's part of the settings.
+func (c *Config) Partitions() partition.Options {
 	o := partition.Defaults
 	o.Width, o.Ahead, o.Interval = c.PartitionWidth, c.PartitionsAhead, c.MaintenanceInterval
 	o.Retention, o.LedgerRetention, o.RejectedRetention = time.Duration(c.EventsRetention), time.Duration(c.LedgerRetention), time.Duration(c.RejectedRetention)
 	return o
 }
 
-func (c *Config) validate() error {
-	switch {
-	case c.InputDir == "":
-		return fmt.Errorf("INGESTER_INPUT_DIR (--input-dir) is required")
-	case c.OnSuccess != "archive" && c.OnSuccess != "delete":
-		return fmt.Errorf("INGESTER_ON_SUCCESS (--on-success) must be archive or delete, got %q", c.OnSuccess)
-	case c.OnSuccess == "archive" && c.ArchiveDir == "":
-		return fmt.Errorf("INGESTER_ARCHIVE_DIR (--archive-dir) is required with --on-success archive")
-	case c.FailedDir == "":
-		return fmt.Errorf("INGESTER_FAILED_DIR (--failed-dir) is required")
-	case c.TriggerInterval < 0:
-		return fmt.Errorf("INGESTER_TRIGGER_INTERVAL (--trigger-interval) must be >= 0")
-	case c.MaxBatchRecords < 1:
-		return fmt.Errorf("INGESTER_MAX_BATCH_RECORDS (--max-batch-records) must be >= 1")
-	case c.MaxBatchFiles < 1:
-		return fmt.Errorf("INGESTER_MAX_BATCH_FILES (--max-batch-files) must be >= 1")
-	case c.Workers < 1 || c.Workers > 64:
-		return fmt.Errorf("INGESTER_WORKERS (--workers) must be 1 to 64")
-	case c.Settle < 0:
-		return fmt.Errorf("INGESTER_SETTLE (--settle) must be >= 0")
-	case c.RescanInterval <= 0:
-		return fmt.Errorf("INGESTER_RESCAN_INTERVAL (--rescan-interval) must be > 0")
-	case c.MaxRejected < 1:
-		return fmt.Errorf("INGESTER_MAX_REJECTED_BUFFER must be >= 1")
-	case c.DBConnectTimeout < 0 || c.DBStatementTimeout < 0 || c.DBIdleInTxTimeout < 0 || c.DBIdleSessionTimeout < 0 ||
-		c.DBKeepAlive < 0 || c.DBTCPUserTimeout < 0:
-		return fmt.Errorf("INGESTER_DB_*_TIMEOUT and INGESTER_DB_KEEPALIVE must be >= 0")
-	case c.MaxFileAttempts < 1:
-		return fmt.Errorf("INGESTER_MAX_FILE_ATTEMPTS (--max-file-attempts) must be >= 1")
-	case c.RetryBase <= 0 || c.RetryMax < c.RetryBase:
-		return fmt.Errorf("INGESTER_RETRY_BASE (--retry-base) must be > 0 and INGESTER_RETRY_MAX (--retry-max) at least as long")
-	case c.StuckAfter < 0:
-		return fmt.Errorf("INGESTER_STUCK_AFTER (--stuck-after) must be >= 0")
-	case c.MaxRejectedPerFile < 0:
-		return fmt.Errorf("INGESTER_MAX_REJECTED_PER_FILE (--max-rejected-per-file) must be >= 0")
+// Validate says what is wrong with the settings, every problem named by its variable and
+// flag.
+func (c *Config) Validate() error {
+	v := config.NewCheck(Prefix, c)
+	c.Base.Check(v)
+	v.If(c.InputDir == "", &c.InputDir, "is required")
+	v.If(c.OnSuccess != "archive" && c.OnSuccess != "delete", &c.OnSuccess, "must be archive or delete, got %q", c.OnSuccess)
+	v.If(c.OnSuccess == "archive" && c.ArchiveDir == "", &c.ArchiveDir, "is required with %s archive", v.Name(&c.OnSuccess))
+	v.If(c.FailedDir == "", &c.FailedDir, "is required")
+	v.If(c.TriggerInterval < 0, &c.TriggerInterval, "must be >= 0")
+	v.If(c.MaxBatchRecords < 1, &c.MaxBatchRecords, "must be >= 1")
+	v.If(c.MaxBatchFiles < 1, &c.MaxBatchFiles, "must be >= 1")
+	v.If(c.Workers < 1 || c.Workers > 64, &c.Workers, "must be 1 to 64")
+	v.If(c.Settle < 0, &c.Settle, "must be >= 0")
+	v.If(c.RescanInterval <= 0, &c.RescanInterval, "must be > 0")
+	v.If(c.MaxRejected < 1, &c.MaxRejected, "must be >= 1")
+	v.If(c.ShutdownGrace < 0, &c.ShutdownGrace, "must be >= 0")
+	v.If(c.DBWait < 0, &c.DBWait, "must be >= 0")
+
+	day := 24 * time.Hour
+	v.If(c.PartitionWidth < time.Minute || (day%c.PartitionWidth != 0 && c.PartitionWidth%day != 0), &c.PartitionWidth,
+		"must divide a day or be whole days (at least 1m), got %s", c.PartitionWidth)
+	v.If(c.PartitionsAhead < 1 || c.PartitionsAhead > 1000, &c.PartitionsAhead, "must be 1 to 1000, got %d", c.PartitionsAhead)
+	v.If(c.MaintenanceInterval <= 0, &c.MaintenanceInterval, "must be > 0")
+	if c.PartitionWidth > 0 {
+		v.If(c.EventsRetention > 0 && time.Duration(c.EventsRetention) < 2*c.PartitionWidth, &c.EventsRetention,
+			"must be off or at least two partition widths (%s), got %s", 2*c.PartitionWidth, c.EventsRetention)
 	}
-	return c.partitions().Validate()
+	for _, d := range []*time.Duration{&c.DBConnectTimeout, &c.DBStatementTimeout, &c.DBIdleInTxTimeout,
+		&c.DBIdleSessionTimeout, &c.DBKeepAlive, &c.DBTCPUserTimeout} {
+		v.If(*d < 0, d, "must be >= 0 (0 = none)")
+	}
+	v.If(c.MaxFileAttempts < 1, &c.MaxFileAttempts, "must be >= 1")
+	v.If(c.RetryBase <= 0, &c.RetryBase, "must be > 0")
+	v.If(c.RetryMax < c.RetryBase, &c.RetryMax, "must be at least %s (%s)", v.Name(&c.RetryBase), c.RetryBase)
+	v.If(c.StuckAfter < 0, &c.StuckAfter, "must be >= 0")
+	v.If(c.MaxRejectedPerFile < 0, &c.MaxRejectedPerFile, "must be >= 0")
+	return v.Err()
 }
