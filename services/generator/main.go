@@ -37,6 +37,7 @@ type settings struct {
 	Duration      config.Seconds `envconfig:"DURATION" flag:"duration" default:"0" desc:"stop after this long, e.g. 20s or 1m (0 = never)"`
 	Instance      string         `envconfig:"INSTANCE" flag:"instance" desc:"name of this replica in file names and logs; empty = the host name"`
 	Seed          int64          `envconfig:"SEED" flag:"seed" default:"0" desc:"random seed, for a repeatable stream (0 = random)"`
+	Compress      string         `envconfig:"COMPRESS" flag:"compress" default:"none" desc:"none, gzip or zstd: files are placed as .csv, .csv.gz or .csv.zst"`
 }
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -82,6 +83,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		MaxFiles:      s.MaxFiles,
 		Duration:      s.Duration.D(),
 		Seed:          uint64(s.Seed),
+		Compress:      s.Compress,
 	}
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintf(stderr, "generator: invalid settings:\n%v\n", err)

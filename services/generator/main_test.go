@@ -46,7 +46,7 @@ func TestEnvironmentAndFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := settings{LogLevel: "debug", HTTPAddr: ":8081", OutputDir: "/data/incoming", MinRecords: 1000, MaxRecords: 1000,
-		BadRate: 0.01, DuplicateRate: 0.02, MaxFiles: 9, Instance: "gen-7", Seed: 5}
+		BadRate: 0.01, DuplicateRate: 0.02, MaxFiles: 9, Instance: "gen-7", Seed: 5, Compress: "none"}
 	want.Sleep.Decode("0.1")
 	want.Duration.Decode("20s")
 	if s != want {

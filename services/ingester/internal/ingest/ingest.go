@@ -18,7 +18,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/ecomstream/ecomstream/services/common/db"
-	"github.com/ecomstream/ecomstream/services/common/event"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/archive"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/load"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/queue"
@@ -335,9 +334,10 @@ func (r *Runner) failed(ctx, dctx context.Context, worker int, log zerolog.Logge
 		return nil
 	}
 	f := files[0]
-	if load.IsDataError(err) {
-		// PostgreSQL refuses the content itself: a committed whole-file rejection.
-		b, claim, rerr := r.loader.Reject(dctx, f, &event.Rejection{Reason: load.ReasonDatabaseRejected, Message: err.Error()})
+	if rej := load.WholeFileRejection(err); rej != nil {
+		// PostgreSQL refuses the content itself, or its compressed stream is corrupt: a
+		// committed whole-file rejection.
+		b, claim, rerr := r.loader.Reject(dctx, f, rej)
 		if rerr == nil {
 			defer claim.Release()
 			r.metrics.Batches.WithLabelValues("committed").Inc()

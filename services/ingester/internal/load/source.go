@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/ecomstream/ecomstream/services/common/compress"
 	"github.com/ecomstream/ecomstream/services/common/csvcodec"
 	"github.com/ecomstream/ecomstream/services/common/event"
 )
@@ -47,6 +48,7 @@ type source struct {
 
 	idx      int
 	f        *os.File
+	z        io.Closer // the decompressor of a .csv.gz or .csv.zst file
 	sum      hash.Hash
 	cr       *csvcodec.Reader
 	header   event.Header
@@ -126,9 +128,13 @@ func (s *source) openNext() bool {
 		}
 		s.f, s.sum, s.cur = f, sha256.New(), fr
 		fr.Ident = fi
-		// The checksum sits below the buffer: every byte read from the file is hashed once,
-		// and finishFile hashes the rest straight from the file.
-		s.cr = csvcodec.NewReader(bufio.NewReaderSize(io.TeeReader(f, s.sum), 256<<10))
+		// The checksum sits below the buffer and the decompressor: every stored byte read
+		// from the file is hashed once, and finishFile hashes the rest straight from the
+		// file. A corrupt compressed stream is a *compress.CorruptError inside the
+		// FileError (see ingest's whole-file rejection).
+		z := compress.Reader(fr.File.Name, io.TeeReader(f, s.sum))
+		s.z = z
+		s.cr = csvcodec.NewReader(bufio.NewReaderSize(z, 256<<10))
 		rec, err := s.cr.Next()
 		var rej *event.Rejection
 		switch {
@@ -164,14 +170,16 @@ func (s *source) finishFile() {
 		s.err = &FileError{Name: s.cur.File.Name, Err: fmt.Errorf("read %s: %w", s.cur.File.Path, err)}
 	}
 	s.cur.SHA256 = hex.EncodeToString(s.sum.Sum(nil))
+	s.z.Close()
 	s.f.Close()
-	s.cur, s.f, s.cr = nil, nil, nil
+	s.cur, s.f, s.z, s.cr = nil, nil, nil, nil
 }
 
 func (s *source) close() {
 	if s.f != nil {
+		s.z.Close()
 		s.f.Close()
-		s.cur, s.f, s.cr = nil, nil, nil
+		s.cur, s.f, s.z, s.cr = nil, nil, nil, nil
 	}
 }
 

@@ -30,6 +30,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/ecomstream/ecomstream/services/common/compress"
 	"github.com/ecomstream/ecomstream/services/common/event"
 )
 
@@ -229,6 +230,12 @@ func (q *Queue) settled(e *entry, now time.Time) bool {
 	if fi.Size() != e.Size || !fi.ModTime().Equal(e.ModTime) || ino != e.Ino || dev != e.Dev {
 		e.Size, e.ModTime, e.Dev, e.Ino, e.still = fi.Size(), fi.ModTime(), dev, ino, now
 		return false
+	}
+	if compress.CodecOf(e.Name) != compress.None {
+		// A compressed stream ends without a line end: stillness is all that shows. One
+		// read while still being written is truncated and rejected as corrupt, so
+		// compressed files are placed by rename (README).
+		return true
 	}
 	return endsWithNewline(e.Path, e.Size)
 }
