@@ -180,3 +180,97 @@ func TestCodecOfAndExtAgree(t *testing.T) {
 		}
 	}
 }
+
+// A pooled zstd decoder reads the next file whole after the previous one was left half
+// read, after a corrupt one, and when several are read at once.
+func TestPooledZstdDecodersReadEveryFileWhole(t *testing.T) {
+	data := csvRows(20000)
+	stored := compressed(t, Zstd, data)
+	half := Reader("a.csv.zst", bytes.NewReader(stored))
+	if _, err := io.ReadFull(half, make([]byte, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	half.Close() // back to the pool mid-stream
+	wantCorrupt(t, "b.csv.zst", stored[:len(stored)/2], ReasonCorrupt)
+	var readers []io.ReadCloser
+	for range 3 {
+		readers = append(readers, Reader("c.csv.zst", bytes.NewReader(stored)))
+	}
+	for i, r := range readers {
+		got, err := io.ReadAll(r)
+		r.Close()
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("reader %d: %v, %d bytes of %d", i, err, len(got), len(data))
+		}
+	}
+}
+
+// BenchmarkZstdDecoderReuse: decoding one 10,000-row file, the reader (pooled decoders)
+// against a new decoder per file, in the same run.
+func BenchmarkZstdDecoderReuse(b *testing.B) {
+	stored := compressed(b, Zstd, csvRows(10000))
+	b.Run("pooled", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			r := Reader("a.csv.zst", bytes.NewReader(stored))
+			if _, err := io.Copy(io.Discard, r); err != nil {
+				b.Fatal(err)
+			}
+			r.Close()
+		}
+	})
+	b.Run("new-per-file", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			z, err := zstd.NewReader(bytes.NewReader(stored), zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := io.Copy(io.Discard, z); err != nil {
+				b.Fatal(err)
+			}
+			z.Close()
+		}
+	})
+}
+
+// BenchmarkWriter: compressing one 1,000-row file (the report's stress files) with the
+// pooled encoders, and with a new encoder per file, in the same run.
+func BenchmarkWriter(b *testing.B) {
+	data := csvRows(1000)
+	for _, c := range []string{Gzip, Zstd} {
+		b.Run(c+"/pooled", func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				w, _ := Writer(c, io.Discard)
+				w.Write(data)
+				w.Close()
+			}
+		})
+	}
+	b.Run("zstd/new-per-file", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			z, _ := zstd.NewWriter(io.Discard, zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(1<<20))
+			z.Write(data)
+			z.Close()
+		}
+	})
+}
+
+// A pooled encoder writes a whole, independent stream for each file, also after a
+// stream was abandoned unclosed.
+func TestPooledEncodersWriteIndependentStreams(t *testing.T) {
+	for _, c := range []struct{ codec, name string }{{Gzip, "a.csv.gz"}, {Zstd, "a.csv.zst"}} {
+		abandoned, _ := Writer(c.codec, io.Discard)
+		abandoned.Write([]byte("never closed"))
+		for i := range 3 {
+			data := csvRows(100 * (i + 1))
+			got, err := readAll(c.name, bytes.NewReader(compressed(t, c.codec, data)))
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("%s stream %d: %v", c.codec, i, err)
+			}
+		}
+		w, _ := Writer(c.codec, io.Discard)
+		w.Close()
+		if err := w.Close(); err == nil {
+			t.Fatalf("%s: a second Close is not reported", c.codec)
+		}
+	}
+}
