@@ -43,6 +43,15 @@ func writeBytes(t testing.TB, dir, name string, b []byte) queue.File {
 	return queue.File{Name: name, Path: p, Size: fi.Size(), ModTime: fi.ModTime()}
 }
 
+// rows returns n valid CSV lines with fresh event_ids.
+func rows(n int) []string {
+	lines := make([]string, n)
+	for i := range lines {
+		lines[i] = row()
+	}
+	return lines
+}
+
 func sha(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
 
 func TestGzipAndZstdFilesLandAndTheLedgerHoldsTheChecksumOfTheStoredBytes(t *testing.T) {
@@ -90,10 +99,7 @@ func TestACorruptCompressedStreamRollsBackItsBatchAndIsAWholeFileRejection(t *te
 	pool := newPool(t)
 	l := &Loader{Pool: pool, Instance: "t", MaxRejected: 100}
 	dir := t.TempDir()
-	lines := make([]string, 2000)
-	for i := range lines {
-		lines[i] = row()
-	}
+	lines := rows(2000)
 	zst := compressedCSV(t, compress.Zstd, lines...)
 	gz := compressedCSV(t, compress.Gzip, lines...)
 	badCRC := append([]byte(nil), gz...)
@@ -192,4 +198,31 @@ func writeBomb(t testing.TB, dir, codec string, expanded int) queue.File {
 	out.Close()
 	fi, _ := os.Stat(p)
 	return queue.File{Name: name, Path: p, Size: fi.Size(), ModTime: fi.ModTime()}
+}
+
+// A compressed file whose size or mtime is no longer what was claimed (a writer rewrote
+// it in place, here cutting it short) is not judged on the bytes it has now: the error is
+// ErrChangedWhileRead, no rejection, nothing committed; claimed again as it is once
+// whole, it lands.
+func TestACompressedFileChangedSinceItsClaimIsRetriedNotRejected(t *testing.T) {
+	pool := newPool(t)
+	l := &Loader{Pool: pool, Instance: "t", MaxRejected: 100}
+	dir := t.TempDir()
+	lines := rows(2000)
+	zst := compressedCSV(t, compress.Zstd, lines...)
+	claimed := writeBytes(t, dir, "rewritten.csv.zst", zst)
+	if err := os.WriteFile(claimed.Path, zst[:len(zst)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := l.Load(context.Background(), []queue.File{claimed}, false)
+	if !errors.Is(err, ErrChangedWhileRead) || WholeFileRejection(err) != nil {
+		t.Fatalf("load of a file cut short after its claim: %v, want ErrChangedWhileRead and no rejection", err)
+	}
+	if n := count(t, pool, "SELECT count(*) FROM ingested_files"); n != 0 {
+		t.Fatalf("%d ledger rows", n)
+	}
+	whole := writeBytes(t, dir, "rewritten.csv.zst", zst)
+	if got := load(t, l, whole).Files[0]; got.Outcome != OutcomeIngested || got.Inserted != 2000 {
+		t.Fatalf("once whole: %+v", got)
+	}
 }

@@ -93,7 +93,7 @@ func (s *source) Next() bool {
 			continue
 		}
 		if err != nil {
-			s.err = &FileError{Name: s.cur.File.Name, Err: fmt.Errorf("read %s at line %d: %w", s.cur.File.Path, s.cr.Line(), err)}
+			s.err = &FileError{Name: s.cur.File.Name, Err: fmt.Errorf("read %s at line %d: %w", s.cur.File.Path, s.cr.Line(), s.notCorruptIfChanged(err))}
 			return false
 		}
 		s.cur.Total++
@@ -141,7 +141,7 @@ func (s *source) openNext() bool {
 		case err == io.EOF:
 			rej = &event.Rejection{Reason: event.ReasonEmptyFile, Message: "the file is empty (no header line)"}
 		case err != nil:
-			s.err = &FileError{Name: fr.File.Name, Err: fmt.Errorf("read %s: %w", fr.File.Path, err)}
+			s.err = &FileError{Name: fr.File.Name, Err: fmt.Errorf("read %s: %w", fr.File.Path, s.notCorruptIfChanged(err))}
 			return false
 		case rec.Err != nil:
 			rej = &event.Rejection{Reason: event.ReasonHeaderNotCSV, Message: "the header line is not CSV: " + rec.Err.Error()}
@@ -159,6 +159,25 @@ func (s *source) openNext() bool {
 	}
 	s.done = true
 	return false
+}
+
+// ErrChangedWhileRead: a compressed stream ended short or broke in a file whose size or
+// modification time is no longer what was claimed: it was read while being written or
+// replaced, which says nothing of its content, so it is retried rather than rejected.
+var ErrChangedWhileRead = errors.New("the file changed while it was read")
+
+// notCorruptIfChanged returns err, unless it is a corrupt compressed stream in a file
+// that has changed since it was claimed: then ErrChangedWhileRead.
+func (s *source) notCorruptIfChanged(err error) error {
+	var corrupt *compress.CorruptError
+	if !errors.As(err, &corrupt) {
+		return err
+	}
+	fi, serr := s.f.Stat()
+	if serr != nil || s.cur.File.ModTime.IsZero() || (fi.Size() == s.cur.File.Size && fi.ModTime().Equal(s.cur.File.ModTime)) {
+		return err // unchanged (or unknown): the verdict stands
+	}
+	return fmt.Errorf("%w (%d bytes claimed, %d now; %v)", ErrChangedWhileRead, s.cur.File.Size, fi.Size(), corrupt.Err)
 }
 
 // finishFile drains the rest of the file into the checksum and closes it.
