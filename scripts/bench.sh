@@ -17,7 +17,8 @@
 # them with each file's rows sorted by event_id.
 # Sizes: BENCH_FILES (100) x BENCH_ROWS (10000); BENCH_REPEAT (1) runs each loader that
 # many times and reports the median rate; BENCH_SYNC_OFF=1 adds a labelled row of the
-# ingester with synchronous_commit off (a comparison, not the headline).
+# ingester with synchronous_commit off (a comparison, not the headline); BENCH_REJECTED=1
+# adds the ingester's peak RSS while it stores 10,000 rejected lines of invalid bytes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FILES=${BENCH_FILES:-100}
@@ -278,6 +279,30 @@ if [ "${BENCH_BREAKDOWN:-0}" = 1 ]; then
   all=("$pk" "CREATE INDEX ON t (event_type)" "CREATE INDEX ON t (user_id)" "CREATE INDEX ON t (product_id)" "CREATE INDEX ON t (event_time)")
   breakdown "primary key + 4 indexes (the schema)" "$work/files" "${all[@]}"
   breakdown "the schema, rows sorted by event_id" "$work/sorted" "${all[@]}"
+fi
+
+# After the headline too: issue 8's memory bound. One file of BENCH_REJECTED_LINES (10,000)
+# lines of 4,000 invalid bytes, every line stored (--max-rejected-per-file 0), so the
+# rejected-row buffer fills to its bound (MAX_REJECTED_BUFFER rows, each capped at 4 KiB
+# after escaping): the ingester's peak RSS, in a fresh process, against that bound.
+if [ "${BENCH_REJECTED:-0}" = 1 ]; then
+  nrej=${BENCH_REJECTED_LINES:-10000}
+  stop_ingester
+  fresh_db rej
+  BENCH_INGESTER_ARGS="--max-rejected-per-file 0 ${BENCH_INGESTER_ARGS:-}" start_ingester rej
+  rss0=$(awk '/VmRSS/ {print $2}' "/proc/$ing_pid/status")
+  say "bench: peak RSS while rejecting $nrej lines of 4,000 invalid bytes"
+  perl -e 'print "event_id,event_time,event_type,user_id,session_id,product_id,category,price,quantity\n"; print "\xff" x 4000, "\n" for 1..$ARGV[0]' "$nrej" > "$work/.rejected-lines.csv"
+  mv "$work/.rejected-lines.csv" "$work/in/rejected-lines.csv"
+  wait_for 300 "the rejected file to be committed" ledger_has 'rejected-lines.csv' 1
+  rss_rej=$(awk '/VmHWM/ {print $2}' "/proc/$ing_pid/status")
+  stored=$(psql -qtAX "$(url rej)" -c "SELECT count(*) || ' rows, longest raw_line ' || max(octet_length(raw_line)) || ' bytes' FROM rejected_records WHERE source_file = 'rejected-lines.csv'")
+  cat <<EOT
+
+rejected rows: $nrej lines of 4,000 invalid bytes in one file ($(( $(stat -c %s "$work/archive/rejected-lines.csv" 2>/dev/null || echo 0) / 1048576 )) MiB), every line stored ($stored)
+ingester peak RSS $((rss_rej / 1024)) MiB (idle at start $((rss0 / 1024)) MiB; the 1,000,000-row run above $((rss_kb / 1024)) MiB);
+the rejected buffer's bound: MAX_REJECTED_BUFFER (10,000) rows x 4 KiB after escaping = 39 MiB per worker; the rest is the Go heap's growth headroom
+EOT
 fi
 
 if [ -f "$work/breakdown.md" ]; then

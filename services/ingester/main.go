@@ -21,12 +21,14 @@ import (
 	"github.com/ecomstream/ecomstream/services/common/httpserver"
 	"github.com/ecomstream/ecomstream/services/common/logging"
 	"github.com/ecomstream/ecomstream/services/common/metrics"
-	"github.com/ecomstream/ecomstream/services/ingester/internal/archive"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/ingest"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/load"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/ops"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/partition"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/queue"
+	"github.com/ecomstream/ecomstream/services/ingester/internal/retry"
+	"github.com/ecomstream/ecomstream/services/ingester/internal/source"
+	"github.com/ecomstream/ecomstream/services/ingester/internal/source/dir"
 )
 
 // appNamePrefix starts every ingester session's application_name, so replicas can find
@@ -113,24 +115,28 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 
-	if n, err := archive.Recover(cfg.InputDir, cfg.ArchiveDir, cfg.FailedDir); err != nil {
-		log.Error().Err(err).Msg("cannot clean up after interrupted moves; going on (the next start tries again)")
-	} else if n > 0 {
-		log.Warn().Int("entries", n).Msg("cleaned up after interrupted moves")
-	}
-	q := queue.New(cfg.InputDir, cfg.Settle)
 	reg := metrics.NewRegistry()
-	m := ingest.NewMetrics(reg, q, pool)
+	var m *ingest.Metrics
+	src := dir.New(dir.Options{Input: cfg.InputDir, Archive: cfg.ArchiveDir, Failed: cfg.FailedDir,
+		Settle: cfg.Settle, Rescan: cfg.RescanInterval, Log: log,
+		OnError: func(stage string) { m.Errors.WithLabelValues(stage).Inc() }})
+	q := queue.New(src, cfg.Settle)
+	m = ingest.NewMetrics(reg, q, pool)
+	rules := retry.Defaults()
+	rules.File = retry.Policy{Base: cfg.RetryBase, Max: cfg.RetryMax, Attempts: cfg.MaxFileAttempts, Jitter: rules.File.Jitter}
+	onSuccess := source.Archive
+	if cfg.OnSuccess == "delete" {
+		onSuccess = source.Delete
+	}
 	runner := ingest.New(ingest.Options{
-		InputDir: cfg.InputDir, ArchiveDir: cfg.ArchiveDir, FailedDir: cfg.FailedDir,
-		DeleteOnSuccess: cfg.OnSuccess == "delete", TriggerInterval: cfg.TriggerInterval,
+		OnSuccess: onSuccess, TriggerInterval: cfg.TriggerInterval,
 		MaxBatchRecords: cfg.MaxBatchRecords, MaxBatchFiles: cfg.MaxBatchFiles, Workers: cfg.Workers,
-		RescanInterval: cfg.RescanInterval, Grace: cfg.ShutdownGrace,
-		MaxAttempts: cfg.MaxFileAttempts, RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax, StuckAfter: cfg.StuckAfter,
+		Grace: cfg.ShutdownGrace, Retry: rules, StuckAfter: cfg.StuckAfter,
 		// A statement that outlived the statement timeout while waiting for its client
 		// belongs to a frozen replica (the timeout itself cannot end it).
 		ReapAfter: cfg.DBStatementTimeout + cfg.DBStatementTimeout/2, ReapPrefix: appNamePrefix,
-	}, log, q, &load.Loader{Pool: pool, Instance: instance, MaxRejected: cfg.MaxRejected, MaxRejectedPerFile: cfg.MaxRejectedPerFile}, m)
+	}, log, src, q, &load.Loader{Pool: pool, Instance: instance, MaxRejected: cfg.MaxRejected,
+		MaxRejectedPerFile: cfg.MaxRejectedPerFile, Retry: rules}, m)
 	router := httpserver.RouterWithAlive(log, reg, runner.Healthy, func(ctx context.Context) error {
 		if err := pool.Ping(ctx); err != nil {
 			return httpserver.Down("database", err)

@@ -207,8 +207,16 @@ func TestFileOfAnotherOwnerHoldsNothingBack(t *testing.T) {
 	if reason, _ := os.ReadFile(reasonFile); !strings.HasPrefix(string(reason), "retries_exhausted: read:") {
 		t.Fatalf("reason %q, want retries_exhausted at the read stage", reason)
 	}
-	if aside := metricValue(t, addr, `ecomstream_ingester_files_aside_total{reason="retries_exhausted"}`); aside != "1" {
-		t.Fatalf("files_aside_total{retries_exhausted} = %q, want 1", aside)
+	// Counted once the move has returned, a moment after its reason file appears and its
+	// source is gone.
+	aside := func() string {
+		return metricValue(t, addr, `ecomstream_ingester_files_aside_total{reason="retries_exhausted"}`)
+	}
+	for deadline := time.Now().Add(10 * time.Second); aside() != "1" && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := aside(); got != "1" {
+		t.Fatalf("files_aside_total{retries_exhausted} = %q, want 1", got)
 	}
 	var failed int64
 	if err := db.QueryRow(context.Background(), "SELECT count(*) FROM ingested_files WHERE outcome = 'failed' OR file_name = 'a-locked.csv'").Scan(&failed); err != nil {

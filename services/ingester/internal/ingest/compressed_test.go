@@ -9,14 +9,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/rs/zerolog"
-
 	"github.com/ecomstream/ecomstream/services/common/compress"
 	"github.com/ecomstream/ecomstream/services/common/event"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/load"
-	"github.com/ecomstream/ecomstream/services/ingester/internal/queue"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // placeCompressed places name (by rename) holding rows good rows compressed as its
@@ -53,7 +49,7 @@ func placeCompressed(t *testing.T, dir, name string, rows int, mangle func([]byt
 // corrupt one is committed as a whole-file rejection with its reason (no row of it) and
 // moved to the failed directory with its reason file, and none is retried.
 func TestACorruptCompressedFileIsRejectedWithItsReasonAndItsBatchLands(t *testing.T) {
-	r := startRunner(t, func(o *Options) { o.Workers = 1 })
+	r := startRunner(t, func(o *dirOptions) { o.Workers = 1 })
 	r.cancel()
 	<-r.done
 	in := r.opt.InputDir
@@ -69,10 +65,7 @@ func TestACorruptCompressedFileIsRejectedWithItsReasonAndItsBatchLands(t *testin
 		return b
 	})
 	place(t, in, "plain.csv", "books")
-	q := queue.New(in, 0)
-	reg := prometheus.NewRegistry()
-	m := NewMetrics(reg, q, r.pool)
-	run := New(r.opt, zerolog.Nop(), q, &load.Loader{Pool: r.pool, Instance: "t", MaxRejected: 100}, m)
+	run, _, m, _ := dirRunner(r.opt, r.pool, "t", 100)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = run.Run(ctx) }()

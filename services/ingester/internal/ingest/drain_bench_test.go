@@ -11,14 +11,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/rs/zerolog"
 
 	"github.com/ecomstream/ecomstream/services/common/db"
 	"github.com/ecomstream/ecomstream/services/common/event"
-	"github.com/ecomstream/ecomstream/services/common/metrics"
 	"github.com/ecomstream/ecomstream/services/common/pgtest"
-	"github.com/ecomstream/ecomstream/services/ingester/internal/load"
-	"github.com/ecomstream/ecomstream/services/ingester/internal/queue"
 )
 
 // BenchmarkDrainSmallFiles drains a directory of n small files (3 rows each) into a real
@@ -34,8 +30,7 @@ func BenchmarkDrainSmallFiles(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
 				pool, opt := drainSetup(b, n)
-				q := queue.New(opt.InputDir, time.Second)
-				r := New(opt, zerolog.Nop(), q, &load.Loader{Pool: pool, Instance: "bench", MaxRejected: 1000}, NewMetrics(metrics.NewRegistry(), q, pool))
+				r, _, _, _ := dirRunner(opt, pool, "bench", 1000)
 				ctx, cancel := context.WithCancel(context.Background())
 				done := make(chan struct{})
 				cpu0 := cpuSeconds()
@@ -65,7 +60,7 @@ func BenchmarkDrainSmallFiles(b *testing.B) {
 	}
 }
 
-func drainSetup(b *testing.B, n int) (*pgxpool.Pool, Options) {
+func drainSetup(b *testing.B, n int) (*pgxpool.Pool, dirOptions) {
 	b.Helper()
 	ctx := context.Background()
 	pool, err := pgxpool.New(ctx, pgtest.DB(b))
@@ -76,9 +71,9 @@ func drainSetup(b *testing.B, n int) (*pgxpool.Pool, Options) {
 		b.Fatal(err)
 	}
 	root := b.TempDir()
-	opt := Options{InputDir: filepath.Join(root, "in"), ArchiveDir: filepath.Join(root, "archive"),
-		FailedDir: filepath.Join(root, "failed"), MaxBatchRecords: 20000, MaxBatchFiles: 500, Workers: 2,
-		RescanInterval: 2 * time.Second, Grace: 5 * time.Second}
+	opt := dirOptions{InputDir: filepath.Join(root, "in"), ArchiveDir: filepath.Join(root, "archive"),
+		FailedDir: filepath.Join(root, "failed"), RescanInterval: 2 * time.Second, Settle: time.Second,
+		Options: Options{MaxBatchRecords: 20000, MaxBatchFiles: 500, Workers: 2, Grace: 5 * time.Second}}
 	os.MkdirAll(opt.InputDir, 0o755)
 	header := strings.Join(event.Columns, ",") + "\n"
 	id := 0

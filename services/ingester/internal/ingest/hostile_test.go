@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,14 +12,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/ecomstream/ecomstream/services/ingester/internal/load"
-	"github.com/ecomstream/ecomstream/services/ingester/internal/queue"
+	"github.com/ecomstream/ecomstream/services/ingester/internal/retry"
+	"github.com/ecomstream/ecomstream/services/ingester/internal/source"
+	"github.com/ecomstream/ecomstream/services/ingester/internal/source/dir"
+	"github.com/ecomstream/ecomstream/services/ingester/internal/source/memory"
 )
 
 // stuckLedger makes PostgreSQL answer every ledger row of one file name with a
 // unique_violation (23505): neither a data error nor a duplicate event, the error that
 // used to roll back and retry the whole batch forever.
-func stuckLedger(name string) func(*pgxpool.Pool, Options) {
-	return func(pool *pgxpool.Pool, _ Options) {
+func stuckLedger(name string) func(*pgxpool.Pool, dirOptions) {
+	return func(pool *pgxpool.Pool, _ dirOptions) {
 		_, err := pool.Exec(context.Background(), `
 			CREATE FUNCTION refuse_stuck() RETURNS trigger LANGUAGE plpgsql AS $$
 			BEGIN
@@ -36,15 +38,16 @@ func stuckLedger(name string) func(*pgxpool.Pool, Options) {
 	}
 }
 
-func fastRetries(o *Options) {
-	o.Workers, o.MaxAttempts, o.RetryBase, o.RetryMax = 1, 4, 10*time.Millisecond, 40*time.Millisecond
+func fastRetries(o *dirOptions) {
+	o.Workers = 1
+	o.Retry.File = retry.Policy{Base: 10 * time.Millisecond, Max: 40 * time.Millisecond, Attempts: 4, Jitter: 0.5}
 }
 
 // A file that fails for a reason of its own never holds back the files batched with it
 // or dropped after it; its attempts are counted, and after MaxAttempts it is moved aside
 // with its reason.
 func TestAFileThatKeepsFailingNeverHoldsBackTheOthers(t *testing.T) {
-	r := startRunnerWith(t, func(pool *pgxpool.Pool, o Options) {
+	r := startRunnerWith(t, func(pool *pgxpool.Pool, o dirOptions) {
 		stuckLedger("stuck.csv")(pool, o)
 		// Placed before the start: one batch of three, the stuck file oldest.
 		place(t, o.InputDir, "stuck.csv", "books")
@@ -71,12 +74,12 @@ func TestAFileThatKeepsFailingNeverHoldsBackTheOthers(t *testing.T) {
 // A file that keeps failing and cannot even be moved aside is parked: out of the way of
 // the others, in the backlog, and visible in ecomstream_ingester_files_parked.
 func TestAFileThatCannotBeMovedAsideIsParkedAndCounted(t *testing.T) {
-	r := startRunnerWith(t, func(pool *pgxpool.Pool, o Options) {
+	r := startRunnerWith(t, func(pool *pgxpool.Pool, o dirOptions) {
 		stuckLedger("stuck.csv")(pool, o)
 		place(t, o.InputDir, "stuck.csv", "books")
-	}, func(o *Options) {
+	}, func(o *dirOptions) {
 		fastRetries(o)
-		o.RetryBase, o.RetryMax = 300*time.Millisecond, 600*time.Millisecond
+		o.Retry.File.Base, o.Retry.File.Max = 300*time.Millisecond, 600*time.Millisecond
 	})
 	// Once the runner is past its start-up (a first attempt failed), the failed
 	// "directory" becomes a file: nothing can be moved into it.
@@ -109,18 +112,19 @@ func TestAFileThatCannotBeMovedAsideIsParkedAndCounted(t *testing.T) {
 // happened goes to the failed directory with its reason when it is found again, and
 // delete mode does not delete it.
 func TestACommittedFailureGoesToFailedEvenInDeleteMode(t *testing.T) {
-	r := startRunnerWith(t, func(pool *pgxpool.Pool, o Options) {
+	r := startRunnerWith(t, func(pool *pgxpool.Pool, o dirOptions) {
 		p := filepath.Join(o.InputDir, "nocol.csv")
 		os.WriteFile(p, []byte("event_id,event_time\nx,y\n"), 0o644)
 		fi, _ := os.Lstat(p)
 		// Committed as failed by an earlier run that died before moving it.
 		l := &load.Loader{Pool: pool, Instance: "crashed", MaxRejected: 10}
-		b, claim, err := l.Load(context.Background(), []queue.File{{Name: "nocol.csv", Path: p, Size: fi.Size(), ModTime: fi.ModTime()}}, false)
-		if err != nil || b.Files[0].Outcome != load.OutcomeFailed {
-			t.Fatalf("setup: %v", err)
+		it := source.Item{Name: "nocol.csv", Path: p, Version: source.Version{Size: fi.Size(), ModTime: fi.ModTime()}}
+		out := l.Load(context.Background(), dir.New(dir.Options{Input: o.InputDir}), []source.Item{it})
+		if out.Verdict != load.Done || out.Batch.Files[0].Outcome != load.OutcomeFailed {
+			t.Fatalf("setup: %v", out.Err)
 		}
-		claim.Release()
-	}, func(o *Options) { o.DeleteOnSuccess = true })
+		out.Claim.Release()
+	}, func(o *dirOptions) { o.DeleteOnSuccess = true })
 	waitFile(t, filepath.Join(r.opt.FailedDir, "nocol.csv"))
 	reason, _ := os.ReadFile(filepath.Join(r.opt.FailedDir, "nocol.csv.reason.txt"))
 	if !strings.HasPrefix(string(reason), "missing_columns:") {
@@ -141,7 +145,7 @@ func TestSymlinkIsMovedAsideUnread(t *testing.T) {
 		t.Fatalf("the symlink itself should be in failed/: %v", err)
 	}
 	// Counted once the move has returned, a moment after its reason file appears.
-	aside := func() float64 { return testutil.ToFloat64(r.metrics.Aside.WithLabelValues(queue.ReasonNotRegularFile)) }
+	aside := func() float64 { return testutil.ToFloat64(r.metrics.Aside.WithLabelValues(dir.ReasonNotRegularFile)) }
 	for deadline := time.Now().Add(10 * time.Second); aside() == 0 && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -155,25 +159,12 @@ func TestSymlinkIsMovedAsideUnread(t *testing.T) {
 	}
 }
 
-// testClock is a hand-stepped clock for the health check.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *testClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // /healthz's check fails while a worker has held a claim without progress for longer
 // than StuckAfter (here: its claim waits on a lock another session holds), and passes
 // again once it moves.
 func TestHealthFailsWhileAWorkerIsStuckOnAClaim(t *testing.T) {
-	c := &testClock{t: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}
-	r := startRunner(t, func(o *Options) { o.StuckAfter, o.Now = time.Minute, c.now })
+	c := memory.NewClock()
+	r := startRunner(t, func(o *dirOptions) { o.StuckAfter, o.Now = time.Minute, c.Now })
 	ctx := context.Background()
 	tx, err := r.pool.Begin(ctx)
 	if err != nil {
@@ -199,7 +190,7 @@ func TestHealthFailsWhileAWorkerIsStuckOnAClaim(t *testing.T) {
 	if err := r.runner.Healthy(); err != nil {
 		t.Fatalf("healthy right after the claim: %v", err)
 	}
-	c.advance(2 * time.Minute)
+	c.Advance(2 * time.Minute)
 	if err := r.runner.Healthy(); err == nil || !strings.Contains(err.Error(), "no progress") {
 		t.Fatalf("a worker stuck for 2m with a 1m bound: %v", err)
 	}
@@ -219,7 +210,7 @@ func TestHealthFailsWhileAWorkerIsStuckOnAClaim(t *testing.T) {
 // counts attempts and is moved aside with the timeout as its reason (after raising
 // INGESTER_DB_STATEMENT_TIMEOUT, `ingester retry` puts it back).
 func TestABatchPastTheStatementTimeoutIsSplitAndTheSlowFileSetAside(t *testing.T) {
-	r := startRunnerWith(t, func(pool *pgxpool.Pool, o Options) {
+	r := startRunnerWith(t, func(pool *pgxpool.Pool, o dirOptions) {
 		ctx := context.Background()
 		if _, err := pool.Exec(ctx, `
 			CREATE FUNCTION slow_file() RETURNS trigger LANGUAGE plpgsql AS $$

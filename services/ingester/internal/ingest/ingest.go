@@ -1,47 +1,57 @@
-// Package ingest runs the ingester: it feeds the queue from inotify and periodic rescans,
-// and runs workers that take ready files, commit them in batches and move them out of
-// the input directory.
+// Package ingest runs the ingester: discovery feeds the queue from the source, and
+// workers take ready items, commit them in batches through the loader and finish them
+// (archive, delete, or move aside) through the source. It knows no paths: where items
+// come from and where they go is the source's business (package source), what a batch
+// does in PostgreSQL is the loader's (package load).
 package ingest
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"os"
-	"path/filepath"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
 
-	"github.com/ecomstream/ecomstream/services/common/db"
-	"github.com/ecomstream/ecomstream/services/ingester/internal/archive"
+	"github.com/ecomstream/ecomstream/services/common/event"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/load"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/queue"
-	"github.com/ecomstream/ecomstream/services/ingester/internal/watch"
+	"github.com/ecomstream/ecomstream/services/ingester/internal/retry"
+	"github.com/ecomstream/ecomstream/services/ingester/internal/source"
 )
+
+// Loader commits batches: load.Loader in production, a fake in the fast tests. Both
+// read items through the Opener the runner passes (its source).
+type Loader interface {
+	Load(ctx context.Context, open load.Opener, items []source.Item) load.Outcome
+	Reject(ctx context.Context, open load.Opener, it source.Item, rej *event.Rejection) load.Outcome
+}
+
+// Reaper is a loader that can end the stalled sessions of frozen replicas.
+type Reaper interface {
+	ReapStalled(ctx context.Context, prefix string, after time.Duration) (int, error)
+}
 
 // Options are the settings the runner needs.
 type Options struct {
-	InputDir, ArchiveDir, FailedDir string
-	DeleteOnSuccess                 bool
-	TriggerInterval                 time.Duration // 0: continuous
-	MaxBatchRecords                 int
-	MaxBatchFiles                   int
-	Workers                         int
-	RescanInterval                  time.Duration
+	// OnSuccess is what becomes of a committed item: source.Archive (the default) or
+	// source.Delete.
+	OnSuccess       source.Action
+	TriggerInterval time.Duration // 0: continuous
+	MaxBatchRecords int
+	MaxBatchFiles   int
+	Workers         int
 	// Grace is how long a batch in flight may run on after shutdown begins before it is
 	// cancelled (and so rolled back).
 	Grace time.Duration
-	// A file that fails for a reason of its own (an OS error reading it, a statement the
-	// server refuses, a move that fails) is tried again after RetryBase, doubling up to
-	// RetryMax, with jitter; after MaxAttempts it is moved to the failed directory with
-	// its reason, or, if even that fails, parked (ecomstream_ingester_files_parked).
-	MaxAttempts         int
-	RetryBase, RetryMax time.Duration
+	// Retry: an item that fails for a reason of its own (an OS error reading it, a
+	// statement the server refuses, a finish that fails) is tried again by Retry.File;
+	// once exhausted it is moved aside with its reason, or, if even that fails, parked
+	// (ecomstream_ingester_files_parked). Retry.Locked: how long an item another replica
+	// holds waits. Zero fields take retry.Defaults().
+	Retry retry.Policies
 	// StuckAfter: /healthz fails once a worker has made no progress on its claim for
 	// this long.
 	StuckAfter time.Duration
@@ -57,85 +67,97 @@ type Options struct {
 type Runner struct {
 	opt     Options
 	log     zerolog.Logger
+	src     source.Source
 	queue   *queue.Queue
-	loader  *load.Loader
+	loader  Loader
 	metrics *Metrics
 
 	mu          sync.Mutex
 	bytesPerRow float64 // learned, to turn MaxBatchRecords into a byte budget
-	dupUntil    int     // batches left to run in staging mode after a duplicate
 	trigger     *trigger
+	listed      chan struct{} // closed by the source's first complete listing
 
 	// busySince[i] is when worker i last made progress on the claim it holds (unix
 	// nanoseconds on opt.Now), 0 while it holds none.
 	busySince []atomic.Int64
 }
 
-// New returns a runner; q must watch opt.InputDir.
-func New(opt Options, log zerolog.Logger, q *queue.Queue, loader *load.Loader, m *Metrics) *Runner {
+// New returns a runner; q must settle its items with src.
+func New(opt Options, log zerolog.Logger, src source.Source, q *queue.Queue, loader Loader, m *Metrics) *Runner {
 	if opt.Workers < 1 {
 		opt.Workers = 1
 	}
 	if opt.MaxBatchFiles < 1 {
 		opt.MaxBatchFiles = 1000
 	}
-	if opt.MaxAttempts < 1 {
-		opt.MaxAttempts = 10
+	d := retry.Defaults()
+	if opt.Retry.File.Base <= 0 {
+		opt.Retry.File = d.File
 	}
-	if opt.RetryBase <= 0 {
-		opt.RetryBase = time.Second
-	}
-	if opt.RetryMax < opt.RetryBase {
-		opt.RetryMax = max(opt.RetryBase, 5*time.Minute)
+	if opt.Retry.Locked <= 0 {
+		opt.Retry.Locked = d.Locked
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	r := &Runner{opt: opt, log: log, queue: q, loader: loader, metrics: m, bytesPerRow: 150,
-		busySince: make([]atomic.Int64, opt.Workers)}
+	r := &Runner{opt: opt, log: log, src: src, queue: q, loader: loader, metrics: m, bytesPerRow: 150,
+		listed: make(chan struct{}), busySince: make([]atomic.Int64, opt.Workers)}
 	if opt.TriggerInterval > 0 {
 		r.trigger = newTrigger()
 	}
 	return r
 }
 
-// Run works until ctx ends, then lets batches in flight finish (up to Grace).
+// sink is the queue as the source sees it, with the runner's counting.
+type sink struct {
+	*queue.Queue
+	r    *Runner
+	once sync.Once
+}
+
+// Listed ends a listing; the first one lets the workers start, so the first batches
+// are taken oldest first from everything that was waiting.
+func (s *sink) Listed(began time.Time) {
+	s.Queue.Listed(began)
+	s.once.Do(func() { close(s.r.listed) })
+}
+
+// Aside counts an entry the source moved aside unread (once per entry moved, not per
+// sighting).
+func (s *sink) Aside(name, reason string) {
+	s.Queue.Aside(name, reason)
+	s.r.metrics.Aside.WithLabelValues(reason).Inc()
+}
+
+// Run works until ctx ends, then lets batches in flight finish (up to Grace). It
+// returns the source's error if discovery cannot start.
 func (r *Runner) Run(ctx context.Context) error {
-	for _, d := range []string{r.opt.InputDir, r.opt.ArchiveDir, r.opt.FailedDir} {
-		if d == "" {
-			continue
-		}
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return fmt.Errorf("directory %s: %w", d, err)
-		}
-	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var wg sync.WaitGroup
+	var discoverErr error
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := watch.Watch(ctx, r.opt.InputDir, r.queue); err != nil {
-			r.log.Warn().Err(err).Msg("no inotify watch; relying on rescans")
+		if err := r.src.Discover(ctx, &sink{Queue: r.queue, r: r}); err != nil && ctx.Err() == nil {
+			discoverErr = fmt.Errorf("source %s: %w", r.src, err)
+			cancel()
 		}
 	}()
-	if err := r.rescan(); err != nil {
-		return fmt.Errorf("list %s: %w", r.opt.InputDir, err)
-	}
-	wg.Add(1)
-	go func() { defer wg.Done(); r.rescanLoop(ctx) }()
 	if r.trigger != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); r.trigger.run(ctx, r.opt.TriggerInterval) }()
 	}
-	if r.opt.ReapAfter > 0 && r.opt.ReapPrefix != "" {
+	if reaper, ok := r.loader.(Reaper); ok && r.opt.ReapAfter > 0 && r.opt.ReapPrefix != "" {
 		wg.Add(1)
-		go func() { defer wg.Done(); r.reapLoop(ctx) }()
+		go func() { defer wg.Done(); r.reapLoop(ctx, reaper) }()
 	}
 	for i := 0; i < r.opt.Workers; i++ {
 		wg.Add(1)
 		go func(id int) { defer wg.Done(); r.worker(ctx, id) }(i)
 	}
 	wg.Wait()
-	return nil
+	return discoverErr
 }
 
 // every runs f every d until ctx ends.
@@ -152,19 +174,10 @@ func every(ctx context.Context, d time.Duration, f func()) {
 	}
 }
 
-func (r *Runner) rescanLoop(ctx context.Context) {
-	every(ctx, r.opt.RescanInterval, func() {
-		if err := r.rescan(); err != nil {
-			r.metrics.Errors.WithLabelValues("read").Inc()
-			r.log.Error().Err(err).Str("dir", r.opt.InputDir).Msg("rescan failed")
-		}
-	})
-}
-
 // reapLoop ends the stalled sessions of frozen replicas (this one's included).
-func (r *Runner) reapLoop(ctx context.Context) {
+func (r *Runner) reapLoop(ctx context.Context, reaper Reaper) {
 	every(ctx, max(r.opt.ReapAfter/4, time.Second), func() {
-		n, err := r.loader.ReapStalled(ctx, r.opt.ReapPrefix, r.opt.ReapAfter)
+		n, err := reaper.ReapStalled(ctx, r.opt.ReapPrefix, r.opt.ReapAfter)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			r.metrics.Errors.WithLabelValues("database").Inc()
@@ -176,38 +189,16 @@ func (r *Runner) reapLoop(ctx context.Context) {
 	})
 }
 
-// rescan lists the input directory and moves aside what must not be read: names that
-// are not UTF-8 (the ledger cannot record them, so the failed directory and its reason
-// file are their record) and entries that are not regular files (a symlink, FIFO,
-// socket or device is never opened; link(2) moves the entry itself, not its target).
-func (r *Runner) rescan() error {
-	aside, err := r.queue.Rescan()
-	for _, a := range aside {
-		why := a.Reason + ": the file name is not valid UTF-8"
-		if a.Reason == queue.ReasonNotRegularFile {
-			why = a.Reason + ": not a regular file (symlink, FIFO, socket or device); it was not read"
-		}
-		_, merr := archive.Fail(filepath.Join(r.opt.InputDir, a.Name), r.opt.FailedDir, archive.Identity{}, why)
-		switch {
-		case errors.Is(merr, archive.ErrGone): // another replica moved it
-			continue
-		case merr != nil:
-			r.metrics.Errors.WithLabelValues("archive").Inc()
-			r.log.Error().Err(merr).Str("file", strconv.QuoteToASCII(a.Name)).Str("reason", a.Reason).Msg("cannot move aside a file that must not be read")
-			continue
-		}
-		r.metrics.Aside.WithLabelValues(a.Reason).Inc() // once per entry moved, not per sighting
-		r.log.Warn().Str("file", strconv.QuoteToASCII(a.Name)).Str("reason", a.Reason).Msg("moved to the failed directory without reading it")
-	}
-	return err
-}
-
 // worker takes batches until ctx ends. In trigger mode it waits for each trigger and
 // then drains what is ready, as a Spark micro-batch would.
 func (r *Runner) worker(ctx context.Context, id int) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-r.listed:
+	}
 	log := r.log.With().Int("worker", id).Logger()
-	backoff := 100 * time.Millisecond
-	poll := time.NewTicker(100 * time.Millisecond) // settling files have no event to wake us
+	poll := time.NewTicker(100 * time.Millisecond) // settling items have no event to wake us
 	defer poll.Stop()
 	var gen uint64
 	for ctx.Err() == nil {
@@ -218,22 +209,19 @@ func (r *Runner) worker(ctx context.Context, id int) {
 			}
 		}
 		for ctx.Err() == nil {
-			files := r.queue.Take(r.opt.MaxBatchFiles, r.byteBudget())
-			if len(files) == 0 {
+			items := r.queue.Take(r.opt.MaxBatchFiles, r.byteBudget())
+			if len(items) == 0 {
 				break
 			}
-			err := r.batch(ctx, id, log, files)
+			wait, err := r.batch(ctx, id, log, items)
 			r.busySince[id].Store(0)
 			if err != nil {
-				log.Error().Err(err).Int("files", len(files)).Dur("retry_in", backoff).Msg("database unavailable; files stay in the input directory")
+				log.Error().Err(err).Int("files", len(items)).Dur("retry_in", wait).Msg("database unavailable; files stay in the input")
 				select {
 				case <-ctx.Done():
-				case <-time.After(backoff):
+				case <-time.After(wait):
 				}
-				backoff = min(backoff*2, 5*time.Second)
-				continue
 			}
-			backoff = 100 * time.Millisecond
 		}
 		if r.trigger != nil {
 			continue
@@ -252,144 +240,109 @@ func (r *Runner) byteBudget() int64 {
 	return int64(float64(r.opt.MaxBatchRecords) * r.bytesPerRow)
 }
 
-// stagingNext says whether the next batch should go straight to the staging path: after
-// a duplicate key, a few batches do, since duplicates tend to come in runs.
-func (r *Runner) stagingNext() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.dupUntil > 0 {
-		r.dupUntil--
-		return true
-	}
-	return false
-}
-
-// batch commits files and moves them out. The database work runs on a context that
+// batch commits items and finishes them. The database work runs on a context that
 // outlives shutdown by Grace, so SIGTERM lets the batch in flight finish.
 //
-// A failure is pinned on the file it belongs to: a batch of several files that fails
-// for any reason but a lost database goes again one file at a time, so one file's
-// trouble never holds back another. It returns an error only when the database itself
-// is unavailable (the worker then backs off); everything else is settled per file.
-func (r *Runner) batch(ctx context.Context, worker int, log zerolog.Logger, files []queue.File) error {
+// A failure is pinned on the item it belongs to: a batch of several items that fails
+// for any reason but a lost database goes again one item at a time, so one item's
+// trouble never holds back another. It returns an error (and how long to wait) only
+// when the database itself is unavailable; everything else is settled per item.
+func (r *Runner) batch(ctx context.Context, worker int, log zerolog.Logger, items []source.Item) (time.Duration, error) {
 	r.busySince[worker].Store(r.opt.Now().UnixNano()) // a new claim is progress
 	dctx, cancel := graceContext(ctx, r.opt.Grace)
 	defer cancel()
-	staging := r.stagingNext()
-	b, claim, err := r.loader.Load(dctx, files, staging)
-	if errors.Is(err, load.ErrDuplicateKey) {
+	o := r.loader.Load(dctx, r.src, items)
+	r.metrics.Batches.WithLabelValues("rolled_back").Add(float64(o.RolledBack))
+	if o.Verdict != load.Done {
 		r.metrics.Batches.WithLabelValues("rolled_back").Inc()
-		r.mu.Lock()
-		r.dupUntil = 8
-		r.mu.Unlock()
-		log.Debug().Int("files", len(files)).Msg("duplicate event_id: batch goes again through staging")
-		b, claim, err = r.loader.Load(dctx, files, true)
+		return r.failed(ctx, dctx, worker, log, items, o)
 	}
-	if err != nil {
-		r.metrics.Batches.WithLabelValues("rolled_back").Inc()
-		return r.failed(ctx, dctx, worker, log, files, err)
-	}
-	defer claim.Release()
+	r.committed(dctx, log, o)
+	return 0, nil
+}
+
+// committed records a committed batch and finishes its items, then releases its claim.
+func (r *Runner) committed(ctx context.Context, log zerolog.Logger, o load.Outcome) {
+	defer o.Claim.Release()
 	r.metrics.Batches.WithLabelValues("committed").Inc()
-	r.metrics.BatchSeconds.Observe(b.Duration.Seconds())
-	r.metrics.BatchRecords.Observe(float64(b.Rows()))
-	r.settle(log, b)
-	return nil
+	r.metrics.BatchSeconds.Observe(o.Batch.Duration.Seconds())
+	r.metrics.BatchRecords.Observe(float64(o.Batch.Rows()))
+	r.finish(ctx, log, o.Batch)
 }
 
 // failed settles a batch that did not commit.
-func (r *Runner) failed(ctx, dctx context.Context, worker int, log zerolog.Logger, files []queue.File, err error) error {
-	// A file's fault: reading it failed, PostgreSQL refused its data (classes 22, 23,
-	// 54, a unique violation included), or its batch ran past the statement timeout (a
-	// batch that always does would otherwise come back whole, forever, holding its
-	// other files; split, the slow file alone counts attempts and, if it keeps timing
-	// out, is moved aside with that reason). Anything else (a connection lost, the
-	// server shutting down, resources) blames no file and counts no attempt.
-	var fileErr *load.FileError
-	ownFault := errors.As(err, &fileErr) || load.IsDataError(err) || db.IsUniqueViolation(err) || db.IsQueryCanceled(err)
-	if !ownFault || ctx.Err() != nil {
-		// The database is away (or we are stopping): no file is to blame.
+func (r *Runner) failed(ctx, dctx context.Context, worker int, log zerolog.Logger, items []source.Item, o load.Outcome) (time.Duration, error) {
+	if (o.Verdict == load.Retry && !o.Own) || ctx.Err() != nil {
+		// The database is away (or we are stopping): no item is to blame.
 		r.metrics.Errors.WithLabelValues("database").Inc()
-		for _, f := range files {
-			r.queue.Defer(f.Name, time.Second)
+		for _, it := range items {
+			r.queue.Defer(it.Name, o.After)
 		}
-		return err
+		return o.After, o.Err
 	}
-	if len(files) > 1 {
-		log.Warn().Err(err).Int("files", len(files)).Msg("batch refused; committing its files one by one to find the one at fault")
-		for i, f := range files {
+	if len(items) > 1 {
+		log.Warn().Err(o.Err).Int("files", len(items)).Msg("batch refused; committing its files one by one to find the one at fault")
+		for i := range items {
 			if ctx.Err() != nil { // shutting down: the rest wait for the next start
-				for _, rest := range files[i:] {
+				for _, rest := range items[i:] {
 					r.queue.Defer(rest.Name, 0)
 				}
-				return nil
+				return 0, nil
 			}
-			if err := r.batch(ctx, worker, log, []queue.File{f}); err != nil {
-				for _, rest := range files[i+1:] {
-					r.queue.Defer(rest.Name, time.Second)
+			if wait, err := r.batch(ctx, worker, log, items[i:i+1]); err != nil {
+				for _, rest := range items[i+1:] {
+					r.queue.Defer(rest.Name, wait)
 				}
-				return err
+				return wait, err
 			}
 		}
-		return nil
+		return 0, nil
 	}
-	f := files[0]
-	if rej := load.WholeFileRejection(err); rej != nil {
-		// PostgreSQL refuses the content itself, or its compressed stream is corrupt: a
-		// committed whole-file rejection.
-		b, claim, rerr := r.loader.Reject(dctx, f, rej)
-		if rerr == nil {
-			defer claim.Release()
-			r.metrics.Batches.WithLabelValues("committed").Inc()
-			r.settle(log, b)
-			return nil
+	it := items[0]
+	if o.Verdict == load.Reject {
+		// PostgreSQL refuses the content itself: a committed whole-file rejection.
+		ro := r.loader.Reject(dctx, r.src, it, &event.Rejection{Reason: o.Reason, Message: o.Err.Error()})
+		if ro.Verdict == load.Done {
+			r.committed(dctx, log, ro)
+			return 0, nil
 		}
-		err = rerr
+		o = ro
 	}
-	stage := "database"
-	if fileErr != nil {
-		stage = "read"
-	}
-	r.retryFile(log, f, stage, err)
-	return nil
+	r.retryItem(dctx, log, it, o.Stage, o.Err)
+	return 0, nil
 }
 
-// backoff is the delay before a file's next attempt: RetryBase doubled per attempt up
-// to RetryMax, times a random factor in [0.5, 1.5) so replicas and files spread out.
-func (r *Runner) backoff(attempts int) time.Duration {
-	d := r.opt.RetryBase
-	for i := 1; i < attempts && d < r.opt.RetryMax; i++ {
-		d *= 2
-	}
-	d = min(d, r.opt.RetryMax)
-	return time.Duration(float64(d) * (0.5 + rand.Float64()))
-}
-
-// retryFile counts a failed attempt of one file and schedules the next; after
-// MaxAttempts the file is moved aside with its reason, or parked if it cannot be moved.
-func (r *Runner) retryFile(log zerolog.Logger, f queue.File, stage string, err error) {
+// retryItem counts a failed attempt of one item and schedules the next by the file
+// policy; once it is exhausted the item is moved aside with its reason, or parked if it
+// cannot be.
+func (r *Runner) retryItem(ctx context.Context, log zerolog.Logger, it source.Item, stage string, err error) {
 	r.metrics.Errors.WithLabelValues(stage).Inc()
 	r.metrics.Retries.WithLabelValues(stage).Inc()
-	n := r.queue.Fail(f.Name, r.backoff)
-	flog := log.With().Str("file", f.Name).Str("stage", stage).Int("attempts", n).Logger()
-	if n < r.opt.MaxAttempts {
+	n := r.queue.Fail(it.Name, r.opt.Retry.File.Delay)
+	flog := log.With().Str("file", it.Name).Str("stage", stage).Int("attempts", n).Logger()
+	if !r.opt.Retry.File.Exhausted(n) {
 		flog.Warn().Err(err).Msg("file not done; it will be tried again")
 		return
 	}
 	if stage != "archive" {
 		// Never committed: moving it aside loses nothing, and a person sees why.
-		// Only the version the queue saw: a newer one renamed over the name stays.
-		seen := archive.Identity{Dev: f.Dev, Ino: f.Ino, Size: f.Size, ModTime: f.ModTime}
-		_, merr := archive.Fail(f.Path, r.opt.FailedDir, seen, "retries_exhausted: "+stage+": "+err.Error())
-		if merr == nil || errors.Is(merr, archive.ErrGone) {
+		// Only the version the queue saw: a newer one put over the name stays.
+		ferr := r.src.Finish(ctx, []source.Finish{{Item: it, Version: it.Version, Action: source.Fail,
+			Reason: "retries_exhausted: " + stage + ": " + err.Error()}})[0]
+		switch {
+		case ferr == nil || errors.Is(ferr, source.ErrGone):
 			r.metrics.Aside.WithLabelValues("retries_exhausted").Inc()
-			r.queue.Done(f.Name)
+			r.queue.Done(it.Name)
 			flog.Error().Err(err).Msg("file kept failing; moved to the failed directory with its reason")
 			return
+		case errors.Is(ferr, source.ErrChanged):
+			r.queue.Changed(it.Name)
+			flog.Warn().Err(err).Msg("file kept failing, but a new version took its name; the new version gets a fresh start")
+			return
 		}
-		err = fmt.Errorf("%w; moving it aside failed too: %w", err, merr)
+		err = fmt.Errorf("%w; moving it aside failed too: %w", err, ferr)
 	}
-	r.queue.Park(f.Name)
+	r.queue.Park(it.Name)
 	flog.Error().Err(err).Msg("file kept failing and cannot be moved aside; parked until it changes (see ecomstream_ingester_files_parked)")
 }
 
@@ -413,61 +366,27 @@ func (r *Runner) Healthy() error {
 	return nil
 }
 
-// settle records and moves every file of a committed batch.
-func (r *Runner) settle(log zerolog.Logger, b *load.Batch) {
+// finish records every item of a committed batch and finishes those whose outcome is
+// committed, in one call to the source (one fsync per directory for the batch).
+func (r *Runner) finish(ctx context.Context, log zerolog.Logger, b *load.Batch) {
 	var rows, bytes int64
+	var fs []source.Finish
+	var done []*load.FileResult
 	for _, f := range b.Files {
-		flog := log.With().Str("file", f.File.Name).Logger()
-		switch f.Outcome {
-		case load.OutcomeLocked:
-			r.queue.Defer(f.File.Name, 500*time.Millisecond)
+		if !r.record(ctx, log, b, f) {
 			continue
-		case load.OutcomeGone:
-			r.queue.Done(f.File.Name)
-			continue
-		case load.OutcomeRetry:
-			r.retryFile(log, f.File, "read", f.Err)
-			continue
-		case load.OutcomeChanged:
-			r.metrics.Errors.WithLabelValues("read").Inc()
-			flog.Warn().Err(f.Err).Msg("the path no longer names the regular file that was taken; not read")
-			r.queue.Changed(f.File.Name)
-			continue
-		case load.OutcomeIngested:
-			r.metrics.Records.WithLabelValues("inserted").Add(float64(f.Inserted))
-			r.metrics.Records.WithLabelValues("rejected").Add(float64(f.Rejected))
-			r.metrics.Records.WithLabelValues("duplicate").Add(float64(f.Duplicate))
-			r.metrics.Bytes.Add(float64(f.File.Size))
-			lat := b.Committed.Sub(f.File.ModTime).Seconds()
-			for i := int64(0); i < f.Inserted; i++ {
-				r.metrics.Latency.Observe(lat)
-			}
-			rows += f.Total
-			bytes += f.File.Size
-			if len(f.Extra) > 0 {
-				flog.Info().Strs("columns", f.Extra).Msg("unknown columns ignored")
-			}
-			flog.Debug().Int64("records", f.Total).Int64("inserted", f.Inserted).Int64("rejected", f.Rejected).
-				Int64("duplicate", f.Duplicate).Float64("latency_seconds", lat).Bool("staging", b.Staging).Msg("file committed")
-		case load.OutcomeFailed:
-			flog.Warn().Str("reason", f.Failure.Reason).Str("message", f.Failure.Message).Msg("file rejected; moved to the failed directory")
-		case load.OutcomeAlreadyCommitted:
-			flog.Info().Str("committed", f.Committed).Msg("file already in the ledger with the same bytes; moving it out without loading")
 		}
-		err := r.moveOut(f)
-		switch {
-		case errors.Is(err, errChanged):
-			r.metrics.Files.WithLabelValues(f.Outcome).Inc()
-			flog.Warn().Msg("the file was replaced or rewritten while it was loaded; what was read is committed, and the new content will be loaded as a new file")
-			r.queue.Changed(f.File.Name)
-		case err != nil:
-			flog.Error().Err(err).Msg("committed, but could not move the file out; will retry (the ledger prevents a second load)")
-			r.retryFile(log, f.File, "archive", err)
-		default:
-			r.metrics.Files.WithLabelValues(f.Outcome).Inc()
-			r.queue.Done(f.File.Name)
+		if f.Outcome == load.OutcomeIngested {
+			rows, bytes = rows+f.Total, bytes+f.File.Size
 		}
+		fin, err := r.finishing(f)
+		if err != nil {
+			r.retryItem(ctx, log, f.File, "archive", err)
+			continue
+		}
+		fs, done = append(fs, fin), append(done, f)
 	}
+	r.finished(ctx, log, done, r.src.Finish(ctx, fs))
 	if rows > 0 {
 		r.mu.Lock()
 		r.bytesPerRow = 0.8*r.bytesPerRow + 0.2*float64(bytes)/float64(rows)
@@ -475,39 +394,83 @@ func (r *Runner) settle(log zerolog.Logger, b *load.Batch) {
 	}
 }
 
-// errChanged means the path no longer holds the bytes that were loaded.
-var errChanged = archive.ErrChanged
+// record counts and logs what the batch decided for one item, and tells whether the
+// item is to be finished (its outcome is committed); the others go back to the queue.
+func (r *Runner) record(ctx context.Context, log zerolog.Logger, b *load.Batch, f *load.FileResult) bool {
+	flog := log.With().Str("file", f.File.Name).Logger()
+	switch f.Outcome {
+	case load.OutcomeLocked:
+		r.queue.Defer(f.File.Name, r.opt.Retry.Locked)
+		return false
+	case load.OutcomeGone:
+		r.queue.Done(f.File.Name)
+		return false
+	case load.OutcomeRetry:
+		r.retryItem(ctx, log, f.File, "read", f.Err)
+		return false
+	case load.OutcomeChanged:
+		r.metrics.Errors.WithLabelValues("read").Inc()
+		flog.Warn().Err(f.Err).Msg("the name no longer holds the regular file that was taken; not read")
+		r.queue.Changed(f.File.Name)
+		return false
+	case load.OutcomeIngested:
+		r.metrics.Records.WithLabelValues("inserted").Add(float64(f.Inserted))
+		r.metrics.Records.WithLabelValues("rejected").Add(float64(f.Rejected))
+		r.metrics.Records.WithLabelValues("duplicate").Add(float64(f.Duplicate))
+		r.metrics.Bytes.Add(float64(f.File.Size))
+		lat := b.Committed.Sub(f.File.ModTime).Seconds()
+		for i := int64(0); i < f.Inserted; i++ {
+			r.metrics.Latency.Observe(lat)
+		}
+		if len(f.Extra) > 0 {
+			flog.Info().Strs("columns", f.Extra).Msg("unknown columns ignored")
+		}
+		flog.Debug().Int64("records", f.Total).Int64("inserted", f.Inserted).Int64("rejected", f.Rejected).
+			Int64("duplicate", f.Duplicate).Float64("latency_seconds", lat).Bool("staging", b.Staging).Msg("file committed")
+	case load.OutcomeFailed:
+		flog.Warn().Str("reason", f.Failure.Reason).Str("message", f.Failure.Message).Msg("file rejected; moved to the failed directory")
+	case load.OutcomeAlreadyCommitted:
+		flog.Info().Str("committed", f.Committed).Msg("file already in the ledger with the same bytes; moving it out without loading")
+	}
+	return true
+}
 
-func (r *Runner) moveOut(f *load.FileResult) error {
-	if f.Ident != nil {
-		cur, err := os.Lstat(f.File.Path)
-		if err == nil && (!os.SameFile(f.Ident, cur) || cur.Size() != f.Ident.Size() || !cur.ModTime().Equal(f.Ident.ModTime())) {
-			return errChanged
+// finished settles each finished item in the queue by what its finish returned.
+func (r *Runner) finished(ctx context.Context, log zerolog.Logger, done []*load.FileResult, errs []error) {
+	for i, f := range done {
+		flog := log.With().Str("file", f.File.Name).Logger()
+		switch err := errs[i]; {
+		case errors.Is(err, source.ErrChanged):
+			r.metrics.Files.WithLabelValues(f.Outcome).Inc()
+			flog.Warn().Msg("the file was replaced or rewritten while it was loaded; what was read is committed, and the new content will be loaded as a new file")
+			r.queue.Changed(f.File.Name)
+		case err != nil && !errors.Is(err, source.ErrGone):
+			flog.Error().Err(err).Msg("committed, but could not move the file out; will retry (the ledger prevents a second load)")
+			r.retryItem(ctx, log, f.File, "archive", err)
+		default:
+			r.metrics.Files.WithLabelValues(f.Outcome).Inc()
+			r.queue.Done(f.File.Name)
 		}
 	}
-	// The ledger decides where the file goes: a committed failure goes to the failed
-	// directory on every path, and only committed rows allow a delete.
+}
+
+// finishing says how a committed item leaves the input. The ledger decides: a committed
+// failure is moved aside with its reason on every path, and only committed rows allow
+// an archive or a delete. Only the version that was read is finished.
+func (r *Runner) finishing(f *load.FileResult) (source.Finish, error) {
+	fin := source.Finish{Item: f.File, Version: f.File.Version, Action: r.opt.OnSuccess}
 	failed := f.Outcome == load.OutcomeFailed || (f.Outcome == load.OutcomeAlreadyCommitted && f.Committed == load.OutcomeFailed)
 	loaded := f.Outcome == load.OutcomeIngested || (f.Outcome == load.OutcomeAlreadyCommitted && f.Committed == load.OutcomeIngested)
-	var err error
 	switch {
 	case failed:
-		reason := "failed: the ledger records this file as failed"
+		fin.Action, fin.Reason = source.Fail, "failed: the ledger records this file as failed"
 		if f.Failure != nil {
-			reason = f.Failure.Reason + ": " + f.Failure.Message
+			fin.Reason = f.Failure.Reason + ": " + f.Failure.Message
 		}
-		_, err = archive.Fail(f.File.Path, r.opt.FailedDir, archive.IdentityOf(f.Ident), reason)
 	case !loaded:
-		return fmt.Errorf("%s: outcome %q is not a committed one; not moved", f.File.Name, f.Outcome)
-	case r.opt.DeleteOnSuccess:
-		err = archive.Delete(f.File.Path, archive.IdentityOf(f.Ident))
-	default:
-		_, err = archive.Move(f.File.Path, r.opt.ArchiveDir, archive.IdentityOf(f.Ident))
+		return fin, fmt.Errorf("%s: outcome %q is not a committed one; not moved", f.File.Name, f.Outcome)
 	}
-	if errors.Is(err, archive.ErrGone) {
-		return nil
-	}
-	return err
+	return fin, nil
 }
 
 // graceContext returns a context that ends Grace after parent ends.

@@ -70,7 +70,8 @@ func NewMetrics(reg prometheus.Registerer, q *queue.Queue, pool *pgxpool.Pool) *
 	for _, s := range []string{"read", "database", "archive"} {
 		m.Errors.WithLabelValues(s)
 	}
-	for _, r := range []string{queue.ReasonBadFileName, queue.ReasonNotRegularFile, "retries_exhausted"} {
+	// The reasons of the directory source's move-asides (source/dir) and the runner's own.
+	for _, r := range []string{"bad_file_name", "not_regular_file", "unterminated", "retries_exhausted"} {
 		m.Aside.WithLabelValues(r)
 	}
 	for _, s := range []string{"read", "database", "archive"} {

@@ -33,7 +33,7 @@ func TestPoolConnectionStatesSumToThePoolSize(t *testing.T) {
 	idle.Release()
 
 	reg := metrics.NewRegistry()
-	NewMetrics(reg, queue.New(t.TempDir(), 0), pool)
+	NewMetrics(reg, queue.New(nil, 0), pool)
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)

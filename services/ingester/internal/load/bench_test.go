@@ -15,18 +15,18 @@ import (
 	"github.com/ecomstream/ecomstream/services/common/db"
 	"github.com/ecomstream/ecomstream/services/common/event"
 	"github.com/ecomstream/ecomstream/services/common/pgtest"
-	"github.com/ecomstream/ecomstream/services/ingester/internal/queue"
+	input "github.com/ecomstream/ecomstream/services/ingester/internal/source"
 )
 
 // benchRows is the rows of one benchmark file (the bench's file size).
 const benchRows = 10000
 
 // writeBenchFiles writes n files of benchRows generator-like rows with fresh event_ids.
-func writeBenchFiles(b *testing.B, dir string, n int) []queue.File {
+func writeBenchFiles(b *testing.B, dir string, n int) []input.Item {
 	b.Helper()
 	rng := rand.New(rand.NewPCG(uint64(n), 7))
 	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
-	files := make([]queue.File, n)
+	files := make([]input.Item, n)
 	buf := make([]byte, 0, benchRows*160)
 	for i := range files {
 		buf = event.AppendSyntheticCSV(append(buf[:0], event.HeaderLine()...), rng, benchRows, t0)
@@ -35,8 +35,7 @@ func writeBenchFiles(b *testing.B, dir string, n int) []queue.File {
 		if err := os.WriteFile(p, buf, 0o644); err != nil {
 			b.Fatal(err)
 		}
-		fi, _ := os.Stat(p)
-		files[i] = queue.File{Name: name, Path: p, Size: fi.Size(), ModTime: fi.ModTime()}
+		files[i] = item(name, p)
 	}
 	return files
 }
@@ -70,7 +69,7 @@ func BenchmarkLoad(b *testing.B) {
 	b.ResetTimer()
 	cpu0 := cpuTime()
 	for i := 0; i < b.N; i++ {
-		batch, claim, err := l.Load(ctx, files[2*i:2*i+2], false)
+		batch, claim, err := loadOnce(ctx, l, files[2*i:2*i+2]...)
 		if err != nil {
 			b.Fatal(err)
 		}

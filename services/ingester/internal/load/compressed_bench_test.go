@@ -11,15 +11,15 @@ import (
 
 	"github.com/ecomstream/ecomstream/services/common/compress"
 	"github.com/ecomstream/ecomstream/services/common/event"
-	"github.com/ecomstream/ecomstream/services/ingester/internal/queue"
+	input "github.com/ecomstream/ecomstream/services/ingester/internal/source"
 )
 
 // writeCodecFiles writes n files of benchRows generator-like rows, compressed with codec.
-func writeCodecFiles(b *testing.B, dir, codec string, n int, seed uint64) []queue.File {
+func writeCodecFiles(b *testing.B, dir, codec string, n int, seed uint64) []input.Item {
 	b.Helper()
 	rng := rand.New(rand.NewPCG(seed, 11))
 	t0 := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
-	files := make([]queue.File, n)
+	files := make([]input.Item, n)
 	buf := make([]byte, 0, benchRows*160)
 	for i := range files {
 		buf = event.AppendSyntheticCSV(append(buf[:0], event.HeaderLine()...), rng, benchRows, t0)
@@ -40,8 +40,7 @@ func writeCodecFiles(b *testing.B, dir, codec string, n int, seed uint64) []queu
 			b.Fatal(err)
 		}
 		f.Close()
-		fi, _ := os.Stat(p)
-		files[i] = queue.File{Name: name, Path: p, Size: fi.Size(), ModTime: fi.ModTime()}
+		files[i] = item(name, p)
 	}
 	return files
 }
@@ -59,7 +58,7 @@ func benchLoader(b *testing.B) *Loader {
 func BenchmarkCompressedInputCost(b *testing.B) {
 	l := benchLoader(b)
 	codecs := []string{compress.None, compress.Gzip, compress.Zstd}
-	files := map[string][]queue.File{}
+	files := map[string][]input.Item{}
 	stored := map[string]int64{}
 	for i, c := range codecs {
 		files[c] = writeCodecFiles(b, b.TempDir(), c, 2*b.N, uint64(i+1)*uint64(b.N+1))
@@ -73,11 +72,12 @@ func BenchmarkCompressedInputCost(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		for _, c := range codecs {
 			c0 := cpuTime()
-			batch, claim, err := l.Load(ctx, files[c][2*i:2*i+2], false)
-			if err != nil {
-				b.Fatal(err)
+			o := l.Load(ctx, byPath{}, files[c][2*i:2*i+2])
+			if o.Verdict != Done {
+				b.Fatal(o.Err)
 			}
-			claim.Release()
+			o.Claim.Release()
+			batch := o.Batch
 			cpu[c] += cpuTime() - c0
 			if got := batch.Rows(); got != 2*benchRows {
 				b.Fatalf("%s batch committed %d rows, want %d", c, got, 2*benchRows)
@@ -103,7 +103,7 @@ func BenchmarkCompressedBombPeakHeap(b *testing.B) {
 	l := benchLoader(b)
 	dir := b.TempDir()
 	const expanded = 256 << 20
-	bombs := map[string]queue.File{}
+	bombs := map[string]input.Item{}
 	for _, c := range []string{compress.Gzip, compress.Zstd} {
 		bombs[c] = writeBomb(b, dir, c, expanded)
 	}
@@ -112,12 +112,13 @@ func BenchmarkCompressedBombPeakHeap(b *testing.B) {
 	ctx := context.Background()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		load1 := func(f queue.File) {
-			batch, claim, err := l.Load(ctx, []queue.File{f}, false)
-			if err != nil {
-				b.Fatal(err)
+		load1 := func(f input.Item) {
+			o := l.Load(ctx, byPath{}, []input.Item{f})
+			if o.Verdict != Done {
+				b.Fatal(o.Err)
 			}
-			claim.Release()
+			o.Claim.Release()
+			batch := o.Batch
 			if got := batch.Files[0].Outcome; got != OutcomeIngested && got != OutcomeAlreadyCommitted {
 				b.Fatalf("%s: %s", f.Name, got)
 			}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/ecomstream/ecomstream/services/common/compress"
 	"github.com/ecomstream/ecomstream/services/common/event"
-	"github.com/ecomstream/ecomstream/services/ingester/internal/queue"
+	input "github.com/ecomstream/ecomstream/services/ingester/internal/source"
 )
 
 // compressedCSV is the event CSV of lines (after the header), compressed with codec.
@@ -33,14 +33,13 @@ func compressedCSV(t testing.TB, codec string, lines ...string) []byte {
 	return []byte(buf.String())
 }
 
-func writeBytes(t testing.TB, dir, name string, b []byte) queue.File {
+func writeBytes(t testing.TB, dir, name string, b []byte) input.Item {
 	t.Helper()
 	p := filepath.Join(dir, name)
 	if err := os.WriteFile(p, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	fi, _ := os.Stat(p)
-	return queue.File{Name: name, Path: p, Size: fi.Size(), ModTime: fi.ModTime()}
+	return item(name, p)
 }
 
 // rows returns n valid CSV lines with fresh event_ids.
@@ -117,14 +116,13 @@ func TestACorruptCompressedStreamRollsBackItsBatchAndIsAWholeFileRejection(t *te
 			good := writeBytes(t, dir, "good-"+c.name, compressedCSV(t, compress.CodecOf(c.name), row()))
 			bad := writeBytes(t, dir, c.name, c.stored)
 			before := count(t, pool, "SELECT count(*) FROM events")
-			_, _, err := l.Load(context.Background(), []queue.File{good, bad}, false)
+			o := l.Load(context.Background(), byPath{}, []input.Item{good, bad})
 			var fe *FileError
-			if !errors.As(err, &fe) || fe.Name != c.name {
-				t.Fatalf("load: %v, want the FileError of %s", err, c.name)
+			if !errors.As(o.Err, &fe) || fe.Name != c.name {
+				t.Fatalf("load: %v, want the FileError of %s", o.Err, c.name)
 			}
-			rej := WholeFileRejection(err)
-			if rej == nil || rej.Reason != compress.ReasonCorrupt {
-				t.Fatalf("rejection %+v, want %s", rej, compress.ReasonCorrupt)
+			if o.Verdict != Reject || o.Reason != compress.ReasonCorrupt {
+				t.Fatalf("verdict %s %q, want reject %s", o.Verdict, o.Reason, compress.ReasonCorrupt)
 			}
 			if n := count(t, pool, "SELECT count(*) FROM events"); n != before {
 				t.Fatalf("%d rows committed from a rolled-back batch", n-before)
@@ -132,11 +130,12 @@ func TestACorruptCompressedStreamRollsBackItsBatchAndIsAWholeFileRejection(t *te
 			if n := count(t, pool, "SELECT count(*) FROM ingested_files WHERE file_name IN ($1, $2)", good.Name, bad.Name); n != 0 {
 				t.Fatalf("%d ledger rows from a rolled-back batch", n)
 			}
-			b, claim, err := l.Reject(context.Background(), bad, rej)
-			if err != nil {
-				t.Fatal(err)
+			ro := l.Reject(context.Background(), byPath{}, bad, &event.Rejection{Reason: o.Reason, Message: o.Err.Error()})
+			if ro.Verdict != Done {
+				t.Fatal(ro.Err)
 			}
-			claim.Release()
+			ro.Claim.Release()
+			b := ro.Batch
 			if f := b.Files[0]; f.Outcome != OutcomeFailed || f.SHA256 != sha(c.stored) {
 				t.Fatalf("rejection: %+v, want failed with the stored bytes' checksum", f)
 			}
@@ -172,7 +171,7 @@ func TestACompressedBombIsReadInBoundedMemory(t *testing.T) {
 
 // writeBomb writes a compressed file whose content is the header, one row of `expanded`
 // bytes with no line end before its last byte, and one good row.
-func writeBomb(t testing.TB, dir, codec string, expanded int) queue.File {
+func writeBomb(t testing.TB, dir, codec string, expanded int) input.Item {
 	t.Helper()
 	name := "bomb-" + codec + ".csv" + compress.Ext(codec)
 	p := filepath.Join(dir, name)
@@ -196,8 +195,7 @@ func writeBomb(t testing.TB, dir, codec string, expanded int) queue.File {
 		t.Fatal(err)
 	}
 	out.Close()
-	fi, _ := os.Stat(p)
-	return queue.File{Name: name, Path: p, Size: fi.Size(), ModTime: fi.ModTime()}
+	return item(name, p)
 }
 
 // A compressed file whose size or mtime is no longer what was claimed (a writer rewrote
@@ -214,9 +212,9 @@ func TestACompressedFileChangedSinceItsClaimIsRetriedNotRejected(t *testing.T) {
 	if err := os.WriteFile(claimed.Path, zst[:len(zst)/2], 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err := l.Load(context.Background(), []queue.File{claimed}, false)
-	if !errors.Is(err, ErrChangedWhileRead) || WholeFileRejection(err) != nil {
-		t.Fatalf("load of a file cut short after its claim: %v, want ErrChangedWhileRead and no rejection", err)
+	o := l.Load(context.Background(), byPath{}, []input.Item{claimed})
+	if o.Verdict != Retry || !o.Own || !errors.Is(o.Err, ErrChangedWhileRead) {
+		t.Fatalf("load of a file cut short after its claim: %s %v, want an own retry with ErrChangedWhileRead", o.Verdict, o.Err)
 	}
 	if n := count(t, pool, "SELECT count(*) FROM ingested_files"); n != 0 {
 		t.Fatalf("%d ledger rows", n)

@@ -18,7 +18,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -28,7 +27,8 @@ import (
 
 	"github.com/ecomstream/ecomstream/services/common/db"
 	"github.com/ecomstream/ecomstream/services/common/event"
-	"github.com/ecomstream/ecomstream/services/ingester/internal/queue"
+	"github.com/ecomstream/ecomstream/services/ingester/internal/retry"
+	input "github.com/ecomstream/ecomstream/services/ingester/internal/source"
 )
 
 // File outcomes.
@@ -63,8 +63,8 @@ func IsDataError(err error) bool {
 	return class == "22" || class == "23" || class == "54"
 }
 
-// ErrDuplicateKey means the direct COPY met an event_id already stored; the caller
-// retries the batch in staging mode.
+// ErrDuplicateKey means the direct COPY met an event_id already stored; Load then goes
+// again through staging, so no caller sees it.
 var ErrDuplicateKey = errors.New("duplicate event_id in direct COPY")
 
 var columns = []string{"event_id", "event_time", "event_type", "user_id", "session_id",
@@ -72,7 +72,9 @@ var columns = []string{"event_id", "event_time", "event_type", "user_id", "sessi
 
 // FileResult is what the batch decided for one file.
 type FileResult struct {
-	File      queue.File
+	// File is the item as it was taken; once it has been read, its Version is what was
+	// read (the caller finishes only that version: a newer one stays to be loaded).
+	File      input.Item
 	Outcome   string
 	SHA256    string
 	Total     int64 // data records, malformed ones included
@@ -81,9 +83,6 @@ type FileResult struct {
 	Duplicate int64
 	Failure   *event.Rejection // why the whole file was rejected
 	Extra     []string         // unknown header columns (ignored)
-	// Ident is the file as it was read (fstat of the open descriptor): the caller moves
-	// the path away only if it still names these bytes.
-	Ident os.FileInfo
 	// Committed is the outcome the ledger already holds for these bytes (with
 	// OutcomeAlreadyCommitted): "ingested" or "failed". The ledger decides where the file
 	// goes: a committed failure goes to the failed directory, whatever path found it.
@@ -99,6 +98,7 @@ type Batch struct {
 	Staging   bool
 	Committed time.Time
 	Duration  time.Duration
+	open      Opener
 }
 
 // Rows returns the rows of the batch's committed files.
@@ -117,6 +117,10 @@ type Loader struct {
 	// MaxRejectedPerFile caps the rejected rows stored per file (0: no cap); the rest are
 	// counted in the ledger's records_rejected, not stored.
 	MaxRejectedPerFile int
+	// Retry: the database policy times Retry outcomes; Staging is how many batches go
+	// straight through staging after a duplicate key. retry.Defaults() when zero.
+	Retry retry.Policies
+	tally tally
 }
 
 // Claim is a batch in progress: the connection holding the files' advisory locks. Call
@@ -140,39 +144,55 @@ func (c *Claim) Release() {
 	c.conn = nil
 }
 
-// Load commits files in one transaction. On success the returned Claim holds the files'
-// locks until the caller has archived them. On error nothing was committed and no lock is
-// held.
-func (l *Loader) Load(ctx context.Context, files []queue.File, staging bool) (*Batch, *Claim, error) {
-	batch := &Batch{Staging: staging}
-	for _, f := range files {
-		batch.Files = append(batch.Files, &FileResult{File: f, Outcome: OutcomeIngested})
+// Load commits items in one transaction, reading them through open. A direct COPY that
+// meets a duplicate event_id is rolled back and the batch goes again through the staging
+// table (and so do the next few batches): the caller never sees that retry. With Done,
+// Outcome.Claim holds the items' locks until the caller has finished them; otherwise
+// nothing was committed and no lock is held.
+func (l *Loader) Load(ctx context.Context, open Opener, items []input.Item) Outcome {
+	staging, rolled := l.stagingNext(), 0
+	b, claim, err := l.load(ctx, open, items, staging)
+	if errors.Is(err, ErrDuplicateKey) {
+		rolled++
+		l.sawDuplicate()
+		b, claim, err = l.load(ctx, open, items, true)
+	}
+	o := l.verdict(b, claim, err)
+	o.RolledBack += rolled
+	return o
+}
+
+func (l *Loader) load(ctx context.Context, open Opener, items []input.Item, staging bool) (*Batch, *Claim, error) {
+	batch := &Batch{Staging: staging, open: open}
+	for _, it := range items {
+		batch.Files = append(batch.Files, &FileResult{File: it, Outcome: OutcomeIngested})
 	}
 	return l.commit(ctx, batch, func(tx pgx.Tx) error { return l.fill(ctx, tx, batch) })
 }
 
-// Reject commits a whole-file rejection of one file without loading its rows: a file
-// PostgreSQL refused must be moved aside rather than block every file behind it. Like
-// Load, it returns a Claim to release once the file has been moved.
-func (l *Loader) Reject(ctx context.Context, f queue.File, rej *event.Rejection) (*Batch, *Claim, error) {
-	fr := &FileResult{File: f, Outcome: OutcomeIngested}
-	batch := &Batch{Files: []*FileResult{fr}}
-	return l.commit(ctx, batch, func(tx pgx.Tx) error {
+// Reject commits a whole-file rejection of one item without loading its rows: an item
+// PostgreSQL refused must be moved aside rather than block every item behind it. Like
+// Load, a Done outcome's Claim is to be released once the item has been finished.
+func (l *Loader) Reject(ctx context.Context, open Opener, it input.Item, rej *event.Rejection) Outcome {
+	fr := &FileResult{File: it, Outcome: OutcomeIngested}
+	batch := &Batch{Files: []*FileResult{fr}, open: open}
+	b, claim, err := l.commit(ctx, batch, func(tx pgx.Tx) error {
 		if fr.Outcome != OutcomeIngested { // locked elsewhere, gone or already committed
 			return nil
 		}
-		sum, fi, err := fileSHA256(f)
-		fr.Ident = fi
+		sum, v, err := fileSHA256(ctx, open, it)
 		if settleReadError(fr, err) {
 			return nil
 		}
+		fr.File.Version = v
 		fr.Outcome, fr.SHA256, fr.Failure = OutcomeFailed, sum, rej
 		if _, err := tx.Exec(ctx, `INSERT INTO rejected_records (source_file, line_number, raw_line, reason, message)
-			VALUES ($1, 0, '', $2, $3)`, f.Name, rej.Reason, rej.Message); err != nil {
+			VALUES ($1, 0, '', $2, $3)`, it.Name, rej.Reason, rej.Message); err != nil {
 			return fmt.Errorf("reject file: %w", err)
 		}
 		return l.insertLedger(ctx, tx, batch)
 	})
+	return l.verdict(b, claim, err)
 }
 
 // commit claims b's files on one connection, runs body in a transaction on it and
@@ -239,11 +259,11 @@ func (l *Loader) claim(ctx context.Context, conn *pgxpool.Conn, b *Batch) error 
 		case !locked:
 			fr.Outcome = OutcomeLocked
 		case len(shas) > 0:
-			sum, fi, err := fileSHA256(fr.File)
+			sum, v, err := fileSHA256(ctx, b.open, fr.File)
 			if settleReadError(fr, err) {
 				continue // this file only; the others of the batch go on
 			}
-			fr.Ident = fi
+			fr.File.Version = v
 			for k, s := range shas {
 				if s == sum {
 					fr.Outcome, fr.SHA256, fr.Committed = OutcomeAlreadyCommitted, sum, outcomes[k]
@@ -283,9 +303,9 @@ func settleReadError(fr *FileResult, err error) bool {
 	switch {
 	case err == nil:
 		return false
-	case errors.Is(err, errGone):
+	case errors.Is(err, input.ErrGone):
 		fr.Outcome = OutcomeGone
-	case errors.Is(err, errNotClaimed):
+	case errors.Is(err, input.ErrChanged):
 		fr.Outcome, fr.Err = OutcomeChanged, err
 	default:
 		fr.Outcome, fr.Err = OutcomeRetry, err
@@ -296,6 +316,7 @@ func settleReadError(fr *FileResult, err error) bool {
 // fill runs the statements of one batch inside tx.
 func (l *Loader) fill(ctx context.Context, tx pgx.Tx, b *Batch) error {
 	src := newSource(b.Files, b.Staging, time.Now(), max(l.MaxRejected, 1), l.MaxRejectedPerFile)
+	src.ctx, src.open = ctx, b.open
 	defer src.close()
 	table := pgx.Identifier{"events"}
 	cols := columns

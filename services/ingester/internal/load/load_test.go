@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -21,7 +22,8 @@ import (
 	"github.com/ecomstream/ecomstream/services/common/db"
 	"github.com/ecomstream/ecomstream/services/common/event"
 	"github.com/ecomstream/ecomstream/services/common/pgtest"
-	"github.com/ecomstream/ecomstream/services/ingester/internal/queue"
+	input "github.com/ecomstream/ecomstream/services/ingester/internal/source"
+	"github.com/ecomstream/ecomstream/services/ingester/internal/source/dir"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -47,27 +49,46 @@ func row() string {
 	return fmt.Sprintf("%08x-0000-4000-8000-%012x,2026-11-25T10:00:00Z,view,7,00000000-0000-4000-8000-000000000001,42,Books,12.50,1", n>>32, n)
 }
 
-func writeFile(t *testing.T, dir, name string, lines ...string) queue.File {
+func writeFile(t *testing.T, dir, name string, lines ...string) input.Item {
 	t.Helper()
 	body := strings.Join(append([]string{strings.Join(event.Columns, ",")}, lines...), "\n") + "\n"
 	p := filepath.Join(dir, name)
 	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	fi, _ := os.Stat(p)
-	return queue.File{Name: name, Path: p, Size: fi.Size(), ModTime: fi.ModTime()}
+	return item(name, p)
 }
 
-// load commits files as the runner does: staging after a duplicate key, and again
-// after a while for a file locked elsewhere (a crashed session keeps its locks until its
-// server process notices the disconnect).
-func load(t *testing.T, l *Loader, files ...queue.File) *Batch {
+// item is the file at p as discovery reports it (size and modification time).
+func item(name, p string) input.Item {
+	fi, _ := os.Stat(p)
+	return input.Item{Name: name, Path: p, Version: input.Version{Size: fi.Size(), ModTime: fi.ModTime()}}
+}
+
+// byPath opens an item with the directory source of the directory its path names (the
+// tests' files live in several directories).
+type byPath struct{}
+
+func (byPath) Open(ctx context.Context, it input.Item) (io.ReadCloser, input.Version, error) {
+	return dir.New(dir.Options{Input: filepath.Dir(it.Path)}).Open(ctx, it)
+}
+
+// loadOnce is one Load through the test files' opener.
+func loadOnce(ctx context.Context, l *Loader, files ...input.Item) (*Batch, *Claim, error) {
+	o := l.Load(ctx, byPath{}, files)
+	if o.Verdict != Done {
+		return nil, nil, fmt.Errorf("%s: %w", o.Verdict, o.Err)
+	}
+	return o.Batch, o.Claim, nil
+}
+
+// load commits files as the runner does, and again after a while for a file locked
+// elsewhere (a crashed session keeps its locks until its server process notices the
+// disconnect).
+func load(t *testing.T, l *Loader, files ...input.Item) *Batch {
 	t.Helper()
 	for attempt := 0; ; attempt++ {
-		b, claim, err := l.Load(context.Background(), files, false)
-		if err == ErrDuplicateKey {
-			b, claim, err = l.Load(context.Background(), files, true)
-		}
+		b, claim, err := loadOnce(context.Background(), l, files...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -187,13 +208,11 @@ func TestWholeFileRejection(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "nocat.csv")
 	os.WriteFile(p, []byte("event_id,event_time,event_type,user_id,session_id,product_id,price,quantity\n"), 0o644)
-	fi, _ := os.Stat(p)
 	empty := filepath.Join(dir, "empty.csv")
 	os.WriteFile(empty, nil, 0o644)
-	fe, _ := os.Stat(empty)
 	good := writeFile(t, dir, "good.csv", row())
-	b := load(t, l, queue.File{Name: "nocat.csv", Path: p, Size: fi.Size(), ModTime: fi.ModTime()},
-		queue.File{Name: "empty.csv", Path: empty, ModTime: fe.ModTime()}, good)
+	b := load(t, l, item("nocat.csv", p),
+		item("empty.csv", empty), good)
 	want := map[string]string{"nocat.csv": event.ReasonMissingColumns, "empty.csv": event.ReasonEmptyFile}
 	for _, f := range b.Files {
 		if r, ok := want[f.File.Name]; ok {
@@ -216,7 +235,7 @@ func TestWholeFileRejection(t *testing.T) {
 func TestConcurrentLoadersCommitEachFileOnce(t *testing.T) {
 	pool := newPool(t)
 	dir := t.TempDir()
-	var files []queue.File
+	var files []input.Item
 	for i := 0; i < 30; i++ {
 		files = append(files, writeFile(t, dir, fmt.Sprintf("f%02d.csv", i), row(), row(), row()))
 	}
@@ -228,10 +247,7 @@ func TestConcurrentLoadersCommitEachFileOnce(t *testing.T) {
 			defer wg.Done()
 			l := &Loader{Pool: pool, Instance: fmt.Sprintf("w%d", w), MaxRejected: 100}
 			for round := 0; round < 3; round++ {
-				b, claim, err := l.Load(context.Background(), files, false)
-				if err == ErrDuplicateKey {
-					b, claim, err = l.Load(context.Background(), files, true)
-				}
+				b, claim, err := loadOnce(context.Background(), l, files...)
 				if err != nil {
 					t.Error(err)
 					return
@@ -276,7 +292,7 @@ func TestMemoryStaysBoundedForALargeFile(t *testing.T) {
 	fi, _ := os.Stat(p)
 	l := &Loader{Pool: pool, Instance: "t", MaxRejected: 100}
 	var b *Batch
-	peak, _ := peakHeap(func() { b = load(t, l, queue.File{Name: "large.csv", Path: p, Size: fi.Size(), ModTime: fi.ModTime()}) })
+	peak, _ := peakHeap(func() { b = load(t, l, item("large.csv", p)) })
 	if got := b.Files[0]; got.Inserted != rows || got.Rejected != rows/1000 {
 		t.Fatalf("large file: %+v", got)
 	}
@@ -293,7 +309,7 @@ func TestCrashBetweenCommitAndArchive(t *testing.T) {
 	dir := t.TempDir()
 	f := writeFile(t, dir, "c.csv", row(), row(), row())
 	l := &Loader{Pool: pool, Instance: "crashing", MaxRejected: 100}
-	b, claim, err := l.Load(context.Background(), []queue.File{f}, false)
+	b, claim, err := loadOnce(context.Background(), l, f)
 	if err != nil || b.Files[0].Inserted != 3 {
 		t.Fatalf("load: %v %+v", err, b)
 	}
@@ -335,7 +351,8 @@ func TestCrashInTheMiddleOfCopy(t *testing.T) {
 			time.Sleep(2 * time.Millisecond)
 		}
 	}()
-	if _, _, err := l.Load(ctx, []queue.File{f}, false); err == nil {
+	if _, claim, err := loadOnce(ctx, l, f); err == nil {
+		claim.Release()
 		t.Skip("COPY finished before it could be interrupted; nothing to check")
 	}
 	if n := count(t, pool, "SELECT count(*) FROM events"); n != 0 {
@@ -358,11 +375,10 @@ func TestChecksumOfARejectedLargeFileIsItsBytes(t *testing.T) {
 	p := filepath.Join(dir, "nocol.csv")
 	body := "event_id,event_time\n" + strings.Repeat("x,y\n", 100_000)
 	os.WriteFile(p, []byte(body), 0o644)
-	fi, _ := os.Stat(p)
-	f := queue.File{Name: "nocol.csv", Path: p, Size: fi.Size(), ModTime: fi.ModTime()}
+	f := item("nocol.csv", p)
 	l := &Loader{Pool: pool, Instance: "t", MaxRejected: 100}
 	b := load(t, l, f)
-	want, _, _ := fileSHA256(f)
+	want, _, _ := fileSHA256(context.Background(), byPath{}, f)
 	if b.Files[0].Outcome != OutcomeFailed || b.Files[0].SHA256 != want {
 		t.Fatalf("outcome %s sha %s, want failed with sha %s", b.Files[0].Outcome, b.Files[0].SHA256, want)
 	}
@@ -398,7 +414,7 @@ func TestOSErrorOpeningAFileIsRetriedNeverFailed(t *testing.T) {
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
 		t.Fatal(err)
 	}
-	b, claim, err := l.Load(context.Background(), []queue.File{f}, false)
+	b, claim, err := loadOnce(context.Background(), l, f)
 	syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim) //nolint:errcheck
 	if err != nil {
 		t.Fatalf("load while out of descriptors: %v", err)
@@ -432,7 +448,7 @@ func TestOnlyTheClaimedRegularFileIsRead(t *testing.T) {
 			os.Rename(p+".new", p)
 		},
 	}
-	var files []queue.File
+	var files []input.Item
 	for name, swap := range swaps {
 		f := writeFile(t, dir, name, row())
 		fi, _ := os.Lstat(f.Path)
@@ -443,7 +459,7 @@ func TestOnlyTheClaimedRegularFileIsRead(t *testing.T) {
 	}
 	done := make(chan *Batch, 1)
 	go func() {
-		b, claim, err := l.Load(context.Background(), files, false)
+		b, claim, err := loadOnce(context.Background(), l, files...)
 		if err != nil {
 			t.Error(err)
 		}
@@ -479,8 +495,7 @@ func TestLedgerRemembersAFailedOutcomeAndItsReason(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "nocol.csv")
 	os.WriteFile(p, []byte("event_id,event_time\nx,y\n"), 0o644)
-	fi, _ := os.Stat(p)
-	f := queue.File{Name: "nocol.csv", Path: p, Size: fi.Size(), ModTime: fi.ModTime()}
+	f := item("nocol.csv", p)
 	if got := load(t, l, f).Files[0]; got.Outcome != OutcomeFailed {
 		t.Fatalf("first load: %s", got.Outcome)
 	}
@@ -580,8 +595,7 @@ func TestNonCSVFileKeepsOnlyAShortEscapedPrefix(t *testing.T) {
 		blob[i] = byte(i*131 + 7)
 	}
 	os.WriteFile(p, blob, 0o644)
-	fi, _ := os.Stat(p)
-	b := load(t, &Loader{Pool: pool, Instance: "t", MaxRejected: 100}, queue.File{Name: "blob.csv", Path: p, Size: fi.Size(), ModTime: fi.ModTime()})
+	b := load(t, &Loader{Pool: pool, Instance: "t", MaxRejected: 100}, item("blob.csv", p))
 	if b.Files[0].Outcome != OutcomeFailed {
 		t.Fatalf("outcome %s, want failed", b.Files[0].Outcome)
 	}

@@ -2,13 +2,13 @@ package load
 
 import (
 	"bufio"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
 	"io"
-	"os"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -16,6 +16,7 @@ import (
 	"github.com/ecomstream/ecomstream/services/common/compress"
 	"github.com/ecomstream/ecomstream/services/common/csvcodec"
 	"github.com/ecomstream/ecomstream/services/common/event"
+	input "github.com/ecomstream/ecomstream/services/ingester/internal/source"
 )
 
 // rejectedRow is one line for rejected_records.
@@ -45,10 +46,13 @@ type source struct {
 	now     time.Time
 	maxRej  int
 	perFile int // rejected rows stored per file at most (0: all)
+	ctx     context.Context
+	open    Opener // where the items are read from
 
 	idx      int
-	f        *os.File
-	z        io.Closer // the decompressor of a .csv.gz or .csv.zst file
+	f        io.ReadCloser
+	z        io.Closer     // the decompressor of a .csv.gz or .csv.zst item
+	claimed  input.Version // the current item's version as discovered (before Open)
 	sum      hash.Hash
 	cr       *csvcodec.Reader
 	header   event.Header
@@ -121,17 +125,17 @@ func (s *source) openNext() bool {
 		if fr.Outcome != OutcomeIngested {
 			continue // skipped, locked elsewhere or already committed
 		}
-		f, fi, err := openClaimed(fr.File)
+		f, v, err := s.open.Open(s.ctx, fr.File)
 		if settleReadError(fr, err) {
 			// Gone, replaced, or an OS error: nothing of it is read or committed now.
 			continue
 		}
 		s.f, s.sum, s.cur = f, sha256.New(), fr
-		fr.Ident = fi
+		s.claimed, fr.File.Version = fr.File.Version, v
 		// The checksum sits below the buffer and the decompressor: every stored byte read
-		// from the file is hashed once, and finishFile hashes the rest straight from the
-		// file. A corrupt compressed stream is a *compress.CorruptError inside the
-		// FileError (see ingest's whole-file rejection).
+		// is hashed once, and finishFile hashes the rest straight from the item. A corrupt
+		// compressed stream is a *compress.CorruptError inside the FileError (a Reject
+		// verdict, see verdict).
 		z := compress.Reader(fr.File.Name, io.TeeReader(f, s.sum))
 		s.z = z
 		s.cr = csvcodec.NewReader(bufio.NewReaderSize(z, 256<<10))
@@ -161,23 +165,19 @@ func (s *source) openNext() bool {
 	return false
 }
 
-// ErrChangedWhileRead: a compressed stream ended short or broke in a file whose size or
-// modification time is no longer what was claimed: it was read while being written or
-// replaced, which says nothing of its content, so it is retried rather than rejected.
-var ErrChangedWhileRead = errors.New("the file changed while it was read")
+// ErrChangedWhileRead: a compressed stream ended short or broke in an item whose version
+// when it was opened is not the one discovery claimed: it was read while being written
+// or replaced, which says nothing of its content, so it is retried rather than rejected.
+var ErrChangedWhileRead = errors.New("the item changed between its discovery and its read")
 
-// notCorruptIfChanged returns err, unless it is a corrupt compressed stream in a file
-// that has changed since it was claimed: then ErrChangedWhileRead.
+// notCorruptIfChanged returns err, unless it is a corrupt compressed stream of an item
+// opened at another version than the one claimed: then ErrChangedWhileRead.
 func (s *source) notCorruptIfChanged(err error) error {
 	var corrupt *compress.CorruptError
-	if !errors.As(err, &corrupt) {
-		return err
+	if !errors.As(err, &corrupt) || s.claimed.IsZero() || s.cur.File.Version.Same(s.claimed) {
+		return err // not a stream error, or the verdict stands: the bytes are the ones claimed
 	}
-	fi, serr := s.f.Stat()
-	if serr != nil || s.cur.File.ModTime.IsZero() || (fi.Size() == s.cur.File.Size && fi.ModTime().Equal(s.cur.File.ModTime)) {
-		return err // unchanged (or unknown): the verdict stands
-	}
-	return fmt.Errorf("%w (%d bytes claimed, %d now; %v)", ErrChangedWhileRead, s.cur.File.Size, fi.Size(), corrupt.Err)
+	return fmt.Errorf("%w (%d bytes claimed, %d opened; %v)", ErrChangedWhileRead, s.claimed.Size, s.cur.File.Size, corrupt.Err)
 }
 
 // finishFile drains the rest of the file into the checksum and closes it.

@@ -10,7 +10,8 @@ import (
 
 	"github.com/ecomstream/ecomstream/services/common/event"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/load"
-	"github.com/ecomstream/ecomstream/services/ingester/internal/queue"
+	"github.com/ecomstream/ecomstream/services/ingester/internal/source"
+	"github.com/ecomstream/ecomstream/services/ingester/internal/source/dir"
 )
 
 // The loader's duplicate detection works across partitions: an event stored again with
@@ -26,32 +27,30 @@ func TestDuplicatesAcrossPartitionsAreCountedAndAReusedIDIsReported(t *testing.T
 	if _, err := maintainer(p, now.Add(-72*time.Hour), nil).Pass(ctx, true); err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	file := func(name string, lines ...string) queue.File {
+	files := t.TempDir()
+	file := func(name string, lines ...string) source.Item {
 		body := strings.Join(append([]string{strings.Join(event.Columns, ",")}, lines...), "\n") + "\n"
-		path := filepath.Join(dir, name)
+		path := filepath.Join(files, name)
 		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		fi, _ := os.Stat(path)
-		return queue.File{Name: name, Path: path, Size: fi.Size(), ModTime: fi.ModTime()}
+		return source.Item{Name: name, Path: path, Version: source.Version{Size: fi.Size(), ModTime: fi.ModTime()}}
 	}
 	line := func(id, at string) string {
 		return id + "," + at + ",view,7,00000000-0000-4000-8000-000000000001,42,Books,12.50,1"
 	}
 	const a, b, c = "00000000-0000-4000-8000-00000000000a", "00000000-0000-4000-8000-00000000000b", "00000000-0000-4000-8000-00000000000c"
 	l := &load.Loader{Pool: p, Instance: "t", MaxRejected: 100}
-	commit := func(f queue.File) *load.FileResult {
+	open := dir.New(dir.Options{Input: files})
+	commit := func(f source.Item) *load.FileResult {
 		t.Helper()
-		batch, claim, err := l.Load(ctx, []queue.File{f}, false)
-		if err == load.ErrDuplicateKey {
-			batch, claim, err = l.Load(ctx, []queue.File{f}, true)
+		o := l.Load(ctx, open, []source.Item{f})
+		if o.Verdict != load.Done {
+			t.Fatal(o.Err)
 		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		claim.Release()
-		return batch.Files[0]
+		o.Claim.Release()
+		return o.Batch.Files[0]
 	}
 	// b's two times are more than a day apart, so they fall in two daily partitions
 	// whatever the time of day the test runs at (24 h apart would share one in the

@@ -1,101 +1,67 @@
-// Package queue keeps the files of the input directory that are waiting to be ingested,
-// hands them to workers oldest first, and decides when a file is complete enough to read.
+// Package queue keeps the items waiting to be ingested, whatever source they come from:
+// it hands them to workers oldest first, keeps each one's backoff, attempts, parking and
+// whether a worker holds it, and decides when an item is complete enough to read. It
+// knows nothing of paths or files: it is the source.Sink that discovery feeds, and it
+// asks the source (Settled) whether an item found incomplete may be read.
 //
-// The settle rule (DESIGN.md): a file renamed into place is complete the moment it
-// appears, so it is ready at once; a file written in place (created, then written in
-// chunks) is ready only once its size and modification time have been still for the
-// settle duration. The watcher tells the two apart (inotify's IN_MOVED_TO versus
-// IN_CREATE); a file found only by a rescan is treated as written in place, which can
-// cost latency but never a partial read. A file written in place is complete only once it
-// is still AND its last byte is a line terminator: a writer that pauses longer than the
-// settle duration mid-row must not get the cut-off row committed.
+// The settle rule (DESIGN.md): an item that arrived complete (a file renamed into place,
+// an uploaded object) is ready at once; one written in place is ready only once its
+// version has been still for the settle duration, timed on this process's clock (not on
+// the mtime, which a writer on another host stamps with its own clock), and the source's
+// Settled agrees (for a file: it still has that version and ends with a line terminator).
 //
-// Only regular files are queued (lstat, never following a symlink); anything else named
-// like an input file is reported by Rescan so the runner can count it and move it aside.
-//
-// Cost with many files: a rescan stats only the names it did not know, Take selects the
-// oldest few with a bounded heap instead of sorting every candidate, and overflow
-// rescans are coalesced into one running at a time.
+// Cost with many items: Take selects the oldest few with a bounded heap instead of
+// sorting every candidate under the lock, and asks the source only about those.
 package queue
 
 import (
 	"container/heap"
-	"errors"
-	"io"
-	"os"
-	"path/filepath"
+	"context"
 	"sync"
-	"sync/atomic"
-	"syscall"
 	"time"
-	"unicode/utf8"
 
-	"github.com/ecomstream/ecomstream/services/common/compress"
-	"github.com/ecomstream/ecomstream/services/common/event"
+	"github.com/ecomstream/ecomstream/services/ingester/internal/source"
 )
 
-// File is one candidate file.
-type File struct {
-	Name    string // base name
-	Path    string // full path
-	Size    int64
-	ModTime time.Time
-	// Dev and Ino are the identity the queue saw (lstat): the loader reads the path only
-	// if the descriptor it opened is this same regular file. Zero means unknown.
-	Dev, Ino uint64
-}
-
-// Aside reasons: entries that look like input files but must not be read.
-const (
-	ReasonBadFileName    = "bad_file_name"    // not UTF-8: no database can record it
-	ReasonNotRegularFile = "not_regular_file" // symlink, FIFO, socket or device
-)
-
-// Aside is a directory entry that Rescan will not queue, with why.
-type Aside struct {
-	Name, Reason string
+// Settler is the part of a source the queue needs.
+type Settler interface {
+	Settled(ctx context.Context, it source.Item) (source.Item, bool)
 }
 
 type entry struct {
-	File
-	renamed  bool      // appeared by rename: complete
+	source.Item
+	complete bool      // arrived complete (renamed, uploaded)
 	inflight bool      // handed to a worker
 	notUntil time.Time // do not hand out before (retry backoff)
 	attempts int
 	parked   bool // failed too often: kept out of Take until it changes or Unpark
-	// still is when this process last saw the file's size or mtime change (or first saw
-	// it). Settling is timed on our own clock, not on the mtime, which a writer on another
-	// host (a network volume) stamps with its own clock.
+	// still is when this process last saw the item's version change (or first saw it).
 	still time.Time
-	seen  time.Time // last observation, so a rescan never drops what an event just added
+	seen  time.Time // last observation, so a listing never drops what an event just added
 }
 
-// Queue is safe for concurrent use by the watcher, the rescanner and the workers.
+// Queue is safe for concurrent use by discovery and the workers.
 type Queue struct {
-	dir    string
+	src    Settler
 	settle time.Duration
 	now    func() time.Time
 
 	mu    sync.Mutex
-	files map[string]*entry
+	items map[string]*entry
 	wake  chan struct{}
-
-	rescanning atomic.Bool // an overflow rescan is running
-	again      atomic.Bool // another overflow came meanwhile
-	overflowWG sync.WaitGroup
-	// overflow rescans running now and at most at once (what coalescing bounds)
-	overflowNow, overflowPeak atomic.Int32
 }
 
-// New returns an empty queue for dir, timed by the wall clock.
-func New(dir string, settle time.Duration) *Queue {
-	return NewWithClock(dir, settle, time.Now)
+var _ source.Sink = (*Queue)(nil)
+
+// New returns an empty queue whose incomplete items src settles, timed by the wall clock.
+func New(src Settler, settle time.Duration) *Queue {
+	return NewWithClock(src, settle, time.Now)
 }
 
 // NewWithClock is New with the clock the settle rule and retry delays are timed on
 // (tests step it by hand).
-func NewWithClock(dir string, settle time.Duration, now func() time.Time) *Queue {
-	return &Queue{dir: dir, settle: settle, now: now, files: map[string]*entry{}, wake: make(chan struct{}, 1)}
+func NewWithClock(src Settler, settle time.Duration, now func() time.Time) *Queue {
+	return &Queue{src: src, settle: settle, now: now, items: map[string]*entry{}, wake: make(chan struct{}, 1)}
 }
 
 func (q *Queue) signal() {
@@ -105,167 +71,76 @@ func (q *Queue) signal() {
 	}
 }
 
-// Renamed records a file that was renamed into the directory: ready at once.
-func (q *Queue) Renamed(name string) { q.observe(name, true) }
-
-// Written records a file created or written in place: ready once settled.
-func (q *Queue) Written(name string) { q.observe(name, false) }
-
-func (q *Queue) observe(name string, renamed bool) {
-	if !event.IsInputFileName(name) || !utf8.ValidString(name) {
-		return
-	}
-	path := filepath.Join(q.dir, name)
-	// Lstat: a symlink is never followed; Rescan reports it for moving aside.
-	fi, err := os.Lstat(path)
-	if err != nil || !fi.Mode().IsRegular() {
-		return
-	}
+// Found records an item that exists now (source.Sink). A new version of a known item
+// (another version identity) restarts its settle clock and gets a fresh start: attempts
+// and parking were the old version's.
+func (q *Queue) Found(it source.Item, complete bool) {
 	now := q.now()
 	q.mu.Lock()
-	e, known := q.files[name]
+	e, known := q.items[it.Name]
 	if !known {
-		e = &entry{File: File{Name: name, Path: path}, still: now}
-		q.files[name] = e
+		e = &entry{Item: it, still: now}
+		q.items[it.Name] = e
 	}
 	e.seen = now
 	if !e.inflight {
-		dev, ino := identity(fi)
-		changed := known && (e.Size != fi.Size() || !e.ModTime.Equal(fi.ModTime()) || e.Ino != ino || e.Dev != dev)
+		changed := known && !e.Version.Same(it.Version)
 		if changed {
 			e.still = now
-			e.parked, e.attempts = false, 0 // new content: a fresh start
+			e.parked, e.attempts = false, 0
 		}
-		e.Size, e.ModTime, e.Dev, e.Ino = fi.Size(), fi.ModTime(), dev, ino
-		// A rename makes a file complete; a later in-place write makes it incomplete again.
-		e.renamed = renamed || (e.renamed && !changed)
+		e.Item = it
+		// Arriving complete makes an item ready; a later in-place write makes it
+		// incomplete again.
+		e.complete = complete || (e.complete && !changed)
 	}
 	q.mu.Unlock()
 	q.signal()
 }
 
-// Removed forgets a file that left the directory (moved away or deleted).
+// Removed forgets an item that left the source (source.Sink).
 func (q *Queue) Removed(name string) {
 	q.mu.Lock()
-	if e, ok := q.files[name]; ok && !e.inflight {
-		delete(q.files, name)
+	if e, ok := q.items[name]; ok && !e.inflight {
+		delete(q.items, name)
 	}
 	q.mu.Unlock()
 }
 
-// Rescan lists the directory: new files are added (as written in place unless already
-// known as renamed), vanished ones dropped. It is the safety net for lost inotify
-// events (overflow, network file systems) and for files present at start-up. Known
-// files are not stat'ed again (Take checks a file on disk before handing it out), so a
-// rescan costs what is new, not what is known. It returns the entries named like input
-// files that must not be read: names that are not UTF-8 (no database can record them)
-// and anything that is not a regular file.
-func (q *Queue) Rescan() (aside []Aside, err error) {
-	listed := q.now()
-	d, err := os.Open(q.dir)
-	if err != nil {
-		return nil, err
-	}
-	ents, err := d.ReadDir(-1) // unsorted: order is Take's business, not the listing's
-	d.Close()
-	if err != nil {
-		return nil, err
-	}
-	seen := make(map[string]struct{}, len(ents))
-	var fresh []string
+// Listed ends a full listing that began at began (source.Sink): items not found since
+// then and not in a worker's hands are forgotten; what an event added after the listing
+// began stays.
+func (q *Queue) Listed(began time.Time) {
 	q.mu.Lock()
-	for _, de := range ents {
-		name := de.Name()
-		if !event.IsInputFileName(name) || de.IsDir() {
-			continue
-		}
-		switch {
-		case !utf8.ValidString(name):
-			aside = append(aside, Aside{Name: name, Reason: ReasonBadFileName})
-			continue
-		case !de.Type().IsRegular():
-			aside = append(aside, Aside{Name: name, Reason: ReasonNotRegularFile})
-			continue
-		}
-		seen[name] = struct{}{}
-		if e, known := q.files[name]; known && !e.parked {
-			e.seen = listed
-		} else { // new, or parked: a parked file that changed gets a fresh start
-			fresh = append(fresh, name)
-		}
-	}
-	q.mu.Unlock()
-	for _, name := range fresh {
-		q.observe(name, false)
-	}
-	q.mu.Lock()
-	for name, e := range q.files {
-		// Only drop what was last seen before the listing began: an event may have added
-		// a file after ReadDir returned.
-		if _, ok := seen[name]; !ok && !e.inflight && e.seen.Before(listed) {
-			delete(q.files, name)
+	for name, e := range q.items {
+		if !e.inflight && e.seen.Before(began) {
+			delete(q.items, name)
 		}
 	}
 	q.mu.Unlock()
 	q.signal()
-	return aside, nil
 }
 
-// settled reports whether e may be read now: renamed files at once, in-place files once
-// their size and mtime have not changed for the settle duration and their last byte is
-// a line terminator. For in-place files the disk is checked again, so a write whose
-// event was lost restarts the settle clock.
+// Aside forgets an entry that discovery moved aside unread (source.Sink); the runner
+// wraps it to count and log it.
+func (q *Queue) Aside(name, _ string) { q.Removed(name) }
+
+// settled reports whether e may be read now: at once if it arrived complete; otherwise
+// once its version has been still for the settle duration and the source agrees. The
+// source is asked again each time, so a write whose event was lost restarts the clock.
 func (q *Queue) settled(e *entry, now time.Time) bool {
-	if e.renamed {
+	if e.complete {
 		return true
 	}
 	if now.Sub(e.still) < q.settle {
 		return false
 	}
-	fi, err := os.Lstat(e.Path)
-	if err != nil || !fi.Mode().IsRegular() {
+	cur, ok := q.src.Settled(context.Background(), e.Item)
+	if !cur.Version.Same(e.Version) {
+		e.Item, e.still = cur, now
 		return false
 	}
-	dev, ino := identity(fi)
-	if fi.Size() != e.Size || !fi.ModTime().Equal(e.ModTime) || ino != e.Ino || dev != e.Dev {
-		e.Size, e.ModTime, e.Dev, e.Ino, e.still = fi.Size(), fi.ModTime(), dev, ino, now
-		return false
-	}
-	if compress.CodecOf(e.Name) != compress.None {
-		// A compressed stream ends without a line end: stillness is all that shows. One
-		// read while still being written is truncated and rejected as corrupt, so
-		// compressed files are placed by rename (README).
-		return true
-	}
-	return endsWithNewline(e.Path, e.Size)
-}
-
-// endsWithNewline tells whether the file's last byte is '\n': a row still being written
-// has none yet, however long its writer pauses. It opens with O_NONBLOCK|O_NOFOLLOW so a
-// FIFO or symlink swapped in meanwhile can neither block nor redirect it.
-func endsWithNewline(path string, size int64) bool {
-	if size == 0 {
-		return false // created, nothing written yet
-	}
-	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
-	switch {
-	case errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ELOOP):
-		return false // gone, or a symlink now: Rescan deals with it
-	case err != nil:
-		// EACCES, EMFILE, EIO...: hand it out, so the loader meets the error, counts it
-		// and retries with backoff, rather than the file waiting here unseen.
-		return true
-	}
-	f := os.NewFile(uintptr(fd), path)
-	defer f.Close()
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		return false
-	}
-	var b [1]byte
-	if _, err := f.ReadAt(b[:], size-1); err != nil && err != io.EOF {
-		return true // as above: the loader's read reports it
-	}
-	return b[0] == '\n'
+	return ok
 }
 
 // oldestFirst is a max-heap on age order: its root is the youngest of the oldest k.
@@ -289,21 +164,22 @@ func (h *oldestFirst) Pop() any {
 	return e
 }
 
-// Take hands out up to maxFiles ready files, oldest modification time first, stopping
-// once their bytes reach maxBytes (at least one file is always taken). They stay
-// in flight until Done, Fail, Defer, Park or Changed. The oldest candidates are picked with a heap bounded
-// by a small multiple of maxFiles, not by sorting every waiting file under the lock.
-func (q *Queue) Take(maxFiles int, maxBytes int64) []File {
+// Take hands out up to maxItems ready items, oldest modification time first, stopping
+// once their bytes reach maxBytes (at least one item is always taken). They stay in
+// flight until Done, Fail, Defer, Park or Changed. The oldest candidates are picked with
+// a heap bounded by a small multiple of maxItems, not by sorting every waiting item
+// under the lock.
+func (q *Queue) Take(maxItems int, maxBytes int64) []source.Item {
 	now := q.now()
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	// A few spares beyond maxFiles: some candidates turn out not settled on disk.
-	k := maxFiles + maxFiles/4 + 8
+	// A few spares beyond maxItems: some candidates turn out not settled.
+	k := maxItems + maxItems/4 + 8
 	h := make(oldestFirst, 0, k)
 	ready := 0
-	for _, e := range q.files {
-		// Cheap checks only here; the disk is asked only for the files about to be taken.
-		if e.inflight || e.parked || now.Before(e.notUntil) || !(e.renamed || now.Sub(e.still) >= q.settle) {
+	for _, e := range q.items {
+		// Cheap checks only here; the source is asked only about the items about to be taken.
+		if e.inflight || e.parked || now.Before(e.notUntil) || !(e.complete || now.Sub(e.still) >= q.settle) {
 			continue
 		}
 		ready++
@@ -318,11 +194,11 @@ func (q *Queue) Take(maxFiles int, maxBytes int64) []File {
 	for i := len(h) - 1; i >= 0; i-- {
 		cands[i] = heap.Pop(&h).(*entry)
 	}
-	var out []File
+	var out []source.Item
 	var bytes int64
 	more := ready > len(cands)
 	for _, e := range cands {
-		if len(out) >= maxFiles || (len(out) > 0 && bytes+e.Size > maxBytes) {
+		if len(out) >= maxItems || (len(out) > 0 && bytes+e.Size > maxBytes) {
 			more = true
 			break
 		}
@@ -330,7 +206,7 @@ func (q *Queue) Take(maxFiles int, maxBytes int64) []File {
 			continue
 		}
 		e.inflight = true
-		out = append(out, e.File)
+		out = append(out, e.Item)
 		bytes += e.Size
 	}
 	if len(out) > 0 && more {
@@ -339,20 +215,20 @@ func (q *Queue) Take(maxFiles int, maxBytes int64) []File {
 	return out
 }
 
-// Done forgets a file whose outcome is settled (committed and moved away).
+// Done forgets an item whose outcome is settled (committed and finished).
 func (q *Queue) Done(name string) {
 	q.mu.Lock()
-	delete(q.files, name)
+	delete(q.items, name)
 	q.mu.Unlock()
 }
 
-// Fail puts back a file that failed for a reason of its own: its attempts are counted
+// Fail puts back an item that failed for a reason of its own: its attempts are counted
 // and it is not handed out again before backoff(attempts) has passed. It returns the
-// attempts so far.
+// attempts so far (the caller's bound).
 func (q *Queue) Fail(name string, backoff func(attempts int) time.Duration) int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	e, ok := q.files[name]
+	e, ok := q.items[name]
 	if !ok {
 		return 0
 	}
@@ -362,82 +238,61 @@ func (q *Queue) Fail(name string, backoff func(attempts int) time.Duration) int 
 	return e.attempts
 }
 
-// Defer puts back a file that could not be tried for reasons not its own (locked by
+// Attempts returns how many times the item has failed for a reason of its own since it
+// was found (or since its last new version).
+func (q *Queue) Attempts(name string) int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if e, ok := q.items[name]; ok {
+		return e.attempts
+	}
+	return 0
+}
+
+// Defer puts back an item that could not be tried for reasons not its own (locked by
 // another replica, the database away): no attempt is counted.
 func (q *Queue) Defer(name string, delay time.Duration) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if e, ok := q.files[name]; ok {
+	if e, ok := q.items[name]; ok {
 		e.inflight = false
 		e.notUntil = q.now().Add(delay)
 	}
 }
 
-// Wake returns a channel that receives when files may have become ready.
+// Wake returns a channel that receives when items may have become ready.
 func (q *Queue) Wake() <-chan struct{} { return q.wake }
 
-// Backlog returns the files waiting (including those in flight), their bytes and the
+// Backlog returns the items waiting (including those in flight), their bytes and the
 // modification time of the oldest.
-func (q *Queue) Backlog() (files int, bytes int64, oldest time.Time) {
+func (q *Queue) Backlog() (items int, bytes int64, oldest time.Time) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for _, e := range q.files {
-		files++
+	for _, e := range q.items {
+		items++
 		bytes += e.Size
 		if oldest.IsZero() || e.ModTime.Before(oldest) {
 			oldest = e.ModTime
 		}
 	}
-	return files, bytes, oldest
+	return items, bytes, oldest
 }
 
-// Overflow is called when the watcher lost events: the directory is listed again. A
-// burst of overflows costs at most one running rescan and one more after it, never one
-// concurrent listing each.
-func (q *Queue) Overflow() {
-	q.again.Store(true)
-	if !q.rescanning.CompareAndSwap(false, true) {
-		return // the running rescan will go again
-	}
-	q.overflowWG.Add(1)
-	go func() {
-		defer q.overflowWG.Done()
-		for {
-			for q.again.Swap(false) {
-				if n := q.overflowNow.Add(1); n > q.overflowPeak.Load() {
-					q.overflowPeak.Store(n)
-				}
-				q.Rescan() //nolint:errcheck // the next periodic rescan retries; aside entries wait for it too
-				q.overflowNow.Add(-1)
-			}
-			q.rescanning.Store(false)
-			// An overflow that came after the last Swap but saw rescanning still true is
-			// picked up here.
-			if !q.again.Load() || !q.rescanning.CompareAndSwap(false, true) {
-				return
-			}
-		}
-	}()
-}
-
-// WaitOverflow waits for a running overflow rescan (tests, shutdown).
-func (q *Queue) WaitOverflow() { q.overflowWG.Wait() }
-
-// Park keeps a file that keeps failing out of Take until it changes on disk (a new
-// version gets a fresh start) or Unpark; it stays in the backlog, so it is seen.
+// Park keeps an item that keeps failing out of Take until a new version of it is found
+// (a fresh start); it stays in the backlog, so it is seen.
 func (q *Queue) Park(name string) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if e, ok := q.files[name]; ok {
+	if e, ok := q.items[name]; ok {
 		e.inflight, e.parked = false, true
 	}
 }
 
-// Parked returns how many files are parked.
+// Parked returns how many items are parked.
 func (q *Queue) Parked() (n int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for _, e := range q.files {
+	for _, e := range q.items {
 		if e.parked {
 			n++
 		}
@@ -445,25 +300,14 @@ func (q *Queue) Parked() (n int) {
 	return n
 }
 
-// Changed puts back a file whose path no longer holds the bytes that were loaded (it was
-// replaced or rewritten meanwhile): it is read again, once settled, as a new file.
+// Changed puts back an item whose name no longer holds the version that was taken (it
+// was replaced or rewritten meanwhile): it settles again like an item written in place
+// (the source's Settled reports its new version) and is read as a new one.
 func (q *Queue) Changed(name string) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if e, ok := q.files[name]; ok {
-		e.inflight, e.renamed, e.still = false, false, q.now()
-		e.parked, e.attempts = false, 0
-		if fi, err := os.Lstat(e.Path); err == nil {
-			e.Size, e.ModTime = fi.Size(), fi.ModTime()
-			e.Dev, e.Ino = identity(fi)
-		}
+	if e, ok := q.items[name]; ok {
+		e.inflight, e.complete, e.still = false, false, q.now()
+		e.parked, e.attempts, e.notUntil = false, 0, time.Time{}
 	}
-}
-
-// identity returns the device and inode of fi (zero where the platform has none).
-func identity(fi os.FileInfo) (dev, ino uint64) {
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return uint64(st.Dev), st.Ino //nolint:unconvert // Dev is not uint64 on every platform
-	}
-	return 0, 0
 }

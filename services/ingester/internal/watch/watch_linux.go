@@ -1,5 +1,5 @@
-// Package watch follows the input directory with inotify and tells the queue what
-// happened to each file.
+// Package watch follows the input directory with inotify and tells the directory source
+// (source/dir) what happened to each file.
 //
 // It reads inotify directly (golang.org/x/sys/unix) rather than through fsnotify:
 // fsnotify reports IN_CREATE and IN_MOVED_TO both as Create, and that difference is the
