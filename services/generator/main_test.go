@@ -73,7 +73,7 @@ func TestEnvironmentAndFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := settings.Config{Base: config.Base{LogLevel: "debug", HTTPAddr: ":8081", Instance: "gen-7"}, OutputDir: "/data/incoming",
-		MinRecords: 1000, MaxRecords: 1000, BadRate: 0.01, DuplicateRate: 0.02, MaxFiles: 9, Seed: 5}
+		MinRecords: 1000, MaxRecords: 1000, BadRate: 0.01, DuplicateRate: 0.02, MaxFiles: 9, Seed: 5, Compress: "none"}
 	want.Sleep.Set("0.1")
 	want.Duration.Set("20s")
 	if s != want {

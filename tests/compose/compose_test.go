@@ -25,14 +25,16 @@ func TestStackServicesPresent(t *testing.T) {
 			t.Errorf("`docker compose up` does not start %q (services: %v)", want, got)
 		}
 	}
-	// The loadtest profile's services are there only with the profile.
-	for _, name := range loadtestServices {
-		if _, err := p.GetService(name); err == nil {
-			t.Errorf("%s runs without the loadtest profile", name)
-		}
-		s := service(t, loadProject(t, "loadtest"), name)
-		if !slices.Equal(s.Profiles, []string{"loadtest"}) {
-			t.Errorf("%s: profiles %v, want [loadtest]", name, s.Profiles)
+	// The profiles' services are there only with their profile.
+	for profile, names := range map[string][]string{"loadtest": loadtestServices, "s3": s3Services} {
+		for _, name := range names {
+			if _, err := p.GetService(name); err == nil {
+				t.Errorf("%s runs without the %s profile", name, profile)
+			}
+			s := service(t, loadProject(t, profile), name)
+			if !slices.Equal(s.Profiles, []string{profile}) {
+				t.Errorf("%s: profiles %v, want [%s]", name, s.Profiles, profile)
+			}
 		}
 	}
 }
@@ -40,8 +42,8 @@ func TestStackServicesPresent(t *testing.T) {
 // TestScalable: a service with a container_name, a fixed host port or a fixed host name
 // cannot run twice; a generator with a fixed instance name would write colliding files.
 func TestScalable(t *testing.T) {
-	p := loadProject(t, "loadtest")
-	for _, name := range []string{"generator", "ingester", "loadgen"} {
+	p := loadProject(t, allProfiles...)
+	for _, name := range []string{"generator", "ingester", "loadgen", "generator-s3", "ingester-s3"} {
 		s := service(t, p, name)
 		if s.ContainerName != "" {
 			t.Errorf("%s: container_name %q makes it unscalable", name, s.ContainerName)
@@ -76,7 +78,7 @@ func TestScalable(t *testing.T) {
 // path, and every directory their settings name lies on it — the generator's output is
 // the ingester's input and the collector's backlog.
 func TestSharedVolume(t *testing.T) {
-	p := loadProject(t, "loadtest")
+	p := loadProject(t, allProfiles...)
 	type use struct{ source, target string }
 	mounts := map[string]use{}
 	for _, name := range []string{"generator", "ingester", "collector", "loadgen"} {
@@ -131,7 +133,7 @@ func TestSharedVolume(t *testing.T) {
 }
 
 func TestDependsOn(t *testing.T) {
-	p := loadProject(t, "loadtest")
+	p := loadProject(t, allProfiles...)
 	want := map[string]map[string]string{
 		"migrate":           {"postgres": types.ServiceConditionHealthy},
 		"db-logins":         {"migrate": types.ServiceConditionCompletedSuccessfully},
@@ -140,6 +142,14 @@ func TestDependsOn(t *testing.T) {
 		"postgres-exporter": {"postgres": types.ServiceConditionHealthy, "db-logins": types.ServiceConditionCompletedSuccessfully},
 		"grafana":           {"prometheus": types.ServiceConditionHealthy},
 		"psql":              {"postgres": types.ServiceConditionHealthy},
+		// Profile s3: the bucket exists before the servers start; versitygw publishes a
+		// test event to NATS when it starts, so it waits for NATS; the ingesters wait for
+		// the bucket's server and only for NATS to start (notifications are a hint).
+		"nats":         {"s3-init": types.ServiceConditionCompletedSuccessfully},
+		"versitygw":    {"s3-init": types.ServiceConditionCompletedSuccessfully, "nats": types.ServiceConditionHealthy},
+		"generator-s3": {"versitygw": types.ServiceConditionHealthy},
+		"ingester-s3": {"postgres": types.ServiceConditionHealthy, "migrate": types.ServiceConditionCompletedSuccessfully,
+			"versitygw": types.ServiceConditionHealthy, "nats": types.ServiceConditionStarted},
 	}
 	for name, deps := range want {
 		s := service(t, p, name)
@@ -190,9 +200,9 @@ var pgIsReady = regexp.MustCompile(`\bpg_isready\b`)
 // policy, bounded logs and a memory limit; ours check themselves with the binary's
 // healthcheck subcommand (distroless has no shell).
 func TestHealthRestartLimits(t *testing.T) {
-	p := loadProject(t, "loadtest")
+	p := loadProject(t, allProfiles...)
 	df := readDockerfile(t)
-	oneShot := map[string]bool{"migrate": true, "db-logins": true, "psql": true, "loadgen": true}
+	oneShot := map[string]bool{"migrate": true, "db-logins": true, "psql": true, "loadgen": true, "s3-init": true}
 	for name, s := range p.Services {
 		if s.Logging == nil || s.Logging.Options["max-size"] == "" {
 			t.Errorf("%s: logs are not bounded (the x-logging anchor)", name)
@@ -215,7 +225,7 @@ func TestHealthRestartLimits(t *testing.T) {
 	if h := service(t, p, "postgres").HealthCheck; h == nil || !pgIsReady.MatchString(strings.Join(h.Test, " ")) {
 		t.Errorf("postgres: healthcheck must use pg_isready")
 	}
-	for _, name := range []string{"generator", "ingester", "collector", "loadgen"} {
+	for _, name := range []string{"generator", "ingester", "collector", "loadgen", "generator-s3", "ingester-s3"} {
 		s := service(t, p, name)
 		if s.Build == nil {
 			t.Fatalf("%s: no build section", name)
@@ -254,7 +264,7 @@ func pinned(ref string) error {
 }
 
 func TestImagesPinned(t *testing.T) {
-	p := loadProject(t, "loadtest")
+	p := loadProject(t, allProfiles...)
 	for name, s := range p.Services {
 		if s.Build != nil {
 			continue // built from ./Dockerfile; its FROM lines are checked there
@@ -274,7 +284,7 @@ func TestImagesPinned(t *testing.T) {
 
 // TestPublishedPorts: only Prometheus and Grafana are published, on the address .env names.
 func TestPublishedPorts(t *testing.T) {
-	p := loadProject(t, "loadtest")
+	p := loadProject(t, allProfiles...)
 	want := map[string]uint32{"prometheus": 9090, "grafana": 3000}
 	for name, s := range p.Services {
 		for _, port := range s.Ports {

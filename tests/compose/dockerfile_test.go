@@ -273,7 +273,7 @@ func TestComposeBuildsFromDockerfile(t *testing.T) {
 	d := readDockerfile(t)
 	root := repoRoot(t)
 	built := map[string]bool{}
-	for name, s := range loadProject(t, "loadtest").Services {
+	for name, s := range loadProject(t, allProfiles...).Services {
 		if s.Build == nil {
 			continue
 		}
@@ -418,7 +418,7 @@ func TestDockerfileBuildsServices(t *testing.T) {
 				}
 				run := exec.Command(out, "--help")
 				run.Dir = t.TempDir()
-				for k, v := range envOf(service(t, loadProject(t, "loadtest"), svc)) {
+				for k, v := range envOf(service(t, loadProject(t, allProfiles...), svc)) {
 					run.Env = append(run.Env, k+"="+v)
 				}
 				if msg, err := run.CombinedOutput(); err != nil {

@@ -25,6 +25,14 @@ var stackServices = []string{
 
 var loadtestServices = []string{"loadgen", "psql"}
 
+// The s3 profile's services: generators and ingesters sharing a bucket (versitygw) with
+// notifications through NATS, and the one-shot that prepares the bucket and volumes.
+var s3Services = []string{"s3-init", "nats", "versitygw", "generator-s3", "ingester-s3"}
+
+// allProfiles loads every service the compose file defines: checks that hold for every
+// container (privileges, pins, healthchecks, settings) see the profiles' services too.
+var allProfiles = []string{"loadtest", "s3"}
+
 // repoRoot is the repository root: two levels up from this package.
 func repoRoot(t testing.TB) string {
 	t.Helper()

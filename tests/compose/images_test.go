@@ -81,7 +81,7 @@ func pinsOfStack(t *testing.T) map[string]string {
 			add(s.base, s.base)
 		}
 	}
-	for name, s := range loadProject(t, "loadtest").Services {
+	for name, s := range loadProject(t, allProfiles...).Services {
 		if s.Build != nil {
 			continue
 		}

@@ -22,8 +22,8 @@ func listenPorts(t testing.TB, p *types.Project, name string) []string {
 	s := service(t, p, name)
 	var out []string
 	prog := name
-	if name == "loadgen" {
-		prog = "generator"
+	if p, ok := programOf[name]; ok {
+		prog = p
 	}
 	if slices.Contains(ourServices, prog) {
 		// What the program binds, whatever expose: says (TestExposeMatchesSettings).
@@ -40,8 +40,8 @@ func listenPorts(t testing.TB, p *types.Project, name string) []string {
 
 // TestExposeMatchesSettings: each of our services exposes the port its settings bind.
 func TestExposeMatchesSettings(t *testing.T) {
-	p := loadProject(t, "loadtest")
-	for _, name := range []string{"generator", "ingester", "collector", "loadgen"} {
+	p := loadProject(t, allProfiles...)
+	for _, name := range []string{"generator", "ingester", "collector", "loadgen", "generator-s3", "ingester-s3"} {
 		port := listenPorts(t, p, name)[0]
 		if got := service(t, p, name).Expose; !slices.Equal([]string(got), []string{port}) {
 			t.Errorf("%s: expose %v, but it listens on %s", name, got, port)
@@ -127,7 +127,7 @@ func readPrometheus(t *testing.T) (promConfig, string) {
 // scaled ones through DNS so that each replica is a target.
 func TestPrometheusTargets(t *testing.T) {
 	c, file := readPrometheus(t)
-	p := loadProject(t, "loadtest")
+	p := loadProject(t, allProfiles...)
 	names := dnsNames(p)
 	scraped := map[string]string{} // service -> how
 	check := func(job, host, port, how string) {
@@ -175,7 +175,7 @@ func TestPrometheusTargets(t *testing.T) {
 			t.Errorf("%s: no job scrapes %s", file, svc)
 		}
 	}
-	for _, svc := range []string{"generator", "ingester", "loadgen"} {
+	for _, svc := range []string{"generator", "ingester", "loadgen", "generator-s3", "ingester-s3"} {
 		if scraped[svc] != "dns" {
 			t.Errorf("%s: %s scales, so it must be found with dns_sd_configs (each replica a target), got %q",
 				file, svc, scraped[svc])

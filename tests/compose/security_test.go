@@ -11,6 +11,10 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 )
 
+// Capabilities a container that drops ALL adds back, with the reason where it is granted:
+// the one-shot that hands the s3 profile's fresh volumes to the servers' non-root user.
+var capabilityExceptions = map[string][]string{"s3-init": {"CHOWN"}}
+
 // Containers that keep privileges, each with the reason written where it is granted.
 var privilegedExceptions = map[string]bool{
 	"postgres": true, // the official entrypoint chowns its data directory, then drops to postgres
@@ -30,7 +34,7 @@ func noNewPrivileges(s types.ServiceConfig) bool {
 // loadgen run with a read-only root file system, no capabilities at all and no way to gain
 // privileges; they write only to the shared volume.
 func TestOurContainersLeastPrivilege(t *testing.T) {
-	p := loadProject(t, "loadtest")
+	p := loadProject(t, allProfiles...)
 	ours := 0
 	for name, s := range p.Services {
 		if s.Build == nil {
@@ -59,8 +63,8 @@ func TestOurContainersLeastPrivilege(t *testing.T) {
 			}
 		}
 	}
-	if ours != 5 {
-		t.Errorf("%d services are built from the Dockerfile, want 5 (migrate, generator, ingester, collector, loadgen)", ours)
+	if ours != 7 {
+		t.Errorf("%d services are built from the Dockerfile, want 7 (migrate, generator, ingester, collector, loadgen, generator-s3, ingester-s3)", ours)
 	}
 }
 
@@ -70,6 +74,8 @@ func writablePaths(t *testing.T, name string) []string {
 	switch name {
 	case "generator", "loadgen":
 		return []string{settingValue(t, name, "OUTPUT_DIR")}
+	case "generator-s3", "ingester-s3":
+		return nil // they write to the bucket, through the network
 	case "ingester":
 		return []string{settingValue(t, name, "INPUT_DIR"), settingValue(t, name, "ARCHIVE_DIR"), settingValue(t, name, "FAILED_DIR")}
 	}
@@ -95,7 +101,7 @@ func onWritableMount(s types.ServiceConfig, dir string) bool {
 // and cannot gain privileges too; only cAdvisor is privileged, only postgres keeps
 // capabilities, and each exception says why in a comment right where it is defined.
 func TestEveryContainerDropsPrivileges(t *testing.T) {
-	p := loadProject(t, "loadtest")
+	p := loadProject(t, allProfiles...)
 	for name, s := range p.Services {
 		if s.Privileged && name != "cadvisor" {
 			t.Errorf("%s is privileged; only cAdvisor is", name)
@@ -105,6 +111,9 @@ func TestEveryContainerDropsPrivileges(t *testing.T) {
 		}
 		if !slices.Contains(s.CapDrop, "ALL") || !noNewPrivileges(s) {
 			t.Errorf("%s: cap_drop %v, security_opt %v; want [ALL] and no-new-privileges:true", name, s.CapDrop, s.SecurityOpt)
+		}
+		if want := capabilityExceptions[name]; !slices.Equal([]string(s.CapAdd), want) {
+			t.Errorf("%s: cap_add %v, want %v", name, s.CapAdd, want)
 		}
 	}
 	raw, err := os.ReadFile(filepath.Join(repoRoot(t), "docker-compose.yml"))
@@ -122,6 +131,10 @@ func TestEveryContainerDropsPrivileges(t *testing.T) {
 		if !strings.Contains(m[1], word) {
 			t.Errorf("docker-compose.yml: the comment above `privileged: true` does not mention %q", word)
 		}
+	}
+	// s3-init's one capability is explained in the comment right above it.
+	if m := regexp.MustCompile(`(?m)((?:^  #.*\n)+)  s3-init:\n`).FindStringSubmatch(text); m == nil || !strings.Contains(m[1], "CHOWN") {
+		t.Error("docker-compose.yml: s3-init keeps CHOWN without a comment right above it saying why")
 	}
 	if !regexp.MustCompile(`(?m)^  #.*\n(?:  #.*\n)*  postgres:\n`).MatchString(text) ||
 		!strings.Contains(text, "CHOWN") {
@@ -149,7 +162,7 @@ func TestCredentialsLabelledLocalOnly(t *testing.T) {
 	}
 	lines := strings.Split(string(raw), "\n")
 	creds := []string{"POSTGRES_PASSWORD", "POSTGRES_INGESTER_PASSWORD", "POSTGRES_COLLECTOR_PASSWORD",
-		"POSTGRES_EXPORTER_PASSWORD", "GRAFANA_ADMIN_USER", "GRAFANA_ADMIN_PASSWORD"}
+		"POSTGRES_EXPORTER_PASSWORD", "GRAFANA_ADMIN_USER", "GRAFANA_ADMIN_PASSWORD", "S3_SECRET_KEY"}
 	for _, cred := range creds {
 		at := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, cred+"=") })
 		if at < 0 {

@@ -1,9 +1,13 @@
 package compose
 
 import (
+	"go/parser"
+	"go/token"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -50,6 +54,7 @@ func (s settings) lookup(name string) (config.Setting, bool) {
 var programOf = map[string]string{
 	"generator": "generator", "ingester": "ingester", "collector": "collector",
 	"migrate": "ingester", "loadgen": "generator",
+	"generator-s3": "generator", "ingester-s3": "ingester",
 }
 
 // readSettings lists the settings of program name by reflection over its settings
@@ -84,7 +89,7 @@ func settingValue(t testing.TB, svc string, key string) string {
 	if !ok {
 		t.Fatalf("services/%s has no setting %s", programOf[svc], key)
 	}
-	env := envOf(service(t, loadProject(t, "loadtest"), svc))
+	env := envOf(service(t, loadProject(t, allProfiles...), svc))
 	for _, n := range st.names(f) {
 		if v, ok := env[n]; ok {
 			return v
@@ -97,7 +102,7 @@ func settingValue(t testing.TB, svc string, key string) string {
 // a setting that service has, with a value of the setting's type, and the settings it
 // runs with pass the program's own validation.
 func TestEnvironmentMatchesSettings(t *testing.T) {
-	p := loadProject(t, "loadtest")
+	p := loadProject(t, allProfiles...)
 	cases := programOf
 	keys := make([]string, 0, len(cases))
 	for k := range cases {
@@ -111,6 +116,9 @@ func TestEnvironmentMatchesSettings(t *testing.T) {
 			env := envOf(service(t, p, svcName))
 			for name, value := range env {
 				f, ok := st.lookup(name)
+				if !ok && awsVariables[name] && readsAWSVariables(t, prog) {
+					continue // read by the S3 client (services/common/objstore), not envconfig
+				}
 				if !ok {
 					t.Errorf("%s sets %s, which %s does not read (settings from %s)", svcName, name, prog, st.Source)
 					continue
@@ -135,7 +143,7 @@ func TestEnvironmentMatchesSettings(t *testing.T) {
 // postgres_exporter each connect as their own role of sql/0005_roles.sql, with the
 // password db-logins gives that role, and the services do not migrate at start.
 func TestEachServiceConnectsAsItsOwnRole(t *testing.T) {
-	p := loadProject(t, "loadtest")
+	p := loadProject(t, allProfiles...)
 	pg := envOf(service(t, p, "postgres"))
 	admin := "postgres://" + pg["POSTGRES_USER"] + ":" + pg["POSTGRES_PASSWORD"] + "@postgres:5432/" + pg["POSTGRES_DB"] + "?"
 	if got := envOf(service(t, p, "migrate"))["DATABASE_URL"]; !strings.HasPrefix(got, admin) {
@@ -223,4 +231,51 @@ func TestEverySettingHasAFlagADescriptionAndItsPrefix(t *testing.T) {
 			t.Errorf("%s: the defaults do not pass validation:\n%v", name, err)
 		}
 	}
+}
+
+// awsVariables are the AWS SDKs' standard variables that services/common/objstore's
+// client reads by their bare names (no service prefix), for AWS S3 and S3-compatible
+// servers alike.
+var awsVariables = map[string]bool{
+	"AWS_ENDPOINT_URL": true, "AWS_REGION": true, "AWS_ACCESS_KEY_ID": true, "AWS_SECRET_ACCESS_KEY": true,
+}
+
+const objstorePath = "github.com/ecomstream/ecomstream/services/common/objstore"
+
+// readsAWSVariables tells whether a program reads the AWS variables: one of its Go files
+// imports services/common/objstore, and that package names every one of them (its
+// documentation says which it reads itself and which its credential chain reads).
+func readsAWSVariables(t *testing.T, prog string) bool {
+	t.Helper()
+	root := repoRoot(t)
+	lib, err := os.ReadFile(filepath.Join(root, "services", "common", "objstore", "objstore.go"))
+	if err != nil {
+		t.Fatalf("services/common/objstore: %v", err)
+	}
+	for name := range awsVariables {
+		if !strings.Contains(string(lib), name) {
+			t.Errorf("services/common/objstore/objstore.go does not name %s, which compose sets for it", name)
+		}
+	}
+	imports := false
+	fset := token.NewFileSet()
+	err = filepath.WalkDir(filepath.Join(root, "services", prog), func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return err
+		}
+		f, err := parser.ParseFile(fset, path, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		for _, imp := range f.Imports {
+			if p, _ := strconv.Unquote(imp.Path.Value); p == objstorePath {
+				imports = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("services/%s: %v", prog, err)
+	}
+	return imports
 }

@@ -29,6 +29,7 @@ type Config struct {
 	MaxFiles      int64          `envconfig:"MAX_FILES" flag:"max-files" default:"0" desc:"stop after this many files (0 = never)"`
 	Duration      config.Seconds `envconfig:"DURATION" flag:"duration" default:"0" desc:"stop after this long, e.g. 20s or 1m (0 = never)"`
 	Seed          int64          `envconfig:"SEED" flag:"seed" default:"0" desc:"random seed, for a repeatable stream (0 = random)"`
+	Compress      string         `envconfig:"COMPRESS" flag:"compress" default:"none" desc:"none, gzip or zstd: files are placed as .csv, .csv.gz or .csv.zst"`
 }
 
 // New is the settings before the environment and the flags: the defaults of the shared
@@ -49,7 +50,7 @@ func (c *Config) Producer(instance string) producer.Config {
 	return producer.Config{
 		Dir: c.OutputDir, Instance: instance, MinRecords: c.MinRecords, MaxRecords: c.MaxRecords,
 		Sleep: c.Sleep.D(), BadRate: c.BadRate, DuplicateRate: c.DuplicateRate,
-		MaxFiles: c.MaxFiles, Duration: c.Duration.D(), Seed: uint64(c.Seed),
+		MaxFiles: c.MaxFiles, Duration: c.Duration.D(), Seed: uint64(c.Seed), Compress: c.Compress,
 	}
 }
 

@@ -128,21 +128,41 @@ func PipelineSLA(s SLA) *Builder {
 		unitShort, 12, 8, nil,
 		query(`max by (reason) (ecomstream_collector_rejected_window_records)`, "{{reason}}")))
 
-	d.WithRow(row("Backlog on the volume, per replica"))
-	d.WithPanel(series("Pending files",
-		"*.csv files (not dotfiles) waiting: counted by the collector in the incoming directory and by each ingester replica in its queue.",
+	d.WithRow(row("Backlog, per replica (the volume's files or the bucket's objects)"))
+	d.WithPanel(series("Pending files or objects",
+		"Input waiting (*.csv, *.csv.gz, *.csv.zst, not dotfiles): counted by the collector in the incoming directory, and by each ingester replica in its queue, whichever its source (a directory, or a bucket's listing).",
 		unitShort, 8, 8, nil,
 		query(`max(ecomstream_collector_backlog_files)`, "collector (directory)"),
 		query(named(`max by (instance) (ecomstream_ingester_backlog_files{`+inst+`})`), "{{replica}}")))
 	d.WithPanel(series("Pending bytes",
-		"Bytes of the pending files: the collector's count of the directory and each ingester replica's queue.",
+		"Stored bytes of the pending input (compressed ones as stored): the collector's count of the directory and each ingester replica's queue, either source.",
 		unitBytes, 8, 8, nil,
 		query(`max(ecomstream_collector_backlog_bytes)`, "collector (directory)"),
 		query(named(`max by (instance) (ecomstream_ingester_backlog_bytes{`+inst+`})`), "{{replica}}")))
-	d.WithPanel(series("Oldest pending file",
-		"Age (now − modification time) of the oldest pending file: the latency it will have at least. Dashed: the P99 target ("+TargetText(s, "latency_p99", unitSeconds)+"), which the stale-backlog alert also uses.",
+	d.WithPanel(series("Oldest pending file or object",
+		"Age (now − modification time, or the object's Last-Modified) of the oldest pending input: the latency it will have at least. Dashed: the P99 target ("+TargetText(s, "latency_p99", unitSeconds)+"), which the stale-backlog alert also uses.",
 		unitSeconds, 8, 8, Steps(s, "latency_p99"),
 		query(`max(ecomstream_collector_backlog_oldest_age_seconds)`, "collector (directory)"),
 		query(named(`max by (instance) (ecomstream_ingester_backlog_oldest_age_seconds{`+inst+`})`), "{{replica}}")))
+
+	d.WithRow(row("Bucket source (docker compose --profile s3): listing, notifications, S3 errors"))
+	d.WithPanel(series("Bucket listing duration",
+		"Time of one full listing of the bucket's prefix (ListObjectsV2, every page) per ingester replica reading a bucket: P95 and mean over $__rate_interval. A listing runs every INGESTER_RESCAN_INTERVAL; one that takes longer than the interval delays every object that no notification announced.",
+		unitSeconds, 6, 8, nil,
+		query(named(`histogram_quantile(0.95, sum by (instance, le) (rate(ecomstream_ingester_source_list_duration_seconds_bucket{`+inst+`}[$__rate_interval])))`), "p95 {{replica}}"),
+		query(named(`sum by (instance) (rate(ecomstream_ingester_source_list_duration_seconds_sum{`+inst+`}[$__rate_interval])) / sum by (instance) (rate(ecomstream_ingester_source_list_duration_seconds_count{`+inst+`}[$__rate_interval]))`), "mean {{replica}}")))
+	d.WithPanel(series("Objects listed",
+		"Objects under the prefix in each replica's last listing (pending and not yet moved out; the pending ones are the backlog panels above).",
+		unitShort, 6, 8, nil,
+		query(named(`max by (instance) (ecomstream_ingester_source_listed_items{`+inst+`})`), "{{replica}}")))
+	d.WithPanel(series("Notification lag",
+		"Time from an object's creation to the arrival of its bucket notification (NATS) at each replica: P50 and P99 over $__rate_interval. No line: notifications are off or lost, and the listing alone finds new objects (within one listing interval).",
+		unitSeconds, 6, 8, nil,
+		query(named(`histogram_quantile(0.5, sum by (instance, le) (rate(ecomstream_ingester_notification_lag_seconds_bucket{`+inst+`}[$__rate_interval])))`), "p50 {{replica}}"),
+		query(named(`histogram_quantile(0.99, sum by (instance, le) (rate(ecomstream_ingester_notification_lag_seconds_bucket{`+inst+`}[$__rate_interval])))`), "p99 {{replica}}")))
+	d.WithPanel(series("S3 errors by operation",
+		"Failed calls to the bucket and to NATS per second, by operation (list, get, copy, delete, put, notify), all selected replicas. Each is retried: a file is never rejected for a transient S3 error, so a steady rate means the server or the network, not the data.",
+		unitOpsPerSecond, 6, 8, nil,
+		query(`sum by (operation) (rate(ecomstream_ingester_source_errors_total{`+inst+`}[$__rate_interval]))`, "{{operation}}")))
 	return d
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/ecomstream/ecomstream/services/common/compress"
 	"github.com/ecomstream/ecomstream/services/generator/internal/place"
 	"github.com/ecomstream/ecomstream/services/generator/internal/traffic"
 )
@@ -25,6 +26,7 @@ type Config struct {
 	Progress      time.Duration // interval of the progress log line; 10s when 0
 	Clock         Clock         // SystemClock when nil; tests simulate time
 	Traffic       traffic.Params
+	Compress      string // none (or empty), gzip or zstd: the files are .csv, .csv.gz or .csv.zst
 }
 
 // MaxRecordsLimit bounds rows per file (about 15 GB of CSV).
@@ -61,6 +63,11 @@ func (c Config) Validate() error {
 		if math.IsNaN(r) || r < 0 || r >= 1 {
 			errs = append(errs, fmt.Errorf("%s %v is outside [0, 1): it is a share of the rows", flag, r))
 		}
+	}
+	switch c.Compress {
+	case "", compress.None, compress.Gzip, compress.Zstd:
+	default:
+		errs = append(errs, fmt.Errorf("--compress %q: want none, gzip or zstd", c.Compress))
 	}
 	rate("--bad-rate", c.BadRate)
 	rate("--duplicate-rate", c.DuplicateRate)

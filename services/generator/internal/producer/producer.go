@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/ecomstream/ecomstream/services/common/compress"
 	"github.com/ecomstream/ecomstream/services/common/event"
 	"github.com/ecomstream/ecomstream/services/generator/internal/place"
 	"github.com/ecomstream/ecomstream/services/generator/internal/rows"
@@ -242,9 +243,16 @@ func (p *Producer) WriteFile(ctx context.Context) (string, error) {
 	}
 	start := p.clock.Now()
 	p.seq++
-	name := place.Name(p.cfg.Instance, p.seq, start)
+	name := place.Name(p.cfg.Instance, p.seq, start) + compress.Ext(p.cfg.Compress)
 	f, err := place.Create(p.cfg.Dir, name)
 	if err != nil {
+		return "", err
+	}
+	// The rows go through the compressor (a pass-through for none) into the dotfile;
+	// the stream is closed before the rename, so a placed file is a whole stream.
+	w, err := compress.Writer(p.cfg.Compress, f)
+	if err != nil {
+		f.Abort()
 		return "", err
 	}
 	buf := append(p.buf[:0], p.header...)
@@ -257,7 +265,7 @@ func (p *Producer) WriteFile(ctx context.Context) (string, error) {
 		c = c.Add(cc)
 		left -= k
 		if len(buf) >= flushBytes && left > 0 {
-			if _, err := f.Write(buf); err != nil {
+			if _, err := w.Write(buf); err != nil {
 				f.Abort()
 				return "", err
 			}
@@ -269,9 +277,13 @@ func (p *Producer) WriteFile(ctx context.Context) (string, error) {
 			now = p.clock.Now()
 		}
 	}
-	if _, err := f.Write(buf); err != nil {
+	if _, err := w.Write(buf); err != nil {
 		f.Abort()
 		return "", err
+	}
+	if err := w.Close(); err != nil {
+		f.Abort()
+		return "", fmt.Errorf("compress %s: %w", name, err)
 	}
 	p.buf = buf[:0]
 	if err := f.Commit(); err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
 
+	"github.com/ecomstream/ecomstream/services/common/compress"
 	"github.com/ecomstream/ecomstream/services/common/csvcodec"
 	"github.com/ecomstream/ecomstream/services/common/event"
 	"github.com/ecomstream/ecomstream/services/generator/internal/rows"
@@ -48,7 +49,7 @@ func readDir(t *testing.T, dir string) (files int, c rows.Counts, bytes int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	name := regexp.MustCompile(`^gen-test-\d{8}-\d{19}\.csv$`)
+	name := regexp.MustCompile(`^gen-test-\d{8}-\d{19}\.csv(\.gz|\.zst)?$`)
 	seen := map[[16]byte]bool{}
 	now := time.Now()
 	for _, e := range ents {
@@ -62,7 +63,8 @@ func readDir(t *testing.T, dir string) (files int, c rows.Counts, bytes int64) {
 		}
 		st, _ := f.Stat()
 		bytes += st.Size()
-		r := csvcodec.NewReader(f)
+		z := compress.Reader(e.Name(), f)
+		r := csvcodec.NewReader(z)
 		rec, err := r.Next()
 		if err != nil {
 			t.Fatal(err)
@@ -77,7 +79,7 @@ func readDir(t *testing.T, dir string) (files int, c rows.Counts, bytes int64) {
 				break
 			}
 			if err != nil {
-				t.Fatal(err)
+				t.Fatalf("%s: %v", e.Name(), err)
 			}
 			if rec.Err != nil {
 				t.Fatalf("%s line %d is not CSV: %v", e.Name(), rec.Line, rec.Err)
@@ -93,9 +95,40 @@ func readDir(t *testing.T, dir string) (files int, c rows.Counts, bytes int64) {
 				c.Valid++
 			}
 		}
+		z.Close()
 		f.Close()
 	}
 	return files, c, bytes
+}
+
+// With --compress each file is one whole stream of the codec, named for it, with the
+// same rows a plain file has; the byte counts are of the stored (compressed) bytes.
+func TestCompressedFilesAreWholeStreamsNamedForTheirCodec(t *testing.T) {
+	for _, codec := range []string{compress.Gzip, compress.Zstd} {
+		t.Run(codec, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := testConfig(dir)
+			cfg.Compress, cfg.BadRate, cfg.MaxFiles = codec, 0.05, 10
+			p, _, _ := newProducer(t, cfg)
+			sum, err := p.Run(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			files, c, size := readDir(t, dir) // fails on a dotfile left behind or a broken stream
+			if files != 10 || c != sum.Rows || size != sum.Bytes {
+				t.Fatalf("on disk %d files %+v %d bytes; summary %+v", files, c, size, sum)
+			}
+			ents, _ := os.ReadDir(dir)
+			for _, e := range ents {
+				if compress.CodecOf(e.Name()) != codec {
+					t.Fatalf("%s is not named for %s", e.Name(), codec)
+				}
+			}
+			if size >= c.Total()*100 {
+				t.Fatalf("%d stored bytes for %d rows: not compressed", size, c.Total())
+			}
+		})
+	}
 }
 
 func TestFilesParseAndCountsMatch(t *testing.T) {
@@ -434,6 +467,7 @@ func TestValidate(t *testing.T) {
 		{"negative min", func(c *Config) { c.MinRecords = -1 }, "--min-records -1 is negative"},
 		{"huge max", func(c *Config) { c.MaxRecords = MaxRecordsLimit + 1 }, "above the limit"},
 		{"bad rate 1", func(c *Config) { c.BadRate = 1 }, "--bad-rate 1 is outside [0, 1)"},
+		{"unknown codec", func(c *Config) { c.Compress = "bzip2" }, `--compress "bzip2": want none, gzip or zstd`},
 		{"bad rate negative", func(c *Config) { c.BadRate = -0.1 }, "--bad-rate -0.1 is outside [0, 1)"},
 		{"dup rate 1.5", func(c *Config) { c.DuplicateRate = 1.5 }, "--duplicate-rate 1.5 is outside [0, 1)"},
 		{"rates sum", func(c *Config) { c.BadRate, c.DuplicateRate = 0.5, 0.5 }, "must be below 1"},

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/ecomstream/ecomstream/services/common/compress"
 )
 
 // maxName is NAME_MAX of Linux file systems: the longest name the input directory can
@@ -55,6 +57,9 @@ func fit(base, tag string, limit int) string {
 
 func split(base string) (stem, ext string) {
 	ext = filepath.Ext(base)
+	if c := compress.Ext(compress.CodecOf(base)); c != "" && strings.HasSuffix(strings.TrimSuffix(base, c), ".csv") {
+		ext = ".csv" + c // x.csv.gz -> x.1.csv.gz: still an input name for `ingester retry`
+	}
 	if len(ext) > maxExt || ext == base {
 		return base, ""
 	}

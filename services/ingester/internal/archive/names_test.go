@@ -116,3 +116,17 @@ func TestCandidateNamesFitAndAreDistinct(t *testing.T) {
 		t.Fatalf("two long names sharing a prefix get the same name %q", a)
 	}
 }
+
+// A compressed input's later names keep its whole extension, so they are still input
+// names (`ingester retry` of a failed x.1.csv.gz).
+func TestCandidateNamesKeepACompressedExtension(t *testing.T) {
+	for _, name := range []string{"x.csv.gz", "x.csv.zst"} {
+		ext := name[strings.Index(name, ".csv"):]
+		if c := candidate(name, 1, maxName, Identity{}); c != "x.1"+ext {
+			t.Errorf("candidate 1 of %s is %q, want %q", name, c, "x.1"+ext)
+		}
+	}
+	if c := candidate("x.tar.gz", 1, maxName, Identity{}); c != "x.tar.1.gz" {
+		t.Errorf("candidate 1 of x.tar.gz is %q: only .csv.gz is kept whole", c)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ecomstream/ecomstream/services/common/compress"
 	"github.com/ecomstream/ecomstream/services/common/db"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/retry"
 	input "github.com/ecomstream/ecomstream/services/ingester/internal/source"
@@ -114,10 +115,15 @@ func (l *Loader) rules() retry.Policies {
 // shutting down, resources) blames no item.
 func (l *Loader) verdict(b *Batch, claim *Claim, err error) Outcome {
 	var fileErr *FileError
+	var corrupt *compress.CorruptError
 	o := Outcome{Verdict: Retry, Err: err, Stage: "database"}
 	switch {
 	case err == nil:
 		o = Outcome{Verdict: Done, Batch: b, Claim: claim}
+	case errors.As(err, &corrupt):
+		// A compressed stream that cannot be decoded is the content's: no retry changes
+		// it (an OS error under the decompressor is a plain FileError, retried).
+		o.Verdict, o.Reason, o.Stage = Reject, corrupt.Reason, "read"
 	case errors.As(err, &fileErr):
 		o.Own, o.Stage = true, "read"
 	case IsDataError(err):

@@ -13,8 +13,10 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/ecomstream/ecomstream/services/common/compress"
 	"github.com/ecomstream/ecomstream/services/common/csvcodec"
 	"github.com/ecomstream/ecomstream/services/common/event"
+	input "github.com/ecomstream/ecomstream/services/ingester/internal/source"
 )
 
 // rejectedRow is one line for rejected_records.
@@ -49,6 +51,8 @@ type source struct {
 
 	idx      int
 	f        io.ReadCloser
+	z        io.Closer     // the decompressor of a .csv.gz or .csv.zst item
+	claimed  input.Version // the current item's version as discovered (before Open)
 	sum      hash.Hash
 	cr       *csvcodec.Reader
 	header   event.Header
@@ -93,7 +97,7 @@ func (s *source) Next() bool {
 			continue
 		}
 		if err != nil {
-			s.err = &FileError{Name: s.cur.File.Name, Err: fmt.Errorf("read %s at line %d: %w", s.cur.File.Path, s.cr.Line(), err)}
+			s.err = &FileError{Name: s.cur.File.Name, Err: fmt.Errorf("read %s at line %d: %w", s.cur.File.Path, s.cr.Line(), s.notCorruptIfChanged(err))}
 			return false
 		}
 		s.cur.Total++
@@ -127,17 +131,21 @@ func (s *source) openNext() bool {
 			continue
 		}
 		s.f, s.sum, s.cur = f, sha256.New(), fr
-		fr.File.Version = v
-		// The checksum sits below the buffer: every byte read from the file is hashed once,
-		// and finishFile hashes the rest straight from the file.
-		s.cr = csvcodec.NewReader(bufio.NewReaderSize(io.TeeReader(f, s.sum), 256<<10))
+		s.claimed, fr.File.Version = fr.File.Version, v
+		// The checksum sits below the buffer and the decompressor: every stored byte read
+		// is hashed once, and finishFile hashes the rest straight from the item. A corrupt
+		// compressed stream is a *compress.CorruptError inside the FileError (a Reject
+		// verdict, see verdict).
+		z := compress.Reader(fr.File.Name, io.TeeReader(f, s.sum))
+		s.z = z
+		s.cr = csvcodec.NewReader(bufio.NewReaderSize(z, 256<<10))
 		rec, err := s.cr.Next()
 		var rej *event.Rejection
 		switch {
 		case err == io.EOF:
 			rej = &event.Rejection{Reason: event.ReasonEmptyFile, Message: "the file is empty (no header line)"}
 		case err != nil:
-			s.err = &FileError{Name: fr.File.Name, Err: fmt.Errorf("read %s: %w", fr.File.Path, err)}
+			s.err = &FileError{Name: fr.File.Name, Err: fmt.Errorf("read %s: %w", fr.File.Path, s.notCorruptIfChanged(err))}
 			return false
 		case rec.Err != nil:
 			rej = &event.Rejection{Reason: event.ReasonHeaderNotCSV, Message: "the header line is not CSV: " + rec.Err.Error()}
@@ -157,6 +165,21 @@ func (s *source) openNext() bool {
 	return false
 }
 
+// ErrChangedWhileRead: a compressed stream ended short or broke in an item whose version
+// when it was opened is not the one discovery claimed: it was read while being written
+// or replaced, which says nothing of its content, so it is retried rather than rejected.
+var ErrChangedWhileRead = errors.New("the item changed between its discovery and its read")
+
+// notCorruptIfChanged returns err, unless it is a corrupt compressed stream of an item
+// opened at another version than the one claimed: then ErrChangedWhileRead.
+func (s *source) notCorruptIfChanged(err error) error {
+	var corrupt *compress.CorruptError
+	if !errors.As(err, &corrupt) || s.claimed.IsZero() || s.cur.File.Version.Same(s.claimed) {
+		return err // not a stream error, or the verdict stands: the bytes are the ones claimed
+	}
+	return fmt.Errorf("%w (%d bytes claimed, %d opened; %v)", ErrChangedWhileRead, s.claimed.Size, s.cur.File.Size, corrupt.Err)
+}
+
 // finishFile drains the rest of the file into the checksum and closes it.
 func (s *source) finishFile() {
 	if s.cur == nil {
@@ -166,14 +189,16 @@ func (s *source) finishFile() {
 		s.err = &FileError{Name: s.cur.File.Name, Err: fmt.Errorf("read %s: %w", s.cur.File.Path, err)}
 	}
 	s.cur.SHA256 = hex.EncodeToString(s.sum.Sum(nil))
+	s.z.Close()
 	s.f.Close()
-	s.cur, s.f, s.cr = nil, nil, nil
+	s.cur, s.f, s.z, s.cr = nil, nil, nil, nil
 }
 
 func (s *source) close() {
 	if s.f != nil {
+		s.z.Close()
 		s.f.Close()
-		s.cur, s.f, s.cr = nil, nil, nil
+		s.cur, s.f, s.z, s.cr = nil, nil, nil, nil
 	}
 }
 

@@ -49,6 +49,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/ecomstream/ecomstream/services/common/compress"
 	"github.com/ecomstream/ecomstream/services/common/event"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/archive"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/source"
@@ -375,6 +376,13 @@ func (d *Dir) Settled(_ context.Context, it source.Item) (source.Item, bool) {
 	s := d.remember(it.Name, cur.Version)
 	if !cur.Version.Same(it.Version) {
 		return cur, false
+	}
+	if compress.CodecOf(it.Name) != compress.None {
+		// A compressed stream ends without a line end: stillness is all that shows. One
+		// read while still being written breaks and is retried (load.ErrChangedWhileRead)
+		// or, if the writer has stopped for good, rejected as corrupt; compressed files
+		// are placed by rename (README).
+		return cur, true
 	}
 	if endsWithNewline(cur.Path, cur.Size) {
 		return cur, true
