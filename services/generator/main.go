@@ -18,6 +18,7 @@ import (
 	"github.com/ecomstream/ecomstream/services/common/httpserver"
 	"github.com/ecomstream/ecomstream/services/common/logging"
 	"github.com/ecomstream/ecomstream/services/common/metrics"
+	"github.com/ecomstream/ecomstream/services/common/objstore"
 	"github.com/ecomstream/ecomstream/services/generator/internal/place"
 	"github.com/ecomstream/ecomstream/services/generator/internal/producer"
 )
@@ -28,6 +29,7 @@ type settings struct {
 	LogLevel      string         `envconfig:"LOG_LEVEL" flag:"log-level" default:"info" desc:"debug, info, warn or error"`
 	HTTPAddr      string         `envconfig:"HTTP_ADDR" flag:"http-addr" default:":8081" desc:"address of /healthz, /readyz, /metrics"`
 	OutputDir     string         `envconfig:"OUTPUT_DIR" flag:"output-dir" default:"/data/incoming" desc:"where files are placed (created if missing)"`
+	Output        string         `envconfig:"OUTPUT" flag:"output" desc:"a directory or s3://BUCKET/PREFIX (wins over --output-dir); S3 endpoint and keys from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION"`
 	MinRecords    int            `envconfig:"MIN_RECORDS" flag:"min-records" default:"50" desc:"rows per file, at least"`
 	MaxRecords    int            `envconfig:"MAX_RECORDS" flag:"max-records" default:"100" desc:"rows per file, at most (uniform between)"`
 	Sleep         config.Seconds `envconfig:"SLEEP" flag:"sleep" default:"2" desc:"seconds between files, fractional (0.5) or a duration (500ms)"`
@@ -71,8 +73,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "generator: --log-level: %v\n", err)
 		return 2
 	}
+	out, err := output(&s)
+	if err != nil {
+		fmt.Fprintf(stderr, "generator: --output: %v\n", err)
+		return 2
+	}
 	cfg := producer.Config{
 		Dir:           s.OutputDir,
+		Output:        out,
 		Instance:      instance,
 		MinRecords:    s.MinRecords,
 		MaxRecords:    s.MaxRecords,
@@ -97,7 +105,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	srvCtx, stopServer := context.WithCancel(context.Background())
-	router := httpserver.Router(log, reg, func(context.Context) error { return place.Writable(cfg.Dir) })
+	ready := func(context.Context) error { return place.Writable(cfg.Dir) }
+	if out != nil {
+		ready = out.Ready
+	}
+	router := httpserver.Router(log, reg, ready)
 	_, served, err := httpserver.Serve(srvCtx, log, s.HTTPAddr, router)
 	if err != nil {
 		stopServer()
@@ -113,6 +125,27 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// output is the bucket --output names (nil for a directory, which then replaces
+// --output-dir in s).
+func output(s *settings) (place.Output, error) {
+	if s.Output == "" {
+		return nil, nil
+	}
+	if !objstore.IsURL(s.Output) {
+		s.OutputDir = s.Output
+		return nil, nil
+	}
+	loc, err := objstore.Parse(s.Output)
+	if err != nil {
+		return nil, err
+	}
+	c, err := objstore.New(objstore.SettingsFromEnv())
+	if err != nil {
+		return nil, err
+	}
+	return place.Bucket{C: c, Loc: loc}, nil
 }
 
 // load reads the settings from the environment and args; a flag overrides its variable.

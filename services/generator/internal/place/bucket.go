@@ -1,0 +1,114 @@
+package place
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/minio/minio-go/v7"
+
+	"github.com/ecomstream/ecomstream/services/common/objstore"
+)
+
+// Writer is a file being written; it appears under its name on Commit, whole, or never.
+type Writer interface {
+	io.Writer
+	Size() int64
+	Commit() error
+	Abort()
+}
+
+// Output is where files are placed: a directory or a bucket prefix.
+type Output interface {
+	Create(ctx context.Context, name string) (Writer, error)
+	String() string
+	// Ready tells whether files can be placed now (/readyz).
+	Ready(ctx context.Context) error
+}
+
+// Dir is a directory as an Output (files renamed into place from a dotfile).
+type Dir string
+
+func (d Dir) Create(_ context.Context, name string) (Writer, error) { return Create(string(d), name) }
+func (d Dir) String() string                                        { return string(d) }
+func (d Dir) Ready(context.Context) error                           { return Writable(string(d)) }
+
+// Bucket places files as objects under a prefix. An upload is atomic by nature: a
+// reader lists and reads an object whole or not at all, so no temporary name is needed.
+type Bucket struct {
+	C   *minio.Client
+	Loc objstore.Location
+}
+
+// partSize is the upload's part, and the memory one file in flight holds at most: a file
+// smaller than a part is one PUT, a larger one a multipart upload, completed on Commit.
+const partSize = 8 << 20
+
+func (b Bucket) String() string { return b.Loc.String() }
+
+// Ready checks that the bucket answers and exists.
+func (b Bucket) Ready(ctx context.Context) error {
+	ok, err := b.C.BucketExists(ctx, b.Loc.Bucket)
+	if err != nil {
+		return fmt.Errorf("%s: %w", b.Loc, err)
+	}
+	if !ok {
+		return fmt.Errorf("%s: no such bucket", b.Loc)
+	}
+	return nil
+}
+
+// Create starts the upload of name; the bytes stream to the server as they are written.
+func (b Bucket) Create(ctx context.Context, name string) (Writer, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	pr, pw := io.Pipe()
+	u := &upload{pw: pw, cancel: cancel, done: make(chan error, 1), url: b.Loc.URL(b.Loc.Prefix + name)}
+	go func() {
+		_, err := b.C.PutObject(ctx, b.Loc.Bucket, b.Loc.Prefix+name, pr, -1,
+			minio.PutObjectOptions{ContentType: "text/csv", PartSize: partSize})
+		_ = pr.CloseWithError(err) // unblocks a writer if the upload failed first
+		u.done <- err
+	}()
+	return u, nil
+}
+
+type upload struct {
+	pw     *io.PipeWriter
+	cancel context.CancelFunc
+	done   chan error
+	n      int64
+	url    string
+}
+
+func (u *upload) Write(p []byte) (int, error) {
+	n, err := u.pw.Write(p)
+	u.n += int64(n)
+	if err != nil {
+		return n, fmt.Errorf("upload %s: %w", u.url, err)
+	}
+	return n, nil
+}
+
+func (u *upload) Size() int64 { return u.n }
+
+// Commit ends the body; the object exists once the server has acknowledged it.
+func (u *upload) Commit() error {
+	_ = u.pw.Close()
+	err := <-u.done
+	u.cancel()
+	if err != nil {
+		return fmt.Errorf("upload %s: %w", u.url, err)
+	}
+	return nil
+}
+
+// errAborted ends an upload that must not complete: the object never appears (a single
+// PUT is not sent whole; an unfinished multipart upload is aborted by the client).
+var errAborted = errors.New("file abandoned")
+
+func (u *upload) Abort() {
+	_ = u.pw.CloseWithError(errAborted)
+	u.cancel()
+	<-u.done
+}
