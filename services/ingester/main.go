@@ -68,6 +68,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "ingester:", err)
 		return 2
 	}
+	if cfg.Source != "" && sub == "" {
+		fmt.Fprintln(stderr, "ingester: INGESTER_SOURCE:", errSourceNotWired)
+		return 2
+	}
 	instance := logging.Instance(cfg.Instance)
 	log, err := logging.New(stderr, "ingester", instance, cfg.LogLevel)
 	if err != nil {
