@@ -112,7 +112,7 @@ func setup(t *testing.T, withNATS bool) *env {
 	return e
 }
 
-func (e *env) source(t *testing.T, prefix string, ticks chan time.Time) *Source {
+func (e *env) source(t testing.TB, prefix string, ticks chan time.Time) *Source {
 	e.reg = prometheus.NewRegistry()
 	o := Options{Location: objstore.Location{Bucket: bucket, Prefix: prefix}, ArchivePrefix: "archive/", FailedPrefix: "failed/",
 		ListInterval: time.Hour, Ticks: ticks, Log: zerolog.Nop(), Metrics: NewMetrics(e.reg)}
