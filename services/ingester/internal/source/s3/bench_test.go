@@ -16,7 +16,6 @@ import (
 	"github.com/minio/minio-go/v7"
 
 	"github.com/ecomstream/ecomstream/services/common/objstore"
-	"github.com/ecomstream/ecomstream/services/common/s3test"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/source"
 )
 
@@ -60,24 +59,11 @@ func benchFiles(b *testing.B, e *env, dir string, n, rows int) []source.Item {
 	return k.found
 }
 
-func benchEnv(b *testing.B, withNATS bool) *env {
-	// setup takes a *testing.T for its helpers' signatures; a benchmark's B does the same jobs.
-	e := &env{}
-	o := s3test.Options{}
-	if withNATS {
-		e.n = s3test.StartNATS(b)
-		o = s3test.Options{NATSURL: e.n.URL(), Subject: "s3.events"}
-	}
-	e.g = s3test.StartGateway(b, o, bucket)
-	e.c = e.g.Client(b)
-	return e
-}
-
 // BenchmarkRead: one pass over every file, each read whole through sha256 as the loader
 // does, from the directory and from the bucket.
 func BenchmarkRead(b *testing.B) {
 	const files, rows = 100, 2000 // about 25 MB, files of the loadtest's larger size
-	e := benchEnv(b, false)
+	e := setup(b, false)
 	dir := b.TempDir()
 	items := benchFiles(b, e, dir, files, rows)
 	s := e.source(b, "in/", nil)
@@ -119,7 +105,7 @@ func BenchmarkRead(b *testing.B) {
 // BenchmarkList: one full listing of 2000 objects (two pages) against reading the
 // directory of the same 2000 files.
 func BenchmarkList(b *testing.B) {
-	e := benchEnv(b, false)
+	e := setup(b, false)
 	dir := b.TempDir()
 	benchFiles(b, e, dir, 2000, 1)
 	s := e.source(b, "in/", nil)
@@ -152,7 +138,7 @@ func BenchmarkList(b *testing.B) {
 func BenchmarkPutToFound(b *testing.B) {
 	for _, mode := range []string{"notifications", "listing-1s"} {
 		b.Run(mode, func(b *testing.B) {
-			e := benchEnv(b, mode == "notifications")
+			e := setup(b, mode == "notifications")
 			var o Options
 			o = Options{Location: objstore.Location{Bucket: bucket, Prefix: "in/"}, ArchivePrefix: "archive/", FailedPrefix: "failed/",
 				ListInterval: time.Second, Metrics: NewMetrics(nil)}

@@ -100,7 +100,7 @@ type env struct {
 	reg *prometheus.Registry
 }
 
-func setup(t *testing.T, withNATS bool) *env {
+func setup(t testing.TB, withNATS bool) *env {
 	e := &env{reg: prometheus.NewRegistry()}
 	o := s3test.Options{}
 	if withNATS {
