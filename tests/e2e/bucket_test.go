@@ -214,8 +214,17 @@ func TestBucketPipelineSurvivesKillsAndRestarts(t *testing.T) {
 	}
 	pause()
 	r.pg.Kill()
-	if err := r.pg.Start(); err != nil {
-		t.Fatal(err)
+	// The killed postmaster's backends end a moment later; until then a new one refuses
+	// the data directory.
+	for attempt := 0; ; attempt++ {
+		time.Sleep(time.Second)
+		err := r.pg.Start()
+		if err == nil {
+			break
+		}
+		if attempt == 20 {
+			t.Fatal(err)
+		}
 	}
 	pause()
 	k := randInt(len(ings))
