@@ -1,13 +1,16 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"fmt"
 	"math/big"
+	"net/http"
 	"os/exec"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -59,9 +62,34 @@ func requireBucketSource(t *testing.T) {
 }
 
 func (r *bucketRig) startIngester(t *testing.T, instance string, extra ...string) *proc {
+	return r.startIngesterAt(t, freeAddr(t), instance, "1s", extra...)
+}
+
+// startIngesterAt starts an ingester serving /metrics on addr, listing every interval.
+func (r *bucketRig) startIngesterAt(t *testing.T, addr, instance, interval string, extra ...string) *proc {
 	args := append([]string{"--source", "s3://" + bucketName + "/incoming/", "--nats-url", r.nats.URL(), "--nats-subject", subject,
-		"--http-addr", freeAddr(t), "--instance", instance, "--rescan-interval", "1s", "--db-wait", "120s"}, extra...)
+		"--http-addr", addr, "--instance", instance, "--rescan-interval", interval, "--db-wait", "120s"}, extra...)
 	return start(t, "ingester", append(r.gw.Env(), "DATABASE_URL="+r.url), args...)
+}
+
+// listings is the number of full listings an ingester has made (the count of its
+// listing-duration histogram), or -1 while its /metrics does not answer.
+func listings(addr string) int {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "ecomstream_ingester_source_list_duration_seconds_count "); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err == nil {
+				return n
+			}
+		}
+	}
+	return -1
 }
 
 // keys lists the keys under prefix.
@@ -319,5 +347,70 @@ func TestBucketOverwrittenObjectIsANewVersion(t *testing.T) {
 	}
 	if ks := r.keys(t, "incoming/"); len(ks) != 1 {
 		t.Fatalf("keep: incoming/ holds %v", ks)
+	}
+}
+
+// Notifications lost on purpose (NATS down): every object put meanwhile is committed by
+// the first listing that begins after it was put. Counted in listings (the ingester's
+// own listing counter), not in seconds: at most the listing under way when the objects
+// were put, and the next one.
+func TestBucketLostNotificationsCostOneListing(t *testing.T) {
+	r := newBucketRig(t)
+	db := pool(t, r.url)
+	addr := freeAddr(t)
+	ing := r.startIngesterAt(t, addr, "ing-n", "3s")
+	ctx := context.Background()
+	committed := func() int {
+		var n int
+		if err := db.QueryRow(ctx, `SELECT count(*) FROM ingested_files`).Scan(&n); err != nil {
+			return -1
+		}
+		return n
+	}
+	// Running and notified: one object goes through before NATS goes away.
+	body := csvBody(20)
+	if _, err := r.c.PutObject(ctx, bucketName, "incoming/first.csv", strings.NewReader(body), int64(len(body)), minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	await(t, "first.csv committed", func() bool { return committed() == 1 })
+
+	r.nats.Kill()
+	const lost = 20
+	for i := range lost {
+		body := csvBody(20)
+		if _, err := r.c.PutObject(ctx, bucketName, fmt.Sprintf("incoming/lost-%02d.csv", i), strings.NewReader(body), int64(len(body)), minio.PutObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := listings(addr)
+	if before < 1 {
+		t.Fatalf("listing counter: %d", before)
+	}
+	var after int
+	await(t, "the lost objects committed", func() bool {
+		if committed() < 1+lost {
+			return false
+		}
+		after = listings(addr)
+		return true
+	})
+	if after-before > 2 {
+		t.Errorf("the objects put while NATS was down took %d listings after the puts; want at most 2 (the one under way and the next)", after-before)
+	}
+	t.Logf("listings: %d when the last object was put, %d when all were committed", before, after)
+	if err := ing.stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// await polls cond; the bound only ends a hung test.
+func await(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("never happened: %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
