@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 
@@ -61,12 +63,16 @@ func (b Bucket) Ready(ctx context.Context) error {
 
 // Create starts the upload of name; the bytes stream to the server as they are written.
 func (b Bucket) Create(ctx context.Context, name string) (Writer, error) {
+	// The time the file was begun, finer than Last-Modified's whole seconds: the
+	// ingester's latency origin (x-amz-meta-mtime, as rclone writes it).
+	now := time.Now()
+	mtime := strconv.FormatInt(now.Unix(), 10) + "." + fmt.Sprintf("%09d", now.Nanosecond())
 	ctx, cancel := context.WithCancel(ctx)
 	pr, pw := io.Pipe()
 	u := &upload{pw: pw, cancel: cancel, done: make(chan error, 1), url: b.Loc.URL(b.Loc.Prefix + name)}
 	go func() {
 		_, err := b.C.PutObject(ctx, b.Loc.Bucket, b.Loc.Prefix+name, pr, -1,
-			minio.PutObjectOptions{ContentType: "text/csv", PartSize: partSize})
+			minio.PutObjectOptions{ContentType: "text/csv", PartSize: partSize, UserMetadata: map[string]string{"Mtime": mtime}})
 		_ = pr.CloseWithError(err) // unblocks a writer if the upload failed first
 		u.done <- err
 	}()

@@ -72,6 +72,9 @@ func TestBucketObjectAppearsWholeOnCommitOrNever(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if st, err := o.Stat(); err != nil || st.UserMetadata["Mtime"] == "" {
+			t.Fatalf("no x-amz-meta-mtime: %v %v", st.UserMetadata, err)
+		}
 		got, err := io.ReadAll(o)
 		if err != nil || !bytes.Equal(got, body) || w.Size() != int64(len(body)) {
 			t.Fatalf("committed %d bytes, read %d (%v), size %d", len(body), len(got), err, w.Size())

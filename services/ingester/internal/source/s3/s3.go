@@ -42,6 +42,7 @@ import (
 	"net/url"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -254,7 +255,7 @@ func (s *Source) Open(ctx context.Context, it source.Item) (io.ReadCloser, sourc
 		// GetObject is lazy: Stat sends the request, so the verdict comes now, before a byte is read.
 		var st minio.ObjectInfo
 		if st, err = obj.Stat(); err == nil {
-			return &reader{obj: obj, m: s.m}, source.Version{Size: st.Size, ModTime: st.LastModified, ETag: st.ETag}, nil
+			return &reader{obj: obj, m: s.m}, source.Version{Size: st.Size, ModTime: modTime(st), ETag: st.ETag}, nil
 		}
 		obj.Close()
 	}
@@ -263,6 +264,39 @@ func (s *Source) Open(ctx context.Context, it source.Item) (io.ReadCloser, sourc
 	}
 	s.m.errors.WithLabelValues(opGet).Inc()
 	return nil, source.Version{}, fmt.Errorf("open %s: %w", it.Name, err)
+}
+
+// MtimeKey is the user metadata (x-amz-meta-mtime, Unix seconds with a fraction, the
+// convention of rclone) in which a producer records when it wrote an object. S3 servers
+// give Last-Modified in whole seconds (in headers, and in versitygw's listings), which
+// would put up to a second of noise into the latency the ledger measures from it.
+const MtimeKey = "Mtime"
+
+// modTime is the object's time as finely as it is known: the producer's mtime when it
+// is plausible (not after Last-Modified's second, not an hour before it: a clock far
+// off is ignored), else Last-Modified.
+func modTime(st minio.ObjectInfo) time.Time {
+	v := st.UserMetadata[MtimeKey]
+	if v == "" {
+		return st.LastModified
+	}
+	sec, frac, _ := strings.Cut(v, ".")
+	n, err := strconv.ParseInt(sec, 10, 64)
+	if err != nil {
+		return st.LastModified
+	}
+	var ns int64
+	if frac != "" {
+		frac = (frac + "000000000")[:9]
+		if ns, err = strconv.ParseInt(frac, 10, 64); err != nil {
+			return st.LastModified
+		}
+	}
+	t := time.Unix(n, ns)
+	if t.After(st.LastModified.Add(time.Second)) || t.Before(st.LastModified.Add(-time.Hour)) {
+		return st.LastModified
+	}
+	return t
 }
 
 // reader counts a failure in the middle of the body as a get error (it is retried).

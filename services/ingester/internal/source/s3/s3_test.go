@@ -601,3 +601,41 @@ func TestMetricsLint(t *testing.T) {
 		}
 	}
 }
+
+// The latency origin is the producer's x-amz-meta-mtime when it is plausible, finer than
+// Last-Modified's whole seconds; a far-off one is ignored.
+func TestOpenTakesTheProducersMtimeWhenPlausible(t *testing.T) {
+	e := setup(t, false)
+	s := e.source(t, "in/", nil)
+	ctx := context.Background()
+	put := func(key, mtime string) {
+		opts := minio.PutObjectOptions{}
+		if mtime != "" {
+			opts.UserMetadata = map[string]string{MtimeKey: mtime}
+		}
+		if _, err := e.c.PutObject(ctx, bucket, key, strings.NewReader("x\n"), 2, opts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	open := func(key string) source.Version {
+		r, v, err := s.Open(ctx, source.Item{Name: "s3://input/" + key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Close()
+		return v
+	}
+	began := time.Now().Add(-200 * time.Millisecond)
+	put("in/fine.csv", fmt.Sprintf("%d.%09d", began.Unix(), began.Nanosecond()))
+	if v := open("in/fine.csv"); !v.ModTime.Equal(time.Unix(began.Unix(), int64(began.Nanosecond()))) {
+		t.Fatalf("mtime %v, put %v", v.ModTime, began)
+	}
+	put("in/far.csv", "1000000000.5")
+	if v := open("in/far.csv"); v.ModTime.Year() < 2020 || v.ModTime.Nanosecond() != 0 {
+		t.Fatalf("a far-off mtime was taken: %v", v.ModTime)
+	}
+	put("in/none.csv", "")
+	if v := open("in/none.csv"); v.ModTime.IsZero() || v.ModTime.Nanosecond() != 0 {
+		t.Fatalf("without an mtime: %v, want Last-Modified", v.ModTime)
+	}
+}
