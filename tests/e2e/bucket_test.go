@@ -52,7 +52,7 @@ func newBucketRig(t *testing.T) *bucketRig {
 // requireBucketSource skips while the ingester binary says it cannot run a bucket source
 // yet (built before the source seam's runner was merged); once newSource is connected
 // the message is gone and these tests run.
-func requireBucketSource(t *testing.T) {
+func requireBucketSource(t testing.TB) {
 	t.Helper()
 	out, _ := exec.Command(filepath.Join(binDir, "ingester"), "--source", "s3://probe/", "--db-wait", "1ms",
 		"--database-url", "postgres://127.0.0.1:1/none?sslmode=disable", "--http-addr", "127.0.0.1:0").CombinedOutput()
@@ -404,7 +404,7 @@ func TestBucketLostNotificationsCostOneListing(t *testing.T) {
 }
 
 // await polls cond; the bound only ends a hung test.
-func await(t *testing.T, what string, cond func() bool) {
+func await(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	for !cond() {

@@ -11,6 +11,16 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
+// hint is what a notification says: a key was created (with its ETag and size when the
+// record carries them) or removed.
+type hint struct {
+	key     string
+	removed bool
+	etag    string
+	size    int64
+	at      time.Time // the event's time
+}
+
 // record is the part of an S3 event notification record (AWS's format, which versitygw
 // publishes as well) that says where to look.
 type record struct {
@@ -21,7 +31,9 @@ type record struct {
 			Name string `json:"name"`
 		} `json:"bucket"`
 		Object struct {
-			Key string `json:"key"`
+			Key  string  `json:"key"`
+			Size int64   `json:"size"`
+			ETag *string `json:"eTag"`
 		} `json:"object"`
 	} `json:"s3"`
 }
@@ -38,8 +50,8 @@ const hintBuffer = 4096
 // subject does not hide it from subscribers, so both setups work. The client connects in
 // the background and reconnects forever, so NATS being down at start or later delays
 // objects by at most one listing interval and stops nothing.
-func (s *Source) subscribe(ctx context.Context) (<-chan string, func(), error) {
-	hints := make(chan string, hintBuffer)
+func (s *Source) subscribe(ctx context.Context) (<-chan hint, func(), error) {
+	hints := make(chan hint, hintBuffer)
 	nc, err := nats.Connect(s.o.NATSURL,
 		nats.Name("ecomstream-ingester"),
 		nats.RetryOnFailedConnect(true),
@@ -67,11 +79,16 @@ func (s *Source) subscribe(ctx context.Context) (<-chan string, func(), error) {
 			if !ok {
 				continue
 			}
+			h := hint{key: key, removed: strings.Contains(r.EventName, "ObjectRemoved:"), at: now}
 			if t, err := time.Parse(time.RFC3339Nano, r.EventTime); err == nil {
 				s.m.lag.Observe(max(0, now.Sub(t).Seconds()))
+				h.at = t
+			}
+			if r.S3.Object.ETag != nil {
+				h.etag, h.size = strings.Trim(*r.S3.Object.ETag, `"`), r.S3.Object.Size
 			}
 			select {
-			case hints <- key:
+			case hints <- h:
 			case <-ctx.Done():
 				return
 			default: // full: the listing will find it

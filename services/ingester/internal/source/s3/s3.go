@@ -150,7 +150,7 @@ func (s *Source) isKept(name, etag string) bool {
 // Discover lists the prefix now and every interval, and follows notifications between.
 func (s *Source) Discover(ctx context.Context, sink source.Sink) error {
 	// Subscribe first, list second: an object put after the listing began is notified.
-	var hints <-chan string
+	var hints <-chan hint
 	if s.o.NATSURL != "" {
 		h, stop, err := s.subscribe(ctx)
 		if err != nil {
@@ -177,8 +177,8 @@ func (s *Source) Discover(ctx context.Context, sink source.Sink) error {
 				// The next listing is the retry; the objects wait in the bucket.
 				s.log.Warn().Err(err).Msg("listing failed; trying again at the next interval")
 			}
-		case key := <-hints:
-			s.look(ctx, sink, key)
+		case h := <-hints:
+			s.look(ctx, sink, h)
 		}
 	}
 }
@@ -208,10 +208,26 @@ func (s *Source) list(ctx context.Context, sink source.Sink) error {
 	return nil
 }
 
-// look follows one notification: the key's current version, found or removed. A
-// notification is only a hint (lost, late, duplicated or out of order changes nothing),
-// so what the bucket says now is what counts.
-func (s *Source) look(ctx context.Context, sink source.Sink, key string) {
+// look follows one notification. A notification is only a hint: whatever it says, Open
+// reads only the version named (If-Match) and the listing is the backstop, so a lost,
+// late, duplicated or out-of-order one costs at most a listing interval, never a row.
+// A creation that names its ETag is handed out as is (its time is the event's, to the
+// second at some servers; Open returns the object's own); one that does not is looked
+// at with a HEAD. A removal (mostly another replica's archive) drops the key from the
+// queue: if it was late and the key holds a newer object, the next listing finds it.
+func (s *Source) look(ctx context.Context, sink source.Sink, h hint) {
+	name := s.o.Location.URL(h.key)
+	switch {
+	case h.removed:
+		sink.Removed(name)
+		return
+	case h.etag != "":
+		if !s.isKept(name, h.etag) {
+			sink.Found(s.item(h.key, source.Version{Size: h.size, ModTime: h.at, ETag: h.etag}), true)
+		}
+		return
+	}
+	key := h.key
 	st, err := s.c.StatObject(ctx, s.o.Location.Bucket, key, minio.StatObjectOptions{})
 	switch {
 	case err == nil:
