@@ -24,11 +24,12 @@ import (
 //
 //   - drain rate of one ingester over the same files from a directory and from the
 //     bucket, and of three ingesters over the bucket (reported as ratios);
+//
 //   - PUT -> commit latency (committed_at - the object's mtime) at about 10,000 rows/s
 //     (four generators of 25 files of 100 rows a second),
 //     with notifications and with listing only (1 s interval), beside the directory's.
 //
-//	go test -run '^$' -bench BucketPipeline -benchtime 1x ./tests/e2e/
+//     go test -run '^$' -bench BucketPipeline -benchtime 1x ./tests/e2e/
 func BenchmarkBucketPipeline(b *testing.B) {
 	s3test.Require(b, true)
 	requireBucketSource(b)
@@ -159,6 +160,11 @@ func BenchmarkBucketPipeline(b *testing.B) {
 	b.ReportMetric(threeRate/bucketRate, "three/one")
 
 	// Latency at about 10,000 rows/s: 100 files of 100 rows a second for 20 s.
+	// ECOMSTREAM_BENCH_GEN_SLEEP sets another rate (0.16: 2,500 rows/s).
+	genSleep := "0.04"
+	if v := os.Getenv("ECOMSTREAM_BENCH_GEN_SLEEP"); v != "" {
+		genSleep = v
+	}
 	latency := func(url string, genOut []string, ing *proc) (p50, p99 float64) {
 		started(ing)
 		// Four generators of 25 files a second: one generator's PUTs, one after another,
@@ -166,7 +172,7 @@ func BenchmarkBucketPipeline(b *testing.B) {
 		var gens []*proc
 		for i := range 4 {
 			gens = append(gens, start(b, "generator", gw.Env(), append(genOut, "--http-addr", freeAddr(b), "--instance", fmt.Sprintf("lat%d", i),
-				"--min-records", "100", "--max-records", "100", "--sleep", "0.04", "--duration", "20s")...))
+				"--min-records", "100", "--max-records", "100", "--sleep", genSleep, "--duration", "20s")...))
 		}
 		var counts genCounts
 		for _, g := range gens {
@@ -188,7 +194,7 @@ func BenchmarkBucketPipeline(b *testing.B) {
 			percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM committed_at - file_created_at)) FROM ingested_files`).Scan(&p50, &p99); err != nil {
 			b.Fatal(err)
 		}
-		b.Logf("latency run: %d files, %d rows in 20 s", counts.Files, counts.Records)
+		b.Logf("latency run (%s): %d files, %d rows in 20 s", genOut[0], counts.Files, counts.Records)
 		return p50 * 1000, p99 * 1000
 	}
 	url = newDB()

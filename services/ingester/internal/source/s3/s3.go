@@ -28,6 +28,11 @@
 // once, which the ledger then finds a no-op. A bucket kept this way should have a
 // lifecycle rule that expires old objects.
 //
+// Listing. A listing reads every key under the input prefix (1000 a request) and holds
+// the input objects of one listing in memory to hand them out oldest first (about 200
+// bytes each). Give the input a prefix of its own: with an empty one the listing also
+// walks the archive and failed prefixes, only to skip them.
+//
 // Errors. S3's verdicts about a key (NoSuchKey: ErrGone; PreconditionFailed: ErrChanged)
 // are the only ones turned into control flow; everything else (5xx, timeouts, refused
 // connections, throttling) is returned as is and retried, first by the client (minio-go
