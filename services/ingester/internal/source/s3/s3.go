@@ -120,6 +120,18 @@ func New(c *minio.Client, o Options) (*Source, error) {
 
 func (s *Source) String() string { return s.o.Location.String() }
 
+// Ready tells whether the bucket answers and exists (the ingester's /readyz).
+func (s *Source) Ready(ctx context.Context) error {
+	ok, err := s.c.BucketExists(ctx, s.o.Location.Bucket)
+	switch {
+	case err != nil:
+		return fmt.Errorf("bucket %s: %w", s.o.Location.Bucket, err)
+	case !ok:
+		return fmt.Errorf("bucket %s does not exist", s.o.Location.Bucket)
+	}
+	return nil
+}
+
 // accept tells whether key is an input object of this source: under the prefix, not in
 // the archive or failed prefix (which may lie inside an empty input prefix), named as the
 // CSV contract says (not a dotfile, a .reason.txt is not an input).

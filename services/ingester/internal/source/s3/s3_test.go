@@ -547,9 +547,15 @@ func TestTransientErrorsAreRetriedNotVerdicts(t *testing.T) {
 	}
 	it := k.names()["s3://input/in/a.csv"]
 
+	if err := s.Ready(context.Background()); err != nil {
+		t.Fatalf("Ready with the gateway up: %v", err)
+	}
 	e.g.Kill()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second) // bounds minio-go's own retries
 	defer cancel()
+	if err := s.Ready(ctx); err == nil {
+		t.Fatal("Ready with the gateway down")
+	}
 	if _, _, err := s.Open(ctx, it); err == nil || errors.Is(err, source.ErrGone) || errors.Is(err, source.ErrChanged) {
 		t.Fatalf("Open with the gateway down: %v, want a transient error", err)
 	}
