@@ -18,6 +18,7 @@ import (
 	"github.com/ecomstream/ecomstream/services/common/httpserver"
 	"github.com/ecomstream/ecomstream/services/common/logging"
 	"github.com/ecomstream/ecomstream/services/common/metrics"
+	"github.com/ecomstream/ecomstream/services/common/objstore"
 	"github.com/ecomstream/ecomstream/services/generator/internal/place"
 	"github.com/ecomstream/ecomstream/services/generator/internal/producer"
 	"github.com/ecomstream/ecomstream/services/generator/settings"
@@ -61,8 +62,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "generator: %v\n", err)
 		return 2
 	}
+	out, err := output(&s)
+	if err != nil {
+		fmt.Fprintf(stderr, "generator: %s: %v\n", "GENERATOR_OUTPUT (--output)", err)
+		return 2
+	}
 	// The settings passed; this checks the host name that stands in for an empty instance.
 	cfg := s.Producer(instance)
+	cfg.Output = out
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintf(stderr, "generator: invalid settings:\n%v\n", err)
 		return 2
@@ -77,7 +84,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	srvCtx, stopServer := context.WithCancel(context.Background())
-	router := httpserver.Router(log, reg, func(context.Context) error { return place.Writable(cfg.Dir) })
+	ready := func(context.Context) error { return place.Writable(cfg.Dir) }
+	if out != nil {
+		ready = out.Ready
+	}
+	router := httpserver.Router(log, reg, ready)
 	_, served, err := httpserver.Serve(srvCtx, log, s.HTTPAddr, router)
 	if err != nil {
 		stopServer()
@@ -93,6 +104,27 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// output is the bucket --output names (nil for a directory, which then replaces
+// --output-dir in s).
+func output(s *settings.Config) (place.Output, error) {
+	if s.Output == "" {
+		return nil, nil
+	}
+	if !objstore.IsURL(s.Output) {
+		s.OutputDir = s.Output
+		return nil, nil
+	}
+	loc, err := objstore.Parse(s.Output)
+	if err != nil {
+		return nil, err
+	}
+	c, err := objstore.New(objstore.SettingsFromEnv())
+	if err != nil {
+		return nil, err
+	}
+	return place.Bucket{C: c, Loc: loc}, nil
 }
 
 // load reads the settings from the environment and args; a flag overrides its variable.

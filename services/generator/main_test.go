@@ -17,9 +17,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
+
 	"github.com/ecomstream/ecomstream/services/common/config"
 	"github.com/ecomstream/ecomstream/services/common/csvcodec"
 	"github.com/ecomstream/ecomstream/services/common/maintest"
+	"github.com/ecomstream/ecomstream/services/common/s3test"
 	"github.com/ecomstream/ecomstream/services/generator/settings"
 )
 
@@ -357,5 +360,30 @@ func TestUnwritableDirFails(t *testing.T) {
 	p := start(t, "--output-dir", filepath.Join(file, "sub"), "--max-files", "1")
 	if code := p.wait(t, 10*time.Second); code != 1 {
 		t.Fatalf("output dir under a file: exit %d, want 1", code)
+	}
+}
+
+// --output s3://BUCKET/PREFIX places the files in the bucket, endpoint and keys taken
+// from the AWS SDKs' variables, and wins over --output-dir.
+func TestOutputToABucket(t *testing.T) {
+	g := s3test.StartGateway(t, s3test.Options{}, "out")
+	c := g.Client(t) // also sets AWS_* for the child process
+	dir := t.TempDir()
+	p := start(t, "--output-dir", dir, "--output", "s3://out/incoming", "--sleep", "0.01", "--max-files", "5")
+	if code := p.wait(t, time.Minute); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	n := 0
+	for o := range c.ListObjects(context.Background(), "out", minio.ListObjectsOptions{Prefix: "incoming/", Recursive: true}) {
+		if o.Err != nil {
+			t.Fatal(o.Err)
+		}
+		if !strings.HasPrefix(o.Key, "incoming/proc-") || !strings.HasSuffix(o.Key, ".csv") || o.Size == 0 {
+			t.Fatalf("object %q (%d bytes)", o.Key, o.Size)
+		}
+		n++
+	}
+	if files, _, _ := onDisk(t, dir); n != 5 || files != 0 {
+		t.Fatalf("%d objects in the bucket, %d files in --output-dir; want 5 and 0", n, files)
 	}
 }

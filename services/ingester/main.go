@@ -122,17 +122,39 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	reg := metrics.NewRegistry()
 	var m *ingest.Metrics
-	src := dir.New(dir.Options{Input: cfg.InputDir, Archive: cfg.ArchiveDir, Failed: cfg.FailedDir,
-		Settle: cfg.Settle, Rescan: cfg.RescanInterval, Log: log,
-		OnError: func(stage string) { m.Errors.WithLabelValues(stage).Inc() }})
+	// The source: a bucket (INGESTER_SOURCE=s3://...) or the input directory.
+	src, err := newSource(&cfg, log, reg)
+	if err != nil {
+		log.Error().Err(err).Msg("cannot reach the bucket source")
+		return 2
+	}
+	where := cfg.InputDir
+	sourceReady := func(context.Context) error {
+		if _, err := os.Stat(cfg.InputDir); err != nil {
+			return httpserver.Down("input directory", err)
+		}
+		return nil
+	}
+	if src == nil {
+		src = dir.New(dir.Options{Input: cfg.InputDir, Archive: cfg.ArchiveDir, Failed: cfg.FailedDir,
+			Settle: cfg.Settle, Rescan: cfg.RescanInterval, Log: log,
+			OnError: func(stage string) { m.Errors.WithLabelValues(stage).Inc() }})
+	} else {
+		where = src.String()
+		if r, ok := src.(interface{ Ready(context.Context) error }); ok {
+			sourceReady = func(ctx context.Context) error {
+				if err := r.Ready(ctx); err != nil {
+					return httpserver.Down("bucket", err)
+				}
+				return nil
+			}
+		}
+	}
 	q := queue.New(src, cfg.Settle)
 	m = ingest.NewMetrics(reg, q, pool)
 	rules := retry.Defaults()
 	rules.File = retry.Policy{Base: cfg.RetryBase, Max: cfg.RetryMax, Attempts: cfg.MaxFileAttempts, Jitter: rules.File.Jitter}
-	onSuccess := source.Archive
-	if cfg.OnSuccess == "delete" {
-		onSuccess = source.Delete
-	}
+	onSuccess := map[string]source.Action{"archive": source.Archive, "delete": source.Delete, "keep": source.Keep}[cfg.OnSuccess]
 	runner := ingest.New(ingest.Options{
 		OnSuccess: onSuccess, TriggerInterval: cfg.TriggerInterval,
 		MaxBatchRecords: cfg.MaxBatchRecords, MaxBatchFiles: cfg.MaxBatchFiles, Workers: cfg.Workers,
@@ -146,17 +168,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if err := pool.Ping(ctx); err != nil {
 			return httpserver.Down("database", err)
 		}
-		if _, err := os.Stat(cfg.InputDir); err != nil {
-			return httpserver.Down("input directory", err)
-		}
-		return nil
+		return sourceReady(ctx)
 	})
 	go maint.Loop(ctx, partition.NewMetrics(reg))
 	if _, _, err := httpserver.Serve(ctx, log, cfg.HTTPAddr, router); err != nil {
 		log.Error().Err(err).Msg("cannot listen")
 		return 1
 	}
-	log.Info().Str("input_dir", cfg.InputDir).Int("workers", cfg.Workers).Dur("trigger_interval", cfg.TriggerInterval).
+	log.Info().Str("source", where).Int("workers", cfg.Workers).Dur("trigger_interval", cfg.TriggerInterval).
 		Dur("settle", cfg.Settle).Int("max_batch_records", cfg.MaxBatchRecords).Msg("ingester started")
 	if err := runner.Run(ctx); err != nil {
 		log.Error().Err(err).Msg("ingester stopped on error")

@@ -13,6 +13,7 @@ import (
 	"github.com/ecomstream/ecomstream/services/ingester/internal/partition"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/queue"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/source/memory"
+	s3source "github.com/ecomstream/ecomstream/services/ingester/internal/source/s3"
 )
 
 // docs/metrics.md lists the metrics the ingester registers, built as main builds them
@@ -26,5 +27,6 @@ func TestMetricsDocIsCurrent(t *testing.T) {
 	rec := metrics.NewRecorder(prometheus.NewRegistry())
 	ingest.NewMetrics(rec, queue.New(memory.New(time.Now), time.Second), pool)
 	partition.NewMetrics(rec)
+	s3source.NewMetrics(rec) // a bucket source's, registered when INGESTER_SOURCE is a bucket
 	maintest.MetricsDoc(t, "ingester", "ecomstream_ingester_", rec)
 }

@@ -52,7 +52,7 @@ func TestMain(m *testing.M) {
 // dirs is one pipeline's shared volume.
 type dirs struct{ In, Archive, Failed string }
 
-func newDirs(t *testing.T) dirs {
+func newDirs(t testing.TB) dirs {
 	root := t.TempDir()
 	d := dirs{filepath.Join(root, "incoming"), filepath.Join(root, "archive"), filepath.Join(root, "failed")}
 	for _, p := range []string{d.In, d.Archive, d.Failed} {
@@ -65,7 +65,7 @@ func newDirs(t *testing.T) dirs {
 
 // proc is a running service process whose JSON log is kept.
 type proc struct {
-	t    *testing.T
+	t    testing.TB
 	name string
 	cmd  *exec.Cmd
 	log  *logBuffer
@@ -95,13 +95,13 @@ func (b *logBuffer) all() []string {
 	return append([]string(nil), b.lines...)
 }
 
-func start(t *testing.T, name string, env []string, args ...string) *proc {
+func start(t testing.TB, name string, env []string, args ...string) *proc {
 	t.Helper()
 	return startAs(t, nil, name, env, args...)
 }
 
 // startAs is start as another user (nil: this one).
-func startAs(t *testing.T, cred *syscall.Credential, name string, env []string, args ...string) *proc {
+func startAs(t testing.TB, cred *syscall.Credential, name string, env []string, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, name), args...)
 	cmd.Env = append(os.Environ(), env...)
@@ -155,7 +155,7 @@ func (p *proc) wait(timeout time.Duration) error {
 	}
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -168,7 +168,7 @@ func freeAddr(t *testing.T) string {
 // administrator's URL) migrated once by `ingester migrate`, the replica connected as the
 // ecomstream_ingester role of sql/0005 and not migrating itself. Every test of this
 // package thereby also proves the role is enough for what the ingester does.
-func startIngester(t *testing.T, dbURL string, d dirs, instance string, extra ...string) *proc {
+func startIngester(t testing.TB, dbURL string, d dirs, instance string, extra ...string) *proc {
 	args := append([]string{"--input-dir", d.In, "--archive-dir", d.Archive, "--failed-dir", d.Failed,
 		"--http-addr", freeAddr(t), "--instance", instance, "--rescan-interval", "500ms", "--db-wait", "120s",
 		"--migrate-at-start=false"}, extra...)
@@ -180,7 +180,7 @@ var migratedURLs sync.Map
 
 // ingesterURL migrates the database at adminURL (once per database, as compose's one-shot
 // job) and returns its URL for the ingester's role.
-func ingesterURL(t *testing.T, adminURL string) string {
+func ingesterURL(t testing.TB, adminURL string) string {
 	t.Helper()
 	if _, done := migratedURLs.Load(adminURL); !done {
 		m := start(t, "ingester", []string{"DATABASE_URL=" + adminURL}, "migrate", "--db-wait", "120s")
@@ -197,7 +197,7 @@ type genCounts struct {
 	Files, Records, Valid, Invalid, Duplicate int64
 }
 
-func generatorCounts(t *testing.T, p *proc) genCounts {
+func generatorCounts(t testing.TB, p *proc) genCounts {
 	t.Helper()
 	for _, l := range p.log.all() {
 		var m struct {
@@ -212,7 +212,7 @@ func generatorCounts(t *testing.T, p *proc) genCounts {
 	return genCounts{}
 }
 
-func pool(t *testing.T, url string) *pgxpool.Pool {
+func pool(t testing.TB, url string) *pgxpool.Pool {
 	t.Helper()
 	p, err := pgxpool.New(context.Background(), url)
 	if err != nil {

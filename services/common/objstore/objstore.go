@@ -11,8 +11,10 @@
 package objstore
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -102,10 +104,37 @@ func New(s Settings) (*minio.Client, error) {
 	if custom {
 		opts.BucketLookup = minio.BucketLookupPath
 	}
+	base, err := minio.DefaultTransport(secure)
+	if err != nil {
+		return nil, err
+	}
+	opts.Transport = conditionalDelete{base}
 	c, err := minio.New(host, opts)
 	if err != nil {
 		// minio's errors name the endpoint, never the keys.
 		return nil, fmt.Errorf("S3 client for %s: %w", host, err)
 	}
 	return c, nil
+}
+
+type ifMatchKey struct{}
+
+// DeleteIfMatch makes a DeleteObject sent with the returned context conditional on the
+// object still having etag (S3's conditional delete: 412 Precondition Failed otherwise),
+// so a finished object is removed only while its key holds the version that was read,
+// never a newer one written over it a moment before. minio-go has no option for it; the
+// client's transport adds the header (If-Match is not an x-amz- header: SigV4 lets it
+// travel unsigned).
+func DeleteIfMatch(ctx context.Context, etag string) context.Context {
+	return context.WithValue(ctx, ifMatchKey{}, etag)
+}
+
+type conditionalDelete struct{ base http.RoundTripper }
+
+func (c conditionalDelete) RoundTrip(r *http.Request) (*http.Response, error) {
+	if etag, ok := r.Context().Value(ifMatchKey{}).(string); ok && etag != "" && r.Method == http.MethodDelete {
+		r = r.Clone(r.Context())
+		r.Header.Set("If-Match", `"`+strings.Trim(etag, `"`)+`"`)
+	}
+	return c.base.RoundTrip(r)
 }

@@ -21,6 +21,7 @@ const Prefix = "GENERATOR"
 type Config struct {
 	config.Base
 	OutputDir     string         `envconfig:"OUTPUT_DIR" flag:"output-dir" default:"/data/incoming" desc:"where files are placed (created if missing)"`
+	Output        string         `envconfig:"OUTPUT" flag:"output" desc:"a directory or s3://BUCKET/PREFIX (wins over --output-dir); S3 endpoint and keys from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION"`
 	MinRecords    int            `envconfig:"MIN_RECORDS" flag:"min-records" default:"50" desc:"rows per file, at least"`
 	MaxRecords    int            `envconfig:"MAX_RECORDS" flag:"max-records" default:"100" desc:"rows per file, at most (uniform between)"`
 	Sleep         config.Seconds `envconfig:"SLEEP" flag:"sleep" default:"2" desc:"seconds between files, fractional (0.5) or a duration (500ms)"`

@@ -7,9 +7,11 @@ package settings
 
 import (
 	"io"
+	"strings"
 	"time"
 
 	"github.com/ecomstream/ecomstream/services/common/config"
+	"github.com/ecomstream/ecomstream/services/common/objstore"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/partition"
 )
 
@@ -22,13 +24,21 @@ type Config struct {
 	InputDir        string        `envconfig:"INPUT_DIR" flag:"input-dir" default:"/data/incoming" desc:"watched directory of *.csv files"`
 	ArchiveDir      string        `envconfig:"ARCHIVE_DIR" flag:"archive-dir" default:"/data/archive" desc:"where committed files go"`
 	FailedDir       string        `envconfig:"FAILED_DIR" flag:"failed-dir" default:"/data/failed" desc:"where rejected files go, with a .reason.txt"`
-	OnSuccess       string        `envconfig:"ON_SUCCESS" flag:"on-success" default:"archive" desc:"archive or delete committed files"`
+	OnSuccess       string        `envconfig:"ON_SUCCESS" flag:"on-success" default:"archive" desc:"archive or delete committed files (keep: leave them, a bucket only)"`
 	TriggerInterval time.Duration `envconfig:"TRIGGER_INTERVAL" flag:"trigger-interval" default:"0s" desc:"0 = continuous; 10s or 30s reproduce Spark's micro-batch triggers"`
 	MaxBatchRecords int           `envconfig:"MAX_BATCH_RECORDS" flag:"max-batch-records" default:"20000" desc:"rows per transaction at most (a file is never split: a larger file is a transaction of its own)"`
 	MaxBatchFiles   int           `envconfig:"MAX_BATCH_FILES" flag:"max-batch-files" default:"500" desc:"files per transaction at most"`
 	Settle          time.Duration `envconfig:"SETTLE" flag:"settle" default:"1s" desc:"a file written in place is read once its size and mtime have been still this long; a renamed-in file is read at once"`
 	Workers         int           `envconfig:"WORKERS" flag:"workers" default:"2" desc:"batches committed in parallel"`
-	RescanInterval  time.Duration `envconfig:"RESCAN_INTERVAL" flag:"rescan-interval" default:"2s" desc:"how often the directory is listed in case inotify missed something"`
+	RescanInterval  time.Duration `envconfig:"RESCAN_INTERVAL" flag:"rescan-interval" default:"2s" desc:"how often the directory (or the bucket prefix) is listed in case inotify (or a notification) missed something"`
+
+	// A bucket as the source (package source/s3). Endpoint and keys: AWS_ENDPOINT_URL,
+	// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, read bare.
+	Source          string        `envconfig:"SOURCE" flag:"source" default:"" desc:"s3://BUCKET/PREFIX to read a bucket; empty = the input directory"`
+	S3ArchivePrefix string        `envconfig:"S3_ARCHIVE_PREFIX" flag:"s3-archive-prefix" default:"archive/" desc:"with a bucket source: key prefix of archived objects (same bucket)"`
+	S3FailedPrefix  string        `envconfig:"S3_FAILED_PREFIX" flag:"s3-failed-prefix" default:"failed/" desc:"with a bucket source: key prefix of rejected objects and their .reason.txt (same bucket)"`
+	NATSURL         string        `envconfig:"NATS_URL" flag:"nats-url" default:"" desc:"NATS server the bucket's event notifications are published to (empty = listing only)"`
+	NATSSubject     string        `envconfig:"NATS_SUBJECT" flag:"nats-subject" default:"ecomstream.s3.events" desc:"subject of the bucket's event notifications"`
 	MaxRejected     int           `envconfig:"MAX_REJECTED_BUFFER" flag:"max-rejected-buffer" default:"10000" desc:"rejected rows held in memory before they are written"`
 	ShutdownGrace   time.Duration `envconfig:"SHUTDOWN_GRACE" flag:"shutdown-grace" default:"20s" desc:"on SIGTERM, how long the batch in flight may take to commit before it is rolled back"`
 	DBWait          time.Duration `envconfig:"DB_WAIT" flag:"db-wait" default:"60s" desc:"how long to wait for PostgreSQL at start-up"`
@@ -88,10 +98,20 @@ func (c *Config) Partitions() partition.Options {
 func (c *Config) Validate() error {
 	v := config.NewCheck(Prefix, c)
 	c.Base.Check(v)
-	v.If(c.InputDir == "", &c.InputDir, "is required")
-	v.If(c.OnSuccess != "archive" && c.OnSuccess != "delete", &c.OnSuccess, "must be archive or delete, got %q", c.OnSuccess)
-	v.If(c.OnSuccess == "archive" && c.ArchiveDir == "", &c.ArchiveDir, "is required with %s archive", v.Name(&c.OnSuccess))
-	v.If(c.FailedDir == "", &c.FailedDir, "is required")
+	if c.Source == "" { // the input directory
+		v.If(c.InputDir == "", &c.InputDir, "is required")
+		v.If(c.OnSuccess != "archive" && c.OnSuccess != "delete", &c.OnSuccess, "must be archive or delete, got %q (keep is for a bucket source)", c.OnSuccess)
+		v.If(c.OnSuccess == "archive" && c.ArchiveDir == "", &c.ArchiveDir, "is required with %s archive", v.Name(&c.OnSuccess))
+		v.If(c.FailedDir == "", &c.FailedDir, "is required")
+	} else { // a bucket
+		if _, err := objstore.Parse(c.Source); err != nil {
+			v.Errorf(&c.Source, "%v", err)
+		}
+		v.If(c.OnSuccess != "archive" && c.OnSuccess != "delete" && c.OnSuccess != "keep", &c.OnSuccess, "must be archive, delete or keep, got %q", c.OnSuccess)
+		v.If(c.S3ArchivePrefix == "" || !strings.HasSuffix(c.S3ArchivePrefix, "/"), &c.S3ArchivePrefix, "must be a non-empty prefix ending in '/'")
+		v.If(c.S3FailedPrefix == "" || !strings.HasSuffix(c.S3FailedPrefix, "/"), &c.S3FailedPrefix, "must be a non-empty prefix ending in '/'")
+		v.If(c.NATSURL != "" && c.NATSSubject == "", &c.NATSSubject, "is required with %s", v.Name(&c.NATSURL))
+	}
 	v.If(c.TriggerInterval < 0, &c.TriggerInterval, "must be >= 0")
 	v.If(c.MaxBatchRecords < 1, &c.MaxBatchRecords, "must be >= 1")
 	v.If(c.MaxBatchFiles < 1, &c.MaxBatchFiles, "must be >= 1")

@@ -14,6 +14,7 @@ import (
 // Config is what the producer needs of the service's settings.
 type Config struct {
 	Dir           string
+	Output        place.Output // a bucket, say; when nil, the directory Dir
 	Instance      string
 	MinRecords    int
 	MaxRecords    int
@@ -35,7 +36,7 @@ const MaxRecordsLimit = 100_000_000
 // Validate explains the first setting that cannot work, by its flag name.
 func (c Config) Validate() error {
 	var errs []error
-	if c.Dir == "" {
+	if c.Dir == "" && c.Output == nil {
 		errs = append(errs, errors.New("--output-dir is empty"))
 	}
 	if err := place.CheckInstance(c.Instance); err != nil {

@@ -76,15 +76,18 @@ func New(cfg Config, log zerolog.Logger, reg prometheus.Registerer) (*Producer, 
 	if cfg.Traffic == (traffic.Params{}) {
 		cfg.Traffic = traffic.DefaultParams()
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
-		return nil, fmt.Errorf("output directory: %w", err)
-	}
-	stale, err := place.RemoveStale(cfg.Dir, cfg.Instance)
-	if err != nil {
-		return nil, err
-	}
-	if len(stale) > 0 {
-		log.Warn().Strs("files", stale).Msg("removed unfinished files of an earlier run")
+	if cfg.Output == nil {
+		if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+			return nil, fmt.Errorf("output directory: %w", err)
+		}
+		stale, err := place.RemoveStale(cfg.Dir, cfg.Instance)
+		if err != nil {
+			return nil, err
+		}
+		if len(stale) > 0 {
+			log.Warn().Strs("files", stale).Msg("removed unfinished files of an earlier run")
+		}
+		cfg.Output = place.Dir(cfg.Dir)
 	}
 	seed := cfg.Seed
 	for seed == 0 {
@@ -120,7 +123,7 @@ func (p *Producer) Summary() Summary { return p.sum }
 // returns an error only when a file could not be placed.
 func (p *Producer) Run(ctx context.Context) (Summary, error) {
 	start := p.clock.Now()
-	p.log.Info().Str("output_dir", p.cfg.Dir).Int("min_records", p.cfg.MinRecords).Int("max_records", p.cfg.MaxRecords).
+	p.log.Info().Str("output", p.cfg.Output.String()).Int("min_records", p.cfg.MinRecords).Int("max_records", p.cfg.MaxRecords).
 		Float64("sleep_seconds", p.cfg.Sleep.Seconds()).Float64("bad_rate", p.cfg.BadRate).
 		Float64("duplicate_rate", p.cfg.DuplicateRate).Int64("max_files", p.cfg.MaxFiles).
 		Float64("duration_seconds", p.cfg.Duration.Seconds()).Uint64("seed", p.seed).Msg("generator started")
@@ -244,7 +247,7 @@ func (p *Producer) WriteFile(ctx context.Context) (string, error) {
 	start := p.clock.Now()
 	p.seq++
 	name := place.Name(p.cfg.Instance, p.seq, start) + compress.Ext(p.cfg.Compress)
-	f, err := place.Create(p.cfg.Dir, name)
+	f, err := p.cfg.Output.Create(ctx, name)
 	if err != nil {
 		return "", err
 	}

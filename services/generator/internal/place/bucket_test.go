@@ -1,0 +1,86 @@
+package place
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"testing"
+
+	"github.com/minio/minio-go/v7"
+
+	"github.com/ecomstream/ecomstream/services/common/objstore"
+	"github.com/ecomstream/ecomstream/services/common/s3test"
+)
+
+func keys(t *testing.T, c *minio.Client) []string {
+	var ks []string
+	for o := range c.ListObjects(context.Background(), "out", minio.ListObjectsOptions{Recursive: true}) {
+		if o.Err != nil {
+			t.Fatal(o.Err)
+		}
+		ks = append(ks, o.Key)
+	}
+	return ks
+}
+
+// An object appears on Commit, whole; an aborted one never appears, small (one PUT) or
+// larger than a part (a multipart upload, which is aborted too).
+func TestBucketObjectAppearsWholeOnCommitOrNever(t *testing.T) {
+	g := s3test.StartGateway(t, s3test.Options{}, "out")
+	c := g.Client(t)
+	b := Bucket{C: c, Loc: objstore.Location{Bucket: "out", Prefix: "in/"}}
+	ctx := context.Background()
+	if err := b.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := (Bucket{C: c, Loc: objstore.Location{Bucket: "missing"}}).Ready(ctx); err == nil {
+		t.Fatal("a missing bucket is ready")
+	}
+
+	big := bytes.Repeat([]byte("0123456789abcdef"), (partSize+partSize/2)/16)
+	for _, body := range [][]byte{[]byte("event_id\n"), big} {
+		w, err := b.Create(ctx, "a.csv")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(body); err != nil {
+			t.Fatal(err)
+		}
+		w.Abort()
+		if ks := keys(t, c); len(ks) != 0 {
+			t.Fatalf("aborted upload of %d bytes left %v", len(body), ks)
+		}
+		for u := range c.ListIncompleteUploads(ctx, "out", "", true) {
+			if u.Err == nil {
+				t.Fatalf("aborted upload left a multipart upload: %+v", u)
+			}
+		}
+
+		w, err = b.Create(ctx, "a.csv")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < len(body); i += 1 << 20 {
+			if _, err := w.Write(body[i:min(len(body), i+1<<20)]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		o, err := c.GetObject(ctx, "out", "in/a.csv", minio.GetObjectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st, err := o.Stat(); err != nil || st.UserMetadata["Mtime"] == "" {
+			t.Fatalf("no x-amz-meta-mtime: %v %v", st.UserMetadata, err)
+		}
+		got, err := io.ReadAll(o)
+		if err != nil || !bytes.Equal(got, body) || w.Size() != int64(len(body)) {
+			t.Fatalf("committed %d bytes, read %d (%v), size %d", len(body), len(got), err, w.Size())
+		}
+		if err := c.RemoveObject(ctx, "out", "in/a.csv", minio.RemoveObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

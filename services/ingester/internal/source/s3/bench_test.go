@@ -1,0 +1,210 @@
+package s3
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+
+	"github.com/ecomstream/ecomstream/services/common/objstore"
+	"github.com/ecomstream/ecomstream/services/ingester/internal/source"
+)
+
+// Benchmarks for the closing note: reading the bucket against reading a directory of
+// the same files on the same disk, in the same run (compare the ns/op of the two
+// sub-benchmarks: the ratio is the figure, not either number), and the time from PUT to
+// the source handing the object out, with notifications and with listing only.
+//
+//	go test -run '^$' -bench . -benchtime 3x ./internal/source/s3/
+
+// benchFiles writes n files of rows CSV rows each to dir and to the bucket prefix in/.
+func benchFiles(b *testing.B, e *env, dir string, n, rows int) []source.Item {
+	b.Helper()
+	var sb strings.Builder
+	sb.WriteString("event_id,event_time,event_type,user_id,session_id,product_id,category,price,quantity\n")
+	for i := range rows {
+		fmt.Fprintf(&sb, "6f1c1b9e-3a4d-4d8e-9b1a-%012d,2026-12-01T10:00:00Z,view,%d,1b4e28ba-2fa1-11d2-883f-0016d3cca427,%d,electronics,19.99,1\n", i, i+1, i%500+1)
+	}
+	body := sb.String()
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for i := range n {
+		name := fmt.Sprintf("f%04d.csv", i)
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if _, err := e.c.PutObject(context.Background(), bucket, "in/"+name, strings.NewReader(body), int64(len(body)), minio.PutObjectOptions{}); err != nil {
+				b.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	k := newSink()
+	if err := e.source(b, "in/", nil).list(context.Background(), k); err != nil {
+		b.Fatal(err)
+	}
+	return k.found
+}
+
+// BenchmarkRead: one pass over every file, each read whole through sha256 as the loader
+// does, from the directory and from the bucket.
+func BenchmarkRead(b *testing.B) {
+	const files, rows = 100, 2000 // about 25 MB, files of the loadtest's larger size
+	e := setup(b, false)
+	dir := b.TempDir()
+	items := benchFiles(b, e, dir, files, rows)
+	s := e.source(b, "in/", nil)
+	size := items[0].Size * int64(len(items))
+	b.Run("directory", func(b *testing.B) {
+		b.SetBytes(size)
+		for b.Loop() {
+			for _, it := range items {
+				f, err := os.Open(filepath.Join(dir, filepath.Base(it.Name)))
+				if err != nil {
+					b.Fatal(err)
+				}
+				h := sha256.New()
+				if _, err := io.Copy(h, f); err != nil {
+					b.Fatal(err)
+				}
+				f.Close()
+			}
+		}
+	})
+	b.Run("bucket", func(b *testing.B) {
+		b.SetBytes(size)
+		for b.Loop() {
+			for _, it := range items {
+				r, _, err := s.Open(context.Background(), it)
+				if err != nil {
+					b.Fatal(err)
+				}
+				h := sha256.New()
+				if _, err := io.Copy(h, r); err != nil {
+					b.Fatal(err)
+				}
+				r.Close()
+			}
+		}
+	})
+}
+
+// BenchmarkList: one full listing of 2000 objects (two pages) against reading the
+// directory of the same 2000 files.
+func BenchmarkList(b *testing.B) {
+	e := setup(b, false)
+	dir := b.TempDir()
+	benchFiles(b, e, dir, 2000, 1)
+	s := e.source(b, "in/", nil)
+	b.Run("directory", func(b *testing.B) {
+		for b.Loop() {
+			ents, err := os.ReadDir(dir)
+			if err != nil || len(ents) != 2000 {
+				b.Fatal(len(ents), err)
+			}
+			for _, e := range ents {
+				if _, err := e.Info(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+	b.Run("bucket", func(b *testing.B) {
+		for b.Loop() {
+			k := newSink()
+			if err := s.list(context.Background(), k); err != nil || len(k.found) != 2000 {
+				b.Fatal(len(k.found), err)
+			}
+		}
+	})
+}
+
+// BenchmarkPutToFound: PUT one object after another, at about 100 objects/s (10,000
+// rows/s in 100-row files), and measure the time from the PUT's return to the source's
+// Found, by notification and by listing only (interval 1s). Reported: p50 and p99 in ms.
+func BenchmarkPutToFound(b *testing.B) {
+	for _, mode := range []string{"notifications", "listing-1s"} {
+		b.Run(mode, func(b *testing.B) {
+			e := setup(b, mode == "notifications")
+			var o Options
+			o = Options{Location: objstore.Location{Bucket: bucket, Prefix: "in/"}, ArchivePrefix: "archive/", FailedPrefix: "failed/",
+				ListInterval: time.Second, Metrics: NewMetrics(nil)}
+			if e.n != nil {
+				o.NATSURL, o.NATSSubject = e.n.URL(), "s3.events"
+			}
+			s, err := New(e.c, o)
+			if err != nil {
+				b.Fatal(err)
+			}
+			k := &timedSink{at: map[string]time.Time{}}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- s.Discover(ctx, k) }()
+			defer func() { cancel(); <-done }()
+			time.Sleep(500 * time.Millisecond) // the subscription and the first listing
+			body := strings.Repeat("x", 10_000)
+			put := map[string]time.Time{}
+			for i := 0; b.Loop(); i++ {
+				key := fmt.Sprintf("in/p%06d.csv", i)
+				if _, err := e.c.PutObject(ctx, bucket, key, strings.NewReader(body), int64(len(body)), minio.PutObjectOptions{}); err != nil {
+					b.Fatal(err)
+				}
+				put["s3://"+bucket+"/"+key] = time.Now()
+				time.Sleep(10 * time.Millisecond)
+			}
+			deadline := time.Now().Add(time.Minute)
+			for k.count() < len(put) && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			var lat []float64
+			k.mu.Lock()
+			for name, t0 := range put {
+				if t1, ok := k.at[name]; ok {
+					lat = append(lat, float64(t1.Sub(t0).Microseconds())/1000)
+				}
+			}
+			k.mu.Unlock()
+			if len(lat) != len(put) {
+				b.Fatalf("%d of %d objects found", len(lat), len(put))
+			}
+			sort.Float64s(lat)
+			b.ReportMetric(lat[len(lat)/2], "p50-ms")
+			b.ReportMetric(lat[(len(lat)*99)/100], "p99-ms")
+		})
+	}
+}
+
+// timedSink records when each name was first found.
+type timedSink struct {
+	mu sync.Mutex
+	at map[string]time.Time
+}
+
+func (k *timedSink) Found(it source.Item, _ bool) {
+	k.mu.Lock()
+	if _, ok := k.at[it.Name]; !ok {
+		k.at[it.Name] = time.Now()
+	}
+	k.mu.Unlock()
+}
+func (k *timedSink) Removed(string)       {}
+func (k *timedSink) Listed(time.Time)     {}
+func (k *timedSink) Aside(string, string) {}
+func (k *timedSink) count() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return len(k.at)
+}

@@ -1,0 +1,453 @@
+// Package s3 is a bucket as a source: the objects under s3://BUCKET/PREFIX, found by a
+// full listing every interval (the backstop) and, when a NATS server is named, at once
+// from the bucket's event notifications; read only while their key holds the version
+// that was listed; archived, deleted, kept or moved to a failed prefix once committed.
+//
+// Identity. An object's ledger name is s3://bucket/key; its identity is that name plus
+// the sha256 of the bytes streamed (the ledger's rule for every source), not its ETag. An
+// ETag is not a checksum of the bytes everywhere (a multipart upload's is a hash of part
+// hashes; encrypted objects' are opaque), so the same bytes uploaded again another way
+// get another ETag and would be ingested twice; the sha256 makes them a no-op, and new
+// bytes under an old key a new version, exactly as for files. The ETag is the version
+// guard instead: Open reads with If-Match on the listed ETag (an overwrite between the
+// listing and the read is ErrChanged, never a mix of two versions), and Finish copies
+// and deletes with If-Match on the ETag that was read, so a newer version written over
+// the key is never archived or deleted in its place.
+//
+// Crash windows. Finish copies first and deletes after: a crash between leaves the
+// object in the input and its copy in the archive; the next attempt finds the object
+// committed in the ledger (a no-op) and finishes it again, the copy landing on the same
+// archive key (the key carries the ETag, so it is the same bytes, and an archive never
+// overwrites another version). Fail writes the copy and its reason before the delete,
+// for the same reason.
+//
+// Keep. Kept objects stay in the input. The source remembers, in memory, the ETag of
+// every object it finished with Keep and does not hand that version out again; the cost
+// is about 100 bytes per kept object for the life of the process, and after a restart
+// (or on a replica that did not finish it) one GET and full read of every kept object
+// once, which the ledger then finds a no-op. A bucket kept this way should have a
+// lifecycle rule that expires old objects.
+//
+// Listing. A listing reads every key under the input prefix (1000 a request) and holds
+// the input objects of one listing in memory to hand them out oldest first (about 200
+// bytes each). Give the input a prefix of its own: with an empty one the listing also
+// walks the archive and failed prefixes, only to skip them.
+//
+// Errors. S3's verdicts about a key (NoSuchKey: ErrGone; PreconditionFailed: ErrChanged)
+// are the only ones turned into control flow; everything else (5xx, timeouts, refused
+// connections, throttling) is returned as is and retried, first by the client (minio-go
+// retries transient failures with backoff), then by the runner. None becomes a rejection.
+package s3
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/rs/zerolog"
+
+	"github.com/ecomstream/ecomstream/services/common/event"
+	"github.com/ecomstream/ecomstream/services/common/objstore"
+	"github.com/ecomstream/ecomstream/services/ingester/internal/source"
+)
+
+// Options configure a bucket source.
+type Options struct {
+	Location      objstore.Location
+	ArchivePrefix string // archived objects' keys start with it ("archive/")
+	FailedPrefix  string // rejected objects' keys, and their .reason.txt, start with it ("failed/")
+	ListInterval  time.Duration
+	// NATSURL names the NATS server the bucket's notifications are published to, on
+	// NATSSubject; empty: listing only.
+	NATSURL, NATSSubject string
+	Log                  zerolog.Logger
+	Metrics              *Metrics // nil: not measured
+
+	// Ticks, when set, starts each listing after the first instead of a ticker of
+	// ListInterval: tests count listings rather than wait for them.
+	Ticks <-chan time.Time
+	// Now is the clock of the notification lag (time.Now when nil).
+	Now func() time.Time
+}
+
+// Source is a bucket prefix.
+type Source struct {
+	c   *minio.Client
+	o   Options
+	log zerolog.Logger
+	m   *Metrics
+
+	mu   sync.Mutex
+	kept map[string]string // name -> ETag finished with Keep
+}
+
+var _ source.Source = (*Source)(nil)
+
+// New returns the source of o.Location read through c.
+func New(c *minio.Client, o Options) (*Source, error) {
+	if o.ListInterval <= 0 && o.Ticks == nil {
+		return nil, errors.New("s3 source: the listing interval must be > 0")
+	}
+	for _, p := range []string{o.ArchivePrefix, o.FailedPrefix} {
+		if p == "" || !strings.HasSuffix(p, "/") {
+			return nil, fmt.Errorf("s3 source: archive and failed prefixes must be non-empty and end in '/', got %q", p)
+		}
+		if o.Location.Prefix != "" && strings.HasPrefix(o.Location.Prefix, p) {
+			return nil, fmt.Errorf("s3 source: input prefix %q lies inside %q", o.Location.Prefix, p)
+		}
+	}
+	if o.NATSURL != "" && o.NATSSubject == "" {
+		return nil, errors.New("s3 source: a NATS subject is required with a NATS URL")
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	m := o.Metrics
+	if m == nil {
+		m = NewMetrics(nil)
+	}
+	return &Source{c: c, o: o, log: o.Log.With().Str("source", o.Location.String()).Logger(), m: m, kept: map[string]string{}}, nil
+}
+
+func (s *Source) String() string { return s.o.Location.String() }
+
+// Ready tells whether the bucket answers and exists (the ingester's /readyz).
+func (s *Source) Ready(ctx context.Context) error {
+	ok, err := s.c.BucketExists(ctx, s.o.Location.Bucket)
+	switch {
+	case err != nil:
+		return fmt.Errorf("bucket %s: %w", s.o.Location.Bucket, err)
+	case !ok:
+		return fmt.Errorf("bucket %s does not exist", s.o.Location.Bucket)
+	}
+	return nil
+}
+
+// accept tells whether key is an input object of this source: under the prefix, not in
+// the archive or failed prefix (which may lie inside an empty input prefix), named as the
+// CSV contract says (not a dotfile, a .reason.txt is not an input).
+func (s *Source) accept(key string) bool {
+	if !strings.HasPrefix(key, s.o.Location.Prefix) ||
+		strings.HasPrefix(key, s.o.ArchivePrefix) || strings.HasPrefix(key, s.o.FailedPrefix) {
+		return false
+	}
+	return event.IsInputFileName(path.Base(key))
+}
+
+func (s *Source) item(key string, v source.Version) source.Item {
+	name := s.o.Location.URL(key)
+	return source.Item{Name: name, Version: v, Path: name}
+}
+
+// key returns the key of an item of this source's bucket.
+func (s *Source) key(name string) (string, error) {
+	k, ok := strings.CutPrefix(name, s.o.Location.URL(""))
+	if !ok || k == "" {
+		return "", fmt.Errorf("%s is not an object of %s", name, s.o.Location)
+	}
+	return k, nil
+}
+
+func (s *Source) isKept(name, etag string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.kept[name]
+	return ok && e == etag
+}
+
+// Discover lists the prefix now and every interval, and follows notifications between.
+func (s *Source) Discover(ctx context.Context, sink source.Sink) error {
+	// Subscribe first, list second: an object put after the listing began is notified.
+	var hints <-chan hint
+	if s.o.NATSURL != "" {
+		h, stop, err := s.subscribe(ctx)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		hints = h
+	}
+	if err := s.list(ctx, sink); err != nil {
+		return err
+	}
+	ticks := s.o.Ticks
+	if ticks == nil {
+		t := time.NewTicker(s.o.ListInterval)
+		defer t.Stop()
+		ticks = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticks:
+			if err := s.list(ctx, sink); err != nil && ctx.Err() == nil {
+				// The next listing is the retry; the objects wait in the bucket.
+				s.log.Warn().Err(err).Msg("listing failed; trying again at the next interval")
+			}
+		case h := <-hints:
+			s.look(ctx, sink, h)
+		}
+	}
+}
+
+// list is one full listing, fed to sink oldest first.
+func (s *Source) list(ctx context.Context, sink source.Sink) error {
+	began := time.Now()
+	var objs []minio.ObjectInfo
+	// minio-go pages through ListObjectsV2 (1000 keys a page) behind this channel.
+	for o := range s.c.ListObjects(ctx, s.o.Location.Bucket, minio.ListObjectsOptions{Prefix: s.o.Location.Prefix, Recursive: true}) {
+		if o.Err != nil {
+			s.m.errors.WithLabelValues(opList).Inc()
+			return fmt.Errorf("list %s: %w", s.o.Location, o.Err)
+		}
+		if s.accept(o.Key) && !s.isKept(s.o.Location.URL(o.Key), o.ETag) {
+			objs = append(objs, o)
+		}
+	}
+	// S3 lists in key order; files are taken oldest first.
+	sort.SliceStable(objs, func(i, j int) bool { return objs[i].LastModified.Before(objs[j].LastModified) })
+	for _, o := range objs {
+		sink.Found(s.item(o.Key, source.Version{Size: o.Size, ModTime: o.LastModified, ETag: o.ETag}), true)
+	}
+	sink.Listed(began)
+	s.m.listSeconds.Observe(time.Since(began).Seconds())
+	s.m.listed.Set(float64(len(objs)))
+	return nil
+}
+
+// look follows one notification. A notification is only a hint: whatever it says, Open
+// reads only the version named (If-Match) and the listing is the backstop, so a lost,
+// late, duplicated or out-of-order one costs at most a listing interval, never a row.
+// A creation that names its ETag is handed out as is (its time is the event's, to the
+// second at some servers; Open returns the object's own); one that does not is looked
+// at with a HEAD. A removal (mostly another replica's archive) drops the key from the
+// queue: if it was late and the key holds a newer object, the next listing finds it.
+func (s *Source) look(ctx context.Context, sink source.Sink, h hint) {
+	name := s.o.Location.URL(h.key)
+	switch {
+	case h.removed:
+		sink.Removed(name)
+		return
+	case h.etag != "":
+		if !s.isKept(name, h.etag) {
+			sink.Found(s.item(h.key, source.Version{Size: h.size, ModTime: h.at, ETag: h.etag}), true)
+		}
+		return
+	}
+	key := h.key
+	st, err := s.c.StatObject(ctx, s.o.Location.Bucket, key, minio.StatObjectOptions{})
+	switch {
+	case err == nil:
+		if !s.isKept(s.o.Location.URL(key), st.ETag) {
+			sink.Found(s.item(key, source.Version{Size: st.Size, ModTime: st.LastModified, ETag: st.ETag}), true)
+		}
+	case verdict(err) == source.ErrGone:
+		sink.Removed(s.o.Location.URL(key))
+	default:
+		s.m.errors.WithLabelValues(opGet).Inc()
+		s.log.Debug().Err(err).Str("key", key).Msg("notified object not looked at; the listing will find it")
+	}
+}
+
+// verdict turns S3's answers about a key into the source's errors; others stay as they are.
+func verdict(err error) error {
+	r := minio.ToErrorResponse(err)
+	switch {
+	case r.Code == "NoSuchKey" || r.StatusCode == 404 && r.Code != "NoSuchBucket":
+		return source.ErrGone
+	case r.Code == "PreconditionFailed" || r.StatusCode == 412:
+		return source.ErrChanged
+	}
+	return err
+}
+
+// Open reads the object, only while its key holds the listed ETag.
+func (s *Source) Open(ctx context.Context, it source.Item) (io.ReadCloser, source.Version, error) {
+	key, err := s.key(it.Name)
+	if err != nil {
+		return nil, source.Version{}, err
+	}
+	var o minio.GetObjectOptions
+	if it.ETag != "" {
+		if err := o.SetMatchETag(it.ETag); err != nil {
+			return nil, source.Version{}, err
+		}
+	}
+	obj, err := s.c.GetObject(ctx, s.o.Location.Bucket, key, o)
+	if err == nil {
+		// GetObject is lazy: Stat sends the request, so the verdict comes now, before a byte is read.
+		var st minio.ObjectInfo
+		if st, err = obj.Stat(); err == nil {
+			return &reader{obj: obj, m: s.m}, source.Version{Size: st.Size, ModTime: modTime(st), ETag: st.ETag}, nil
+		}
+		obj.Close()
+	}
+	if v := verdict(err); v != err {
+		return nil, source.Version{}, fmt.Errorf("open %s: %w", it.Name, v)
+	}
+	s.m.errors.WithLabelValues(opGet).Inc()
+	return nil, source.Version{}, fmt.Errorf("open %s: %w", it.Name, err)
+}
+
+// MtimeKey is the user metadata (x-amz-meta-mtime, Unix seconds with a fraction, the
+// convention of rclone) in which a producer records when it wrote an object. S3 servers
+// give Last-Modified in whole seconds (in headers, and in versitygw's listings), which
+// would put up to a second of noise into the latency the ledger measures from it.
+const MtimeKey = "Mtime"
+
+// modTime is the object's time as finely as it is known: the producer's mtime when it
+// is plausible (not after Last-Modified's second, not an hour before it: a clock far
+// off is ignored), else Last-Modified.
+func modTime(st minio.ObjectInfo) time.Time {
+	v := st.UserMetadata[MtimeKey]
+	if v == "" {
+		return st.LastModified
+	}
+	sec, frac, _ := strings.Cut(v, ".")
+	n, err := strconv.ParseInt(sec, 10, 64)
+	if err != nil {
+		return st.LastModified
+	}
+	var ns int64
+	if frac != "" {
+		frac = (frac + "000000000")[:9]
+		if ns, err = strconv.ParseInt(frac, 10, 64); err != nil {
+			return st.LastModified
+		}
+	}
+	t := time.Unix(n, ns)
+	if t.After(st.LastModified.Add(time.Second)) || t.Before(st.LastModified.Add(-time.Hour)) {
+		return st.LastModified
+	}
+	return t
+}
+
+// reader counts a failure in the middle of the body as a get error (it is retried).
+type reader struct {
+	obj *minio.Object
+	m   *Metrics
+}
+
+func (r *reader) Read(p []byte) (int, error) {
+	n, err := r.obj.Read(p)
+	if err != nil && err != io.EOF {
+		r.m.errors.WithLabelValues(opGet).Inc()
+	}
+	return n, err
+}
+
+func (r *reader) Close() error { return r.obj.Close() }
+
+// Settled: an object appears whole (a PUT or a completed multipart upload), never half-written.
+func (s *Source) Settled(_ context.Context, it source.Item) (source.Item, bool) { return it, true }
+
+// finishers bounds the requests one Finish sends at once.
+const finishers = 8
+
+// Finish takes committed objects out of the input, several at once.
+func (s *Source) Finish(ctx context.Context, fs []source.Finish) []error {
+	errs := make([]error, len(fs))
+	sem := make(chan struct{}, finishers)
+	var wg sync.WaitGroup
+	for i := range fs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			errs[i] = s.finish(ctx, fs[i])
+		}()
+	}
+	wg.Wait()
+	return errs
+}
+
+func (s *Source) finish(ctx context.Context, f source.Finish) error {
+	key, err := s.key(f.Item.Name)
+	if err != nil {
+		return err
+	}
+	etag := f.Version.ETag
+	if etag == "" {
+		etag = f.Item.ETag
+	}
+	if etag == "" && f.Action != source.Keep {
+		// Without the version read, a newer object under the key could be removed in its place.
+		return fmt.Errorf("finish %s: no ETag of the version read", f.Item.Name)
+	}
+	switch f.Action {
+	case source.Keep:
+		s.mu.Lock()
+		s.kept[f.Item.Name] = etag
+		s.mu.Unlock()
+		return nil
+	case source.Delete:
+	case source.Archive:
+		if err := s.copy(ctx, key, etag, s.aside(s.o.ArchivePrefix, key, etag)); err != nil {
+			return err
+		}
+	case source.Fail:
+		dst := s.aside(s.o.FailedPrefix, key, etag)
+		if err := s.copy(ctx, key, etag, dst); err != nil {
+			return err
+		}
+		reason := f.Reason + "\n"
+		if _, err := s.c.PutObject(ctx, s.o.Location.Bucket, dst+".reason.txt", strings.NewReader(reason), int64(len(reason)),
+			minio.PutObjectOptions{ContentType: "text/plain; charset=utf-8"}); err != nil {
+			s.m.errors.WithLabelValues(opPut).Inc()
+			return fmt.Errorf("write the reason of %s: %w", f.Item.Name, err)
+		}
+	default:
+		return fmt.Errorf("finish %s: unknown action %v", f.Item.Name, f.Action)
+	}
+	err = s.c.RemoveObject(objstore.DeleteIfMatch(ctx, etag), s.o.Location.Bucket, key, minio.RemoveObjectOptions{})
+	if err == nil {
+		return nil
+	}
+	if v := verdict(err); v != err {
+		return fmt.Errorf("remove %s: %w", f.Item.Name, v)
+	}
+	s.m.errors.WithLabelValues(opDelete).Inc()
+	return fmt.Errorf("remove %s: %w", f.Item.Name, err)
+}
+
+// copy copies key, only while it holds etag, to dst.
+func (s *Source) copy(ctx context.Context, key, etag, dst string) error {
+	src := minio.CopySrcOptions{Bucket: s.o.Location.Bucket, Object: key, MatchETag: etag}
+	_, err := s.c.CopyObject(ctx, minio.CopyDestOptions{Bucket: s.o.Location.Bucket, Object: dst}, src)
+	if err == nil {
+		return nil
+	}
+	if v := verdict(err); v != err {
+		return fmt.Errorf("copy %s to %s: %w", s.o.Location.URL(key), dst, v)
+	}
+	s.m.errors.WithLabelValues(opCopy).Inc()
+	return fmt.Errorf("copy %s to %s: %w", s.o.Location.URL(key), dst, err)
+}
+
+// aside is the key an object goes to under prefix: its key below the input prefix with
+// its ETag before the extension (a.csv -> a.<etag>.csv), so two versions of one name
+// never overwrite each other's copy and a retried move lands on the same key.
+func (s *Source) aside(prefix, key, etag string) string {
+	rel := strings.TrimPrefix(key, s.o.Location.Prefix)
+	dir, base := path.Split(rel)
+	stem, ext := base, ""
+	for _, e := range []string{".csv.gz", ".csv.zst", ".csv"} {
+		if strings.HasSuffix(base, e) {
+			stem, ext = strings.TrimSuffix(base, e), e
+			break
+		}
+	}
+	tag := strings.Trim(etag, `"`)
+	tag = url.PathEscape(tag) // ETags are hex (and '-' for multipart); keep keys plain anyway
+	return prefix + dir + stem + "." + tag + ext
+}

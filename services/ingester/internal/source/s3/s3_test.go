@@ -1,0 +1,647 @@
+package s3
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/rs/zerolog"
+
+	"github.com/ecomstream/ecomstream/services/common/objstore"
+	"github.com/ecomstream/ecomstream/services/common/s3test"
+	"github.com/ecomstream/ecomstream/services/ingester/internal/source"
+)
+
+const bucket = "input"
+
+// sink records what discovery says, and lets a test wait for a name.
+type sink struct {
+	mu      sync.Mutex
+	found   []source.Item
+	removed []string
+	listed  int
+	changed chan struct{}
+}
+
+func newSink() *sink { return &sink{changed: make(chan struct{}, 1)} }
+
+func (k *sink) poke() {
+	select {
+	case k.changed <- struct{}{}:
+	default:
+	}
+}
+
+func (k *sink) Found(it source.Item, complete bool) {
+	k.mu.Lock()
+	k.found = append(k.found, it)
+	k.mu.Unlock()
+	k.poke()
+}
+func (k *sink) Removed(name string) {
+	k.mu.Lock()
+	k.removed = append(k.removed, name)
+	k.mu.Unlock()
+	k.poke()
+}
+func (k *sink) Listed(time.Time) {
+	k.mu.Lock()
+	k.listed++
+	k.mu.Unlock()
+	k.poke()
+}
+func (k *sink) Aside(string, string) {}
+
+// names is the set of names found so far.
+func (k *sink) names() map[string]source.Item {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	m := map[string]source.Item{}
+	for _, it := range k.found {
+		m[it.Name] = it
+	}
+	return m
+}
+
+func (k *sink) listings() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.listed
+}
+
+// await waits until cond holds. The bound only ends a test that would otherwise hang;
+// no test asserts how long anything took.
+func (k *sink) await(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.After(2 * time.Minute)
+	for !cond() {
+		select {
+		case <-k.changed:
+		case <-time.After(50 * time.Millisecond):
+		case <-deadline:
+			t.Fatalf("never happened: %s", what)
+		}
+	}
+}
+
+type env struct {
+	g   *s3test.Gateway
+	n   *s3test.NATS
+	c   *minio.Client
+	reg *prometheus.Registry
+}
+
+func setup(t testing.TB, withNATS bool) *env {
+	e := &env{reg: prometheus.NewRegistry()}
+	o := s3test.Options{}
+	if withNATS {
+		e.n = s3test.StartNATS(t)
+		o = s3test.Options{NATSURL: e.n.URL(), Subject: "s3.events"}
+	}
+	e.g = s3test.StartGateway(t, o, bucket)
+	e.c = e.g.Client(t)
+	return e
+}
+
+func (e *env) source(t testing.TB, prefix string, ticks chan time.Time) *Source {
+	e.reg = prometheus.NewRegistry()
+	o := Options{Location: objstore.Location{Bucket: bucket, Prefix: prefix}, ArchivePrefix: "archive/", FailedPrefix: "failed/",
+		ListInterval: time.Hour, Ticks: ticks, Log: zerolog.Nop(), Metrics: NewMetrics(e.reg)}
+	if e.n != nil {
+		o.NATSURL, o.NATSSubject = e.n.URL(), "s3.events"
+	}
+	s, err := New(e.c, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func (e *env) put(t *testing.T, key, body string) minio.UploadInfo {
+	t.Helper()
+	info, err := e.c.PutObject(context.Background(), bucket, key, strings.NewReader(body), int64(len(body)), minio.PutObjectOptions{})
+	if err != nil {
+		t.Fatalf("put %s: %v", key, err)
+	}
+	return info
+}
+
+func (e *env) get(t *testing.T, key string) (string, bool) {
+	t.Helper()
+	o, err := e.c.GetObject(context.Background(), bucket, key, minio.GetObjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(o)
+	if err != nil {
+		if minio.ToErrorResponse(err).Code == "NoSuchKey" {
+			return "", false
+		}
+		t.Fatalf("get %s: %v", key, err)
+	}
+	return string(b), true
+}
+
+// discover runs Discover until the test ends.
+func discover(t *testing.T, s *Source, k *sink) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Discover(ctx, k) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Discover: %v", err)
+		}
+	})
+}
+
+func TestListingFindsEveryInputObjectAcrossPagesAndNothingElse(t *testing.T) {
+	e := setup(t, false)
+	const n = 1100 // more than one ListObjectsV2 page (1000 keys)
+	var wg sync.WaitGroup
+	keys := make(chan string)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range keys {
+				e.put(t, k, "event_id\n")
+			}
+		}()
+	}
+	for i := range n {
+		keys <- fmt.Sprintf("in/d%d/f%05d.csv", i%3, i)
+	}
+	for _, k := range []string{"in/.f.csv.tmp", "in/.hidden.csv", "in/notes.txt", "in/f.csv.reason.txt", "other/x.csv", "archive/in/a.csv", "failed/in/b.csv"} {
+		keys <- k
+	}
+	close(keys)
+	wg.Wait()
+
+	k := newSink()
+	s := e.source(t, "in/", nil)
+	if err := s.list(context.Background(), k); err != nil {
+		t.Fatal(err)
+	}
+	got := k.names()
+	if len(got) != n || len(k.found) != n {
+		t.Fatalf("found %d objects (%d distinct), want %d", len(k.found), len(got), n)
+	}
+	for i := range n {
+		name := fmt.Sprintf("s3://%s/in/d%d/f%05d.csv", bucket, i%3, i)
+		it, ok := got[name]
+		if !ok {
+			t.Fatalf("%s not found", name)
+		}
+		if it.ETag == "" || it.Size != int64(len("event_id\n")) || it.ModTime.IsZero() {
+			t.Fatalf("%s found without its version: %+v", name, it.Version)
+		}
+	}
+	for i := 1; i < len(k.found); i++ {
+		if k.found[i].ModTime.Before(k.found[i-1].ModTime) {
+			t.Fatalf("not oldest first: %s (%v) after %s (%v)", k.found[i].Name, k.found[i].ModTime, k.found[i-1].Name, k.found[i-1].ModTime)
+		}
+	}
+	if k.listed != 1 {
+		t.Fatalf("Listed called %d times, want 1", k.listed)
+	}
+	if v := testutil.ToFloat64(s.m.listed); v != n {
+		t.Fatalf("source_listed_items = %v, want %d", v, n)
+	}
+}
+
+func TestAnEmptyPrefixNeverListsTheArchiveOrFailedObjects(t *testing.T) {
+	e := setup(t, false)
+	e.put(t, "a.csv", "x\n")
+	e.put(t, "archive/a.0123.csv", "x\n")
+	e.put(t, "failed/b.0123.csv", "x\n")
+	k := newSink()
+	if err := e.source(t, "", nil).list(context.Background(), k); err != nil {
+		t.Fatal(err)
+	}
+	if got := k.names(); len(got) != 1 || got["s3://input/a.csv"].Name == "" {
+		t.Fatalf("found %v, want only s3://input/a.csv", got)
+	}
+}
+
+func TestOpenReadsOnlyTheListedVersion(t *testing.T) {
+	e := setup(t, false)
+	s := e.source(t, "in/", nil)
+	ctx := context.Background()
+	e.put(t, "in/a.csv", "version one\n")
+	k := newSink()
+	if err := s.list(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	listed := k.names()["s3://input/in/a.csv"]
+
+	r, v, err := s.Open(ctx, listed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(r)
+	r.Close()
+	if string(b) != "version one\n" || v.ETag != listed.ETag || v.Size != int64(len(b)) {
+		t.Fatalf("read %q as %+v, listed %+v", b, v, listed.Version)
+	}
+
+	e.put(t, "in/a.csv", "version two, longer\n")
+	if _, _, err := s.Open(ctx, listed); !errors.Is(err, source.ErrChanged) {
+		t.Fatalf("Open of an overwritten version: %v, want ErrChanged", err)
+	}
+	k = newSink()
+	if err := s.list(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	second := k.names()["s3://input/in/a.csv"]
+	if second.ETag == listed.ETag {
+		t.Fatal("new bytes under the same key listed with the old ETag")
+	}
+	r, _, err = s.Open(ctx, second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(r)
+	r.Close()
+	if string(b) != "version two, longer\n" {
+		t.Fatalf("read %q", b)
+	}
+
+	if err := e.c.RemoveObject(ctx, bucket, "in/a.csv", minio.RemoveObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Open(ctx, second); !errors.Is(err, source.ErrGone) {
+		t.Fatalf("Open of a removed object: %v, want ErrGone", err)
+	}
+}
+
+// finishOne lists key and finishes the listed version with a.
+func finishOne(t *testing.T, e *env, s *Source, key string, a source.Action, reason string) (source.Item, error) {
+	t.Helper()
+	k := newSink()
+	if err := s.list(context.Background(), k); err != nil {
+		t.Fatal(err)
+	}
+	it, ok := k.names()[objstore.Location{Bucket: bucket}.URL(key)]
+	if !ok {
+		t.Fatalf("%s not listed", key)
+	}
+	errs := s.Finish(context.Background(), []source.Finish{{Item: it, Version: it.Version, Action: a, Reason: reason}})
+	return it, errs[0]
+}
+
+func TestFinishArchiveCopiesUnderTheETagThenDeletes(t *testing.T) {
+	e := setup(t, false)
+	s := e.source(t, "in/", nil)
+	info := e.put(t, "in/day/a.csv", "rows\n")
+	if _, err := finishOne(t, e, s, "in/day/a.csv", source.Archive, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := e.get(t, "in/day/a.csv"); ok {
+		t.Fatal("archived object still in the input")
+	}
+	if b, ok := e.get(t, "archive/day/a."+info.ETag+".csv"); !ok || b != "rows\n" {
+		t.Fatalf("archive copy: %q, %v", b, ok)
+	}
+	// The same name again with other bytes: archived beside the first, not over it.
+	info2 := e.put(t, "in/day/a.csv", "other rows\n")
+	if _, err := finishOne(t, e, s, "in/day/a.csv", source.Archive, ""); err != nil {
+		t.Fatal(err)
+	}
+	if b, ok := e.get(t, "archive/day/a."+info.ETag+".csv"); !ok || b != "rows\n" {
+		t.Fatalf("first archive copy after the second: %q, %v", b, ok)
+	}
+	if b, ok := e.get(t, "archive/day/a."+info2.ETag+".csv"); !ok || b != "other rows\n" {
+		t.Fatalf("second archive copy: %q, %v", b, ok)
+	}
+}
+
+func TestFinishDeleteAndFailAndGone(t *testing.T) {
+	e := setup(t, false)
+	s := e.source(t, "in/", nil)
+	e.put(t, "in/d.csv", "rows\n")
+	it, err := finishOne(t, e, s, "in/d.csv", source.Delete, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := e.get(t, "in/d.csv"); ok {
+		t.Fatal("deleted object still in the input")
+	}
+	// Finished again (another replica did it first): gone, as good as done.
+	if errs := s.Finish(context.Background(), []source.Finish{{Item: it, Version: it.Version, Action: source.Archive}}); !errors.Is(errs[0], source.ErrGone) {
+		t.Fatalf("finishing a gone object: %v, want ErrGone", errs[0])
+	}
+
+	info := e.put(t, "in/bad.csv", "not,a,header\n")
+	if _, err := finishOne(t, e, s, "in/bad.csv", source.Fail, "missing_column: event_id"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := e.get(t, "in/bad.csv"); ok {
+		t.Fatal("failed object still in the input")
+	}
+	failed := "failed/bad." + info.ETag + ".csv"
+	if b, ok := e.get(t, failed); !ok || b != "not,a,header\n" {
+		t.Fatalf("failed copy: %q, %v", b, ok)
+	}
+	if b, ok := e.get(t, failed+".reason.txt"); !ok || !strings.Contains(b, "missing_column: event_id") {
+		t.Fatalf("reason: %q, %v", b, ok)
+	}
+}
+
+// The version read is finished, never a newer one written over its key meanwhile: the
+// copy and the delete are both conditional on the ETag that was read.
+func TestFinishNeverRemovesANewerVersion(t *testing.T) {
+	for _, a := range []source.Action{source.Archive, source.Delete, source.Fail} {
+		t.Run(a.String(), func(t *testing.T) {
+			e := setup(t, false)
+			s := e.source(t, "in/", nil)
+			e.put(t, "in/a.csv", "old\n")
+			k := newSink()
+			if err := s.list(context.Background(), k); err != nil {
+				t.Fatal(err)
+			}
+			old := k.names()["s3://input/in/a.csv"]
+			e.put(t, "in/a.csv", "new bytes\n")
+			errs := s.Finish(context.Background(), []source.Finish{{Item: old, Version: old.Version, Action: a, Reason: "r"}})
+			if !errors.Is(errs[0], source.ErrChanged) {
+				t.Fatalf("finish of an overwritten version: %v, want ErrChanged", errs[0])
+			}
+			if b, ok := e.get(t, "in/a.csv"); !ok || b != "new bytes\n" {
+				t.Fatalf("the newer version: %q, %v", b, ok)
+			}
+		})
+	}
+}
+
+// The delete itself is conditional: a version written after the copy (the narrowest
+// window) survives the delete.
+func TestDeleteIsConditionalOnTheETag(t *testing.T) {
+	e := setup(t, false)
+	old := e.put(t, "in/a.csv", "old\n")
+	e.put(t, "in/a.csv", "new\n")
+	err := e.c.RemoveObject(objstore.DeleteIfMatch(context.Background(), old.ETag), bucket, "in/a.csv", minio.RemoveObjectOptions{})
+	if !errors.Is(verdict(err), source.ErrChanged) {
+		t.Fatalf("conditional delete of an old ETag: %v, want a precondition failure", err)
+	}
+	if b, ok := e.get(t, "in/a.csv"); !ok || b != "new\n" {
+		t.Fatalf("after the refused delete: %q, %v", b, ok)
+	}
+}
+
+func TestKeepLeavesTheObjectAndStopsListingThatVersion(t *testing.T) {
+	e := setup(t, false)
+	s := e.source(t, "in/", nil)
+	e.put(t, "in/k.csv", "rows\n")
+	if _, err := finishOne(t, e, s, "in/k.csv", source.Keep, ""); err != nil {
+		t.Fatal(err)
+	}
+	if b, ok := e.get(t, "in/k.csv"); !ok || b != "rows\n" {
+		t.Fatalf("kept object: %q, %v", b, ok)
+	}
+	k := newSink()
+	if err := s.list(context.Background(), k); err != nil {
+		t.Fatal(err)
+	}
+	if len(k.found) != 0 {
+		t.Fatalf("a kept version was handed out again: %v", k.found)
+	}
+	// A new version under the kept name is new input.
+	e.put(t, "in/k.csv", "new rows\n")
+	k = newSink()
+	if err := s.list(context.Background(), k); err != nil {
+		t.Fatal(err)
+	}
+	if len(k.found) != 1 {
+		t.Fatalf("a new version of a kept object: found %v", k.found)
+	}
+	// A restarted process knows nothing kept: it lists the object again (the ledger makes it a no-op).
+	k = newSink()
+	if err := e.source(t, "in/", nil).list(context.Background(), k); err != nil {
+		t.Fatal(err)
+	}
+	if len(k.found) != 1 {
+		t.Fatalf("a new process: found %v", k.found)
+	}
+}
+
+func TestNotificationFindsAnObjectWithoutAListing(t *testing.T) {
+	e := setup(t, true)
+	ticks := make(chan time.Time) // never ticks: only the first listing runs
+	s := e.source(t, "in/", ticks)
+	k := newSink()
+	discover(t, s, k)
+	k.await(t, "the first listing", func() bool { return k.listings() == 1 })
+	// The subscription is made after the first listing: an object put before it may be
+	// missed by both, so wait until one notification arrives before asserting.
+	e.put(t, "in/probe.csv", "x\n")
+	k.await(t, "the probe object notified", func() bool { _, ok := k.names()["s3://input/in/probe.csv"]; return ok })
+	info := e.put(t, "in/n.csv", "x\n")
+	e.put(t, "archive/ignored.csv", "x\n") // our own archive copies are not input
+	k.await(t, "in/n.csv notified", func() bool { _, ok := k.names()["s3://input/in/n.csv"]; return ok })
+	if got := k.names()["s3://input/in/n.csv"]; got.ETag != info.ETag {
+		t.Fatalf("notified with %+v, put %s", got.Version, info.ETag)
+	}
+	if err := e.c.RemoveObject(context.Background(), bucket, "in/n.csv", minio.RemoveObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	k.await(t, "in/n.csv removed", func() bool {
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		for _, r := range k.removed {
+			if r == "s3://input/in/n.csv" {
+				return true
+			}
+		}
+		return false
+	})
+	if k.listings() != 1 {
+		t.Fatalf("%d listings ran; the ticker never ticked", k.listings())
+	}
+	if _, ok := k.names()["s3://input/archive/ignored.csv"]; ok {
+		t.Fatal("an archive object was handed out")
+	}
+	if n := testutil.CollectAndCount(e.reg, "ecomstream_ingester_notification_lag_seconds"); n != 1 {
+		t.Fatalf("lag histogram: %d series", n)
+	}
+}
+
+// Notifications lost (NATS down): every object put meanwhile is found by the next
+// listing, and once NATS is back notifications work again without a restart.
+func TestLostNotificationsCostOneListingAtMost(t *testing.T) {
+	e := setup(t, true)
+	ticks := make(chan time.Time)
+	s := e.source(t, "in/", ticks)
+	k := newSink()
+	discover(t, s, k)
+	k.await(t, "the first listing", func() bool { return k.listings() == 1 })
+	e.put(t, "in/probe.csv", "x\n")
+	k.await(t, "the probe notified", func() bool { _, ok := k.names()["s3://input/in/probe.csv"]; return ok })
+
+	e.n.Kill()
+	var lost []string
+	for i := range 20 {
+		key := fmt.Sprintf("in/lost-%02d.csv", i)
+		e.put(t, key, "x\n")
+		lost = append(lost, "s3://input/"+key)
+	}
+	for _, name := range lost {
+		if _, ok := k.names()[name]; ok {
+			t.Fatalf("%s found with NATS down and no listing", name)
+		}
+	}
+	ticks <- time.Now() // one listing interval
+	k.await(t, "the second listing", func() bool { return k.listings() == 2 })
+	got := k.names()
+	for _, name := range lost {
+		if _, ok := got[name]; !ok {
+			t.Fatalf("%s not found by the listing after the notifications were lost", name)
+		}
+	}
+
+	if err := e.n.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The gateway and the ingester both reconnect; objects put until then are the
+	// listing's. Put until one is notified: no third listing runs.
+	notified := func() bool {
+		for name := range k.names() {
+			if strings.HasPrefix(name, "s3://input/in/after-") {
+				return true
+			}
+		}
+		return false
+	}
+	for i := 0; !notified(); i++ {
+		if i == 600 {
+			t.Fatal("no notification after NATS restarted")
+		}
+		e.put(t, fmt.Sprintf("in/after-%03d.csv", i), "x\n")
+		time.Sleep(100 * time.Millisecond) // pacing of the probes, not an assertion
+	}
+	if k.listings() != 2 {
+		t.Fatalf("%d listings; the last object must have come from a notification", k.listings())
+	}
+	if v := testutil.ToFloat64(s.m.errors.WithLabelValues(opNotify)); v < 1 {
+		t.Fatalf("the NATS outage was not counted: %v", v)
+	}
+}
+
+// A gateway that is down is a transient error: never ErrGone or ErrChanged, counted by
+// operation, and everything works once it is back.
+func TestTransientErrorsAreRetriedNotVerdicts(t *testing.T) {
+	e := setup(t, false)
+	s := e.source(t, "in/", nil)
+	e.put(t, "in/a.csv", "rows\n")
+	k := newSink()
+	if err := s.list(context.Background(), k); err != nil {
+		t.Fatal(err)
+	}
+	it := k.names()["s3://input/in/a.csv"]
+
+	if err := s.Ready(context.Background()); err != nil {
+		t.Fatalf("Ready with the gateway up: %v", err)
+	}
+	e.g.Kill()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second) // bounds minio-go's own retries
+	defer cancel()
+	if err := s.Ready(ctx); err == nil {
+		t.Fatal("Ready with the gateway down")
+	}
+	if _, _, err := s.Open(ctx, it); err == nil || errors.Is(err, source.ErrGone) || errors.Is(err, source.ErrChanged) {
+		t.Fatalf("Open with the gateway down: %v, want a transient error", err)
+	}
+	for _, a := range []source.Action{source.Archive, source.Delete, source.Fail} {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		errs := s.Finish(ctx, []source.Finish{{Item: it, Version: it.Version, Action: a, Reason: "r"}})
+		cancel()
+		if errs[0] == nil || errors.Is(errs[0], source.ErrGone) || errors.Is(errs[0], source.ErrChanged) {
+			t.Fatalf("Finish %v with the gateway down: %v, want a transient error", a, errs[0])
+		}
+	}
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel2()
+	if err := s.list(ctx2, newSink()); err == nil {
+		t.Fatal("a listing with the gateway down succeeded")
+	}
+	for _, op := range []string{opGet, opCopy, opList} {
+		if v := testutil.ToFloat64(s.m.errors.WithLabelValues(op)); v < 1 {
+			t.Fatalf("source_errors_total{operation=%q} = %v", op, v)
+		}
+	}
+
+	if err := e.g.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r, _, err := s.Open(context.Background(), it)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(r)
+	r.Close()
+	if !bytes.Equal(b, []byte("rows\n")) {
+		t.Fatalf("read %q after the restart", b)
+	}
+	if errs := s.Finish(context.Background(), []source.Finish{{Item: it, Version: it.Version, Action: source.Archive}}); errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+}
+
+func TestMetricsLint(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	NewMetrics(reg)
+	if problems, err := testutil.GatherAndLint(reg); err != nil || len(problems) > 0 {
+		t.Fatalf("lint: %v %v", problems, err)
+	}
+	for _, n := range []string{"ecomstream_ingester_source_errors_total", "ecomstream_ingester_source_listed_items"} {
+		if c := testutil.CollectAndCount(reg, n); c == 0 {
+			t.Fatalf("%s missing", n)
+		}
+	}
+}
+
+// The latency origin is the producer's x-amz-meta-mtime when it is plausible, finer than
+// Last-Modified's whole seconds; a far-off one is ignored.
+func TestOpenTakesTheProducersMtimeWhenPlausible(t *testing.T) {
+	e := setup(t, false)
+	s := e.source(t, "in/", nil)
+	ctx := context.Background()
+	put := func(key, mtime string) {
+		opts := minio.PutObjectOptions{}
+		if mtime != "" {
+			opts.UserMetadata = map[string]string{MtimeKey: mtime}
+		}
+		if _, err := e.c.PutObject(ctx, bucket, key, strings.NewReader("x\n"), 2, opts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	open := func(key string) source.Version {
+		r, v, err := s.Open(ctx, source.Item{Name: "s3://input/" + key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Close()
+		return v
+	}
+	began := time.Now().Add(-200 * time.Millisecond)
+	put("in/fine.csv", fmt.Sprintf("%d.%09d", began.Unix(), began.Nanosecond()))
+	if v := open("in/fine.csv"); !v.ModTime.Equal(time.Unix(began.Unix(), int64(began.Nanosecond()))) {
+		t.Fatalf("mtime %v, put %v", v.ModTime, began)
+	}
+	put("in/far.csv", "1000000000.5")
+	if v := open("in/far.csv"); v.ModTime.Year() < 2020 || v.ModTime.Nanosecond() != 0 {
+		t.Fatalf("a far-off mtime was taken: %v", v.ModTime)
+	}
+	put("in/none.csv", "")
+	if v := open("in/none.csv"); v.ModTime.IsZero() || v.ModTime.Nanosecond() != 0 {
+		t.Fatalf("without an mtime: %v, want Last-Modified", v.ModTime)
+	}
+}

@@ -1,0 +1,242 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/minio/minio-go/v7"
+
+	"github.com/ecomstream/ecomstream/services/common/db"
+	"github.com/ecomstream/ecomstream/services/common/s3test"
+)
+
+// BenchmarkBucketPipeline measures, in one run and against one PostgreSQL at default
+// durability (scripts/pg-local.sh: fsync and synchronous_commit on):
+//
+//   - drain rate of one ingester over the same files from a directory and from the
+//     bucket, and of three ingesters over the bucket (reported as ratios);
+//
+//   - PUT -> commit latency (committed_at - the object's mtime) at about 10,000 rows/s
+//     (four generators of 25 files of 100 rows a second),
+//     with notifications and with listing only (1 s interval), beside the directory's.
+//
+//     go test -run '^$' -bench BucketPipeline -benchtime 1x ./tests/e2e/
+func BenchmarkBucketPipeline(b *testing.B) {
+	s3test.Require(b, true)
+	requireBucketSource(b)
+	admin := durablePostgres(b)
+	n := s3test.StartNATS(b)
+	gw := s3test.StartGateway(b, s3test.Options{NATSURL: n.URL(), Subject: subject}, bucketName)
+	c := gw.Client(b)
+	ctx := context.Background()
+
+	// The workload: the same files for every drain.
+	const files, rows = 60, 2000
+	src := b.TempDir()
+	gen := start(b, "generator", nil, "--output-dir", src, "--http-addr", freeAddr(b), "--instance", "bench",
+		"--max-files", strconv.Itoa(files), "--seed", "5", "--min-records", strconv.Itoa(rows), "--max-records", strconv.Itoa(rows), "--sleep", "0")
+	if err := gen.wait(5 * time.Minute); err != nil {
+		b.Fatal(err)
+	}
+	names, _ := filepath.Glob(filepath.Join(src, "*.csv"))
+	if len(names) != files {
+		b.Fatalf("%d files generated", len(names))
+	}
+
+	phase := 0
+	newDB := func() string {
+		phase++
+		name := fmt.Sprintf("bench_%d", phase)
+		conn, err := pgx.Connect(ctx, admin)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+			b.Fatal(err)
+		}
+		return db.WithDatabase(admin, name)
+	}
+	started := func(p *proc) {
+		await(b, "ingester started", func() bool {
+			for _, l := range p.log.all() {
+				if strings.Contains(l, `"ingester started"`) {
+					return true
+				}
+			}
+			return false
+		})
+	}
+	drained := func(url string, t0 time.Time) float64 {
+		p := pool(b, url)
+		defer p.Close()
+		await(b, "drained", func() bool {
+			var n int64
+			return p.QueryRow(ctx, "SELECT count(*) FROM ingested_files").Scan(&n) == nil && n == files
+		})
+		return float64(files*rows) / time.Since(t0).Seconds()
+	}
+	bucketIngester := func(url, instance string, extra ...string) *proc {
+		args := append([]string{"--source", "s3://" + bucketName + "/incoming/", "--http-addr", freeAddr(b),
+			"--instance", instance, "--rescan-interval", "1s"}, extra...)
+		return start(b, "ingester", append(gw.Env(), "DATABASE_URL="+url), args...)
+	}
+	upload := func() {
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, 8)
+		for _, f := range names {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				if _, err := c.FPutObject(ctx, bucketName, "incoming/"+filepath.Base(f), f, minio.PutObjectOptions{}); err != nil {
+					b.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+
+	// Drain: directory, one ingester.
+	url := newDB()
+	d := newDirs(b)
+	ing := startIngester(b, url, d, "bench-dir")
+	started(ing)
+	t0 := time.Now()
+	for _, f := range names {
+		body, err := os.ReadFile(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tmp := filepath.Join(d.In, "."+filepath.Base(f)+".tmp")
+		if err := os.WriteFile(tmp, body, 0o644); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.Rename(tmp, filepath.Join(d.In, filepath.Base(f))); err != nil {
+			b.Fatal(err)
+		}
+	}
+	dirRate := drained(url, t0)
+	_ = ing.stop()
+
+	// Drain: bucket, one ingester, then three.
+	var bucketRate, threeRate float64
+	for _, replicas := range []int{1, 3} {
+		url := newDB()
+		var ings []*proc
+		for i := range replicas {
+			p := bucketIngester(url, fmt.Sprintf("bench-b%d-%d", replicas, i), "--nats-url", n.URL(), "--nats-subject", subject)
+			started(p)
+			ings = append(ings, p)
+		}
+		t0 := time.Now()
+		upload()
+		rate := drained(url, t0)
+		for _, p := range ings {
+			_ = p.stop()
+		}
+		if replicas == 1 {
+			bucketRate = rate
+		} else {
+			threeRate = rate
+		}
+		if left := keysUnder(b, c, "incoming/"); left != 0 {
+			b.Fatalf("%d objects left in incoming/", left)
+		}
+	}
+	b.ReportMetric(dirRate, "dir-rows/s")
+	b.ReportMetric(bucketRate, "bucket-rows/s")
+	b.ReportMetric(threeRate, "bucket3-rows/s")
+	b.ReportMetric(bucketRate/dirRate, "bucket/dir")
+	b.ReportMetric(threeRate/bucketRate, "three/one")
+
+	// Latency at about 10,000 rows/s: 100 files of 100 rows a second for 20 s.
+	// ECOMSTREAM_BENCH_GEN_SLEEP sets another rate (0.16: 2,500 rows/s).
+	genSleep := "0.04"
+	if v := os.Getenv("ECOMSTREAM_BENCH_GEN_SLEEP"); v != "" {
+		genSleep = v
+	}
+	latency := func(url string, genOut []string, ing *proc) (p50, p99 float64) {
+		started(ing)
+		// Four generators of 25 files a second: one generator's PUTs, one after another,
+		// do not reach 100 a second here.
+		var gens []*proc
+		for i := range 4 {
+			gens = append(gens, start(b, "generator", gw.Env(), append(genOut, "--http-addr", freeAddr(b), "--instance", fmt.Sprintf("lat%d", i),
+				"--min-records", "100", "--max-records", "100", "--sleep", genSleep, "--duration", "20s")...))
+		}
+		var counts genCounts
+		for _, g := range gens {
+			if err := g.wait(2 * time.Minute); err != nil {
+				b.Fatal(err)
+			}
+			c := generatorCounts(b, g)
+			counts.Files += c.Files
+			counts.Records += c.Records
+		}
+		p := pool(b, url)
+		defer p.Close()
+		await(b, "latency run drained", func() bool {
+			var n int64
+			return p.QueryRow(ctx, "SELECT count(*) FROM ingested_files").Scan(&n) == nil && n == counts.Files
+		})
+		_ = ing.stop()
+		if err := p.QueryRow(ctx, `SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM committed_at - file_created_at)),
+			percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM committed_at - file_created_at)) FROM ingested_files`).Scan(&p50, &p99); err != nil {
+			b.Fatal(err)
+		}
+		b.Logf("latency run (%s): %d files, %d rows in 20 s", genOut[0], counts.Files, counts.Records)
+		return p50 * 1000, p99 * 1000
+	}
+	url = newDB()
+	d = newDirs(b)
+	p50, p99 := latency(url, []string{"--output-dir", d.In}, startIngester(b, url, d, "lat-dir"))
+	b.ReportMetric(p50, "dir-p50-ms")
+	b.ReportMetric(p99, "dir-p99-ms")
+	url = newDB()
+	p50, p99 = latency(url, []string{"--output", "s3://" + bucketName + "/incoming"},
+		bucketIngester(url, "lat-nats", "--nats-url", n.URL(), "--nats-subject", subject))
+	b.ReportMetric(p50, "notify-p50-ms")
+	b.ReportMetric(p99, "notify-p99-ms")
+	url = newDB()
+	p50, p99 = latency(url, []string{"--output", "s3://" + bucketName + "/incoming"}, bucketIngester(url, "lat-list"))
+	b.ReportMetric(p50, "list1s-p50-ms")
+	b.ReportMetric(p99, "list1s-p99-ms")
+}
+
+func keysUnder(tb testing.TB, c *minio.Client, prefix string) (n int) {
+	for o := range c.ListObjects(context.Background(), bucketName, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		if o.Err != nil {
+			tb.Fatal(o.Err)
+		}
+		n++
+	}
+	return n
+}
+
+// durablePostgres starts a cluster at PostgreSQL's default durability (the benchmarks'
+// rule) with scripts/pg-local.sh and returns its admin URL.
+func durablePostgres(tb testing.TB) string {
+	tb.Helper()
+	script, err := filepath.Abs("../../scripts/pg-local.sh")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	dir := tb.TempDir()
+	port := strings.TrimPrefix(freeAddr(tb), "127.0.0.1:")
+	out, err := exec.Command(script, "start", dir, port).Output()
+	if err != nil {
+		tb.Fatalf("pg-local.sh start: %v", err)
+	}
+	tb.Cleanup(func() { _ = exec.Command(script, "stop", dir).Run() })
+	return strings.TrimSpace(string(out))
+}

@@ -1,0 +1,416 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"math/big"
+	"net/http"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/minio/minio-go/v7"
+
+	"github.com/ecomstream/ecomstream/services/common/pgtest"
+	"github.com/ecomstream/ecomstream/services/common/s3test"
+)
+
+// The pipeline across machines: generators PUT objects into a bucket, ingesters on
+// "other hosts" (processes sharing nothing but the bucket, NATS and PostgreSQL) read it.
+
+const (
+	bucketName = "pipe"
+	subject    = "s3.events"
+)
+
+// bucketRig is one bucket pipeline's servers.
+type bucketRig struct {
+	pg   *pgtest.Server
+	nats *s3test.NATS
+	gw   *s3test.Gateway
+	c    *minio.Client
+	url  string
+}
+
+func newBucketRig(t *testing.T) *bucketRig {
+	s3test.Require(t, true)
+	requireBucketSource(t)
+	r := &bucketRig{pg: pgtest.New(t), nats: s3test.StartNATS(t)}
+	r.url = r.pg.URL("postgres")
+	r.gw = s3test.StartGateway(t, s3test.Options{NATSURL: r.nats.URL(), Subject: subject}, bucketName)
+	r.c = r.gw.Client(t)
+	return r
+}
+
+// requireBucketSource skips while the ingester binary says it cannot run a bucket source
+// yet (built before the source seam's runner was merged); once newSource is connected
+// the message is gone and these tests run.
+func requireBucketSource(t testing.TB) {
+	t.Helper()
+	out, _ := exec.Command(filepath.Join(binDir, "ingester"), "--source", "s3://probe/", "--db-wait", "1ms",
+		"--database-url", "postgres://127.0.0.1:1/none?sslmode=disable", "--http-addr", "127.0.0.1:0").CombinedOutput()
+	if strings.Contains(string(out), "needs the runner of the source seam") {
+		t.Skip("this ingester build cannot run a bucket source yet (newSource is not connected to the runner)")
+	}
+}
+
+func (r *bucketRig) startIngester(t *testing.T, instance string, extra ...string) *proc {
+	return r.startIngesterAt(t, freeAddr(t), instance, "1s", extra...)
+}
+
+// startIngesterAt starts an ingester serving /metrics on addr, listing every interval.
+func (r *bucketRig) startIngesterAt(t *testing.T, addr, instance, interval string, extra ...string) *proc {
+	args := append([]string{"--source", "s3://" + bucketName + "/incoming/", "--nats-url", r.nats.URL(), "--nats-subject", subject,
+		"--http-addr", addr, "--instance", instance, "--rescan-interval", interval, "--db-wait", "120s"}, extra...)
+	return start(t, "ingester", append(r.gw.Env(), "DATABASE_URL="+r.url), args...)
+}
+
+// listings is the number of full listings an ingester has made (the count of its
+// listing-duration histogram), or -1 while its /metrics does not answer.
+func listings(addr string) int {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "ecomstream_ingester_source_list_duration_seconds_count "); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err == nil {
+				return n
+			}
+		}
+	}
+	return -1
+}
+
+// keys lists the keys under prefix.
+func (r *bucketRig) keys(t *testing.T, prefix string) []string {
+	t.Helper()
+	var ks []string
+	for o := range r.c.ListObjects(context.Background(), bucketName, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		if o.Err != nil {
+			t.Fatalf("list %s: %v", prefix, o.Err)
+		}
+		ks = append(ks, o.Key)
+	}
+	return ks
+}
+
+// waitBucketDrained waits until incoming/ holds no input object and the ledger has files
+// rows. The bound only ends a hung test.
+func (r *bucketRig) waitBucketDrained(t *testing.T, db *pgxpool.Pool, files int64, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		var left []string
+		for _, k := range r.keys(t, "incoming/") {
+			if strings.HasSuffix(k, ".csv") {
+				left = append(left, k)
+			}
+		}
+		var n int64
+		err := db.QueryRow(context.Background(), "SELECT count(*) FROM ingested_files").Scan(&n)
+		if err == nil && len(left) == 0 && n >= files {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not drained after %s: %d objects left in incoming/, ledger has %d of %d (last error %v)", timeout, len(left), n, files, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// checkBucketInvariant: every archived object is in the ledger (by its s3:// name) with
+// exactly its rows, nothing else is, and the ledger, events and rejected_records agree
+// with each other and with the generator's own counts.
+func (r *bucketRig) checkBucketInvariant(t *testing.T, db *pgxpool.Pool, gen *genCounts) {
+	t.Helper()
+	ctx := context.Background()
+	type row struct{ total, ins, rej, dup int64 }
+	ledger := map[string]row{}
+	rows, err := db.Query(ctx, `SELECT file_name, records_total, records_inserted, records_rejected, records_duplicate
+		FROM ingested_files WHERE outcome = 'ingested'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum row
+	for rows.Next() {
+		var name string
+		var x row
+		if err := rows.Scan(&name, &x.total, &x.ins, &x.rej, &x.dup); err != nil {
+			t.Fatal(err)
+		}
+		if _, twice := ledger[name]; twice {
+			t.Errorf("object %s committed twice", name)
+		}
+		ledger[name] = x
+		sum.total, sum.ins, sum.rej, sum.dup = sum.total+x.total, sum.ins+x.ins, sum.rej+x.rej, sum.dup+x.dup
+	}
+	rows.Close()
+
+	dir := t.TempDir()
+	archived := r.keys(t, "archive/")
+	if len(archived) != len(ledger) {
+		t.Errorf("archive/ holds %d objects, the ledger %d", len(archived), len(ledger))
+	}
+	var produced int64
+	for _, k := range archived {
+		local := filepath.Join(dir, path.Base(k))
+		if err := r.c.FGetObject(ctx, bucketName, k, local, minio.GetObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		n := countRows(t, local)
+		produced += n
+		name := "s3://" + bucketName + "/incoming/" + unTag(path.Base(k))
+		if x, ok := ledger[name]; !ok {
+			t.Errorf("archived %s (%s) is not in the ledger", k, name)
+		} else if x.total != n {
+			t.Errorf("%s has %d rows, the ledger says %d", k, n, x.total)
+		}
+	}
+	var events, rejected int64
+	if err := db.QueryRow(ctx, `SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM rejected_records WHERE line_number > 0)`).
+		Scan(&events, &rejected); err != nil {
+		t.Fatal(err)
+	}
+	if produced != sum.total || sum.total != sum.ins+sum.rej+sum.dup || events != sum.ins || rejected != sum.rej {
+		t.Errorf("objects hold %d rows; ledger total %d = %d inserted + %d rejected + %d duplicate; events %d, rejected rows %d",
+			produced, sum.total, sum.ins, sum.rej, sum.dup, events, rejected)
+	}
+	if gen != nil && (gen.Files != int64(len(ledger)) || gen.Records != sum.total || gen.Valid != sum.ins || gen.Invalid != sum.rej || gen.Duplicate != sum.dup) {
+		t.Errorf("generator counted %+v; the database has %d objects, %+v", *gen, len(ledger), sum)
+	}
+	t.Logf("accounted: %d objects, %d rows = %d inserted + %d rejected + %d duplicate", len(ledger), sum.total, sum.ins, sum.rej, sum.dup)
+}
+
+// unTag is the input name of an archived object: a.<etag>.csv -> a.csv.
+func unTag(base string) string {
+	stem := strings.TrimSuffix(base, ".csv")
+	if i := strings.LastIndexByte(stem, '.'); i > 0 {
+		stem = stem[:i]
+	}
+	return stem + ".csv"
+}
+
+func randInt(n int) int {
+	v, _ := rand.Int(rand.Reader, big.NewInt(int64(n)))
+	return int(v.Int64())
+}
+
+// TestBucketPipelineSurvivesKillsAndRestarts: a generator writes to the bucket while
+// three ingesters read it; ingesters are killed with SIGKILL at random and restarted, the
+// S3 server and NATS are each killed and restarted once, PostgreSQL once. Every row of
+// every object is accounted for exactly once.
+func TestBucketPipelineSurvivesKillsAndRestarts(t *testing.T) {
+	r := newBucketRig(t)
+	ings := make([]*proc, 3)
+	for i := range ings {
+		ings[i] = r.startIngester(t, fmt.Sprintf("ing-b%d", i), "--workers", "2")
+	}
+	gen := start(t, "generator", r.gw.Env(), "--output", "s3://"+bucketName+"/incoming", "--http-addr", freeAddr(t),
+		"--instance", "gen-b", "--max-files", "150", "--seed", "11", "--min-records", "200", "--max-records", "1500",
+		"--sleep", "0.03", "--bad-rate", "0.02", "--duplicate-rate", "0.03")
+	// TODO(s3ops): add .csv.gz and .csv.zst objects here once the generator writes them
+	// (or put compressed copies of generated files under incoming/ and count their rows).
+
+	pause := func() { time.Sleep(time.Duration(300+randInt(700)) * time.Millisecond) } // pacing only
+	for i := 0; i < 4; i++ {
+		pause()
+		k := randInt(len(ings))
+		ings[k].kill()
+		ings[k] = r.startIngester(t, fmt.Sprintf("ing-b%d", k), "--workers", "2")
+	}
+	pause()
+	r.nats.Kill() // notifications lost: the listing finds what was put meanwhile
+	pause()
+	if err := r.nats.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pause()
+	r.gw.Kill() // the generator's client retries its PUT; ingesters retry their requests
+	if err := r.gw.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pause()
+	r.pg.Kill()
+	// The killed postmaster's backends end a moment later; until then a new one refuses
+	// the data directory.
+	for attempt := 0; ; attempt++ {
+		time.Sleep(time.Second)
+		err := r.pg.Start()
+		if err == nil {
+			break
+		}
+		if attempt == 20 {
+			t.Fatal(err)
+		}
+	}
+	pause()
+	k := randInt(len(ings))
+	ings[k].kill()
+	ings[k] = r.startIngester(t, fmt.Sprintf("ing-b%d", k), "--workers", "2")
+
+	if err := gen.wait(5 * time.Minute); err != nil {
+		t.Fatalf("generator: %v", err)
+	}
+	counts := generatorCounts(t, gen)
+	db := pool(t, r.url)
+	r.waitBucketDrained(t, db, counts.Files, 3*time.Minute)
+	for _, p := range ings {
+		if err := p.stop(); err != nil {
+			t.Errorf("ingester did not stop cleanly: %v", err)
+		}
+	}
+	r.checkBucketInvariant(t, db, &counts)
+	if counts.Invalid == 0 || counts.Duplicate == 0 {
+		t.Fatalf("the run must exercise rejections and duplicates: %+v", counts)
+	}
+}
+
+// csvBody is a valid file of n rows with fresh event ids.
+func csvBody(n int) string {
+	var b strings.Builder
+	b.WriteString("event_id,event_time,event_type,user_id,session_id,product_id,category,price,quantity\n")
+	now := time.Now().UTC().Format(time.RFC3339)
+	for range n {
+		fmt.Fprintf(&b, "%s,%s,view,%d,%s,%d,books,%d.50,1\n", uuid(), now, 1+randInt(1000), uuid(), 1+randInt(1000), randInt(100))
+	}
+	return b.String()
+}
+
+func uuid() string {
+	var u [16]byte
+	_, _ = rand.Read(u[:])
+	u[6] = u[6]&0x0f | 0x40
+	u[8] = u[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:])
+}
+
+// An object overwritten with new bytes is a new version, ingested; the same bytes put
+// again are a no-op; with --on-success keep the objects stay where they are.
+func TestBucketOverwrittenObjectIsANewVersion(t *testing.T) {
+	r := newBucketRig(t)
+	db := pool(t, r.url)
+	ing := r.startIngester(t, "ing-v", "--on-success", "keep")
+	ctx := context.Background()
+	put := func(body string) {
+		if _, err := r.c.PutObject(ctx, bucketName, "incoming/same-name.csv", strings.NewReader(body), int64(len(body)), minio.PutObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ledgerRows := func(want int) {
+		deadline := time.Now().Add(2 * time.Minute) // ends a hung test only
+		for {
+			var n int
+			err := db.QueryRow(ctx, `SELECT count(*) FROM ingested_files WHERE file_name = 's3://pipe/incoming/same-name.csv'`).Scan(&n)
+			if err == nil && n >= want {
+				if n > want {
+					t.Fatalf("ledger has %d versions of same-name.csv, want %d", n, want)
+				}
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("ledger has %d versions of same-name.csv, want %d (%v)", n, want, err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	first, second := csvBody(50), csvBody(70)
+	put(first)
+	ledgerRows(1)
+	put(second)
+	ledgerRows(2)
+	put(first) // the first bytes again: the ledger knows them
+	put(second)
+	// Let listings pass (each 1s) before checking that nothing more was committed: the
+	// kept object is listed again and again, and must stay a no-op.
+	time.Sleep(3 * time.Second)
+	ledgerRows(2)
+	if err := ing.stop(); err != nil {
+		t.Fatal(err)
+	}
+	var events, inserted int64
+	if err := db.QueryRow(ctx, `SELECT (SELECT count(*) FROM events), (SELECT sum(records_inserted) FROM ingested_files)`).Scan(&events, &inserted); err != nil {
+		t.Fatal(err)
+	}
+	if events != 120 || inserted != 120 {
+		t.Fatalf("events %d, inserted %d; want 50 + 70", events, inserted)
+	}
+	if ks := r.keys(t, "incoming/"); len(ks) != 1 {
+		t.Fatalf("keep: incoming/ holds %v", ks)
+	}
+}
+
+// Notifications lost on purpose (NATS down): every object put meanwhile is committed by
+// the first listing that begins after it was put. Counted in listings (the ingester's
+// own listing counter), not in seconds: at most the listing under way when the objects
+// were put, and the next one.
+func TestBucketLostNotificationsCostOneListing(t *testing.T) {
+	r := newBucketRig(t)
+	db := pool(t, r.url)
+	addr := freeAddr(t)
+	ing := r.startIngesterAt(t, addr, "ing-n", "3s")
+	ctx := context.Background()
+	committed := func() int {
+		var n int
+		if err := db.QueryRow(ctx, `SELECT count(*) FROM ingested_files`).Scan(&n); err != nil {
+			return -1
+		}
+		return n
+	}
+	// Running and notified: one object goes through before NATS goes away.
+	body := csvBody(20)
+	if _, err := r.c.PutObject(ctx, bucketName, "incoming/first.csv", strings.NewReader(body), int64(len(body)), minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	await(t, "first.csv committed", func() bool { return committed() == 1 })
+
+	r.nats.Kill()
+	const lost = 20
+	for i := range lost {
+		body := csvBody(20)
+		if _, err := r.c.PutObject(ctx, bucketName, fmt.Sprintf("incoming/lost-%02d.csv", i), strings.NewReader(body), int64(len(body)), minio.PutObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := listings(addr)
+	if before < 1 {
+		t.Fatalf("listing counter: %d", before)
+	}
+	var after int
+	await(t, "the lost objects committed", func() bool {
+		if committed() < 1+lost {
+			return false
+		}
+		after = listings(addr)
+		return true
+	})
+	if after-before > 2 {
+		t.Errorf("the objects put while NATS was down took %d listings after the puts; want at most 2 (the one under way and the next)", after-before)
+	}
+	t.Logf("listings: %d when the last object was put, %d when all were committed", before, after)
+	if err := ing.stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// await polls cond; the bound only ends a hung test.
+func await(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("never happened: %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
