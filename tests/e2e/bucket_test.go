@@ -18,6 +18,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/minio/minio-go/v7"
 
+	"github.com/ecomstream/ecomstream/services/common/compress"
+	"github.com/ecomstream/ecomstream/services/common/event"
 	"github.com/ecomstream/ecomstream/services/common/pgtest"
 	"github.com/ecomstream/ecomstream/services/common/s3test"
 )
@@ -113,7 +115,7 @@ func (r *bucketRig) waitBucketDrained(t *testing.T, db *pgxpool.Pool, files int6
 	for {
 		var left []string
 		for _, k := range r.keys(t, "incoming/") {
-			if strings.HasSuffix(k, ".csv") {
+			if event.IsInputFileName(path.Base(k)) {
 				left = append(left, k)
 			}
 		}
@@ -194,11 +196,12 @@ func (r *bucketRig) checkBucketInvariant(t *testing.T, db *pgxpool.Pool, gen *ge
 
 // unTag is the input name of an archived object: a.<etag>.csv -> a.csv.
 func unTag(base string) string {
-	stem := strings.TrimSuffix(base, ".csv")
+	ext := ".csv" + compress.Ext(compress.CodecOf(base)) // .csv, .csv.gz or .csv.zst
+	stem := strings.TrimSuffix(base, ext)
 	if i := strings.LastIndexByte(stem, '.'); i > 0 {
 		stem = stem[:i]
 	}
-	return stem + ".csv"
+	return stem + ext
 }
 
 func randInt(n int) int {
@@ -219,8 +222,14 @@ func TestBucketPipelineSurvivesKillsAndRestarts(t *testing.T) {
 	gen := start(t, "generator", r.gw.Env(), "--output", "s3://"+bucketName+"/incoming", "--http-addr", freeAddr(t),
 		"--instance", "gen-b", "--max-files", "150", "--seed", "11", "--min-records", "200", "--max-records", "1500",
 		"--sleep", "0.03", "--bad-rate", "0.02", "--duplicate-rate", "0.03")
-	// TODO(s3ops): add .csv.gz and .csv.zst objects here once the generator writes them
-	// (or put compressed copies of generated files under incoming/ and count their rows).
+	// Compressed objects among them: two more generators write .csv.gz and .csv.zst.
+	var packed []*proc
+	for _, codec := range []string{"gzip", "zstd"} {
+		packed = append(packed, start(t, "generator", r.gw.Env(), "--output", "s3://"+bucketName+"/incoming", "--http-addr", freeAddr(t),
+			"--instance", "gen-"+codec, "--max-files", "25", "--seed", map[string]string{"gzip": "12", "zstd": "13"}[codec],
+			"--min-records", "200", "--max-records", "1500", "--sleep", "0.1", "--bad-rate", "0.02", "--duplicate-rate", "0.03",
+			"--compress", codec))
+	}
 
 	pause := func() { time.Sleep(time.Duration(300+randInt(700)) * time.Millisecond) } // pacing only
 	for i := 0; i < 4; i++ {
@@ -263,6 +272,14 @@ func TestBucketPipelineSurvivesKillsAndRestarts(t *testing.T) {
 		t.Fatalf("generator: %v", err)
 	}
 	counts := generatorCounts(t, gen)
+	for _, p := range packed {
+		if err := p.wait(5 * time.Minute); err != nil {
+			t.Fatalf("generator: %v", err)
+		}
+		c := generatorCounts(t, p)
+		counts.Files, counts.Records, counts.Valid = counts.Files+c.Files, counts.Records+c.Records, counts.Valid+c.Valid
+		counts.Invalid, counts.Duplicate = counts.Invalid+c.Invalid, counts.Duplicate+c.Duplicate
+	}
 	db := pool(t, r.url)
 	r.waitBucketDrained(t, db, counts.Files, 3*time.Minute)
 	for _, p := range ings {
@@ -271,6 +288,11 @@ func TestBucketPipelineSurvivesKillsAndRestarts(t *testing.T) {
 		}
 	}
 	r.checkBucketInvariant(t, db, &counts)
+	var compressed int
+	if err := db.QueryRow(context.Background(), `SELECT count(*) FROM ingested_files
+		WHERE outcome = 'ingested' AND (file_name LIKE '%.csv.gz' OR file_name LIKE '%.csv.zst')`).Scan(&compressed); err != nil || compressed != 50 {
+		t.Errorf("compressed objects ingested: %d, want 50 (%v)", compressed, err)
+	}
 	if counts.Invalid == 0 || counts.Duplicate == 0 {
 		t.Fatalf("the run must exercise rejections and duplicates: %+v", counts)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/ecomstream/ecomstream/services/common/compress"
 	"github.com/ecomstream/ecomstream/services/common/csvcodec"
 	"github.com/ecomstream/ecomstream/services/common/pgtest"
 )
@@ -248,7 +249,9 @@ func countRows(t *testing.T, path string) int64 {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	r := csvcodec.NewReader(bufio.NewReader(f))
+	plain := compress.Reader(path, f) // .csv.gz and .csv.zst by their name
+	defer plain.Close()
+	r := csvcodec.NewReader(bufio.NewReader(plain))
 	var n int64
 	for {
 		_, err := r.Next()
