@@ -139,8 +139,7 @@ func BenchmarkPutToFound(b *testing.B) {
 	for _, mode := range []string{"notifications", "listing-1s"} {
 		b.Run(mode, func(b *testing.B) {
 			e := setup(b, mode == "notifications")
-			var o Options
-			o = Options{Location: objstore.Location{Bucket: bucket, Prefix: "in/"}, ArchivePrefix: "archive/", FailedPrefix: "failed/",
+			o := Options{Location: objstore.Location{Bucket: bucket, Prefix: "in/"}, ArchivePrefix: "archive/", FailedPrefix: "failed/",
 				ListInterval: time.Second, Metrics: NewMetrics(nil)}
 			if e.n != nil {
 				o.NATSURL, o.NATSSubject = e.n.URL(), "s3.events"
