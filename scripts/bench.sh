@@ -301,7 +301,7 @@ if [ "${BENCH_REJECTED:-0}" = 1 ]; then
 
 rejected rows: $nrej lines of 4,000 invalid bytes in one file ($(( $(stat -c %s "$work/archive/rejected-lines.csv" 2>/dev/null || echo 0) / 1048576 )) MiB), every line stored ($stored)
 ingester peak RSS $((rss_rej / 1024)) MiB (idle at start $((rss0 / 1024)) MiB; the 1,000,000-row run above $((rss_kb / 1024)) MiB);
-the rejected buffer's bound: MAX_REJECTED_BUFFER (10,000) rows x 4 KiB after escaping = 39 MiB per worker; the rest is the Go heap's growth headroom
+the rejected buffer's bound: MAX_REJECTED_BUFFER (10,000) rows, each at most 4 KiB after escaping, and 8 MiB in all per worker (flushed then)
 EOT
 fi
 

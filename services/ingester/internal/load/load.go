@@ -415,7 +415,8 @@ func (l *Loader) flushRejected(ctx context.Context, tx pgx.Tx, src *source) erro
 	if err != nil {
 		return fmt.Errorf("copy rejected rows: %w", err)
 	}
-	src.rejected = src.rejected[:0]
+	clear(src.rejected) // let the flushed lines go before the buffer refills
+	src.rejected, src.rejBytes = src.rejected[:0], 0
 	return nil
 }
 

@@ -522,8 +522,8 @@ func TestRejectedRowsAreBoundedAfterEscapingAndPerFile(t *testing.T) {
 	for i := range lines {
 		lines[i] = garbage
 	}
-	// Stored: all 10,000 with no per-file cap (the buffer of 10,000 rows is the bound,
-	// 40 MiB), or 2,500 with the cap (10 MiB).
+	// Stored: all 10,000 with no per-file cap, or 2,500 with the cap; either way the
+	// buffer is flushed at maxRejectedBytes (8 MiB), not at its 10,000 rows (40 MiB).
 	for _, perFile := range []int{0, 2_500} {
 		stored := int64(10_000)
 		if perFile > 0 {
@@ -543,7 +543,7 @@ func TestRejectedRowsAreBoundedAfterEscapingAndPerFile(t *testing.T) {
 		if n := count(t, pool, "SELECT max(octet_length(raw_line)) FROM rejected_records"); n > maxRawLine {
 			t.Fatalf("a stored raw line of %d bytes, cap %d", n, maxRawLine)
 		}
-		bound := min(stored, 10_000) * maxRawLine
+		bound := min(min(stored, 10_000)*maxRawLine, maxRejectedBytes+maxRawLine)
 		grew := int64(peak) - int64(base)
 		t.Logf("per-file cap %d: peak heap in use %d MiB (%d MiB above the start; buffer bound %d MiB)", perFile, peak>>20, grew>>20, bound>>20)
 		// Twice the bound for the collector's slack (GOGC=100) plus the reader's and
