@@ -187,9 +187,9 @@ volumeMounts:
     {{- include "ecomstream.databaseEnv" .ctx | nindent 4 }}
     {{- end }}
     {{- if ne .component "collector" }}
-    {{- include "ecomstream.s3Env" .ctx | nindent 4 }}
+    {{- with include "ecomstream.s3Env" .ctx | trim }}{{ . | nindent 4 }}{{ end }}
     {{- end }}
-  {{- include "ecomstream.dataMount" .ctx | nindent 2 }}
+  {{- with include "ecomstream.dataMount" .ctx | trim }}{{ . | nindent 2 }}{{ end }}
   # Start-up waits for PostgreSQL (up to INGESTER_DB_WAIT, 60 s) and migrates: two
   # minutes before the liveness probe may restart the container.
   startupProbe:
