@@ -84,8 +84,9 @@ rules-check: ## promtool check/test of deploy/prometheus
 	promtool check rules deploy/prometheus/rules/*.rules.yml
 	promtool test rules deploy/prometheus/tests/*.test.yml
 
-dashboards: ## regenerate grafana/dashboards/*.json from tests/stack/dashboards and the SLA targets in deploy/prometheus/rules/sla-thresholds.rules.yml
+dashboards: ## regenerate grafana/dashboards/*.json from tests/stack/dashboards and the SLA targets in deploy/prometheus/rules/sla-thresholds.rules.yml; copy them and the rules into the Helm chart
 	cd tests/stack && $(GO) test -run TestDashboardsAreCurrent -update .
+	cd tests/helm && $(GO) test -run TestChartCopiesAreCurrent -update .
 
 clean:
 	rm -rf $(BIN) tmp .local
