@@ -244,12 +244,15 @@ func metricExported(t testing.TB, program, name string) bool {
 		return false
 	}
 	found := false
-	filepath.WalkDir(filepath.Join(repoRoot(t), "services", program), func(p string, d os.DirEntry, err error) error {
+	err := filepath.WalkDir(filepath.Join(repoRoot(t), "services", program), func(p string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".go") && !strings.HasSuffix(p, "_test.go") {
 			found = found || strings.Contains(string(mustRead(t, p)), strconv.Quote(suffix))
 		}
-		return nil
+		return err
 	})
+	if err != nil {
+		t.Fatalf("reading services/%s: %v", program, err)
+	}
 	return found
 }
 
