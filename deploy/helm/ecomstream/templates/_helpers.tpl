@@ -182,13 +182,17 @@ volumeMounts:
   envFrom:
     - configMapRef:
         name: {{ include "ecomstream.fullname" .ctx }}-{{ .component }}
+  {{- $env := "" }}
+  {{- if ne .component "generator" }}
+  {{- $env = include "ecomstream.databaseEnv" .ctx }}
+  {{- end }}
+  {{- if ne .component "collector" }}
+  {{- $env = print $env "\n" (include "ecomstream.s3Env" .ctx | trim) }}
+  {{- end }}
+  {{- with $env | trim }}
   env:
-    {{- if ne .component "generator" }}
-    {{- include "ecomstream.databaseEnv" .ctx | nindent 4 }}
-    {{- end }}
-    {{- if ne .component "collector" }}
-    {{- with include "ecomstream.s3Env" .ctx | trim }}{{ . | nindent 4 }}{{ end }}
-    {{- end }}
+    {{- . | nindent 4 }}
+  {{- end }}
   {{- with include "ecomstream.dataMount" .ctx | trim }}{{ . | nindent 2 }}{{ end }}
   # Start-up waits for PostgreSQL (up to INGESTER_DB_WAIT, 60 s) and migrates: two
   # minutes before the liveness probe may restart the container.
