@@ -24,10 +24,10 @@ WORKDIR /src
 ENV CGO_ENABLED=0 GOFLAGS=-buildvcs=false
 COPY --from=modfiles /out/ ./
 # Test-only modules are part of no image; dropping them keeps their dependencies out.
-RUN go work edit -dropuse=./tests/compose
+RUN go work edit -dropuse=./tests/compose -dropuse=./tests/helm
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
-RUN go work edit -dropuse=./tests/compose
+RUN go work edit -dropuse=./tests/compose -dropuse=./tests/helm
 # The shared volume's directories, owned by the distroless nonroot user (65532): a named
 # volume mounted at /data copies this ownership on first use, so the services can write.
 RUN mkdir -p /out/data/incoming /out/data/archive /out/data/failed

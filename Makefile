@@ -103,8 +103,9 @@ generate: ## rewrite the generated files from the code: docs/metrics.md's metric
 
 docs: generate ## the same as make generate
 
-dashboards: ## regenerate grafana/dashboards/*.json from tests/stack/dashboards and the SLA targets in deploy/prometheus/rules/sla-thresholds.rules.yml
+dashboards: ## regenerate grafana/dashboards/*.json from tests/stack/dashboards and the SLA targets in deploy/prometheus/rules/sla-thresholds.rules.yml; copy them and the rules into the Helm chart
 	cd tests/stack && $(GO) test -run TestDashboardsAreCurrent -update .
+	cd tests/helm && $(GO) test -run TestChartCopiesAreCurrent -update .
 
 clean:
 	rm -rf $(BIN) tmp .local
