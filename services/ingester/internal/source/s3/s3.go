@@ -41,6 +41,8 @@ package s3
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -51,6 +53,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/rs/zerolog"
@@ -434,9 +437,22 @@ func (s *Source) copy(ctx context.Context, key, etag, dst string) error {
 	return fmt.Errorf("copy %s to %s: %w", s.o.Location.URL(key), dst, err)
 }
 
+// Limits of the keys aside writes. S3 takes keys of up to 1024 bytes; a gateway over a
+// file system (versitygw's posix backend) takes names of up to 255 bytes between two
+// slashes. An input key near either limit, plus the ETag (33 bytes) and ".reason.txt",
+// would be refused ("key too long") on every attempt: committed, never archived, retried
+// and parked in the input. Its stem is shortened instead (reasonSuffix counted in both).
+const (
+	maxKey       = 1024
+	maxKeyPart   = 255
+	reasonSuffix = ".reason.txt"
+)
+
 // aside is the key an object goes to under prefix: its key below the input prefix with
 // its ETag before the extension (a.csv -> a.<etag>.csv), so two versions of one name
-// never overwrite each other's copy and a retried move lands on the same key.
+// never overwrite each other's copy and a retried move lands on the same key. A stem
+// too long for the limits is cut (at a character) and followed by "~" and 16 hex digits
+// of its sha256, so two long names that share a beginning still get keys of their own.
 func (s *Source) aside(prefix, key, etag string) string {
 	rel := strings.TrimPrefix(key, s.o.Location.Prefix)
 	dir, base := path.Split(rel)
@@ -449,5 +465,16 @@ func (s *Source) aside(prefix, key, etag string) string {
 	}
 	tag := strings.Trim(etag, `"`)
 	tag = url.PathEscape(tag) // ETags are hex (and '-' for multipart); keep keys plain anyway
+	fixed := len("."+tag+ext) + len(reasonSuffix)
+	room := min(maxKeyPart-fixed, maxKey-fixed-len(prefix+dir))
+	if len(stem) > room {
+		sum := sha256.Sum256([]byte(stem))
+		mark := "~" + hex.EncodeToString(sum[:8])
+		cut := max(room-len(mark), 0)
+		for cut > 0 && !utf8.RuneStart(stem[cut]) {
+			cut--
+		}
+		stem = stem[:cut] + mark
+	}
 	return prefix + dir + stem + "." + tag + ext
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/prometheus/client_golang/prometheus"
@@ -354,6 +355,57 @@ func TestFinishDeleteAndFailAndGone(t *testing.T) {
 	}
 	if b, ok := e.get(t, failed+".reason.txt"); !ok || !strings.Contains(b, "missing_column: event_id") {
 		t.Fatalf("reason: %q, %v", b, ok)
+	}
+}
+
+// An input key near the store's limits (here 250 bytes between two slashes, where a
+// posix-backed gateway takes 255) is still archived and moved aside: its copy's key,
+// which adds the ETag and, for the reason, ".reason.txt", is shortened to fit, and two
+// long names that share their beginning keep copies of their own. (Before, the copy was
+// refused as "key too long" on every attempt: committed, never archived, parked.)
+func TestAVeryLongKeyIsArchivedAndFailedUnderAKeyTheStoreTakes(t *testing.T) {
+	e := setup(t, false)
+	s := e.source(t, "in/", nil)
+	long := strings.Repeat("é", 121) // 242 bytes: the cut falls inside a character
+	a, b := "in/"+long+"a.csv", "in/"+long+"b.csv"
+	e.put(t, a, "same bytes\n")
+	info := e.put(t, b, "same bytes\n")
+	if _, err := finishOne(t, e, s, a, source.Archive, ""); err != nil {
+		t.Fatalf("archive of a long key: %v", err)
+	}
+	if _, err := finishOne(t, e, s, b, source.Fail, "bad_header: x"); err != nil {
+		t.Fatalf("fail of a long key: %v", err)
+	}
+	for _, k := range []string{a, b} {
+		if _, ok := e.get(t, k); ok {
+			t.Errorf("%s still in the input", k)
+		}
+	}
+	var archived, failed []string
+	for o := range e.c.ListObjects(context.Background(), bucket, minio.ListObjectsOptions{Recursive: true}) {
+		if o.Err != nil {
+			t.Fatal(o.Err)
+		}
+		switch {
+		case strings.HasPrefix(o.Key, "archive/"):
+			archived = append(archived, o.Key)
+		case strings.HasPrefix(o.Key, "failed/"):
+			failed = append(failed, o.Key)
+		}
+	}
+	if len(archived) != 1 || len(failed) != 2 {
+		t.Fatalf("archived %q, failed %q; want one copy, and one copy with its reason", archived, failed)
+	}
+	for _, k := range append(archived, failed...) {
+		if !utf8.ValidString(k) || !strings.Contains(k, "."+info.ETag+".csv") {
+			t.Errorf("copy %q: want valid UTF-8 with the ETag before the extension", k)
+		}
+	}
+	if s.aside("archive/", a, info.ETag) == s.aside("archive/", b, info.ETag) {
+		t.Error("two long names that share their beginning get the same copy")
+	}
+	if got := s.aside("archive/", "in/day/a.csv", info.ETag); got != "archive/day/a."+info.ETag+".csv" {
+		t.Errorf("a short key's copy: %q", got)
 	}
 }
 
