@@ -89,6 +89,11 @@ func New(s Settings) (*minio.Client, error) {
 		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 			return nil, errors.New("AWS_ENDPOINT_URL must be http://HOST[:PORT] or https://HOST[:PORT]")
 		}
+		if u.User != nil {
+			// Keys in the URL are not used (minio-go takes them from the credential
+			// chain only): refuse them rather than drop them, and never echo them.
+			return nil, errors.New("AWS_ENDPOINT_URL must not carry credentials (user:password@); set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+		}
 		if u.Path != "" && u.Path != "/" {
 			return nil, errors.New("AWS_ENDPOINT_URL must not have a path (the bucket is named by the s3:// location)")
 		}

@@ -34,7 +34,7 @@ func TestParseRefusesWhatIsNotABucketLocation(t *testing.T) {
 
 func TestNewRefusesAnEndpointItCannotAddressAndNeverEchoesKeys(t *testing.T) {
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "s3cr3t-value")
-	for _, ep := range []string{"localhost:9000", "ftp://host", "http://host/bucket", "http://"} {
+	for _, ep := range []string{"localhost:9000", "ftp://host", "http://host/bucket", "http://", "http://user:s3cr3t@host:7070", "https://s3cr3t@host"} {
 		_, err := New(Settings{Endpoint: ep})
 		if err == nil {
 			t.Errorf("endpoint %q accepted", ep)
