@@ -59,6 +59,16 @@ func Parse(s string) (Location, error) {
 	if prefix != "" && !strings.HasSuffix(prefix, "/") {
 		prefix += "/"
 	}
+	// A prefix is folder names: no ".", ".." or empty one. S3 keeps such keys as they
+	// are, but a gateway over a file system resolves them (versitygw stores a/../b.csv
+	// as b.csv), so s3://bucket/../x would not name the keys it seems to.
+	if prefix != "" {
+		for _, part := range strings.Split(strings.TrimSuffix(prefix, "/"), "/") {
+			if part == "" || part == "." || part == ".." {
+				return Location{}, fmt.Errorf("%q: the prefix must be folder names, without '.', '..' or an empty one", s)
+			}
+		}
+	}
 	return Location{Bucket: bucket, Prefix: prefix}, nil
 }
 

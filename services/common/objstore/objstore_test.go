@@ -25,7 +25,8 @@ func TestParseMakesThePrefixAFolder(t *testing.T) {
 }
 
 func TestParseRefusesWhatIsNotABucketLocation(t *testing.T) {
-	for _, in := range []string{"/data/incoming", "s3://", "s3:///prefix", "s3://UPPER/x", "s3://ab", "s3://a_b/x", "http://bucket/x"} {
+	for _, in := range []string{"/data/incoming", "s3://", "s3:///prefix", "s3://UPPER/x", "s3://ab", "s3://a_b/x", "http://bucket/x",
+		"s3://bucket/../x", "s3://bucket/a/./b", "s3://bucket/a//b", "s3://bucket/a/..", "s3://bucket/.."} {
 		if _, err := Parse(in); err == nil {
 			t.Errorf("Parse(%q) accepted", in)
 		}
