@@ -409,6 +409,42 @@ func TestAVeryLongKeyIsArchivedAndFailedUnderAKeyTheStoreTakes(t *testing.T) {
 	}
 }
 
+// What Keep remembers lasts as long as the object: a listing that no longer finds a kept
+// object (expired by a lifecycle rule, deleted) forgets it, so a long-lived replica of a
+// kept bucket does not grow by every object it ever kept; one still there stays kept.
+// (Before, every kept name stayed in memory for the life of the process.)
+func TestKeptObjectsAreForgottenOnceGoneFromTheBucket(t *testing.T) {
+	e := setup(t, false)
+	s := e.source(t, "in/", nil)
+	for _, k := range []string{"in/a.csv", "in/b.csv", "in/c.csv"} {
+		e.put(t, k, "rows\n")
+		if _, err := finishOne(t, e, s, k, source.Keep, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, k := range []string{"in/a.csv", "in/b.csv"} { // a lifecycle rule expires them
+		if err := e.c.RemoveObject(context.Background(), bucket, k, minio.RemoveObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 2; i++ {
+		k := newSink()
+		if err := s.list(context.Background(), k); err != nil {
+			t.Fatal(err)
+		}
+		if len(k.found) != 0 {
+			t.Fatalf("listing %d: a kept object was handed out again: %v", i, k.found)
+		}
+	}
+	s.mu.Lock()
+	n := len(s.kept)
+	_, c := s.kept["s3://input/in/c.csv"]
+	s.mu.Unlock()
+	if n != 1 || !c {
+		t.Fatalf("%d objects remembered as kept, want only in/c.csv, which is still there", n)
+	}
+}
+
 // The version read is finished, never a newer one written over its key meanwhile: the
 // copy and the delete are both conditional on the ETag that was read.
 func TestFinishNeverRemovesANewerVersion(t *testing.T) {
