@@ -445,6 +445,26 @@ func TestKeptObjectsAreForgottenOnceGoneFromTheBucket(t *testing.T) {
 	}
 }
 
+// A NATS URL the client cannot parse (a password with a bare '%', say) is refused with
+// what is wrong, never with the password: the NATS client's error quotes the whole URL.
+func TestAMalformedNATSURLIsNeverEchoedWithItsPassword(t *testing.T) {
+	c, err := objstore.New(objstore.Settings{Endpoint: "http://127.0.0.1:1", Region: "us-east-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{"nats://u:s3cr3t%zz@127.0.0.1:4222", "nats://u:s3cr3t@127.0.0.1:99999x", "nats://u:s3cr3t@[::1"} {
+		s, err := New(c, Options{Location: objstore.Location{Bucket: bucket}, ArchivePrefix: "archive/", FailedPrefix: "failed/",
+			ListInterval: time.Hour, NATSURL: u, NATSSubject: "s3.events", Log: zerolog.Nop()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = s.Discover(context.Background(), newSink())
+		if err == nil || strings.Contains(err.Error(), "s3cr3t") {
+			t.Errorf("Discover with NATS URL %q: %v; want an error without the password", u, err)
+		}
+	}
+}
+
 // The version read is finished, never a newer one written over its key meanwhile: the
 // copy and the delete are both conditional on the ETag that was read.
 func TestFinishNeverRemovesANewerVersion(t *testing.T) {
