@@ -3,6 +3,7 @@ package s3
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/minio/minio-go/v7"
+	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
@@ -462,6 +464,53 @@ func TestAMalformedNATSURLIsNeverEchoedWithItsPassword(t *testing.T) {
 		if err == nil || strings.Contains(err.Error(), "s3cr3t") {
 			t.Errorf("Discover with NATS URL %q: %v; want an error without the password", u, err)
 		}
+	}
+}
+
+// Whatever is published on the subject, only this bucket's input objects are handed
+// out: garbage, other buckets, our own archive and failed prefixes, reason files, and a
+// key that names no object are dropped, and the notifications after them still work.
+func TestHostileNotificationsHandOutNothingButInputObjects(t *testing.T) {
+	e := setup(t, true)
+	s := e.source(t, "in/", make(chan time.Time))
+	k := newSink()
+	discover(t, s, k)
+	k.await(t, "the first listing", func() bool { return k.listings() == 1 })
+	nc, err := nats.Connect(e.n.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	rec := func(ev, b, key, etag string) string {
+		o := map[string]any{"key": key, "size": 1}
+		if etag != "" {
+			o["eTag"] = etag
+		}
+		r := map[string]any{"eventName": ev, "eventTime": "not a time", "s3": map[string]any{"bucket": map[string]any{"name": b}, "object": o}}
+		j, _ := json.Marshal(map[string]any{"Records": []any{r}})
+		return string(j)
+	}
+	for _, m := range []string{
+		"not json", `{"Records": 7}`, `{"Records": [null, {}]}`, strings.Repeat("[", 100000),
+		rec("s3:ObjectCreated:Put", "other-bucket", "in/x.csv", "abc"),
+		rec("s3:ObjectCreated:Put", bucket, "archive/x.csv", "abc"),
+		rec("s3:ObjectCreated:Put", bucket, "failed/x.abc.csv.reason.txt", "abc"),
+		rec("s3:ObjectCreated:Put", bucket, "in/x.csv.reason.txt", "abc"),
+		rec("s3:ObjectCreated:Put", bucket, "in/.hidden.csv", "abc"),
+		rec("s3:ObjectAccessed:Get", bucket, "in/x.csv", "abc"),
+		rec("s3:ObjectCreated:Put", bucket, "in/nothing-there.csv", ""), // looked at: no such object
+	} {
+		if err := nc.Publish("s3.events", []byte(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	e.put(t, "in/real.csv", "x\n")
+	k.await(t, "in/real.csv notified", func() bool { _, ok := k.names()["s3://input/in/real.csv"]; return ok })
+	if got := k.names(); len(got) != 1 {
+		t.Fatalf("handed out %v; want in/real.csv only", got)
 	}
 }
 
