@@ -154,6 +154,11 @@ func withSessionSettings(dsn string, statementTimeout time.Duration) (string, er
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		u, err := url.Parse(dsn)
 		if err != nil {
+			// Not err itself: net/url's error quotes the whole URL, password included.
+			var ue *url.Error
+			if errors.As(err, &ue) {
+				err = ue.Err
+			}
 			return "", fmt.Errorf("parse database URL: %w", err)
 		}
 		q := u.Query()

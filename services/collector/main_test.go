@@ -75,3 +75,16 @@ func TestSessionSettings(t *testing.T) {
 		t.Errorf("keyword DSN: %q, %v", d, err)
 	}
 }
+
+// A database URL that does not parse (a password with a bare '%', say) stops the
+// collector with what is wrong, never with the password: net/url's error quotes the
+// whole URL, with or without the migration first.
+func TestAMalformedDatabaseURLIsNeverEchoedWithItsPassword(t *testing.T) {
+	for _, migrate := range []string{"true", "false"} {
+		code, stdout, stderr := maintest.Run(t, []string{"DATABASE_URL=postgres://u:s3cr3t%zz@127.0.0.1:1/db",
+			"COLLECTOR_MIGRATE_AT_START=" + migrate, "COLLECTOR_HTTP_ADDR=127.0.0.1:0"})
+		if code == 0 || strings.Contains(stdout+stderr, "s3cr3t") {
+			t.Errorf("migrate at start %s: exit %d, output %s%s; want a failure without the password", migrate, code, stdout, stderr)
+		}
+	}
+}

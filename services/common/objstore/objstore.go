@@ -59,6 +59,16 @@ func Parse(s string) (Location, error) {
 	if prefix != "" && !strings.HasSuffix(prefix, "/") {
 		prefix += "/"
 	}
+	// A prefix is folder names: no ".", ".." or empty one. S3 keeps such keys as they
+	// are, but a gateway over a file system resolves them (versitygw stores a/../b.csv
+	// as b.csv), so s3://bucket/../x would not name the keys it seems to.
+	if prefix != "" {
+		for _, part := range strings.Split(strings.TrimSuffix(prefix, "/"), "/") {
+			if part == "" || part == "." || part == ".." {
+				return Location{}, fmt.Errorf("%q: the prefix must be folder names, without '.', '..' or an empty one", s)
+			}
+		}
+	}
 	return Location{Bucket: bucket, Prefix: prefix}, nil
 }
 
@@ -88,6 +98,11 @@ func New(s Settings) (*minio.Client, error) {
 		u, err := url.Parse(s.Endpoint)
 		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 			return nil, errors.New("AWS_ENDPOINT_URL must be http://HOST[:PORT] or https://HOST[:PORT]")
+		}
+		if u.User != nil {
+			// Keys in the URL are not used (minio-go takes them from the credential
+			// chain only): refuse them rather than drop them, and never echo them.
+			return nil, errors.New("AWS_ENDPOINT_URL must not carry credentials (user:password@); set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
 		}
 		if u.Path != "" && u.Path != "/" {
 			return nil, errors.New("AWS_ENDPOINT_URL must not have a path (the bucket is named by the s3:// location)")

@@ -25,7 +25,8 @@ func TestParseMakesThePrefixAFolder(t *testing.T) {
 }
 
 func TestParseRefusesWhatIsNotABucketLocation(t *testing.T) {
-	for _, in := range []string{"/data/incoming", "s3://", "s3:///prefix", "s3://UPPER/x", "s3://ab", "s3://a_b/x", "http://bucket/x"} {
+	for _, in := range []string{"/data/incoming", "s3://", "s3:///prefix", "s3://UPPER/x", "s3://ab", "s3://a_b/x", "http://bucket/x",
+		"s3://bucket/../x", "s3://bucket/a/./b", "s3://bucket/a//b", "s3://bucket/a/..", "s3://bucket/.."} {
 		if _, err := Parse(in); err == nil {
 			t.Errorf("Parse(%q) accepted", in)
 		}
@@ -34,7 +35,7 @@ func TestParseRefusesWhatIsNotABucketLocation(t *testing.T) {
 
 func TestNewRefusesAnEndpointItCannotAddressAndNeverEchoesKeys(t *testing.T) {
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "s3cr3t-value")
-	for _, ep := range []string{"localhost:9000", "ftp://host", "http://host/bucket", "http://"} {
+	for _, ep := range []string{"localhost:9000", "ftp://host", "http://host/bucket", "http://", "http://user:s3cr3t@host:7070", "https://s3cr3t@host"} {
 		_, err := New(Settings{Endpoint: ep})
 		if err == nil {
 			t.Errorf("endpoint %q accepted", ep)

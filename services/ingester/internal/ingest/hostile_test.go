@@ -125,6 +125,8 @@ func TestACommittedFailureGoesToFailedEvenInDeleteMode(t *testing.T) {
 		}
 		out.Claim.Release()
 	}, func(o *dirOptions) { o.DeleteOnSuccess = true })
+	// The reason is renamed into place after the file is linked there: wait for it.
+	waitFile(t, filepath.Join(r.opt.FailedDir, "nocol.csv.reason.txt"))
 	waitFile(t, filepath.Join(r.opt.FailedDir, "nocol.csv"))
 	reason, _ := os.ReadFile(filepath.Join(r.opt.FailedDir, "nocol.csv.reason.txt"))
 	if !strings.HasPrefix(string(reason), "missing_columns:") {

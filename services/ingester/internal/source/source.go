@@ -49,15 +49,22 @@ func (v Version) IsZero() bool {
 	return v.Size == 0 && v.ModTime.IsZero() && v.Dev == 0 && v.Ino == 0 && v.ETag == ""
 }
 
-// Same tells whether v and o name the same bytes, comparing what both know.
+// Same tells whether v and o name the same bytes, comparing what both know. Where both
+// know an ETag, it decides with the size, and the times are not compared: an object's
+// time is what each request saw (Last-Modified in whole seconds in a listing, the
+// event's time in a notification, the producer's finer mtime on a read), so the same
+// version carries different times, while an ETag names its bytes.
 func (v Version) Same(o Version) bool {
-	if v.Size != o.Size || !v.ModTime.Equal(o.ModTime) {
+	if v.Size != o.Size {
+		return false
+	}
+	if v.ETag != "" && o.ETag != "" {
+		return v.ETag == o.ETag
+	}
+	if !v.ModTime.Equal(o.ModTime) {
 		return false
 	}
 	if v.Ino != 0 && o.Ino != 0 && (v.Ino != o.Ino || v.Dev != o.Dev) {
-		return false
-	}
-	if v.ETag != "" && o.ETag != "" && v.ETag != o.ETag {
 		return false
 	}
 	return true

@@ -21,6 +21,9 @@ func TestVersionsAreTheSameOnlyIfEverythingBothKnowMatches(t *testing.T) {
 		{object, object, true},
 		{object, Version{Size: 10, ModTime: at, ETag: `"abd"`}, false},
 		{object, Version{Size: 10, ModTime: at}, true},
+		{object, Version{Size: 10, ModTime: at.Add(time.Second), ETag: `"abc"`}, true}, // times of other requests
+		{object, Version{Size: 11, ModTime: at, ETag: `"abc"`}, false},
+		{object, Version{Size: 10, ModTime: at.Add(time.Second)}, false}, // no ETag on one side: the time decides
 	}
 	for i, c := range cases {
 		if got := c.a.Same(c.b); got != c.same {

@@ -3,6 +3,7 @@ package s3
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -66,7 +67,7 @@ func (s *Source) subscribe(ctx context.Context) (<-chan hint, func(), error) {
 		nats.ReconnectHandler(func(*nats.Conn) { s.log.Info().Msg("notifications: reconnected to NATS") }),
 	)
 	if err != nil {
-		return nil, nil, fmt.Errorf("notifications from %s: %w", redact(s.o.NATSURL), err)
+		return nil, nil, fmt.Errorf("notifications from %s: %w", redact(s.o.NATSURL), withoutURL(err))
 	}
 	sub, err := nc.Subscribe(s.o.NATSSubject, func(m *nats.Msg) {
 		now := s.o.Now()
@@ -125,6 +126,16 @@ func (s *Source) notified(r record) (string, bool) {
 		return "", false
 	}
 	return key, true
+}
+
+// withoutURL drops the URL that net/url's parse errors quote whole, password included
+// (the NATS client returns them as they are), keeping what is wrong with it.
+func withoutURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }
 
 // redact drops a password from a NATS URL before it is logged or returned.

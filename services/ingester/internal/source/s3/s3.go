@@ -23,7 +23,8 @@
 //
 // Keep. Kept objects stay in the input. The source remembers, in memory, the ETag of
 // every object it finished with Keep and does not hand that version out again; the cost
-// is about 100 bytes per kept object for the life of the process, and after a restart
+// is about 100 bytes per kept object while it stays in the bucket (a listing forgets
+// the objects it no longer finds, so a lifecycle rule bounds it), and after a restart
 // (or on a replica that did not finish it) one GET and full read of every kept object
 // once, which the ledger then finds a no-op. A bucket kept this way should have a
 // lifecycle rule that expires old objects.
@@ -41,6 +42,8 @@ package s3
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -51,6 +54,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/rs/zerolog"
@@ -86,8 +90,16 @@ type Source struct {
 	log zerolog.Logger
 	m   *Metrics
 
-	mu   sync.Mutex
-	kept map[string]string // name -> ETag finished with Keep
+	mu      sync.Mutex
+	kept    map[string]kept // by name: the version finished with Keep
+	listing uint64          // listings begun, for kept.listing
+}
+
+// kept is an object finished with Keep: its ETag, and the last listing that found it
+// there (or that was under way when it was kept).
+type kept struct {
+	etag    string
+	listing uint64
 }
 
 var _ source.Source = (*Source)(nil)
@@ -115,7 +127,7 @@ func New(c *minio.Client, o Options) (*Source, error) {
 	if m == nil {
 		m = NewMetrics(nil)
 	}
-	return &Source{c: c, o: o, log: o.Log.With().Str("source", o.Location.String()).Logger(), m: m, kept: map[string]string{}}, nil
+	return &Source{c: c, o: o, log: o.Log.With().Str("source", o.Location.String()).Logger(), m: m, kept: map[string]kept{}}, nil
 }
 
 func (s *Source) String() string { return s.o.Location.String() }
@@ -161,7 +173,34 @@ func (s *Source) isKept(name, etag string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.kept[name]
-	return ok && e == etag
+	return ok && e.etag == etag
+}
+
+// stillKept is isKept for a listing (the n-th): a kept object it finds is remembered as
+// still there.
+func (s *Source) stillKept(name, etag string, n uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.kept[name]
+	if !ok || e.etag != etag {
+		return false
+	}
+	e.listing = n
+	s.kept[name] = e
+	return true
+}
+
+// forgetKept drops what the n-th listing, complete, no longer found: objects expired or
+// deleted since they were kept (or overwritten: their new version is an input). Those
+// kept while it was under way stay; it may have listed their key before their PUT.
+func (s *Source) forgetKept(n uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for name, e := range s.kept {
+		if e.listing < n {
+			delete(s.kept, name)
+		}
+	}
 }
 
 // Discover lists the prefix now and every interval, and follows notifications between.
@@ -203,6 +242,10 @@ func (s *Source) Discover(ctx context.Context, sink source.Sink) error {
 // list is one full listing, fed to sink oldest first.
 func (s *Source) list(ctx context.Context, sink source.Sink) error {
 	began := time.Now()
+	s.mu.Lock()
+	s.listing++
+	n := s.listing
+	s.mu.Unlock()
 	var objs []minio.ObjectInfo
 	// minio-go pages through ListObjectsV2 (1000 keys a page) behind this channel.
 	for o := range s.c.ListObjects(ctx, s.o.Location.Bucket, minio.ListObjectsOptions{Prefix: s.o.Location.Prefix, Recursive: true}) {
@@ -210,7 +253,7 @@ func (s *Source) list(ctx context.Context, sink source.Sink) error {
 			s.m.errors.WithLabelValues(opList).Inc()
 			return fmt.Errorf("list %s: %w", s.o.Location, o.Err)
 		}
-		if s.accept(o.Key) && !s.isKept(s.o.Location.URL(o.Key), o.ETag) {
+		if s.accept(o.Key) && !s.stillKept(s.o.Location.URL(o.Key), o.ETag, n) {
 			objs = append(objs, o)
 		}
 	}
@@ -219,6 +262,7 @@ func (s *Source) list(ctx context.Context, sink source.Sink) error {
 	for _, o := range objs {
 		sink.Found(s.item(o.Key, source.Version{Size: o.Size, ModTime: o.LastModified, ETag: o.ETag}), true)
 	}
+	s.forgetKept(n)
 	sink.Listed(began)
 	s.m.listSeconds.Observe(time.Since(began).Seconds())
 	s.m.listed.Set(float64(len(objs)))
@@ -387,7 +431,7 @@ func (s *Source) finish(ctx context.Context, f source.Finish) error {
 	switch f.Action {
 	case source.Keep:
 		s.mu.Lock()
-		s.kept[f.Item.Name] = etag
+		s.kept[f.Item.Name] = kept{etag: etag, listing: s.listing}
 		s.mu.Unlock()
 		return nil
 	case source.Delete:
@@ -434,9 +478,22 @@ func (s *Source) copy(ctx context.Context, key, etag, dst string) error {
 	return fmt.Errorf("copy %s to %s: %w", s.o.Location.URL(key), dst, err)
 }
 
+// Limits of the keys aside writes. S3 takes keys of up to 1024 bytes; a gateway over a
+// file system (versitygw's posix backend) takes names of up to 255 bytes between two
+// slashes. An input key near either limit, plus the ETag (33 bytes) and ".reason.txt",
+// would be refused ("key too long") on every attempt: committed, never archived, retried
+// and parked in the input. Its stem is shortened instead (reasonSuffix counted in both).
+const (
+	maxKey       = 1024
+	maxKeyPart   = 255
+	reasonSuffix = ".reason.txt"
+)
+
 // aside is the key an object goes to under prefix: its key below the input prefix with
 // its ETag before the extension (a.csv -> a.<etag>.csv), so two versions of one name
-// never overwrite each other's copy and a retried move lands on the same key.
+// never overwrite each other's copy and a retried move lands on the same key. A stem
+// too long for the limits is cut (at a character) and followed by "~" and 16 hex digits
+// of its sha256, so two long names that share a beginning still get keys of their own.
 func (s *Source) aside(prefix, key, etag string) string {
 	rel := strings.TrimPrefix(key, s.o.Location.Prefix)
 	dir, base := path.Split(rel)
@@ -449,5 +506,16 @@ func (s *Source) aside(prefix, key, etag string) string {
 	}
 	tag := strings.Trim(etag, `"`)
 	tag = url.PathEscape(tag) // ETags are hex (and '-' for multipart); keep keys plain anyway
+	fixed := len("."+tag+ext) + len(reasonSuffix)
+	room := min(maxKeyPart-fixed, maxKey-fixed-len(prefix+dir))
+	if len(stem) > room {
+		sum := sha256.Sum256([]byte(stem))
+		mark := "~" + hex.EncodeToString(sum[:8])
+		cut := max(room-len(mark), 0)
+		for cut > 0 && !utf8.RuneStart(stem[cut]) {
+			cut--
+		}
+		stem = stem[:cut] + mark
+	}
 	return prefix + dir + stem + "." + tag + ext
 }

@@ -3,6 +3,7 @@ package s3
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,8 +11,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/minio/minio-go/v7"
+	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
@@ -354,6 +357,160 @@ func TestFinishDeleteAndFailAndGone(t *testing.T) {
 	}
 	if b, ok := e.get(t, failed+".reason.txt"); !ok || !strings.Contains(b, "missing_column: event_id") {
 		t.Fatalf("reason: %q, %v", b, ok)
+	}
+}
+
+// An input key near the store's limits (here 250 bytes between two slashes, where a
+// posix-backed gateway takes 255) is still archived and moved aside: its copy's key,
+// which adds the ETag and, for the reason, ".reason.txt", is shortened to fit, and two
+// long names that share their beginning keep copies of their own. (Before, the copy was
+// refused as "key too long" on every attempt: committed, never archived, parked.)
+func TestAVeryLongKeyIsArchivedAndFailedUnderAKeyTheStoreTakes(t *testing.T) {
+	e := setup(t, false)
+	s := e.source(t, "in/", nil)
+	long := strings.Repeat("é", 121) // 242 bytes: the cut falls inside a character
+	a, b := "in/"+long+"a.csv", "in/"+long+"b.csv"
+	e.put(t, a, "same bytes\n")
+	info := e.put(t, b, "same bytes\n")
+	if _, err := finishOne(t, e, s, a, source.Archive, ""); err != nil {
+		t.Fatalf("archive of a long key: %v", err)
+	}
+	if _, err := finishOne(t, e, s, b, source.Fail, "bad_header: x"); err != nil {
+		t.Fatalf("fail of a long key: %v", err)
+	}
+	for _, k := range []string{a, b} {
+		if _, ok := e.get(t, k); ok {
+			t.Errorf("%s still in the input", k)
+		}
+	}
+	var archived, failed []string
+	for o := range e.c.ListObjects(context.Background(), bucket, minio.ListObjectsOptions{Recursive: true}) {
+		if o.Err != nil {
+			t.Fatal(o.Err)
+		}
+		switch {
+		case strings.HasPrefix(o.Key, "archive/"):
+			archived = append(archived, o.Key)
+		case strings.HasPrefix(o.Key, "failed/"):
+			failed = append(failed, o.Key)
+		}
+	}
+	if len(archived) != 1 || len(failed) != 2 {
+		t.Fatalf("archived %q, failed %q; want one copy, and one copy with its reason", archived, failed)
+	}
+	for _, k := range append(archived, failed...) {
+		if !utf8.ValidString(k) || !strings.Contains(k, "."+info.ETag+".csv") {
+			t.Errorf("copy %q: want valid UTF-8 with the ETag before the extension", k)
+		}
+	}
+	if s.aside("archive/", a, info.ETag) == s.aside("archive/", b, info.ETag) {
+		t.Error("two long names that share their beginning get the same copy")
+	}
+	if got := s.aside("archive/", "in/day/a.csv", info.ETag); got != "archive/day/a."+info.ETag+".csv" {
+		t.Errorf("a short key's copy: %q", got)
+	}
+}
+
+// What Keep remembers lasts as long as the object: a listing that no longer finds a kept
+// object (expired by a lifecycle rule, deleted) forgets it, so a long-lived replica of a
+// kept bucket does not grow by every object it ever kept; one still there stays kept.
+// (Before, every kept name stayed in memory for the life of the process.)
+func TestKeptObjectsAreForgottenOnceGoneFromTheBucket(t *testing.T) {
+	e := setup(t, false)
+	s := e.source(t, "in/", nil)
+	for _, k := range []string{"in/a.csv", "in/b.csv", "in/c.csv"} {
+		e.put(t, k, "rows\n")
+		if _, err := finishOne(t, e, s, k, source.Keep, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, k := range []string{"in/a.csv", "in/b.csv"} { // a lifecycle rule expires them
+		if err := e.c.RemoveObject(context.Background(), bucket, k, minio.RemoveObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 2; i++ {
+		k := newSink()
+		if err := s.list(context.Background(), k); err != nil {
+			t.Fatal(err)
+		}
+		if len(k.found) != 0 {
+			t.Fatalf("listing %d: a kept object was handed out again: %v", i, k.found)
+		}
+	}
+	s.mu.Lock()
+	n := len(s.kept)
+	_, c := s.kept["s3://input/in/c.csv"]
+	s.mu.Unlock()
+	if n != 1 || !c {
+		t.Fatalf("%d objects remembered as kept, want only in/c.csv, which is still there", n)
+	}
+}
+
+// A NATS URL the client cannot parse (a password with a bare '%', say) is refused with
+// what is wrong, never with the password: the NATS client's error quotes the whole URL.
+func TestAMalformedNATSURLIsNeverEchoedWithItsPassword(t *testing.T) {
+	c, err := objstore.New(objstore.Settings{Endpoint: "http://127.0.0.1:1", Region: "us-east-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{"nats://u:s3cr3t%zz@127.0.0.1:4222", "nats://u:s3cr3t@127.0.0.1:99999x", "nats://u:s3cr3t@[::1"} {
+		s, err := New(c, Options{Location: objstore.Location{Bucket: bucket}, ArchivePrefix: "archive/", FailedPrefix: "failed/",
+			ListInterval: time.Hour, NATSURL: u, NATSSubject: "s3.events", Log: zerolog.Nop()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = s.Discover(context.Background(), newSink())
+		if err == nil || strings.Contains(err.Error(), "s3cr3t") {
+			t.Errorf("Discover with NATS URL %q: %v; want an error without the password", u, err)
+		}
+	}
+}
+
+// Whatever is published on the subject, only this bucket's input objects are handed
+// out: garbage, other buckets, our own archive and failed prefixes, reason files, and a
+// key that names no object are dropped, and the notifications after them still work.
+func TestHostileNotificationsHandOutNothingButInputObjects(t *testing.T) {
+	e := setup(t, true)
+	s := e.source(t, "in/", make(chan time.Time))
+	k := newSink()
+	discover(t, s, k)
+	k.await(t, "the first listing", func() bool { return k.listings() == 1 })
+	nc, err := nats.Connect(e.n.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	rec := func(ev, b, key, etag string) string {
+		o := map[string]any{"key": key, "size": 1}
+		if etag != "" {
+			o["eTag"] = etag
+		}
+		r := map[string]any{"eventName": ev, "eventTime": "not a time", "s3": map[string]any{"bucket": map[string]any{"name": b}, "object": o}}
+		j, _ := json.Marshal(map[string]any{"Records": []any{r}})
+		return string(j)
+	}
+	for _, m := range []string{
+		"not json", `{"Records": 7}`, `{"Records": [null, {}]}`, strings.Repeat("[", 100000),
+		rec("s3:ObjectCreated:Put", "other-bucket", "in/x.csv", "abc"),
+		rec("s3:ObjectCreated:Put", bucket, "archive/x.csv", "abc"),
+		rec("s3:ObjectCreated:Put", bucket, "failed/x.abc.csv.reason.txt", "abc"),
+		rec("s3:ObjectCreated:Put", bucket, "in/x.csv.reason.txt", "abc"),
+		rec("s3:ObjectCreated:Put", bucket, "in/.hidden.csv", "abc"),
+		rec("s3:ObjectAccessed:Get", bucket, "in/x.csv", "abc"),
+		rec("s3:ObjectCreated:Put", bucket, "in/nothing-there.csv", ""), // looked at: no such object
+	} {
+		if err := nc.Publish("s3.events", []byte(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	e.put(t, "in/real.csv", "x\n")
+	k.await(t, "in/real.csv notified", func() bool { _, ok := k.names()["s3://input/in/real.csv"]; return ok })
+	if got := k.names(); len(got) != 1 {
+		t.Fatalf("handed out %v; want in/real.csv only", got)
 	}
 }
 
