@@ -114,34 +114,13 @@ func TestHelpAndBadSettings(t *testing.T) {
 	}
 }
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// binary builds the generator once for the process-level tests.
-func binary(t *testing.T) string {
+// processTest marks a test that runs the generator as a process (main in a child of the
+// test binary, maintest.Command): not in the fast tier.
+func processTest(t *testing.T) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("process-level test")
 	}
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "generator-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "generator")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			buildErr = errors.New(string(out))
-		}
-	})
-	if buildErr != nil {
-		t.Fatalf("build: %v", buildErr)
-	}
-	return binPath
 }
 
 // proc is a running generator whose JSON log lines are collected.
@@ -154,8 +133,8 @@ type proc struct {
 
 func start(t *testing.T, args ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(binary(t), append([]string{"--http-addr", "127.0.0.1:0", "--instance", "proc"}, args...)...)
-	cmd.Env = os.Environ()
+	processTest(t)
+	cmd := maintest.Command(context.Background(), append([]string{"--http-addr", "127.0.0.1:0", "--instance", "proc"}, args...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -288,7 +267,7 @@ func TestSIGTERM(t *testing.T) {
 				t.Fatalf("/metrics lacks the records counter:\n%s", body)
 			}
 		}
-		hc := exec.Command(binary(t), "healthcheck", "--http-addr", addr)
+		hc := maintest.Command(context.Background(), "healthcheck", "--http-addr", addr)
 		if out, err := hc.CombinedOutput(); err != nil {
 			t.Fatalf("healthcheck of a running generator: %v %s", err, out)
 		}
@@ -342,10 +321,10 @@ func TestMaxFilesAndDurationExitZero(t *testing.T) {
 }
 
 func TestHealthcheckOfNothing(t *testing.T) {
-	bin := binary(t)
+	processTest(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err := exec.CommandContext(ctx, bin, "healthcheck", "--http-addr", "127.0.0.1:1").Run()
+	err := maintest.Command(ctx, "healthcheck", "--http-addr", "127.0.0.1:1").Run()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
 		t.Fatalf("healthcheck with nothing listening: %v, want exit 1", err)

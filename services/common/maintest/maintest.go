@@ -9,6 +9,7 @@ package maintest
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -51,6 +52,15 @@ func Run(t testing.TB, env []string, args ...string) (code int, stdout, stderr s
 		t.Fatalf("start %s: %v", os.Args[0], err)
 	}
 	return code, out.String(), errb.String()
+}
+
+// Command is main in a child process with args, for a test that starts, signals and waits
+// for it itself (a service that runs until stopped). Unlike Run, the child gets this
+// process's whole environment; add to cmd.Env to set more.
+func Command(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, os.Args[0], args...)
+	cmd.Env = append(os.Environ(), marker+"=1")
+	return cmd
 }
 
 // Healthy serves 200 on /healthz until the test ends and returns its host:port, for a

@@ -10,7 +10,6 @@ package pgtest
 import (
 	"context"
 	"fmt"
-	"net"
 	neturl "net/url"
 	"os"
 	"os/exec"
@@ -28,6 +27,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ecomstream/ecomstream/services/common/db"
+	"github.com/ecomstream/ecomstream/services/common/servertest"
 )
 
 // Server is one private PostgreSQL cluster.
@@ -94,10 +94,7 @@ func Require(tb testing.TB) {
 		return
 	}
 	if _, err := BinDir(); err != nil {
-		if os.Getenv(RequireEnv) != "" {
-			tb.Fatalf("%v (%s is set: a real PostgreSQL is required)", err, RequireEnv)
-		}
-		tb.Skipf("needs a real PostgreSQL: %v", err)
+		servertest.Missing(tb, RequireEnv, "PostgreSQL", err)
 	}
 }
 
@@ -152,7 +149,7 @@ func Create(parent string) (*Server, error) {
 	// The port is free when chosen but could be taken before the server binds it (test
 	// binaries run in parallel): try another one then.
 	for attempt := 0; ; attempt++ {
-		if s.Port, err = freePort(); err != nil {
+		if s.Port, err = servertest.FreePort(); err != nil {
 			return nil, err
 		}
 		if err = s.Start(); err == nil || attempt == 2 {
@@ -179,15 +176,6 @@ func unprivileged() (*syscall.Credential, error) {
 		return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
 	}
 	return nil, fmt.Errorf("running as root and no postgres or nobody user to run PostgreSQL as")
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // Start runs the server (again) on its port and waits until it accepts connections.
@@ -220,7 +208,7 @@ func (s *Server) Start() error {
 		}
 		select {
 		case <-s.exit:
-			return fmt.Errorf("postgres exited at start; log %s: %s", s.log, tail(s.log))
+			return fmt.Errorf("postgres exited at start; log %s: %s", s.log, servertest.Tail(s.log))
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
@@ -255,14 +243,6 @@ func (s *Server) signal(sig syscall.Signal) {
 		<-s.exit
 	}
 	s.cmd = nil
-}
-
-func tail(path string) string {
-	b, _ := os.ReadFile(path)
-	if len(b) > 2000 {
-		b = b[len(b)-2000:]
-	}
-	return string(b)
 }
 
 var (

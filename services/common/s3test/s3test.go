@@ -27,6 +27,7 @@ import (
 	"github.com/minio/minio-go/v7"
 
 	"github.com/ecomstream/ecomstream/services/common/objstore"
+	"github.com/ecomstream/ecomstream/services/common/servertest"
 )
 
 // RequireEnv names the variable that turns a missing server binary into a test failure.
@@ -79,10 +80,7 @@ func Require(tb testing.TB, nats bool) {
 		_, err = NATSServer()
 	}
 	if err != nil {
-		if os.Getenv(RequireEnv) != "" {
-			tb.Fatalf("%v (%s is set: a real S3 server is required)", err, RequireEnv)
-		}
-		tb.Skipf("needs a real S3 server: %v", err)
+		servertest.Missing(tb, RequireEnv, "S3 server", err)
 	}
 }
 
@@ -130,11 +128,11 @@ func (p *proc) start() error {
 		select {
 		case <-exit:
 			p.cmd = nil
-			return fmt.Errorf("%s exited at start: %s", p.name, tail(p.log))
+			return fmt.Errorf("%s exited at start: %s", p.name, servertest.Tail(p.log))
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s does not listen on %s: %s", p.name, addr, tail(p.log))
+			return fmt.Errorf("%s does not listen on %s: %s", p.name, addr, servertest.Tail(p.log))
 		}
 	}
 }
@@ -151,23 +149,6 @@ func (p *proc) kill() {
 	p.cmd = nil
 }
 
-func tail(path string) string {
-	b, _ := os.ReadFile(path)
-	if len(b) > 2000 {
-		b = b[len(b)-2000:]
-	}
-	return string(b)
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 // NATS is a private nats-server with JetStream (its store survives a restart).
 type NATS struct{ p *proc }
 
@@ -177,7 +158,7 @@ func StartNATS(tb testing.TB) *NATS {
 	Require(tb, true)
 	bin, _ := NATSServer()
 	dir := tb.TempDir()
-	port, err := freePort()
+	port, err := servertest.FreePort()
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -223,7 +204,7 @@ func StartGateway(tb testing.TB, o Options, buckets ...string) *Gateway {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		tb.Fatal(err)
 	}
-	port, err := freePort()
+	port, err := servertest.FreePort()
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -88,11 +88,7 @@ func runFailed(ctx context.Context, e *env, f any, args []string) error {
 }
 
 func (e *env) failed(ctx context.Context, since time.Duration, limit, lines int) ([]FailedFile, error) {
-	pool, err := e.db(ctx)
-	if err != nil {
-		return nil, err
-	}
-	at, err := e.dbNow(ctx, pool)
+	pool, at, err := e.dbNow(ctx)
 	if err != nil {
 		return nil, err
 	}

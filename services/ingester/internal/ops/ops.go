@@ -78,17 +78,21 @@ type env struct {
 	at *time.Time
 }
 
-// dbNow is the end of the ledger's windows ("the last hour"): the database's clock, whose
-// times the ledger holds, unless a test fixed it.
-func (e *env) dbNow(ctx context.Context, pool *pgxpool.Pool) (time.Time, error) {
+// dbNow connects and returns the end of the ledger's windows ("the last hour"): the
+// database's clock, whose times the ledger holds, unless a test fixed it.
+func (e *env) dbNow(ctx context.Context) (*pgxpool.Pool, time.Time, error) {
+	pool, err := e.db(ctx)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
 	if e.at != nil {
-		return *e.at, nil
+		return pool, *e.at, nil
 	}
 	var t time.Time
 	if err := pool.QueryRow(ctx, "SELECT now()").Scan(&t); err != nil {
-		return t, fmt.Errorf("database clock: %w", err)
+		return nil, t, fmt.Errorf("database clock: %w", err)
 	}
-	return t, nil
+	return pool, t, nil
 }
 
 // Run runs command name with args; spec is the ingester's settings struct, filled from

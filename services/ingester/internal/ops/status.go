@@ -85,12 +85,8 @@ func (e *env) status(ctx context.Context, since time.Duration) (*Status, error) 
 	if st.FailedDirFiles, err = countFailedDir(e.s.FailedDir); err != nil {
 		return nil, err
 	}
-	pool, err := e.db(ctx)
-	if err != nil {
-		return nil, err
-	}
 	// The database's clock decides "the last minute": the ledger's times are its own.
-	at, err := e.dbNow(ctx, pool)
+	pool, at, err := e.dbNow(ctx)
 	if err != nil {
 		return nil, err
 	}
