@@ -74,6 +74,7 @@ type env struct {
 	stdout io.Writer
 	now    func() time.Time
 	pool   *pgxpool.Pool // connected on first use
+	store  store         // nil: the directories of s
 	// at is the database time the ledger's windows end at; nil: the database's now().
 	at *time.Time
 }

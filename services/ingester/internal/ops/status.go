@@ -77,12 +77,13 @@ func runStatus(ctx context.Context, e *env, f any, args []string) error {
 }
 
 func (e *env) status(ctx context.Context, since time.Duration) (*Status, error) {
-	st := &Status{ReplicasSince: since.String(), FailedDir: e.s.FailedDir, Replicas: []Replica{}}
+	src := e.src()
+	st := &Status{ReplicasSince: since.String(), FailedDir: src.failedPlace(), Replicas: []Replica{}}
 	var err error
-	if st.Backlog, err = pending(e.s.InputDir, e.now()); err != nil {
+	if st.Backlog, err = src.pending(ctx, e.now()); err != nil {
 		return nil, err
 	}
-	if st.FailedDirFiles, err = countFailedDir(e.s.FailedDir); err != nil {
+	if st.FailedDirFiles, err = src.countFailed(ctx); err != nil {
 		return nil, err
 	}
 	// The database's clock decides "the last minute": the ledger's times are its own.
@@ -133,8 +134,9 @@ func (e *env) status(ctx context.Context, since time.Duration) (*Status, error) 
 	return st, nil
 }
 
-// pending measures the backlog of dir at now.
-func pending(dir string, now time.Time) (Backlog, error) {
+// pending measures the backlog of the input directory at now.
+func (d dirStore) pending(_ context.Context, now time.Time) (Backlog, error) {
+	dir := d.s.InputDir
 	b := Backlog{Dir: dir}
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -161,8 +163,9 @@ func pending(dir string, now time.Time) (Backlog, error) {
 	return b, nil
 }
 
-// countFailedDir counts the failed files (not their reasons, not dotfiles).
-func countFailedDir(dir string) (int64, error) {
+// countFailed counts the failed files (not their reasons, not dotfiles).
+func (d dirStore) countFailed(context.Context) (int64, error) {
+	dir := d.s.FailedDir
 	ents, err := os.ReadDir(dir)
 	if os.IsNotExist(err) {
 		return 0, nil // created by the ingester at its first start
