@@ -263,7 +263,13 @@ func readReason(path, name string) (reason, message, original string) {
 		return "", "", original
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(io.LimitReader(f, maxReasonFile))
+	return parseReason(f, name)
+}
+
+// parseReason reads a reason's text (at most maxReasonFile bytes of it).
+func parseReason(r io.Reader, name string) (reason, message, original string) {
+	original = name
+	sc := bufio.NewScanner(io.LimitReader(r, maxReasonFile))
 	for first := true; sc.Scan(); first = false {
 		line := sc.Text()
 		if first {

@@ -40,6 +40,11 @@ type Settings struct {
 	ArchiveDir  string // may be empty (on-success delete)
 	FailedDir   string
 	DBWait      time.Duration
+	// Source is s3://BUCKET/PREFIX for a bucket source (then the directories are not
+	// used, and the prefixes are the source's archive and failed prefixes); empty: the
+	// directories.
+	Source                          string
+	S3ArchivePrefix, S3FailedPrefix string
 }
 
 // maxDBWait caps how long a command waits for PostgreSQL: a person is waiting, where the
@@ -127,6 +132,14 @@ func Run(name string, args []string, stdout, stderr io.Writer, spec any, setting
 	defer stop()
 	e := &env{s: s, stdout: stdout, now: time.Now}
 	defer e.close()
+	if s.Source != "" {
+		b, err := newBucketStore(s)
+		if err != nil {
+			fmt.Fprintf(stderr, "ingester %s: %s\n", name, s.scrub(err.Error()))
+			return 2
+		}
+		e.store = b
+	}
 	err = cmd.run(ctx, e, flags, pos)
 	var ue *usageError
 	switch {
@@ -159,6 +172,13 @@ func (s Settings) scrub(msg string) string {
 	if u, err := url.Parse(s.DatabaseURL); err == nil && u.User != nil {
 		if pw, ok := u.User.Password(); ok && pw != "" {
 			secrets = append(secrets, pw)
+		}
+	}
+	// The bucket's keys: minio-go's errors never carry them, but a server's message
+	// might echo the key id, and nothing here must print either.
+	for _, v := range []string{"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID"} {
+		if k := os.Getenv(v); len(k) >= 4 {
+			secrets = append(secrets, k)
 		}
 	}
 	for _, pw := range secrets {
