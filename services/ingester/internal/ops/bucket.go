@@ -69,7 +69,7 @@ func bucketErr(what string, err error) error {
 	case r.Code == "NoSuchBucket":
 		return fmt.Errorf("%s: %w (check INGESTER_SOURCE)", what, err)
 	case errors.As(err, &ne) || r.StatusCode == 0 || r.StatusCode >= 500 || r.StatusCode == 429 || r.Code == "SlowDown":
-		return fmt.Errorf("%s: %w (the bucket is not reachable or not answering; nothing was changed by this step: try again later)", what, err)
+		return fmt.Errorf("%s: %w (the bucket is not reachable or not answering: try again later)", what, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
