@@ -23,7 +23,10 @@ const failedAbout = `Usage: ingester failed [flags]
 The files the ingester rejected as a whole, newest first: from the ledger (outcome
 failed, with the reason recorded in rejected_records) and from the failed directory
 (with its .reason.txt), each with its first rejected lines, escaped and shortened.
-NAME is what ` + "`ingester retry NAME`" + ` takes once the cause is fixed.`
+With a bucket source, the objects under INGESTER_S3_FAILED_PREFIX with their .reason.txt
+objects instead of the failed directory (the first lines of an object come from a ranged
+read, decompressed when it is .csv.gz or .csv.zst). NAME is what ` + "`ingester retry NAME`" + `
+takes once the cause is fixed.`
 
 type failedFlags struct {
 	JSON  bool          `flag:"json" default:"false" desc:"print JSON instead of text"`

@@ -6,10 +6,12 @@
 // The commands read the ingester's own settings (the same variables and flags), only
 // read the database (SELECT on the ledger and rejected_records: no role beyond the
 // ingester's is needed, and nothing they do can change an outcome the ledger holds), and
-// touch no file outside the input and failed directories. What they print comes from
-// files and tables that anyone could have written, so every such string is escaped and
-// bounded before it reaches a terminal, and no error text can carry DATABASE_URL's
-// password.
+// touch no file outside the input and failed directories or, with a bucket source, no
+// object outside its input and failed prefixes (store.go: one interface, a directory
+// and a bucket implementation, so what is printed and matched is written once). What
+// they print comes from files, objects and tables that anyone could have written, so
+// every such string is escaped and bounded before it reaches a terminal, and no error
+// text can carry DATABASE_URL's password or an AWS key.
 package ops
 
 import (

@@ -25,7 +25,13 @@ no ledger row and no file in the ingester's directories has. The ledger keeps bo
 outcomes: NAME's failure and the new name's. It is placed as producers place files (a
 dotfile written and synced, then renamed into place without replacing anything) and
 then removed from the failed directory with its .reason.txt. The new file's modification
-time, the latency origin, is the time of the retry.`
+time, the latency origin, is the time of the retry.
+
+With a bucket source, NAME is an object under INGESTER_S3_FAILED_PREFIX (failed/x.<etag>.csv:
+the ETag the source added is dropped, so it goes back as PREFIX/x.retry1.csv). Its bytes
+are written under the prefix with a PUT that never replaces an object (If-None-Match: *),
+then it and its .reason.txt are deleted (the object only while it holds the bytes that
+were copied). A retry that stopped half-way is finished by running it again.`
 
 type retryFlags struct{}
 

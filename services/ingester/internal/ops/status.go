@@ -15,16 +15,21 @@ const statusAbout = `Usage: ingester status [flags]
 
 What the ingester has to do and what it did: the files waiting in the input directory
 (count, bytes, age of the oldest), each replica's last commit and the files and rows it
-committed in the last minute and hour, the files that failed in the last hour. Readable
-text, or --json for scripts. Exit status 1 when the database or a directory cannot be read.`
+committed in the last minute and hour, the files that failed in the last hour. With a
+bucket source (INGESTER_SOURCE=s3://BUCKET/PREFIX, reached through the AWS_* variables
+as the ingester reaches it) the objects under the prefix that the ingester would take
+and the objects under INGESTER_S3_FAILED_PREFIX, instead of the directories. Readable
+text, or --json for scripts. Exit status 1 when the database, a directory or the bucket
+cannot be read.`
 
 type statusFlags struct {
 	JSON     bool          `flag:"json" default:"false" desc:"print JSON instead of text"`
 	Replicas time.Duration `flag:"replicas-since" default:"24h" desc:"list the replicas that committed within this"`
 }
 
-// Backlog is what waits in the input directory: the files the ingester would take (its
-// own eligibility rule, event.IsInputFileName), their bytes and the oldest by modification time.
+// Backlog is what waits in the input directory or under the bucket's prefix: the files the
+// ingester would take (its own eligibility rule, event.IsInputFileName, and for a bucket
+// the source's, s3.Accepts), their bytes and the oldest by modification time.
 type Backlog struct {
 	Dir              string  `json:"dir"`
 	Files            int64   `json:"files"`
