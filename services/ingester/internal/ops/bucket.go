@@ -27,6 +27,9 @@ type bucketStore struct {
 	c               *minio.Client
 	loc             objstore.Location
 	archive, failed string // key prefixes, ending in "/"
+	// afterPut, when set, runs once a retry's PUT has succeeded: tests stop a retry there
+	// (by cancelling its context) to prove a second run finishes it.
+	afterPut func()
 }
 
 // newBucketStore is the store of s3://BUCKET/PREFIX, reached with the AWS SDKs' standard
@@ -361,6 +364,9 @@ func (b *bucketStore) retry(ctx context.Context, name string, ledgerNames ledger
 		}
 		newName = cand
 		break
+	}
+	if b.afterPut != nil {
+		b.afterPut()
 	}
 	// Only now, with the bytes under the input prefix, does NAME leave the failed prefix.
 	return newName, false, b.removeFailed(ctx, name, st.ETag, newName)

@@ -299,7 +299,19 @@ func TestBucketRetryInterruptedAfterThePutIsFinishedByASecondRunWithoutASecondCo
 	if err := f.c.RemoveObject(context.Background(), testBucket, "failed/"+z+reasonSuffix, minio.RemoveObjectOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	for name, placed := range map[string]string{x: "x.retry1.csv", y: "y.retry1.csv", z: "z.retry1.csv"} {
+	// A real retry stopped right after its PUT (its context cancelled, as by Ctrl-C).
+	w := f.fail(t, "in/w.csv", "w bytes\n", "not_csv: w")
+	ctx, cancel := context.WithCancel(context.Background())
+	b := f.e.store.(*bucketStore)
+	b.afterPut = cancel
+	if err := runRetry(ctx, f.e, &retryFlags{}, []string{w}); err == nil || !strings.Contains(err.Error(), "interrupted") {
+		t.Fatalf("retry stopped after its PUT: %v, want interrupted", err)
+	}
+	b.afterPut = nil
+	if objs := f.objects(t); objs["in/w.retry1.csv"] != "w bytes\n" || objs["failed/"+w] != "w bytes\n" {
+		t.Fatalf("after the stop %v: want the copy placed and the failed object still there", keysOf(objs))
+	}
+	for name, placed := range map[string]string{w: "w.retry1.csv", x: "x.retry1.csv", y: "y.retry1.csv", z: "z.retry1.csv"} {
 		f.out.Reset()
 		if err := runRetry(context.Background(), f.e, &retryFlags{}, []string{name}); err != nil {
 			t.Fatal(err)
@@ -308,7 +320,7 @@ func TestBucketRetryInterruptedAfterThePutIsFinishedByASecondRunWithoutASecondCo
 			t.Errorf("retry %s: %q; want it finished as %s", name, f.out, placed)
 		}
 	}
-	if got := keysOf(f.objects(t)); strings.Join(got, " ") != "in/x.retry1.csv in/z.retry1.csv" {
+	if got := keysOf(f.objects(t)); strings.Join(got, " ") != "in/w.retry1.csv in/x.retry1.csv in/z.retry1.csv" {
 		t.Errorf("bucket %v: want only the first retries' copies, no second copy, nothing left in failed/", got)
 	}
 }
