@@ -379,7 +379,7 @@ var errTaken = errors.New("the key is taken")
 func (b *bucketStore) put(ctx context.Context, key string, st minio.ObjectInfo, dst string) error {
 	var putErr error
 	err := b.read(ctx, key, st.ETag, 0, -1, func(body io.Reader) error {
-		opts := minio.PutObjectOptions{DisableMultipart: true, ContentType: "text/csv"}
+		opts := minio.PutObjectOptions{DisableMultipart: true, ContentType: st.ContentType}
 		opts.SetMatchETagExcept("*")
 		_, putErr = b.c.PutObject(ctx, b.loc.Bucket, dst, body, st.Size, opts)
 		return putErr

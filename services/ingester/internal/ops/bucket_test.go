@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -117,10 +119,12 @@ func (f *bucketFixture) fail(t *testing.T, key, body, reason string) string {
 	return strings.TrimPrefix(aside, "failed/")
 }
 
-func gzipped(t *testing.T, s string) string {
+func gzipped(t *testing.T, s string) string { return compressed(t, compress.Gzip, s) }
+
+func compressed(t *testing.T, codec, s string) string {
 	t.Helper()
 	var b bytes.Buffer
-	w, err := compress.Writer(compress.Gzip, &b)
+	w, err := compress.Writer(codec, &b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,6 +205,19 @@ func TestBucketFailedShowsTheSourcesFailedObjectWithItsReasonItsLedgerRowAndItsF
 	f.commit(t, "s3://ecom/in/shop-1.csv.gz", sum(zipped), "failed", "ing-a", 0, 0, 0)
 	// Another object failed the same way but the ledger holds nothing of it.
 	other := f.fail(t, "in/other.csv", "x,y\n", "retries_exhausted: read: connection reset")
+	// A large zstd object (its first lines come from a ranged read of its beginning) and
+	// a corrupt gzip one (no lines, no error: its reason says why).
+	var big strings.Builder
+	big.WriteString("a,b\n")
+	for i := range 20000 { // hashes: about 1.4 MB that zstd cannot shrink below the range read
+		fmt.Fprintf(&big, "%d,%s\n", i, sum(strconv.Itoa(i)))
+	}
+	zbody := compressed(t, compress.Zstd, big.String())
+	if len(zbody) <= maxHeadCompressed {
+		t.Fatalf("the zstd object is %d bytes, not more than the range read", len(zbody))
+	}
+	zst := f.fail(t, "in/big.csv.zst", zbody, "retries_exhausted: x")
+	corrupt := f.fail(t, "in/corrupt.csv.gz", "not gzip at all", "corrupt_compressed: gzip: invalid header")
 	f.e.now = time.Now // the objects' times are the gateway's
 
 	files := f.failedJSON(t, failedFlags{Since: time.Hour, Limit: 20, Lines: 2})
@@ -213,6 +230,12 @@ func TestBucketFailedShowsTheSourcesFailedObjectWithItsReasonItsLedgerRowAndItsF
 		ff.Message != "required columns missing from the header: [price]" || ff.LinesFrom != "file" || len(ff.Lines) != 2 ||
 		ff.Lines[0].Text != "event_id,event_time" || ff.Lines[1].Text != `\x1B[31mred\x1B[0m,2` {
 		t.Errorf("%s: %+v; want it paired with its ledger row, its reason from the reason object, its first 2 lines decompressed and escaped (all: %+v)", name, ff, files)
+	}
+	if z := got[zst]; len(z.Lines) != 2 || z.Lines[0].Text != "a,b" || z.Lines[1].Text != "0,"+sum("0") {
+		t.Errorf("%s: lines %+v, want its first 2", zst, z.Lines)
+	}
+	if c, ok := got[corrupt]; !ok || len(c.Lines) != 0 || c.Reason != "corrupt_compressed" {
+		t.Errorf("%s: %+v, want no lines and its reason", corrupt, c)
 	}
 	if o, ok := got[other]; !ok || o.LedgerName != "" || o.Reason != "retries_exhausted" || o.Lines[0].Text != "x,y" {
 		t.Errorf("%s, in the bucket only: %+v", other, o)
