@@ -71,7 +71,8 @@ func bucketErr(what string, err error) error {
 		return fmt.Errorf("%s: %w (the bucket refused the request: check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and the permissions of that key)", what, err)
 	case r.Code == "NoSuchBucket":
 		return fmt.Errorf("%s: %w (check INGESTER_SOURCE)", what, err)
-	case errors.As(err, &ne) || r.StatusCode == 0 || r.StatusCode >= 500 || r.StatusCode == 429 || r.Code == "SlowDown":
+	// 409: AWS's ConditionalRequestConflict, a conditional PUT racing another write to the key.
+	case errors.As(err, &ne) || r.StatusCode == 0 || r.StatusCode >= 500 || r.StatusCode == 429 || r.StatusCode == 409 || r.Code == "SlowDown":
 		return fmt.Errorf("%s: %w (the bucket is not reachable or not answering: try again later)", what, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
