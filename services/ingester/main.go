@@ -45,7 +45,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		cfg := settings.New()
 		return ops.Run(args[0], args[1:], stdout, stderr, &cfg, func() (ops.Settings, error) {
 			return ops.Settings{DatabaseURL: cfg.DatabaseURL, InputDir: cfg.InputDir, ArchiveDir: cfg.ArchiveDir,
-				FailedDir: cfg.FailedDir, DBWait: cfg.DBWait}, cfg.Validate()
+				FailedDir: cfg.FailedDir, DBWait: cfg.DBWait,
+				Source: cfg.Source, S3ArchivePrefix: cfg.S3ArchivePrefix, S3FailedPrefix: cfg.S3FailedPrefix}, cfg.Validate()
 		})
 	}
 	sub := ""

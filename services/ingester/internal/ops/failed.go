@@ -23,7 +23,10 @@ const failedAbout = `Usage: ingester failed [flags]
 The files the ingester rejected as a whole, newest first: from the ledger (outcome
 failed, with the reason recorded in rejected_records) and from the failed directory
 (with its .reason.txt), each with its first rejected lines, escaped and shortened.
-NAME is what ` + "`ingester retry NAME`" + ` takes once the cause is fixed.`
+With a bucket source, the objects under INGESTER_S3_FAILED_PREFIX with their .reason.txt
+objects instead of the failed directory (the first lines of an object come from a ranged
+read, decompressed when it is .csv.gz or .csv.zst). NAME is what ` + "`ingester retry NAME`" + `
+takes once the cause is fixed.`
 
 type failedFlags struct {
 	JSON  bool          `flag:"json" default:"false" desc:"print JSON instead of text"`
@@ -136,7 +139,8 @@ func (e *env) failed(ctx context.Context, since time.Duration, limit, lines int)
 		}
 	}
 
-	inDir, err := e.failedDirFiles(e.now().Add(-since))
+	src := e.src()
+	inDir, err := src.failedFiles(ctx, e.now().Add(-since))
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +160,7 @@ func (e *env) failed(ctx context.Context, since time.Duration, limit, lines int)
 	for i := range out {
 		ff := &out[i]
 		if lines > 0 && !hasText(ff.Lines) && ff.Name != "" {
-			if ff.Lines, err = head(filepath.Join(e.s.FailedDir, ff.Name), lines); err != nil {
+			if ff.Lines, err = src.head(ctx, ff.Name, lines); err != nil {
 				return nil, err
 			}
 			ff.LinesFrom = "file"
@@ -216,16 +220,17 @@ func isFailedFile(name string) bool {
 
 const reasonSuffix = ".reason.txt"
 
-// failedDirFiles lists the failed directory's files that failed after since (the time of
+// failedFiles lists the failed directory's files that failed after since (the time of
 // their reason file, else their own).
-func (e *env) failedDirFiles(since time.Time) ([]*dirFile, error) {
-	ents, err := os.ReadDir(e.s.FailedDir)
+func (d dirStore) failedFiles(_ context.Context, since time.Time) ([]*dirFile, error) {
+	ents, err := os.ReadDir(d.s.FailedDir)
 	if os.IsNotExist(err) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("failed directory %s: %w", e.s.FailedDir, err)
+		return nil, fmt.Errorf("failed directory %s: %w", d.s.FailedDir, err)
 	}
+	dir := d.s.FailedDir
 	var out []*dirFile
 	for _, de := range ents {
 		if !isFailedFile(de.Name()) || !de.Type().IsRegular() {
@@ -235,19 +240,19 @@ func (e *env) failedDirFiles(since time.Time) ([]*dirFile, error) {
 		if err != nil {
 			continue
 		}
-		d := &dirFile{name: de.Name(), original: de.Name(), size: fi.Size(), at: fi.ModTime()}
-		path := filepath.Join(e.s.FailedDir, d.name)
+		f := &dirFile{name: de.Name(), original: de.Name(), size: fi.Size(), at: fi.ModTime()}
+		path := filepath.Join(dir, f.name)
 		if rfi, err := os.Lstat(path + reasonSuffix); err == nil && rfi.Mode().IsRegular() {
-			d.at = rfi.ModTime()
-			d.reason, d.message, d.original = readReason(path+reasonSuffix, d.name)
+			f.at = rfi.ModTime()
+			f.reason, f.message, f.original = readReason(path+reasonSuffix, f.name)
 		}
-		if d.at.Before(since) {
+		if f.at.Before(since) {
 			continue
 		}
-		if d.sha, err = fileSHA256(path); err != nil {
-			d.sha = ""
+		if f.sha, err = fileSHA256(path); err != nil {
+			f.sha = ""
 		}
-		out = append(out, d)
+		out = append(out, f)
 	}
 	return out, nil
 }
@@ -261,7 +266,13 @@ func readReason(path, name string) (reason, message, original string) {
 		return "", "", original
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(io.LimitReader(f, maxReasonFile))
+	return parseReason(f, name)
+}
+
+// parseReason reads a reason's text (at most maxReasonFile bytes of it).
+func parseReason(r io.Reader, name string) (reason, message, original string) {
+	original = name
+	sc := bufio.NewScanner(io.LimitReader(r, maxReasonFile))
 	for first := true; sc.Scan(); first = false {
 		line := sc.Text()
 		if first {
@@ -304,9 +315,10 @@ func matchDir(ledger []FailedFile, dir []*dirFile) {
 	try(func(ff *FailedFile, d *dirFile) bool { return d.original == ff.LedgerName && d.sha != ff.SHA256 })
 }
 
-// head returns the first n lines of a file, escaped and shortened, reading at most
-// maxHeadRead bytes: a failed file may be anything, binary included.
-func head(path string, n int) ([]Line, error) {
+// head returns the first n lines of a failed file, escaped and shortened, reading at
+// most maxHeadRead bytes: a failed file may be anything, binary included.
+func (d dirStore) head(_ context.Context, name string, n int) ([]Line, error) {
+	path := filepath.Join(d.s.FailedDir, name)
 	f, err := openNoFollow(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return []Line{}, nil
@@ -319,13 +331,18 @@ func head(path string, n int) ([]Line, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
+	return linesOf(buf, n), nil
+}
+
+// linesOf splits the first n lines off buf, escaped and shortened.
+func linesOf(buf []byte, n int) []Line {
 	lines := []Line{}
 	for i := 1; i <= n && len(buf) > 0; i++ {
 		line, rest, _ := strings.Cut(string(buf), "\n")
 		lines = append(lines, Line{Number: int64(i), Text: printable(strings.TrimSuffix(line, "\r"), maxLineShown)})
 		buf = []byte(rest)
 	}
-	return lines, nil
+	return lines
 }
 
 func fileSHA256(path string) (string, error) {
@@ -382,9 +399,9 @@ func (e *env) writeFailed(files []FailedFile, since time.Duration) {
 		}
 		switch {
 		case ff.Name == "":
-			fmt.Fprintf(w, "  not in %s any more (retried or removed)\n", printable(e.s.FailedDir, 256))
+			fmt.Fprintf(w, "  not in %s any more (retried or removed)\n", printable(e.src().failedPlace(), 256))
 		case ff.LedgerName == "":
-			fmt.Fprintf(w, "  in %s only (no ledger row)\n", printable(e.s.FailedDir, 256))
+			fmt.Fprintf(w, "  in %s only (no ledger row)\n", printable(e.src().failedPlace(), 256))
 			fmt.Fprintf(w, "  after a fix:  ingester retry %s\n", shellWord(ff.Name))
 		default:
 			fmt.Fprintf(w, "  after a fix:  ingester retry %s\n", shellWord(ff.Name))

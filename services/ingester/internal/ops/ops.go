@@ -6,10 +6,12 @@
 // The commands read the ingester's own settings (the same variables and flags), only
 // read the database (SELECT on the ledger and rejected_records: no role beyond the
 // ingester's is needed, and nothing they do can change an outcome the ledger holds), and
-// touch no file outside the input and failed directories. What they print comes from
-// files and tables that anyone could have written, so every such string is escaped and
-// bounded before it reaches a terminal, and no error text can carry DATABASE_URL's
-// password.
+// touch no file outside the input and failed directories or, with a bucket source, no
+// object outside its input and failed prefixes (store.go: one interface, a directory
+// and a bucket implementation, so what is printed and matched is written once). What
+// they print comes from files, objects and tables that anyone could have written, so
+// every such string is escaped and bounded before it reaches a terminal, and no error
+// text can carry DATABASE_URL's password or an AWS key.
 package ops
 
 import (
@@ -40,6 +42,11 @@ type Settings struct {
 	ArchiveDir  string // may be empty (on-success delete)
 	FailedDir   string
 	DBWait      time.Duration
+	// Source is s3://BUCKET/PREFIX for a bucket source (then the directories are not
+	// used, and the prefixes are the source's archive and failed prefixes); empty: the
+	// directories.
+	Source                          string
+	S3ArchivePrefix, S3FailedPrefix string
 }
 
 // maxDBWait caps how long a command waits for PostgreSQL: a person is waiting, where the
@@ -74,6 +81,7 @@ type env struct {
 	stdout io.Writer
 	now    func() time.Time
 	pool   *pgxpool.Pool // connected on first use
+	store  store         // nil: the directories of s
 	// at is the database time the ledger's windows end at; nil: the database's now().
 	at *time.Time
 }
@@ -126,6 +134,14 @@ func Run(name string, args []string, stdout, stderr io.Writer, spec any, setting
 	defer stop()
 	e := &env{s: s, stdout: stdout, now: time.Now}
 	defer e.close()
+	if s.Source != "" {
+		b, err := newBucketStore(s)
+		if err != nil {
+			fmt.Fprintf(stderr, "ingester %s: %s\n", name, s.scrub(err.Error()))
+			return 2
+		}
+		e.store = b
+	}
 	err = cmd.run(ctx, e, flags, pos)
 	var ue *usageError
 	switch {
@@ -158,6 +174,13 @@ func (s Settings) scrub(msg string) string {
 	if u, err := url.Parse(s.DatabaseURL); err == nil && u.User != nil {
 		if pw, ok := u.User.Password(); ok && pw != "" {
 			secrets = append(secrets, pw)
+		}
+	}
+	// The bucket's keys: minio-go's errors never carry them, but a server's message
+	// might echo the key id, and nothing here must print either.
+	for _, v := range []string{"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID"} {
+		if k := os.Getenv(v); len(k) >= 4 {
+			secrets = append(secrets, k)
 		}
 	}
 	for _, pw := range secrets {

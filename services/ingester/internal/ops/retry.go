@@ -25,7 +25,13 @@ no ledger row and no file in the ingester's directories has. The ledger keeps bo
 outcomes: NAME's failure and the new name's. It is placed as producers place files (a
 dotfile written and synced, then renamed into place without replacing anything) and
 then removed from the failed directory with its .reason.txt. The new file's modification
-time, the latency origin, is the time of the retry.`
+time, the latency origin, is the time of the retry.
+
+With a bucket source, NAME is an object under INGESTER_S3_FAILED_PREFIX (failed/x.<etag>.csv:
+the ETag the source added is dropped, so it goes back as PREFIX/x.retry1.csv). Its bytes
+are written under the prefix with a PUT that never replaces an object (If-None-Match: *),
+then it and its .reason.txt are deleted (the object only while it holds the bytes that
+were copied). A retry that stopped half-way is finished by running it again.`
 
 type retryFlags struct{}
 
@@ -37,17 +43,18 @@ func runRetry(ctx context.Context, e *env, _ any, args []string) error {
 	if err := checkName(name); err != nil {
 		return err
 	}
-	newName, already, err := e.retry(ctx, name)
+	src := e.src()
+	newName, already, err := src.retry(ctx, name, e.ledgerNames)
 	if err != nil {
 		return err
 	}
 	if already {
-		fmt.Fprintf(e.stdout, "%s had already been put back as %s by a retry that stopped before it left the failed directory; it has left it now.\n",
-			printable(name, 200), printable(newName, 220))
+		fmt.Fprintf(e.stdout, "%s had already been put back as %s by a retry that stopped before it left %s; it has left it now.\n",
+			printable(name, 200), printable(newName, 220), printable(src.failedPlace(), 256))
 		return nil
 	}
-	fmt.Fprintf(e.stdout, "%s is back in %s as %s; it leaves the failed directory. `ingester status` shows it pending until it is committed.\n",
-		printable(name, 200), printable(e.s.InputDir, 256), printable(newName, 220))
+	fmt.Fprintf(e.stdout, "%s is back in %s as %s; it leaves %s. `ingester status` shows it pending until it is committed.\n",
+		printable(name, 200), printable(src.inputPlace(), 256), printable(newName, 220), printable(src.failedPlace(), 256))
 	return nil
 }
 
@@ -72,7 +79,7 @@ func checkName(name string) error {
 // retry puts failed file name back into the input directory under a fresh name and
 // removes it from the failed directory; it returns the new name.
 // already says the bytes had been placed by an earlier retry that stopped half-way.
-func (e *env) retry(ctx context.Context, name string) (newName string, already bool, err error) {
+func (e dirStore) retry(ctx context.Context, name string, ledgerNames ledgerLookup) (newName string, already bool, err error) {
 	if a, err := os.Stat(e.s.FailedDir); err == nil {
 		if b, err := os.Stat(e.s.InputDir); err == nil && os.SameFile(a, b) {
 			return "", false, usagef("INGESTER_FAILED_DIR is the input directory: nothing there is a failed file")
@@ -113,7 +120,7 @@ func (e *env) retry(ctx context.Context, name string) (newName string, already b
 	if err != nil {
 		return "", false, fmt.Errorf("read %s: %w", src, err)
 	}
-	taken, done, err := e.ledgerNames(ctx, stem, sum)
+	taken, done, err := ledgerNames(ctx, stem, sum)
 	if err != nil {
 		return "", false, err
 	}
@@ -156,7 +163,7 @@ func (e *env) retry(ctx context.Context, name string) (newName string, already b
 }
 
 // removeFailed removes a retried file and its reason from the failed directory.
-func (e *env) removeFailed(src, placed string) error {
+func (e dirStore) removeFailed(src, placed string) error {
 	if err := os.Remove(src); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("%s was placed as %s but could not be removed from the failed directory (a retry of it again finishes this): %w",
 			printable(filepath.Base(src), 200), printable(placed, 220), err)
@@ -172,7 +179,7 @@ func (e *env) removeFailed(src, placed string) error {
 
 // pendingCopy returns the name of a retried copy of these bytes waiting in the input
 // directory, if any.
-func (e *env) pendingCopy(stem, ext, sum string) string {
+func (e dirStore) pendingCopy(stem, ext, sum string) string {
 	ents, err := os.ReadDir(e.s.InputDir)
 	if err != nil {
 		return ""
@@ -234,7 +241,7 @@ func (e *env) ledgerNames(ctx context.Context, stem, sum string) (map[string]boo
 }
 
 // onDisk reports whether name is taken in any of the ingester's directories.
-func (e *env) onDisk(name string) bool {
+func (e dirStore) onDisk(name string) bool {
 	for _, d := range []string{e.s.InputDir, e.s.ArchiveDir, e.s.FailedDir} {
 		if d != "" && exists(filepath.Join(d, name)) {
 			return true

@@ -15,16 +15,21 @@ const statusAbout = `Usage: ingester status [flags]
 
 What the ingester has to do and what it did: the files waiting in the input directory
 (count, bytes, age of the oldest), each replica's last commit and the files and rows it
-committed in the last minute and hour, the files that failed in the last hour. Readable
-text, or --json for scripts. Exit status 1 when the database or a directory cannot be read.`
+committed in the last minute and hour, the files that failed in the last hour. With a
+bucket source (INGESTER_SOURCE=s3://BUCKET/PREFIX, reached through the AWS_* variables
+as the ingester reaches it) the objects under the prefix that the ingester would take
+and the objects under INGESTER_S3_FAILED_PREFIX, instead of the directories. Readable
+text, or --json for scripts. Exit status 1 when the database, a directory or the bucket
+cannot be read.`
 
 type statusFlags struct {
 	JSON     bool          `flag:"json" default:"false" desc:"print JSON instead of text"`
 	Replicas time.Duration `flag:"replicas-since" default:"24h" desc:"list the replicas that committed within this"`
 }
 
-// Backlog is what waits in the input directory: the files the ingester would take (its
-// own eligibility rule, event.IsInputFileName), their bytes and the oldest by modification time.
+// Backlog is what waits in the input directory or under the bucket's prefix: the files the
+// ingester would take (its own eligibility rule, event.IsInputFileName, and for a bucket
+// the source's, s3.Accepts), their bytes and the oldest by modification time.
 type Backlog struct {
 	Dir              string  `json:"dir"`
 	Files            int64   `json:"files"`
@@ -77,12 +82,13 @@ func runStatus(ctx context.Context, e *env, f any, args []string) error {
 }
 
 func (e *env) status(ctx context.Context, since time.Duration) (*Status, error) {
-	st := &Status{ReplicasSince: since.String(), FailedDir: e.s.FailedDir, Replicas: []Replica{}}
+	src := e.src()
+	st := &Status{ReplicasSince: since.String(), FailedDir: src.failedPlace(), Replicas: []Replica{}}
 	var err error
-	if st.Backlog, err = pending(e.s.InputDir, e.now()); err != nil {
+	if st.Backlog, err = src.pending(ctx, e.now()); err != nil {
 		return nil, err
 	}
-	if st.FailedDirFiles, err = countFailedDir(e.s.FailedDir); err != nil {
+	if st.FailedDirFiles, err = src.countFailed(ctx); err != nil {
 		return nil, err
 	}
 	// The database's clock decides "the last minute": the ledger's times are its own.
@@ -133,8 +139,9 @@ func (e *env) status(ctx context.Context, since time.Duration) (*Status, error) 
 	return st, nil
 }
 
-// pending measures the backlog of dir at now.
-func pending(dir string, now time.Time) (Backlog, error) {
+// pending measures the backlog of the input directory at now.
+func (d dirStore) pending(_ context.Context, now time.Time) (Backlog, error) {
+	dir := d.s.InputDir
 	b := Backlog{Dir: dir}
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -161,8 +168,9 @@ func pending(dir string, now time.Time) (Backlog, error) {
 	return b, nil
 }
 
-// countFailedDir counts the failed files (not their reasons, not dotfiles).
-func countFailedDir(dir string) (int64, error) {
+// countFailed counts the failed files (not their reasons, not dotfiles).
+func (d dirStore) countFailed(context.Context) (int64, error) {
+	dir := d.s.FailedDir
 	ents, err := os.ReadDir(dir)
 	if os.IsNotExist(err) {
 		return 0, nil // created by the ingester at its first start
