@@ -6,7 +6,7 @@ SERVICES := generator ingester collector
 # Every module of the workspace, for test and vet.
 MODULES = $(shell $(GO) list -m -f '{{.Dir}}')
 
-.PHONY: all build test test-go test-short generate docs vet lint fmt-check fuzz bench run-local clean help up down logs ps e2e smoke-images rules-check dashboards loadtest loadtest-local
+.PHONY: all build test test-go test-short generate docs vet lint fmt-check fuzz bench tracked-check run-local clean help up down logs ps e2e smoke-images rules-check dashboards loadtest loadtest-local
 
 all: build
 
@@ -31,12 +31,15 @@ vet:
 lint: ## staticcheck over every module (built once into ~/.cache/ecomstream-tools)
 	scripts/staticcheck.sh
 
+tracked-check: ## no build output or file over 2 MiB committed
+	scripts/tracked-check.sh
+
 fmt-check:
 	@out=$$(find . -name '*.go' -not -path './tmp/*' -not -path './.local/*' -print0 | xargs -0 gofmt -l); \
 	  [ -z "$$out" ] || { echo "gofmt needed: $$out"; exit 1; }
 
 test: build ## every test, against a real PostgreSQL (and Prometheus); every check runs, failures are listed at the end
-	@failed=(); for t in fmt-check vet lint test-go; do $(MAKE) --no-print-directory $$t || failed+=($$t); done; \
+	@failed=(); for t in fmt-check tracked-check vet lint test-go; do $(MAKE) --no-print-directory $$t || failed+=($$t); done; \
 	  if [ $${#failed[@]} -gt 0 ]; then echo "make test: FAILED: $${failed[*]}"; exit 1; fi
 
 # Go tests of every module; tests start their own PostgreSQL from the machine's binaries
