@@ -148,7 +148,8 @@ func (s *Source) follow(ctx context.Context, nc *nats.Conn, hints chan<- hint, r
 	d := make(chan struct{})
 	if err != nil { // only for bad options; there are none
 		s.log.Warn().Err(err).Msg("notifications: no JetStream client; plain subscription instead")
-		go func() { defer close(d); s.fallback(ctx, nc, hints) }()
+		wait := s.fallback(ctx, nc, hints)
+		go func() { defer close(d); wait() }()
 		return d
 	}
 	recheck := make(chan struct{}, 1)
@@ -206,17 +207,20 @@ func (s *Source) follow(ctx context.Context, nc *nats.Conn, hints chan<- hint, r
 		}
 		return false
 	}
-	fellBack := attach()
+	if attach() {
+		wait := s.fallback(ctx, nc, hints) // as for the stream: before the first listing
+		go func() { defer close(d); wait() }()
+		return d
+	}
 	go func() {
 		defer close(d)
-		if fellBack {
-			s.fallback(ctx, nc, hints)
-			return
-		}
 		defer func() {
 			if cc != nil {
 				cc.Stop()
-				<-cc.Closed()
+				select { // unsubscribed, so no handler runs after stop returns
+				case <-cc.Closed():
+				case <-time.After(attachTimeout): // a connection gone: nothing more arrives anyway
+				}
 			}
 		}()
 		t := time.NewTicker(retryWait)
@@ -242,7 +246,7 @@ func (s *Source) follow(ctx context.Context, nc *nats.Conn, hints chan<- hint, r
 					cc.Stop()
 					cc = nil
 				}
-				s.fallback(ctx, nc, hints)
+				s.fallback(ctx, nc, hints)()
 				return
 			}
 		}
@@ -270,13 +274,12 @@ func (s *Source) receive(ctx context.Context, m jetstream.Msg, hints chan<- hint
 	}
 }
 
-// fallback follows the subject with a plain subscription until ctx ends.
-func (s *Source) fallback(ctx context.Context, nc *nats.Conn, hints chan<- hint) {
+// fallback subscribes plainly to the subject; wait blocks until ctx ends, then unsubscribes.
+func (s *Source) fallback(ctx context.Context, nc *nats.Conn, hints chan<- hint) (wait func()) {
 	sub, err := s.subscribeCore(ctx, nc, hints)
 	if err != nil {
 		s.log.Warn().Err(err).Msg("notifications: no subscription either; listing only")
-		return
+		return func() {}
 	}
-	<-ctx.Done()
-	_ = sub.Unsubscribe()
+	return func() { <-ctx.Done(); _ = sub.Unsubscribe() }
 }
