@@ -195,11 +195,12 @@ func (s *Source) follow(ctx context.Context, nc *nats.Conn, hints chan<- hint, r
 		}
 		cc, err = c.Consume(func(m jetstream.Msg) { s.receive(ctx, m, hints) },
 			jetstream.PullMaxMessages(256),
+			// Any trouble (the consumer deleted, no responder to a pull because the stream
+			// is gone, missing heartbeats) is a reason to look: if the stream and the
+			// consumer are still there, that look is three API requests and nothing else.
 			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-				if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) ||
-					errors.Is(err, jetstream.ErrNoHeartbeat) {
-					poke()
-				}
+				s.log.Debug().Err(err).Msg("notifications: consuming reported an error; checking the stream and the consumer")
+				poke()
 			}))
 		if err != nil {
 			cc = nil
@@ -223,6 +224,17 @@ func (s *Source) follow(ctx context.Context, nc *nats.Conn, hints chan<- hint, r
 				}
 			}
 		}()
+		// settle lets the server finish first after an error: a stream being deleted ends
+		// its consumers before itself, and a consumer made again in between would be lost
+		// with it (seen with nats-server 2.9). False: ctx ended.
+		settle := func() bool {
+			select {
+			case <-ctx.Done():
+				return false
+			case <-time.After(retryWait):
+				return true
+			}
+		}
 		t := time.NewTicker(retryWait)
 		defer t.Stop()
 		for {
@@ -235,7 +247,13 @@ func (s *Source) follow(ctx context.Context, nc *nats.Conn, hints chan<- hint, r
 				return
 			case <-reconnected:
 			case <-recheck:
+				if !settle() {
+					return
+				}
 			case <-closed:
+				if !settle() {
+					return
+				}
 			case <-t.C:
 				if cc != nil && failures == 0 {
 					continue // consuming: nothing to retry

@@ -257,3 +257,74 @@ func TestWithoutJetStreamTheSourceFallsBackToAPlainSubscription(t *testing.T) {
 		t.Fatalf("the NATS password is in the log: %s", log.String())
 	}
 }
+
+// A stream the server refuses (here: another stream already captures the subject) is
+// the fallback's case too: a warning, and the notifications still arrive.
+func TestARefusedStreamFallsBackToAPlainSubscription(t *testing.T) {
+	e := setup(t, true)
+	js := jsClient(t, e.n.URL())
+	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: "SOMEONE_ELSES", Subjects: []string{"s3.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	var log syncBuffer
+	s := e.jsSource(t, e.n.URL(), "ingesters", &log)
+	k := newSink()
+	discover(t, s, k)
+	k.await(t, "the first listing", func() bool { return k.listings() == 1 })
+	if !strings.Contains(log.String(), "JetStream not available") {
+		t.Fatalf("no fallback warning: %s", log.String())
+	}
+	e.put(t, "in/plain.csv", "x\n")
+	k.await(t, "in/plain.csv notified", func() bool { _, ok := k.names()["s3://input/in/plain.csv"]; return ok })
+	if k.listings() != 1 {
+		t.Fatalf("%d listings; the object must have come from a notification", k.listings())
+	}
+}
+
+// The stream and its consumer lost while an ingester consumes (deleted, or a NATS
+// restarted without its store): the ingester makes them again and notifications resume,
+// without a restart and without a listing.
+func TestALostStreamIsMadeAgainAndNotificationsResume(t *testing.T) {
+	e := setup(t, true)
+	var log syncBuffer
+	s := e.jsSource(t, e.n.URL(), "ingesters", &log)
+	k := newSink()
+	discover(t, s, k)
+	k.await(t, "the first listing", func() bool { return k.listings() == 1 })
+	e.put(t, "in/before.csv", "x\n")
+	k.await(t, "in/before.csv notified", func() bool { _, ok := k.names()["s3://input/in/before.csv"]; return ok })
+
+	if err := jsClient(t, e.n.URL()).DeleteStream(context.Background(), "S3TEST"); err != nil {
+		t.Fatal(err)
+	}
+	// Objects put before the stream is back are the listing's; put until one is notified.
+	for i := 0; ; i++ {
+		if i == 600 {
+			js := jsClient(t, e.n.URL())
+			st, err := js.Stream(context.Background(), "S3TEST")
+			if err == nil {
+				t.Logf("stream: %+v", st.CachedInfo().State)
+				c, err := js.Consumer(context.Background(), "S3TEST", "ingesters")
+				if err == nil {
+					t.Logf("consumer: %+v", *c.CachedInfo())
+				}
+			}
+			t.Fatalf("no notification after the stream was lost: %s", log.String())
+		}
+		e.put(t, fmt.Sprintf("in/after-%03d.csv", i), "x\n")
+		found := false
+		for name := range k.names() {
+			found = found || strings.HasPrefix(name, "s3://input/in/after-")
+		}
+		if found {
+			break
+		}
+		time.Sleep(100 * time.Millisecond) // pacing of the probes, not an assertion
+	}
+	if k.listings() != 1 {
+		t.Fatalf("%d listings; the object must have come from a notification", k.listings())
+	}
+	if strings.Contains(log.String(), "JetStream not available") {
+		t.Fatalf("fell back instead of making the stream again: %s", log.String())
+	}
+}
