@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/minio/minio-go/v7"
+
 	"github.com/ecomstream/ecomstream/services/collector/internal/collector"
 	"github.com/ecomstream/ecomstream/services/collector/settings"
 	"github.com/ecomstream/ecomstream/services/common/config"
@@ -25,6 +27,7 @@ import (
 	"github.com/ecomstream/ecomstream/services/common/httpserver"
 	"github.com/ecomstream/ecomstream/services/common/logging"
 	"github.com/ecomstream/ecomstream/services/common/metrics"
+	"github.com/ecomstream/ecomstream/services/common/objstore"
 )
 
 func main() {
@@ -101,10 +104,18 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	defer pool.Close()
 
-	c := collector.New(log, cfg.Interval+cfg.StatementTimeout, collector.All(pool, collector.Settings{
+	cs := collector.Settings{
 		Window: cfg.Window, WatchDir: cfg.WatchDir, QueryInterval: cfg.QueryInterval,
 		ExporterStandIn: cfg.ExporterStandIn,
-	})...)
+	}
+	backlogOf := cfg.WatchDir
+	if cfg.Source != "" {
+		if cs.Location, cs.Bucket, err = bucket(cfg.Source); err != nil {
+			return err
+		}
+		backlogOf = cs.Location.String()
+	}
+	c := collector.New(log, cfg.Interval+cfg.StatementTimeout, collector.All(pool, cs)...)
 	reg := metrics.NewRegistry()
 	reg.MustRegister(c)
 
@@ -121,7 +132,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log.Info().Dur("interval", cfg.Interval).Dur("window", cfg.Window).Str("watch_dir", cfg.WatchDir).Msg("collector started")
+	log.Info().Dur("interval", cfg.Interval).Dur("window", cfg.Window).Str("backlog_of", backlogOf).Msg("collector started")
 	go c.Run(ctx, cfg.Interval)
 	select {
 	case <-ctx.Done():
@@ -130,6 +141,20 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	log.Info().Msg("collector stopped")
 	return <-done
+}
+
+// bucket is the location and the client of the backlog's bucket: endpoint and keys from
+// the AWS SDKs' standard variables, as the ingesters read them.
+func bucket(source string) (objstore.Location, *minio.Client, error) {
+	loc, err := objstore.Parse(source)
+	if err != nil {
+		return loc, nil, &settingsError{fmt.Errorf("COLLECTOR_SOURCE (--source): %w", err)}
+	}
+	c, err := objstore.New(objstore.SettingsFromEnv())
+	if err != nil {
+		return loc, nil, &settingsError{err}
+	}
+	return loc, c, nil
 }
 
 // sessionSettings keep the collector from ever slowing ingestion: each statement is cut

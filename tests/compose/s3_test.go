@@ -77,8 +77,23 @@ func TestS3ProfileWiring(t *testing.T) {
 		}
 	}
 
+	// The bucket's backlog is measured where the ingesters read, by a collector that
+	// Prometheus' collector job finds (the alias), while the default collector keeps
+	// measuring the directory.
+	colSvc := service(t, p, "collector-s3")
+	col := envOf(colSvc)
+	if col["COLLECTOR_SOURCE"] != in {
+		t.Errorf("collector-s3 measures the backlog of %q, ingester-s3 reads %q", col["COLLECTOR_SOURCE"], in)
+	}
+	if net, ok := colSvc.Networks["default"]; !ok || net == nil || !slices.Contains(net.Aliases, "collector") {
+		t.Errorf("collector-s3 does not answer to the alias collector (Prometheus' collector job): %v", colSvc.Networks)
+	}
+	if src := envOf(service(t, p, "collector"))["COLLECTOR_SOURCE"]; src != "" {
+		t.Errorf("the default collector measures %q, want its directory", src)
+	}
+
 	// The clients reach the server with its own account and region.
-	for svc, env := range map[string]map[string]string{"generator-s3": gen, "ingester-s3": ing} {
+	for svc, env := range map[string]map[string]string{"generator-s3": gen, "ingester-s3": ing, "collector-s3": col} {
 		u, err := url.Parse(env["AWS_ENDPOINT_URL"])
 		if err != nil || u.Hostname() != "versitygw" || ":"+u.Port() != vgw["VGW_PORT"] || !slices.Contains([]string(vgwSvc.Expose), u.Port()) {
 			t.Errorf("%s: AWS_ENDPOINT_URL=%q, but versitygw listens on %q (expose %v)", svc, env["AWS_ENDPOINT_URL"], vgw["VGW_PORT"], vgwSvc.Expose)
@@ -105,6 +120,12 @@ func TestS3ProfileWiring(t *testing.T) {
 	}
 	if s := ing["INGESTER_NATS_SUBJECT"]; s == "" || s != vgw["VGW_EVENT_NATS_TOPIC"] {
 		t.Errorf("ingester-s3 reads subject %q, versitygw publishes to %q", s, vgw["VGW_EVENT_NATS_TOPIC"])
+	}
+	// The notifications wait in a JetStream stream while no ingester runs: a stream and a
+	// durable consumer are named, and the server keeps its store on a volume (above).
+	if ing["INGESTER_NATS_STREAM"] == "" || ing["INGESTER_NATS_CONSUMER"] == "" {
+		t.Errorf("ingester-s3: INGESTER_NATS_STREAM=%q INGESTER_NATS_CONSUMER=%q; want a stream and a consumer (a plain subscription loses what is published while none runs)",
+			ing["INGESTER_NATS_STREAM"], ing["INGESTER_NATS_CONSUMER"])
 	}
 	// Only new objects are announced: the ingesters' archive copies and deletes are not.
 	host, _ := hostPath(vgwSvc, vgw["VGW_EVENT_FILTER"])

@@ -413,3 +413,35 @@ func TestVolumeModeSharesOneClaim(t *testing.T) {
 		}
 	})
 }
+
+// TestCollectorMeasuresTheBacklogWhereTheIngestersRead: in S3 mode the collector lists
+// the ingesters' bucket prefix (COLLECTOR_SOURCE = INGESTER_SOURCE, from the same
+// values), so the backlog panels show the bucket; in volume mode it watches the
+// ingesters' input directory.
+func TestCollectorMeasuresTheBacklogWhereTheIngestersRead(t *testing.T) {
+	eachSet(t, func(t *testing.T, set string, ms []manifest) {
+		ds := deployments(t, ms)
+		ing, col := ds["ingester"], ds["collector"]
+		if ing == nil || col == nil {
+			t.Fatalf("no ingester or collector Deployment: %v", slices.Collect(maps.Keys(ds)))
+		}
+		ic, cc := ing.Spec.Template.Spec.Containers[0], col.Spec.Template.Spec.Containers[0]
+		source := envValue(t, ms, ic, "INGESTER_SOURCE", "")
+		if got := envValue(t, ms, cc, "COLLECTOR_SOURCE", ""); got != source {
+			t.Errorf("the collector measures the backlog of %q, the ingesters read %q", got, source)
+		}
+		if source == "" {
+			dir := envValue(t, ms, ic, "INGESTER_INPUT_DIR", "")
+			if got := envValue(t, ms, cc, "COLLECTOR_WATCH_DIR", ""); got != dir {
+				t.Errorf("the collector watches %q, the ingesters read %q", got, dir)
+			}
+			return
+		}
+		// The same endpoint, region and keys as the ingesters.
+		for _, v := range []string{"AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID"} {
+			if a, b := envValue(t, ms, ic, v, "-"), envValue(t, ms, cc, v, "-"); a != b {
+				t.Errorf("%s: ingester %q, collector %q", v, a, b)
+			}
+		}
+	})
+}

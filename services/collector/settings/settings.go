@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ecomstream/ecomstream/services/common/config"
+	"github.com/ecomstream/ecomstream/services/common/objstore"
 )
 
 // Prefix starts every variable of the collector.
@@ -19,6 +20,7 @@ const Prefix = "COLLECTOR"
 type Config struct {
 	config.Base
 	WatchDir         string        `envconfig:"WATCH_DIR" flag:"watch-dir" default:"/data/incoming" desc:"the volume's incoming directory (backlog)"`
+	Source           string        `envconfig:"SOURCE" flag:"source" default:"" desc:"s3://BUCKET/PREFIX: measure the backlog of that bucket prefix (the ingesters' INGESTER_SOURCE; endpoint and keys from AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) instead of the watched directory; empty = the directory"`
 	Interval         time.Duration `envconfig:"INTERVAL" flag:"interval" default:"5s" desc:"how often it measures"`
 	Window           time.Duration `envconfig:"WINDOW" flag:"window" default:"5m" desc:"sliding window of latency percentiles, bands, throughput, error rate, duplicates"`
 	QueryInterval    time.Duration `envconfig:"QUERY_INTERVAL" flag:"query-interval" default:"30s" desc:"how often the report's five (full-table) queries are timed"`
@@ -47,7 +49,11 @@ func (c *Config) Validate() error {
 	v := config.NewCheck(Prefix, c)
 	c.Base.Check(v)
 	v.If(c.DatabaseURL == "", &c.DatabaseURL, "is required")
-	v.If(c.WatchDir == "", &c.WatchDir, "is required")
+	if c.Source == "" {
+		v.If(c.WatchDir == "", &c.WatchDir, "is required")
+	} else if _, err := objstore.Parse(c.Source); err != nil {
+		v.Errorf(&c.Source, "%v", err)
+	}
 	v.If(c.Interval <= 0, &c.Interval, "must be > 0")
 	v.If(c.Window <= 0, &c.Window, "must be > 0")
 	v.If(c.QueryInterval <= 0, &c.QueryInterval, "must be > 0")

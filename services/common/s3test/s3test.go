@@ -155,6 +155,17 @@ type NATS struct{ p *proc }
 // StartNATS starts a nats-server that lives until the test ends.
 func StartNATS(tb testing.TB) *NATS {
 	tb.Helper()
+	return startNATS(tb, "-js")
+}
+
+// StartNATSWithoutJetStream starts a nats-server that has no JetStream (core NATS only).
+func StartNATSWithoutJetStream(tb testing.TB) *NATS {
+	tb.Helper()
+	return startNATS(tb)
+}
+
+func startNATS(tb testing.TB, js ...string) *NATS {
+	tb.Helper()
 	Require(tb, true)
 	bin, _ := NATSServer()
 	dir := tb.TempDir()
@@ -163,7 +174,7 @@ func StartNATS(tb testing.TB) *NATS {
 		tb.Fatal(err)
 	}
 	n := &NATS{p: &proc{name: "nats-server", port: port, log: filepath.Join(dir, "nats.log"), args: func() []string {
-		return []string{bin, "-a", "127.0.0.1", "-p", strconv.Itoa(port), "-js", "-sd", filepath.Join(dir, "js")}
+		return append([]string{bin, "-a", "127.0.0.1", "-p", strconv.Itoa(port), "-sd", filepath.Join(dir, "js")}, js...)
 	}}}
 	if err := n.p.start(); err != nil {
 		tb.Fatal(err)

@@ -186,9 +186,8 @@ volumeMounts:
   {{- if ne .component "generator" }}
   {{- $env = include "ecomstream.databaseEnv" .ctx }}
   {{- end }}
-  {{- if ne .component "collector" }}
+  {{- /* The collector lists the bucket too (the backlog): s3:ListBucket is all it needs. */}}
   {{- $env = print $env "\n" (include "ecomstream.s3Env" .ctx | trim) }}
-  {{- end }}
   {{- with $env | trim }}
   env:
     {{- . | nindent 4 }}

@@ -6,23 +6,34 @@ import (
 	"os"
 	"time"
 
-	"github.com/ecomstream/ecomstream/services/common/event"
+	"github.com/minio/minio-go/v7"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ecomstream/ecomstream/services/common/event"
+	"github.com/ecomstream/ecomstream/services/common/objstore"
 )
 
-// Backlog is what waits on the volume: the files the ingester would consider (*.csv,
-// not dotfiles, regular files) in the watched directory, their bytes, and the age of the
-// oldest by modification time, the latency origin. Files still being written under a
-// dotfile name are not backlog yet.
+// Backlog is what waits to be ingested: the files the ingester would consider (*.csv,
+// *.csv.gz, *.csv.zst, not dotfiles, regular files) in the watched directory, their
+// bytes, and the age of the oldest by modification time, the latency origin. Files still
+// being written under a dotfile name are not backlog yet. With Bucket set it is the
+// objects under a bucket prefix instead (bucket.go), under the same metric names, so the
+// dashboards and alerts read either source.
 type Backlog struct {
 	Dir string
-	Now func() time.Time // for tests; time.Now when nil
+	// Bucket, when set, is listed instead of Dir: the input objects under Location.
+	Bucket   *minio.Client
+	Location objstore.Location
+	Now      func() time.Time // for tests; time.Now when nil
+
+	errors int // failed measurements so far (runs are one after another)
 }
 
 var (
-	backlogFilesDesc  = Desc("backlog_files", "Pending *.csv files (not dotfiles) in the watched directory.")
-	backlogBytesDesc  = Desc("backlog_bytes", "Bytes of the pending files in the watched directory.")
-	backlogOldestDesc = Desc("backlog_oldest_age_seconds", "Age (now - modification time) of the oldest pending file; 0 when none is pending.")
+	backlogFilesDesc  = Desc("backlog_files", "Pending input files (*.csv, *.csv.gz, *.csv.zst; not dotfiles) in the watched directory, or objects under the bucket prefix.")
+	backlogBytesDesc  = Desc("backlog_bytes", "Bytes of the pending files (or objects).")
+	backlogOldestDesc = Desc("backlog_oldest_age_seconds", "Age (now - modification time) of the oldest pending file or object; 0 when none is pending.")
+	backlogErrorsDesc = Desc("backlog_errors_total", "Failed backlog measurements (the directory unreadable, or the bucket listing failed); the backlog series are absent until one succeeds.")
 )
 
 // Name implements Measurement.
@@ -33,18 +44,26 @@ func (*Backlog) Describe(ch chan<- *prometheus.Desc) {
 	ch <- backlogFilesDesc
 	ch <- backlogBytesDesc
 	ch <- backlogOldestDesc
+	ch <- backlogErrorsDesc
 }
 
-// Pending counts the pending files.
-func (b *Backlog) Pending() (files, bytes int64, oldest time.Duration, err error) {
+func (b *Backlog) now() time.Time {
+	if b.Now != nil {
+		return b.Now()
+	}
+	return time.Now()
+}
+
+// Pending counts the pending files (or objects).
+func (b *Backlog) Pending(ctx context.Context) (files, bytes int64, oldest time.Duration, err error) {
+	if b.Bucket != nil {
+		return b.pendingObjects(ctx)
+	}
 	entries, err := os.ReadDir(b.Dir)
 	if err != nil {
 		return 0, 0, 0, fmt.Errorf("backlog of %s: %w", b.Dir, err)
 	}
-	now := time.Now()
-	if b.Now != nil {
-		now = b.Now()
-	}
+	now := b.now()
 	for _, e := range entries {
 		name := e.Name()
 		if !event.IsInputFileName(name) || !e.Type().IsRegular() {
@@ -61,9 +80,14 @@ func (b *Backlog) Pending() (files, bytes int64, oldest time.Duration, err error
 	return files, bytes, oldest, nil
 }
 
-// Measure implements Measurement.
-func (b *Backlog) Measure(_ context.Context, ch chan<- prometheus.Metric) error {
-	files, bytes, oldest, err := b.Pending()
+// Measure implements Measurement. On an error the backlog series are left out (a
+// number that is not known is not served as if it were) and scrape_success says why.
+func (b *Backlog) Measure(ctx context.Context, ch chan<- prometheus.Metric) error {
+	files, bytes, oldest, err := b.Pending(ctx)
+	if err != nil {
+		b.errors++
+	}
+	ch <- prometheus.MustNewConstMetric(backlogErrorsDesc, prometheus.CounterValue, float64(b.errors))
 	if err != nil {
 		return err
 	}

@@ -17,10 +17,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/minio/minio-go/v7"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/ecomstream/ecomstream/services/common/metrics"
+	"github.com/ecomstream/ecomstream/services/common/objstore"
 )
 
 // Subsystem is the middle part of every metric name: ecomstream_collector_<name>.
@@ -55,6 +57,10 @@ type Settings struct {
 	Window time.Duration
 	// WatchDir is the volume's incoming directory (backlog).
 	WatchDir string
+	// Bucket, when set, is read for the backlog instead of WatchDir: the objects under
+	// Location (the ingesters' INGESTER_SOURCE).
+	Bucket   *minio.Client
+	Location objstore.Location
 	// QueryInterval is how often the report's five queries are timed.
 	QueryInterval time.Duration
 	// ExporterStandIn adds ExporterStandIn, for where no postgres_exporter runs.
@@ -70,7 +76,7 @@ func All(pool *pgxpool.Pool, s Settings) []Measurement {
 		&ErrorRate{DB: pool, Window: s.Window},
 		&Duplicates{DB: pool, Window: s.Window},
 		&Ledger{DB: pool},
-		&Backlog{Dir: s.WatchDir},
+		&Backlog{Dir: s.WatchDir, Bucket: s.Bucket, Location: s.Location},
 		&Queries{DB: pool, Every: s.QueryInterval},
 		&Indexes{DB: pool},
 		&Sizes{DB: pool},

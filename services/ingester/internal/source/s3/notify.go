@@ -44,15 +44,18 @@ type record struct {
 const hintBuffer = 4096
 
 // subscribe follows the bucket's notifications: each object created or removed under the
-// prefix becomes a key to look at. A plain NATS subscription, not a JetStream consumer:
-// the gateway publishes without JetStream's acknowledgement, so a stream would add no
-// delivery guarantee where the event is born, and none is needed here (a notification
-// only says "look"; the listing is the backstop). A JetStream stream that captures the
-// subject does not hide it from subscribers, so both setups work. The client connects in
-// the background and reconnects forever, so NATS being down at start or later delays
+// prefix becomes a key to look at. With a stream named (NATSStream), through a JetStream
+// durable consumer shared by every ingester of the bucket (jetstream.go), so that
+// notifications published while no ingester runs wait in the stream; without one, or
+// where the server has no JetStream, through a plain subscription. The client connects
+// in the background and reconnects forever, so NATS being down at start or later delays
 // objects by at most one listing interval and stops nothing.
 func (s *Source) subscribe(ctx context.Context) (<-chan hint, func(), error) {
+	if s.o.NATSStream != "" && s.o.NATSConsumer == "" {
+		return nil, nil, errors.New("notifications: a consumer name is required with a JetStream stream")
+	}
 	hints := make(chan hint, hintBuffer)
+	reconnected := make(chan struct{}, 1)
 	nc, err := nats.Connect(s.o.NATSURL,
 		nats.Name("ecomstream-ingester"),
 		nats.RetryOnFailedConnect(true),
@@ -64,46 +67,78 @@ func (s *Source) subscribe(ctx context.Context) (<-chan hint, func(), error) {
 				s.log.Warn().Err(err).Msg("notifications: disconnected from NATS; listing every interval meanwhile")
 			}
 		}),
-		nats.ReconnectHandler(func(*nats.Conn) { s.log.Info().Msg("notifications: reconnected to NATS") }),
+		nats.ReconnectHandler(func(*nats.Conn) {
+			s.log.Info().Msg("notifications: reconnected to NATS")
+			select {
+			case reconnected <- struct{}{}:
+			default:
+			}
+		}),
 	)
 	if err != nil {
 		return nil, nil, fmt.Errorf("notifications from %s: %w", redact(s.o.NATSURL), withoutURL(err))
 	}
-	sub, err := nc.Subscribe(s.o.NATSSubject, func(m *nats.Msg) {
-		now := s.o.Now()
-		var ev struct{ Records []record }
-		if err := json.Unmarshal(m.Data, &ev); err != nil {
-			return // not an event record (the gateway's s3:TestEvent at its start, say)
-		}
-		for _, r := range ev.Records {
-			key, ok := s.notified(r)
-			if !ok {
-				continue
-			}
-			h := hint{key: key, removed: strings.Contains(r.EventName, "ObjectRemoved:"), at: now}
-			if t, err := time.Parse(time.RFC3339Nano, r.EventTime); err == nil {
-				s.m.lag.Observe(max(0, now.Sub(t).Seconds()))
-				h.at = t
-			}
-			if r.S3.Object.ETag != nil {
-				h.etag, h.size = strings.Trim(*r.S3.Object.ETag, `"`), r.S3.Object.Size
-			}
-			select {
-			case hints <- h:
-			case <-ctx.Done():
-				return
-			default: // full: the listing will find it
-			}
-		}
-	})
+	ctx, cancel := context.WithCancel(ctx)
+	if s.o.NATSStream != "" {
+		done := s.follow(ctx, nc, hints, reconnected)
+		return hints, func() { cancel(); <-done; nc.Close() }, nil
+	}
+	sub, err := s.subscribeCore(ctx, nc, hints)
 	if err != nil {
+		cancel()
 		nc.Close()
-		return nil, nil, fmt.Errorf("notifications from %s: subscribe %s: %w", redact(s.o.NATSURL), s.o.NATSSubject, err)
+		return nil, nil, err
+	}
+	return hints, func() { cancel(); _ = sub.Unsubscribe(); nc.Close() }, nil
+}
+
+// subscribeCore is a plain NATS subscription: it receives what is published while it is
+// subscribed, nothing from before. The gateway publishes without JetStream's
+// acknowledgement either way; a stream that captures the subject does not hide it from
+// plain subscribers.
+func (s *Source) subscribeCore(ctx context.Context, nc *nats.Conn, hints chan<- hint) (*nats.Subscription, error) {
+	sub, err := nc.Subscribe(s.o.NATSSubject, func(m *nats.Msg) { s.notice(ctx, m.Data, hints) })
+	if err != nil {
+		return nil, fmt.Errorf("notifications from %s: subscribe %s: %w", redact(s.o.NATSURL), s.o.NATSSubject, err)
 	}
 	// Best effort: the subscription is on the server before the first listing, unless
 	// NATS is down (then the client subscribes when it connects).
 	_ = nc.FlushTimeout(2 * time.Second)
-	return hints, func() { _ = sub.Unsubscribe(); nc.Close() }, nil
+	return sub, nil
+}
+
+// notice turns one notification into hints, and tells whether all of them fit in the
+// queue. A hint that does not is dropped: the listing finds that object (and a stream
+// delivers the message again).
+func (s *Source) notice(ctx context.Context, data []byte, hints chan<- hint) (fit bool) {
+	now := s.o.Now()
+	var ev struct{ Records []record }
+	if err := json.Unmarshal(data, &ev); err != nil {
+		return true // not an event record (the gateway's s3:TestEvent at its start, say)
+	}
+	fit = true
+	for _, r := range ev.Records {
+		key, ok := s.notified(r)
+		if !ok {
+			continue
+		}
+		h := hint{key: key, removed: strings.Contains(r.EventName, "ObjectRemoved:"), at: now}
+		if t, err := time.Parse(time.RFC3339Nano, r.EventTime); err == nil {
+			s.m.lag.Observe(max(0, now.Sub(t).Seconds()))
+			h.at = t
+		}
+		if r.S3.Object.ETag != nil {
+			h.etag, h.size = strings.Trim(*r.S3.Object.ETag, `"`), r.S3.Object.Size
+		}
+		select {
+		case hints <- h:
+		case <-ctx.Done():
+			return false
+		default: // full: the listing will find it
+			fit = false
+		}
+	}
+	return fit
 }
 
 // notified returns the key a record is about, if it is an input object of this source.

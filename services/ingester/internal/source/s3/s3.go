@@ -76,6 +76,11 @@ type Options struct {
 	Log                  zerolog.Logger
 	Metrics              *Metrics // nil: not measured
 
+	// NATSStream and NATSConsumer name the JetStream stream that stores the subject and
+	// the durable consumer all ingesters of the bucket share (jetstream.go); an empty
+	// stream: a plain subscription, notifications published while none runs are lost.
+	NATSStream, NATSConsumer string
+
 	// Ticks, when set, starts each listing after the first instead of a ticker of
 	// ListInterval: tests count listings rather than wait for them.
 	Ticks <-chan time.Time

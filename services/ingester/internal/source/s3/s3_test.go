@@ -121,6 +121,7 @@ func (e *env) source(t testing.TB, prefix string, ticks chan time.Time) *Source 
 		ListInterval: time.Hour, Ticks: ticks, Log: zerolog.Nop(), Metrics: NewMetrics(e.reg)}
 	if e.n != nil {
 		o.NATSURL, o.NATSSubject = e.n.URL(), "s3.events"
+		o.NATSStream, o.NATSConsumer = testStream, "ingesters" // jetstream_test.go
 	}
 	s, err := New(e.c, o)
 	if err != nil {

@@ -1,0 +1,102 @@
+package collector
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/rs/zerolog"
+
+	"github.com/ecomstream/ecomstream/services/common/objstore"
+	"github.com/ecomstream/ecomstream/services/common/s3test"
+)
+
+// The backlog of a bucket prefix, against a real S3 server: the input objects the
+// ingesters would take (every compression, in sub-folders too), not dotfiles, reason
+// files, other names or what was put aside, under the directory mode's metric names.
+func TestBucketBacklogCountsTheInputObjectsUnderThePrefix(t *testing.T) {
+	g := s3test.StartGateway(t, s3test.Options{}, "bkt")
+	c := g.Client(t)
+	ctx := context.Background()
+	put := func(key string, size int) time.Time {
+		if _, err := c.PutObject(ctx, "bkt", key, strings.NewReader(strings.Repeat("x", size)), int64(size), minio.PutObjectOptions{}); err != nil {
+			t.Fatalf("put %s: %v", key, err)
+		}
+		st, err := c.StatObject(ctx, "bkt", key, minio.StatObjectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.LastModified
+	}
+	first := put("in/a.csv", 100)
+	put("in/sub/b.csv.gz", 20)
+	last := put("in/c.csv.zst", 3)
+	for _, key := range []string{"in/.d.csv.tmp", "in/.e.csv", "in/notes.txt", "in/f.csv.reason.txt",
+		"in/archive/a.1.csv", "in/failed/g.2.csv", "archive/in/a.3.csv", "failed/in/h.4.csv", "other/i.csv"} {
+		put(key, 1000)
+	}
+	now := last.Add(time.Hour)
+	b := &Backlog{Bucket: c, Location: objstore.Location{Bucket: "bkt", Prefix: "in/"}, Now: func() time.Time { return now }}
+	m := collect(t, b)
+	for key, want := range map[string]float64{
+		`ecomstream_collector_backlog_files`:                       3,
+		`ecomstream_collector_backlog_bytes`:                       123,
+		`ecomstream_collector_backlog_oldest_age_seconds`:          now.Sub(first).Seconds(),
+		`ecomstream_collector_backlog_errors_total`:                0,
+		`ecomstream_collector_scrape_success{collector="backlog"}`: 1,
+	} {
+		if got, ok := m[key]; !ok || got != want {
+			t.Errorf("%s = %v (present %v), want %v", key, got, ok, want)
+		}
+	}
+
+	// The whole bucket as the prefix: the archive and failed prefixes are still not backlog.
+	whole := collect(t, &Backlog{Bucket: c, Location: objstore.Location{Bucket: "bkt"}, Now: func() time.Time { return now }})
+	// in/a, in/sub/b, in/c, other/i, and in/archive/a.1, in/failed/g.2, which an ingester
+	// of the whole bucket takes too (its archive and failed prefixes are archive/, failed/).
+	if got := whole[`ecomstream_collector_backlog_files`]; got != 6 {
+		t.Errorf("whole bucket: %v pending objects, want 6", got)
+	}
+}
+
+// A listing that fails (the server down) is counted, logged and said in scrape_success,
+// and the backlog series are left out rather than served stale or as zero, as the
+// directory mode does with an unreadable directory; the next listing that works brings
+// them back.
+func TestBucketBacklogListingErrorsAreCountedAndTheSeriesLeftOut(t *testing.T) {
+	g := s3test.StartGateway(t, s3test.Options{}, "bkt")
+	c := g.Client(t)
+	if _, err := c.PutObject(context.Background(), "bkt", "in/a.csv", strings.NewReader("x\n"), 2, minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var log strings.Builder
+	col := New(zerolog.New(&log), 30*time.Second, &Backlog{Bucket: c, Location: objstore.Location{Bucket: "bkt", Prefix: "in/"}})
+	measure := func() map[string]float64 {
+		col.MeasureAll(context.Background())
+		return flatten(t, col)
+	}
+	if m := measure(); m[`ecomstream_collector_backlog_files`] != 1 {
+		t.Fatalf("before the failure: %v", m)
+	}
+	g.Kill()
+	m := measure()
+	if _, ok := m[`ecomstream_collector_backlog_files`]; ok {
+		t.Error("backlog_files served while the bucket cannot be listed")
+	}
+	if m[`ecomstream_collector_scrape_success{collector="backlog"}`] != 0 || m[`ecomstream_collector_backlog_errors_total`] != 1 {
+		t.Errorf("after a failed listing: %v", m)
+	}
+	if !strings.Contains(log.String(), "measurement failed") || !strings.Contains(log.String(), "s3://bkt/in/") {
+		t.Errorf("the failure is not logged with the location: %s", log.String())
+	}
+	if err := g.Start(); err != nil {
+		t.Fatal(err)
+	}
+	m = measure()
+	if m[`ecomstream_collector_backlog_files`] != 1 || m[`ecomstream_collector_scrape_success{collector="backlog"}`] != 1 ||
+		m[`ecomstream_collector_backlog_errors_total`] != 1 {
+		t.Errorf("after the server came back: %v", m)
+	}
+}
