@@ -132,17 +132,17 @@ func PipelineSLA(s SLA) *Builder {
 	d.WithPanel(series("Pending files or objects",
 		"Input waiting (*.csv, *.csv.gz, *.csv.zst, not dotfiles): counted by the collector in the incoming directory, and by each ingester replica in its queue, whichever its source (a directory, or a bucket's listing).",
 		unitShort, 8, 8, nil,
-		query(`max(ecomstream_collector_backlog_files)`, "collector (directory)"),
+		query(`max(ecomstream_collector_backlog_files)`, "collector (directory or bucket)"),
 		query(named(`max by (instance) (ecomstream_ingester_backlog_files{`+inst+`})`), "{{replica}}")))
 	d.WithPanel(series("Pending bytes",
 		"Stored bytes of the pending input (compressed ones as stored): the collector's count of the directory and each ingester replica's queue, either source.",
 		unitBytes, 8, 8, nil,
-		query(`max(ecomstream_collector_backlog_bytes)`, "collector (directory)"),
+		query(`max(ecomstream_collector_backlog_bytes)`, "collector (directory or bucket)"),
 		query(named(`max by (instance) (ecomstream_ingester_backlog_bytes{`+inst+`})`), "{{replica}}")))
 	d.WithPanel(series("Oldest pending file or object",
 		"Age (now − modification time, or the object's Last-Modified) of the oldest pending input: the latency it will have at least. Dashed: the P99 target ("+TargetText(s, "latency_p99", unitSeconds)+"), which the stale-backlog alert also uses.",
 		unitSeconds, 8, 8, Steps(s, "latency_p99"),
-		query(`max(ecomstream_collector_backlog_oldest_age_seconds)`, "collector (directory)"),
+		query(`max(ecomstream_collector_backlog_oldest_age_seconds)`, "collector (directory or bucket)"),
 		query(named(`max by (instance) (ecomstream_ingester_backlog_oldest_age_seconds{`+inst+`})`), "{{replica}}")))
 
 	d.WithRow(row("Bucket source (docker compose --profile s3): listing, notifications, S3 errors"))
