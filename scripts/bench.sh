@@ -179,10 +179,13 @@ measure_ingester() { # KEY DESCRIPTION
   rss_kb=$(cat "$work/ing.rss")
 }
 
+# BENCH_LOADERS (default all): which of the \copy loaders run; the 2-stream baseline and
+# the ingester always do (a quick comparison of ingester settings: BENCH_LOADERS=two).
+loaders=" ${BENCH_LOADERS:-file one two} "
 for r in $(seq "$REPEAT"); do
   [ "$REPEAT" -gt 1 ] && say "bench: round $r of $REPEAT"
-  measure copy_file "psql \\copy, one connection per file" copy_per_file
-  measure copy_one "psql \\copy, all files in one stream" copy_one_stream
+  [[ $loaders == *" file "* ]] && measure copy_file "psql \\copy, one connection per file" copy_per_file
+  [[ $loaders == *" one "* ]] && measure copy_one "psql \\copy, all files in one stream" copy_one_stream
   measure copy_two "psql \\copy, two parallel streams" copy_two_streams
   measure_ingester ingest "ingester end to end"
   if [ "$r" -lt "$REPEAT" ] || [ "${BENCH_SYNC_OFF:-0}" = 1 ]; then
@@ -220,8 +223,8 @@ read -r p50 p99 <<<"$(psql -qtAX -F ' ' "$(url "$db")" -c "SELECT
 
 # median KEY: the run with the median seconds (its other figures come with it).
 median() { sort -g "$work/$1.runs" | awk '{ l[NR] = $0 } END { print l[int((NR + 1) / 2)] }'; }
-read -r s_file pg_file wal_file _ h_file <<<"$(median copy_file)"
-read -r s_one pg_one wal_one _ h_one <<<"$(median copy_one)"
+[ -f "$work/copy_file.runs" ] && read -r s_file pg_file wal_file _ h_file <<<"$(median copy_file)"
+[ -f "$work/copy_one.runs" ] && read -r s_one pg_one wal_one _ h_one <<<"$(median copy_one)"
 read -r s_two pg_two wal_two _ h_two <<<"$(median copy_two)"
 read -r s_ing pg_ing wal_ing cpu_ing h_ing <<<"$(median ingest)"
 # range KEY: the lowest and highest rate of its runs, when there are several.
@@ -236,11 +239,11 @@ line() { # LABEL SECONDS PG_CPU WAL HOST_BUSY KEY
 cat <<EOT
 
 ecomstream bench: $total rows in $FILES files of $ROWS, primary key + 4 indexes, one PostgreSQL
-PostgreSQL: $durability$( [ "$REPEAT" -gt 1 ] && echo "; median of $REPEAT runs")
+PostgreSQL: $durability$( [ "$REPEAT" -gt 1 ] && echo "; median of $REPEAT runs")${BENCH_INGESTER_ARGS:+; ingester flags: $BENCH_INGESTER_ARGS}
 | loader                                           | seconds |  rows/s$( [ "$REPEAT" -gt 1 ] && echo " (range)") | × 2-stream \\copy | PostgreSQL µs CPU/row | WAL bytes/row | host CPU busy % |
 |--------------------------------------------------|--------:|--------:|------:|-------:|------:|----:|
-$(line "psql \\copy, one connection per file" "$s_file" "$pg_file" "$wal_file" "$h_file" copy_file)
-$(line "psql \\copy, all files in one stream" "$s_one" "$pg_one" "$wal_one" "$h_one" copy_one)
+$([ -f "$work/copy_file.runs" ] && line "psql \\copy, one connection per file" "$s_file" "$pg_file" "$wal_file" "$h_file" copy_file)
+$([ -f "$work/copy_one.runs" ] && line "psql \\copy, all files in one stream" "$s_one" "$pg_one" "$wal_one" "$h_one" copy_one)
 $(line "psql \\copy, 2 parallel streams (baseline)" "$s_two" "$pg_two" "$wal_two" "$h_two" copy_two)
 $(line "ingester end to end (watch..archive)" "$s_ing" "$pg_ing" "$wal_ing" "$h_ing" ingest)
 EOT
@@ -292,11 +295,14 @@ if [ "${BENCH_BREAKDOWN:-0}" = 1 ]; then
   # one and two streams: what the second stream costs per row, and what the ingester's
   # key order (each batch sorted by the primary key, services/ingester/internal/load)
   # saves in each case.
-  breakdown_events() { # LABEL DIR STREAMS
-    local label=$1 dir=$2 streams=$3 fs p pids=() c0 w0 t0 secs
+  breakdown_events() { # LABEL DIR STREAMS [direct]
+    local label=$1 dir=$2 streams=$3 fs p pids=() c0 w0 t0 secs target=events
     fresh_db brk_e
+    # direct: into the partition that holds the files' rows (generated just now: today's,
+    # named as package partition names it), skipping tuple routing.
+    [ "${4:-}" = direct ] && target=events_p$(date -u +%Y%m%d)
     fs=("$dir"/*.csv)
-    printf '%s\n' "${fs[@]:0:nb}" | sed "s|.*|\\\\copy events($cols) FROM '&' WITH (FORMAT csv, HEADER true)|" > "$work/brk.sql"
+    printf '%s\n' "${fs[@]:0:nb}" | sed "s|.*|\\\\copy $target($cols) FROM '&' WITH (FORMAT csv, HEADER true)|" > "$work/brk.sql"
     rm -f "$work"/brk.part.*; split -n "l/$streams" "$work/brk.sql" "$work/brk.part."
     psql -qX "$base" -c "CHECKPOINT" >/dev/null
     c0=$(pg_cpu); w0=$(wal_bytes); t0=$(now)
@@ -311,6 +317,7 @@ if [ "${BENCH_BREAKDOWN:-0}" = 1 ]; then
   breakdown_events "events as migrated, 1 stream, sorted" "$work/sorted" 1
   breakdown_events "events as migrated, 2 streams" "$work/files" 2
   breakdown_events "events as migrated, 2 streams, sorted" "$work/sorted" 2
+  breakdown_events "2 streams, sorted, into the partition" "$work/sorted" 2 direct
 fi
 
 # After the headline too: issue 8's memory bound. One file of BENCH_REJECTED_LINES (10,000)
