@@ -18,7 +18,9 @@
 # Sizes: BENCH_FILES (100) x BENCH_ROWS (10000); BENCH_REPEAT (1) runs each loader that
 # many times and reports the median rate; BENCH_SYNC_OFF=1 adds a labelled row of the
 # ingester with synchronous_commit off (a comparison, not the headline); BENCH_REJECTED=1
-# adds the ingester's peak RSS while it stores 10,000 rejected lines of invalid bytes.
+# adds the ingester's peak RSS while it stores 10,000 rejected lines of invalid bytes;
+# BENCH_COMPARE_BIN=path adds a row of another ingester binary (an earlier build: an A/B in
+# one run), measured just before bin/ingester in each round.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FILES=${BENCH_FILES:-100}
@@ -142,7 +144,7 @@ start_ingester() {
   rm -rf "$work/in" "$work/archive" "$work/failed"
   mkdir -p "$work/in" "$work/archive" "$work/failed"
   addr=127.0.0.1:$(free_port)
-  DATABASE_URL=$(url "$db") bin/ingester --input-dir "$work/in" --archive-dir "$work/archive" \
+  DATABASE_URL=$(url "$db") "${ing_bin:-bin/ingester}" --input-dir "$work/in" --archive-dir "$work/archive" \
     --failed-dir "$work/failed" --http-addr "$addr" --log-level warn ${BENCH_INGESTER_ARGS:-} 2>"$work/ingester.log" &
   ing_pid=$!
   wait_for 60 "the ingester to start" healthy
@@ -187,6 +189,10 @@ for r in $(seq "$REPEAT"); do
   [[ $loaders == *" file "* ]] && measure copy_file "psql \\copy, one connection per file" copy_per_file
   [[ $loaders == *" one "* ]] && measure copy_one "psql \\copy, all files in one stream" copy_one_stream
   measure copy_two "psql \\copy, two parallel streams" copy_two_streams
+  if [ -n "${BENCH_COMPARE_BIN:-}" ]; then
+    ing_bin=$BENCH_COMPARE_BIN measure_ingester ingest_cmp "ingester end to end, $BENCH_COMPARE_BIN"
+    stop_ingester; psql -qX "$base" -c "DROP DATABASE ingest_cmp" >/dev/null
+  fi
   measure_ingester ingest "ingester end to end"
   if [ "$r" -lt "$REPEAT" ] || [ "${BENCH_SYNC_OFF:-0}" = 1 ]; then
     stop_ingester; psql -qX "$base" -c "DROP DATABASE ingest" >/dev/null
@@ -247,6 +253,11 @@ $([ -f "$work/copy_one.runs" ] && line "psql \\copy, all files in one stream" "$
 $(line "psql \\copy, 2 parallel streams (baseline)" "$s_two" "$pg_two" "$wal_two" "$h_two" copy_two)
 $(line "ingester end to end (watch..archive)" "$s_ing" "$pg_ing" "$wal_ing" "$h_ing" ingest)
 EOT
+if [ -f "$work/ingest_cmp.runs" ]; then
+  read -r s_cmp pg_cmp wal_cmp cpu_cmp h_cmp <<<"$(median ingest_cmp)"
+  line "ingester, BENCH_COMPARE_BIN (see below)" "$s_cmp" "$pg_cmp" "$wal_cmp" "$h_cmp" ingest_cmp
+  echo "BENCH_COMPARE_BIN=$BENCH_COMPARE_BIN: $(printf '%.2f' "$(calc "1000000 * $cpu_cmp / $total")") CPU-seconds per million rows"
+fi
 if [ -f "$work/ingest_async.runs" ]; then
   read -r s_as pg_as wal_as _ h_as <<<"$(median ingest_async)"
   line "ingester, synchronous_commit off (NOT default)" "$s_as" "$pg_as" "$wal_as" "$h_as" ingest_async
