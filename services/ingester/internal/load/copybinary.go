@@ -18,8 +18,9 @@ import (
 // Rows going to events are sent in primary-key order (event_id, event_time) within
 // chunks of at most maxChunkRows rows or maxChunkBytes bytes: PostgreSQL then inserts
 // each chunk's keys into the primary key's btree in one sweep instead of at random
-// leaf pages, which costs it less CPU and fewer buffer evictions per row (the bench's
-// breakdown measures it). The chunk bounds the memory whatever the batch's or the file's
+// leaf pages, which costs it less CPU per row: 9 % less in make bench's A/B of the
+// ingester, 15 % with two \copy streams in its breakdown (reports/bench-20261202T0353Z.md),
+// for ~0.3 µs of the ingester's CPU a row. The chunk bounds the memory whatever the batch's or the file's
 // size. Rows going to the staging table keep their file order (their ord decides which
 // of two duplicates is the first), unsorted.
 //
@@ -48,8 +49,8 @@ const (
 	maxChunkRows  = 20000
 	maxChunkBytes = 3 << 20
 	// maxRowSlack is more than any valid row's encoding (fixed-size values, a category
-	// of at most 64 characters, a file name of at most 255 bytes): the last row of a
-	// full chunk fits without growing it.
+	// of at most 64 characters, a file name or object key of at most 1,024 bytes): the
+	// last row of a full chunk fits without growing it (a longer one would only grow it).
 	maxRowSlack = 4 << 10
 )
 
