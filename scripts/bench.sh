@@ -18,7 +18,9 @@
 # Sizes: BENCH_FILES (100) x BENCH_ROWS (10000); BENCH_REPEAT (1) runs each loader that
 # many times and reports the median rate; BENCH_SYNC_OFF=1 adds a labelled row of the
 # ingester with synchronous_commit off (a comparison, not the headline); BENCH_REJECTED=1
-# adds the ingester's peak RSS while it stores 10,000 rejected lines of invalid bytes.
+# adds the ingester's peak RSS while it stores 10,000 rejected lines of invalid bytes;
+# BENCH_COMPARE_BIN=path adds a row of another ingester binary (an earlier build: an A/B in
+# one run), measured just before bin/ingester in each round.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FILES=${BENCH_FILES:-100}
@@ -69,6 +71,13 @@ hz=$(getconf CLK_TCK)
 # that ended: per-file \copy sessions) and its live children (backends, WAL writer,
 # checkpointer).
 pg_cpu() { { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v pm="$pm" -v hz="$hz" '$1 == pm { t += $14 + $15 + $16 + $17 } $4 == pm { t += $14 + $15 } END { printf "%.3f", t / hz }'; }
+# The whole machine's busy and total CPU time (jiffies), from /proc/stat: the share busy
+# during a run shows how much the other tenants of a shared machine took.
+host_cpu() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
+host_busy() { # BUSY0 TOTAL0: percent busy since
+  local b1 t1; read -r b1 t1 <<<"$(host_cpu)"
+  calc "100 * ($b1 - $1) / ($t1 - $2)"
+}
 proc_cpu() { awk -v hz="$hz" '{ printf "%.3f", ($14 + $15) / hz }' "/proc/$1/stat"; }
 # WAL position in bytes: exact, where pg_stat_wal lags until a session reports.
 wal_bytes() { psql -qtAX "$base" -c "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')"; }
@@ -102,12 +111,12 @@ measure() {
   fresh_db "$key"
   psql -qX "$base" -c "CHECKPOINT" >/dev/null
   say "bench: $what"
-  local c0 w0 secs c1 w1
-  c0=$(pg_cpu); w0=$(wal_bytes)
+  local c0 w0 secs c1 w1 h0
+  c0=$(pg_cpu); w0=$(wal_bytes); h0=$(host_cpu)
   secs=$("$@")
   c1=$(pg_cpu); w1=$(wal_bytes)
   check_rows "$key" "$what"
-  echo "$secs $(calc "$c1 - $c0") $(calc "$w1 - $w0") 0" >> "$work/$key.runs"
+  echo "$secs $(calc "$c1 - $c0") $(calc "$w1 - $w0") 0 $(host_busy $h0)" >> "$work/$key.runs"
   psql -qX "$base" -c "DROP DATABASE $key" >/dev/null
 }
 
@@ -135,7 +144,7 @@ start_ingester() {
   rm -rf "$work/in" "$work/archive" "$work/failed"
   mkdir -p "$work/in" "$work/archive" "$work/failed"
   addr=127.0.0.1:$(free_port)
-  DATABASE_URL=$(url "$db") bin/ingester --input-dir "$work/in" --archive-dir "$work/archive" \
+  DATABASE_URL=$(url "$db") "${ing_bin:-bin/ingester}" --input-dir "$work/in" --archive-dir "$work/archive" \
     --failed-dir "$work/failed" --http-addr "$addr" --log-level warn ${BENCH_INGESTER_ARGS:-} 2>"$work/ingester.log" &
   ing_pid=$!
   wait_for 60 "the ingester to start" healthy
@@ -164,19 +173,26 @@ measure_ingester() { # KEY DESCRIPTION
   start_ingester "$1"
   psql -qX "$base" -c "CHECKPOINT" >/dev/null
   say "bench: $2"
-  local c0 w0 secs
-  c0=$(pg_cpu); w0=$(wal_bytes)
+  local c0 w0 secs h0
+  c0=$(pg_cpu); w0=$(wal_bytes); h0=$(host_cpu)
   secs=$(ingest)
-  echo "$secs $(calc "$(pg_cpu) - $c0") $(calc "$(wal_bytes) - $w0") $(cat "$work/ing.cpu")" >> "$work/$1.runs"
+  echo "$secs $(calc "$(pg_cpu) - $c0") $(calc "$(wal_bytes) - $w0") $(cat "$work/ing.cpu") $(host_busy $h0)" >> "$work/$1.runs"
   check_rows "$1" "$2"
   rss_kb=$(cat "$work/ing.rss")
 }
 
+# BENCH_LOADERS (default all): which of the \copy loaders run; the 2-stream baseline and
+# the ingester always do (a quick comparison of ingester settings: BENCH_LOADERS=two).
+loaders=" ${BENCH_LOADERS:-file one two} "
 for r in $(seq "$REPEAT"); do
   [ "$REPEAT" -gt 1 ] && say "bench: round $r of $REPEAT"
-  measure copy_file "psql \\copy, one connection per file" copy_per_file
-  measure copy_one "psql \\copy, all files in one stream" copy_one_stream
+  [[ $loaders == *" file "* ]] && measure copy_file "psql \\copy, one connection per file" copy_per_file
+  [[ $loaders == *" one "* ]] && measure copy_one "psql \\copy, all files in one stream" copy_one_stream
   measure copy_two "psql \\copy, two parallel streams" copy_two_streams
+  if [ -n "${BENCH_COMPARE_BIN:-}" ]; then
+    ing_bin=$BENCH_COMPARE_BIN measure_ingester ingest_cmp "ingester end to end, $BENCH_COMPARE_BIN"
+    stop_ingester; psql -qX "$base" -c "DROP DATABASE ingest_cmp" >/dev/null
+  fi
   measure_ingester ingest "ingester end to end"
   if [ "$r" -lt "$REPEAT" ] || [ "${BENCH_SYNC_OFF:-0}" = 1 ]; then
     stop_ingester; psql -qX "$base" -c "DROP DATABASE ingest" >/dev/null
@@ -189,9 +205,9 @@ if [ "${BENCH_SYNC_OFF:-0}" = 1 ]; then
     start_ingester ingest_async
     psql -qX "$base" -c "CHECKPOINT" >/dev/null
     say "bench: ingester end to end, synchronous_commit off (comparison only)"
-    c0=$(pg_cpu); w0=$(wal_bytes)
+    c0=$(pg_cpu); w0=$(wal_bytes); h0=$(host_cpu)
     secs=$(ingest)
-    echo "$secs $(calc "$(pg_cpu) - $c0") $(calc "$(wal_bytes) - $w0") $(cat "$work/ing.cpu")" >> "$work/ingest_async.runs"
+    echo "$secs $(calc "$(pg_cpu) - $c0") $(calc "$(wal_bytes) - $w0") $(cat "$work/ing.cpu") $(host_busy $h0)" >> "$work/ingest_async.runs"
     check_rows ingest_async "the synchronous_commit off ingester"
     stop_ingester; psql -qX "$base" -c "DROP DATABASE ingest_async" >/dev/null
   done
@@ -213,31 +229,38 @@ read -r p50 p99 <<<"$(psql -qtAX -F ' ' "$(url "$db")" -c "SELECT
 
 # median KEY: the run with the median seconds (its other figures come with it).
 median() { sort -g "$work/$1.runs" | awk '{ l[NR] = $0 } END { print l[int((NR + 1) / 2)] }'; }
-read -r s_file pg_file wal_file _ <<<"$(median copy_file)"
-read -r s_one pg_one wal_one _ <<<"$(median copy_one)"
-read -r s_two pg_two wal_two _ <<<"$(median copy_two)"
-read -r s_ing pg_ing wal_ing cpu_ing <<<"$(median ingest)"
+[ -f "$work/copy_file.runs" ] && read -r s_file pg_file wal_file _ h_file <<<"$(median copy_file)"
+[ -f "$work/copy_one.runs" ] && read -r s_one pg_one wal_one _ h_one <<<"$(median copy_one)"
+read -r s_two pg_two wal_two _ h_two <<<"$(median copy_two)"
+read -r s_ing pg_ing wal_ing cpu_ing h_ing <<<"$(median ingest)"
+# range KEY: the lowest and highest rate of its runs, when there are several.
+range() { [ "$REPEAT" -gt 1 ] && sort -g "$work/$1.runs" | awk -v n="$total" 'NR == 1 { hi = n / $1 } { lo = n / $1 } END { printf " (%.0f-%.0f)", lo, hi }'; }
 rate() { printf '%.0f' "$(calc "$total / $1")"; }
 r_two=$(rate "$s_two")
-line() { # LABEL SECONDS PG_CPU WAL
+line() { # LABEL SECONDS PG_CPU WAL HOST_BUSY KEY
   local r; r=$(rate "$2")
-  printf '| %-48s | %7.2f | %7d | %5.2f | %6.1f | %5.0f |\n' "$1" "$2" "$r" "$(calc "$r / $r_two")" \
-    "$(calc "1000000 * $3 / $total")" "$(calc "$4 / $total")"
+  printf '| %-48s | %7.2f | %7d%s | %5.2f | %6.1f | %5.0f | %3.0f |\n' "$1" "$2" "$r" "$(range "$6")" "$(calc "$r / $r_two")" \
+    "$(calc "1000000 * $3 / $total")" "$(calc "$4 / $total")" "$5"
 }
 cat <<EOT
 
 ecomstream bench: $total rows in $FILES files of $ROWS, primary key + 4 indexes, one PostgreSQL
-PostgreSQL: $durability$( [ "$REPEAT" -gt 1 ] && echo "; median of $REPEAT runs")
-| loader                                           | seconds |  rows/s | × 2-stream \\copy | PostgreSQL µs CPU/row | WAL bytes/row |
-|--------------------------------------------------|--------:|--------:|------:|-------:|------:|
-$(line "psql \\copy, one connection per file" "$s_file" "$pg_file" "$wal_file")
-$(line "psql \\copy, all files in one stream" "$s_one" "$pg_one" "$wal_one")
-$(line "psql \\copy, 2 parallel streams (baseline)" "$s_two" "$pg_two" "$wal_two")
-$(line "ingester end to end (watch..archive)" "$s_ing" "$pg_ing" "$wal_ing")
+PostgreSQL: $durability$( [ "$REPEAT" -gt 1 ] && echo "; median of $REPEAT runs")${BENCH_INGESTER_ARGS:+; ingester flags: $BENCH_INGESTER_ARGS}
+| loader                                           | seconds |  rows/s$( [ "$REPEAT" -gt 1 ] && echo " (range)") | × 2-stream \\copy | PostgreSQL µs CPU/row | WAL bytes/row | host CPU busy % |
+|--------------------------------------------------|--------:|--------:|------:|-------:|------:|----:|
+$([ -f "$work/copy_file.runs" ] && line "psql \\copy, one connection per file" "$s_file" "$pg_file" "$wal_file" "$h_file" copy_file)
+$([ -f "$work/copy_one.runs" ] && line "psql \\copy, all files in one stream" "$s_one" "$pg_one" "$wal_one" "$h_one" copy_one)
+$(line "psql \\copy, 2 parallel streams (baseline)" "$s_two" "$pg_two" "$wal_two" "$h_two" copy_two)
+$(line "ingester end to end (watch..archive)" "$s_ing" "$pg_ing" "$wal_ing" "$h_ing" ingest)
 EOT
+if [ -f "$work/ingest_cmp.runs" ]; then
+  read -r s_cmp pg_cmp wal_cmp cpu_cmp h_cmp <<<"$(median ingest_cmp)"
+  line "ingester, BENCH_COMPARE_BIN (see below)" "$s_cmp" "$pg_cmp" "$wal_cmp" "$h_cmp" ingest_cmp
+  echo "BENCH_COMPARE_BIN=$BENCH_COMPARE_BIN: $(printf '%.2f' "$(calc "1000000 * $cpu_cmp / $total")") CPU-seconds per million rows"
+fi
 if [ -f "$work/ingest_async.runs" ]; then
-  read -r s_as pg_as wal_as _ <<<"$(median ingest_async)"
-  line "ingester, synchronous_commit off (NOT default)" "$s_as" "$pg_as" "$wal_as"
+  read -r s_as pg_as wal_as _ h_as <<<"$(median ingest_async)"
+  line "ingester, synchronous_commit off (NOT default)" "$s_as" "$pg_as" "$wal_as" "$h_as" ingest_async
 fi
 cat <<EOT
 ingester: $(printf '%.2f' "$(calc "1000000 * $cpu_ing / $total")") CPU-seconds per million rows (user+sys), peak RSS $((rss_kb / 1024)) MiB
@@ -279,6 +302,33 @@ if [ "${BENCH_BREAKDOWN:-0}" = 1 ]; then
   all=("$pk" "CREATE INDEX ON t (event_type)" "CREATE INDEX ON t (user_id)" "CREATE INDEX ON t (product_id)" "CREATE INDEX ON t (event_time)")
   breakdown "primary key + 4 indexes (the schema)" "$work/files" "${all[@]}"
   breakdown "the schema, rows sorted by event_id" "$work/sorted" "${all[@]}"
+  # The schema as migrated (events partitioned by event_time, key (event_id, event_time)),
+  # one and two streams: what the second stream costs per row, and what the ingester's
+  # key order (each batch sorted by the primary key, services/ingester/internal/load)
+  # saves in each case.
+  breakdown_events() { # LABEL DIR STREAMS [direct]
+    local label=$1 dir=$2 streams=$3 fs p pids=() c0 w0 t0 secs target=events
+    fresh_db brk_e
+    # direct: into the partition that holds the files' rows (generated just now: today's,
+    # named as package partition names it), skipping tuple routing.
+    [ "${4:-}" = direct ] && target=events_p$(date -u +%Y%m%d)
+    fs=("$dir"/*.csv)
+    printf '%s\n' "${fs[@]:0:nb}" | sed "s|.*|\\\\copy $target($cols) FROM '&' WITH (FORMAT csv, HEADER true)|" > "$work/brk.sql"
+    rm -f "$work"/brk.part.*; split -n "l/$streams" "$work/brk.sql" "$work/brk.part."
+    psql -qX "$base" -c "CHECKPOINT" >/dev/null
+    c0=$(pg_cpu); w0=$(wal_bytes); t0=$(now)
+    for p in "$work"/brk.part.*; do psql -qX -v ON_ERROR_STOP=1 "$(url brk_e)" -f "$p" >/dev/null & pids+=($!); done
+    for p in "${pids[@]}"; do wait "$p"; done
+    secs=$(calc "$(now) - $t0")
+    printf '| %-40s | %6.1f | %5.0f | %7d |\n' "$label" "$(calc "1000000 * ($(pg_cpu) - $c0) / $brows")" \
+      "$(calc "($(wal_bytes) - $w0) / $brows")" "$(printf '%.0f' "$(calc "$brows / $secs")")" >> "$work/breakdown.md"
+    psql -qX "$base" -c "DROP DATABASE brk_e" >/dev/null
+  }
+  breakdown_events "events as migrated, 1 stream" "$work/files" 1
+  breakdown_events "events as migrated, 1 stream, sorted" "$work/sorted" 1
+  breakdown_events "events as migrated, 2 streams" "$work/files" 2
+  breakdown_events "events as migrated, 2 streams, sorted" "$work/sorted" 2
+  breakdown_events "2 streams, sorted, into the partition" "$work/sorted" 2 direct
 fi
 
 # After the headline too: issue 8's memory bound. One file of BENCH_REJECTED_LINES (10,000)

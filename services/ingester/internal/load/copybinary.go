@@ -1,17 +1,28 @@
 package load
 
 import (
+	"cmp"
+	"encoding/binary"
 	"errors"
 	"io"
+	"slices"
 	"sync"
 
 	"github.com/ecomstream/ecomstream/services/ingester/internal/pgcopy"
 )
 
 // copyReader streams a source's good rows as COPY's binary format for
-// pgconn.PgConn.CopyFrom: each row is validated and encoded straight into one reused
-// buffer (no []any per row, no per-value type lookup), which holds at most one read's
-// worth of rows plus one, whatever the batch's size.
+// pgconn.PgConn.CopyFrom: each row is validated and encoded straight into a reused
+// buffer (no []any per row, no per-value type lookup).
+//
+// Rows going to events are sent in primary-key order (event_id, event_time) within
+// chunks of at most maxChunkRows rows or maxChunkBytes bytes: PostgreSQL then inserts
+// each chunk's keys into the primary key's btree in one sweep instead of at random
+// leaf pages, which costs it less CPU per row: 9 % less in make bench's A/B of the
+// ingester, 15 % with two \copy streams in its breakdown (reports/bench-20261202T0353Z.md),
+// for ~0.3 µs of the ingester's CPU a row. The chunk bounds the memory whatever the batch's or the file's
+// size. Rows going to the staging table keep their file order (their ord decides which
+// of two duplicates is the first), unsorted.
 //
 // pgconn reads it on a goroutine of its own, which it does not always wait for (it
 // returns at once when the connection breaks): stop must be called once CopyFrom has
@@ -23,6 +34,69 @@ type copyReader struct {
 	buf     []byte
 	off     int
 	ended   bool
+	sorted  bool
+
+	chunk   *chunk // rows encoded, waiting to be sent in key order
+	next    int    // the next of chunk.rows to send
+	srcDone bool   // the source has no more rows for this COPY
+}
+
+// Chunk bounds: a default batch (20,000 rows of ~130-150 encoded bytes) is one chunk;
+// the byte bound holds for wide rows. A chunk is allocated at its bound (3.7 MiB: no
+// growth, whose garbage would raise the heap's peak) when a COPY first has a row for
+// it, and reused from one COPY to the next.
+const (
+	maxChunkRows  = 20000
+	maxChunkBytes = 3 << 20
+	// maxRowSlack is more than any valid row's encoding (fixed-size values, a category
+	// of at most 64 characters, a file name or object key of at most 1,024 bytes): the
+	// last row of a full chunk fits without growing it (a longer one would only grow it).
+	maxRowSlack = 4 << 10
+)
+
+// chunk is a set of encoded rows and their keys, sorted before they are sent.
+type chunk struct {
+	data []byte
+	rows []chunkRow
+}
+
+// chunkRow is one encoded row: its primary key and where its bytes are in data.
+type chunkRow struct {
+	hi, lo   uint64 // event_id, big-endian halves: their order is the uuid's (bytewise)
+	t        int64  // event_time, microseconds
+	off, end int32  // data is below 2 GiB: maxChunkBytes plus one row
+}
+
+func compareRows(a, b chunkRow) int {
+	if c := cmp.Compare(a.hi, b.hi); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.lo, b.lo); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.t, b.t)
+}
+
+// freeChunks keeps chunks for the next COPY. Not a sync.Pool: that drops its items at
+// every GC, and a chunk grown again per batch would double the heap's peak.
+// Its capacity bounds the idle chunks kept (one per worker is what is used).
+var freeChunks = make(chan *chunk, 8)
+
+func getChunk() *chunk {
+	select {
+	case c := <-freeChunks:
+		return c
+	default:
+		return &chunk{data: make([]byte, 0, maxChunkBytes+maxRowSlack), rows: make([]chunkRow, 0, maxChunkRows)}
+	}
+}
+
+func putChunk(c *chunk) {
+	c.data, c.rows = c.data[:0], c.rows[:0]
+	select {
+	case freeChunks <- c:
+	default:
+	}
 }
 
 var errCopyStopped = errors.New("copy stopped")
@@ -31,11 +105,15 @@ var errCopyStopped = errors.New("copy stopped")
 func (r *copyReader) stop() {
 	r.mu.Lock()
 	r.stopped = true
+	if r.chunk != nil {
+		putChunk(r.chunk)
+		r.chunk = nil
+	}
 	r.mu.Unlock()
 }
 
 func newCopyReader(src *source) *copyReader {
-	return &copyReader{src: src, buf: pgcopy.AppendHeader(make([]byte, 0, 96<<10))}
+	return &copyReader{src: src, buf: pgcopy.AppendHeader(make([]byte, 0, 96<<10)), sorted: !src.staging}
 }
 
 // Read fills p with encoded rows; a read error of the source aborts the COPY (pgconn
@@ -51,15 +129,27 @@ func (r *copyReader) Read(p []byte) (int, error) {
 		r.off = 0
 	}
 	for len(r.buf) < len(p) && !r.ended {
-		if !r.src.Next() {
-			if err := r.src.Err(); err != nil {
-				return 0, err
+		if r.sorted {
+			if r.chunk != nil && r.next < len(r.chunk.rows) {
+				row := r.chunk.rows[r.next]
+				r.next++
+				r.buf = append(r.buf, r.chunk.data[row.off:row.end]...)
+				continue
 			}
-			r.buf = pgcopy.AppendTrailer(r.buf)
-			r.ended = true
-			break
+			if !r.srcDone {
+				if err := r.fill(); err != nil {
+					return 0, err
+				}
+				continue
+			}
+		} else if r.src.Next() {
+			r.buf = r.src.appendRow(r.buf)
+			continue
+		} else if err := r.src.Err(); err != nil {
+			return 0, err
 		}
-		r.buf = r.src.appendRow(r.buf)
+		r.buf = pgcopy.AppendTrailer(r.buf)
+		r.ended = true
 	}
 	n := copy(p, r.buf)
 	r.off = n
@@ -67,4 +157,32 @@ func (r *copyReader) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	return n, nil
+}
+
+// fill encodes the source's next rows into the chunk, up to its bounds, and sorts them.
+func (r *copyReader) fill() error {
+	more := func() bool {
+		if r.src.Next() {
+			return true
+		}
+		r.srcDone = true
+		return false
+	}
+	if !more() {
+		return r.src.Err()
+	}
+	if r.chunk == nil { // a COPY with no good row (a file of garbage) takes none
+		r.chunk = getChunk()
+	}
+	c := r.chunk
+	c.data, c.rows, r.next = c.data[:0], c.rows[:0], 0
+	for ok := true; ok; ok = len(c.rows) < maxChunkRows && len(c.data) < maxChunkBytes && more() {
+		off := len(c.data)
+		c.data = r.src.appendRow(c.data)
+		id := &r.src.ev.EventID
+		c.rows = append(c.rows, chunkRow{hi: binary.BigEndian.Uint64(id[:8]), lo: binary.BigEndian.Uint64(id[8:]),
+			t: r.src.ev.EventTime.UnixMicro(), off: int32(off), end: int32(len(c.data))})
+	}
+	slices.SortFunc(c.rows, compareRows)
+	return r.src.Err()
 }
