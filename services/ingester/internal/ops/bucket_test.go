@@ -347,3 +347,34 @@ func TestBucketRetryInterruptedAfterThePutIsFinishedByASecondRunWithoutASecondCo
 		t.Errorf("bucket %v: want only the first retries' copies, no second copy, nothing left in failed/", got)
 	}
 }
+
+func TestBucketFailedAndRetryTakeKeysWithSpacesPlusPercentAndUnicodeAsTheyAre(t *testing.T) {
+	f := newBucketFixture(t, "s3://ecom/in/")
+	for _, key := range []string{"in/a b.csv", "in/a+b.csv", "in/a%20b.csv", "in/été 東京.csv.gz", "in/a%2Fb.csv"} {
+		name := f.fail(t, key, "bytes of "+key+"\n", "not_csv: x")
+		f.e.now = time.Now
+		var listed bool
+		for _, ff := range f.failedJSON(t, failedFlags{Since: time.Hour, Limit: 20}) {
+			listed = listed || ff.Name == name
+		}
+		if !listed {
+			t.Errorf("%q: failed does not list %q", key, name)
+		}
+		f.out.Reset()
+		if err := runRetry(context.Background(), f.e, &retryFlags{}, []string{name}); err != nil {
+			t.Fatalf("retry %q: %v", name, err)
+		}
+		stem, ext := splitName(strings.TrimPrefix(key, "in/"))
+		want := "in/" + stem + ".retry1" + ext
+		objs := f.objects(t)
+		if objs[want] != "bytes of "+key+"\n" {
+			t.Errorf("retry of %q: bucket %v, want %q with its bytes", key, keysOf(objs), want)
+		}
+		if _, ok := objs["failed/"+name]; ok {
+			t.Errorf("retry of %q left failed/%s", key, name)
+		}
+		if !s3source.Accepts(f.loc, "archive/", "failed/", want) {
+			t.Errorf("the source would not take %q", want)
+		}
+	}
+}
