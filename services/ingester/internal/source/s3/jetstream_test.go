@@ -328,3 +328,57 @@ func TestALostStreamIsMadeAgainAndNotificationsResume(t *testing.T) {
 		t.Fatalf("fell back instead of making the stream again: %s", log.String())
 	}
 }
+
+// A consumer of the name that the ingester cannot consume (someone made it push-based:
+// pull requests to it are refused) is a refusal like a refused stream: a warning, the
+// plain subscription, and notifications still arrive.
+func TestAConsumerThatCannotBePulledFallsBackToAPlainSubscription(t *testing.T) {
+	e := setup(t, true)
+	js := jsClient(t, e.n.URL())
+	ctx := context.Background()
+	if _, err := js.CreateStream(ctx, streamConfig("S3TEST", "s3.events")); err != nil {
+		t.Fatal(err)
+	}
+	push := consumerConfig("ingesters", "s3.events")
+	if _, err := jsPushConsumer(t, e.n.URL(), "S3TEST", push); err != nil {
+		t.Fatal(err)
+	}
+	var log syncBuffer
+	s := e.jsSource(t, e.n.URL(), "ingesters", &log)
+	k := newSink()
+	discover(t, s, k)
+	k.await(t, "the first listing", func() bool { return k.listings() == 1 })
+	for i := 0; ; i++ {
+		if i == 600 {
+			t.Fatalf("no notification with a consumer that cannot be pulled: %s", log.String())
+		}
+		e.put(t, fmt.Sprintf("in/push-%03d.csv", i), "x\n")
+		if len(k.names()) > 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond) // pacing of the probes, not an assertion
+	}
+	if k.listings() != 1 {
+		t.Fatalf("%d listings; the object must have come from a notification", k.listings())
+	}
+	if !strings.Contains(log.String(), "JetStream not available") {
+		t.Fatalf("no fallback warning: %s", log.String())
+	}
+}
+
+// jsPushConsumer makes a push consumer (one with a deliver subject) through the legacy
+// JetStream API, which the jetstream package no longer offers.
+func jsPushConsumer(t *testing.T, url, stream string, c jetstream.ConsumerConfig) (*nats.ConsumerInfo, error) {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := nc.JetStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js.AddConsumer(stream, &nats.ConsumerConfig{Durable: c.Durable, DeliverSubject: "someone.elses.inbox",
+		FilterSubject: c.FilterSubject, AckPolicy: nats.AckExplicitPolicy, DeliverPolicy: nats.DeliverNewPolicy})
+}
