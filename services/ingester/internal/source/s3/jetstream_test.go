@@ -382,3 +382,84 @@ func jsPushConsumer(t *testing.T, url, stream string, c jetstream.ConsumerConfig
 	return js.AddConsumer(stream, &nats.ConsumerConfig{Durable: c.Durable, DeliverSubject: "someone.elses.inbox",
 		FilterSubject: c.FilterSubject, AckPolicy: nats.AckExplicitPolicy, DeliverPolicy: nats.DeliverNewPolicy})
 }
+
+// A consumer of the shared name that filters another subject (a second deployment
+// reading another subject under the default stream and consumer names, or an operator's
+// consumer) never delivers this ingester's notifications, and consuming it would take
+// the other one's: this ingester falls back to the plain subscription of its own
+// subject, and the other's messages stay for it.
+func TestAConsumerOfAnotherSubjectFallsBackAndLeavesItsMessages(t *testing.T) {
+	e := setup(t, true)
+	js := jsClient(t, e.n.URL())
+	ctx := context.Background()
+	sc := streamConfig("S3TEST", "s3.events")
+	sc.Subjects = []string{"other.events", "s3.events"}
+	if _, err := js.CreateStream(ctx, sc); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateConsumer(ctx, "S3TEST", consumerConfig("ingesters", "other.events")); err != nil {
+		t.Fatal(err)
+	}
+	var log syncBuffer
+	s := e.jsSource(t, e.n.URL(), "ingesters", &log)
+	k := newSink()
+	discover(t, s, k)
+	k.await(t, "the first listing", func() bool { return k.listings() == 1 })
+	// The other deployment's notification, published after this one attached.
+	nc, err := nats.Connect(e.n.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	for i := 0; ; i++ {
+		if i == 600 {
+			t.Fatalf("no notification with a consumer of another subject: %s", log.String())
+		}
+		e.put(t, fmt.Sprintf("in/mine-%03d.csv", i), "x\n")
+		if len(k.names()) > 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond) // pacing of the probes, not an assertion
+	}
+	if k.listings() != 1 {
+		t.Fatalf("%d listings; the object must have come from a notification", k.listings())
+	}
+	if err := nc.Publish("other.events", []byte(`{"Records":[]}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	ci := awaitConsumer(t, js, "ingesters", func(ci *jetstream.ConsumerInfo) bool { return ci.NumPending+uint64(ci.NumAckPending) >= 1 })
+	if ci.AckFloor.Consumer != 0 {
+		t.Fatalf("this ingester acknowledged the other subject's messages: %+v", ci)
+	}
+}
+
+// A consumer's filter delivers the subject as the server matches subjects: '*' one
+// token, '>' one or more, no filter every subject of the stream.
+func TestAConsumerFilterDeliversTheSubjectAsTheServerMatchesIt(t *testing.T) {
+	for _, tc := range []struct {
+		filter string
+		more   []string
+		want   bool
+	}{
+		{"", nil, true},
+		{"s3.events", nil, true},
+		{"s3.*", nil, true},
+		{"*.events", nil, true},
+		{"s3.>", nil, true},
+		{">", nil, true},
+		{"", []string{"other.events", "s3.>"}, true},
+		{"other.events", nil, false},
+		{"s3", nil, false},
+		{"s3.events.x", nil, false},
+		{"s3.events.>", nil, false},
+		{"s3.*.x", nil, false},
+		{"", []string{"other.>"}, false},
+	} {
+		if got := filters(tc.filter, tc.more, "s3.events"); got != tc.want {
+			t.Errorf("filter %q %v delivers s3.events: %v, want %v", tc.filter, tc.more, got, tc.want)
+		}
+	}
+}
