@@ -237,19 +237,7 @@ func TestWithoutJetStreamTheSourceFallsBackToAPlainSubscription(t *testing.T) {
 	}
 	// As in TestNotificationFindsAnObjectWithoutAListing: the gateway may connect after
 	// the first put, so put until one is notified; no second listing runs.
-	for i := 0; ; i++ {
-		if i == 600 {
-			t.Fatal("no notification through the plain subscription")
-		}
-		e.put(t, fmt.Sprintf("in/plain-%03d.csv", i), "x\n")
-		if len(k.names()) > 0 {
-			break
-		}
-		time.Sleep(100 * time.Millisecond) // pacing of the probes, not an assertion
-	}
-	if k.listings() != 1 {
-		t.Fatalf("%d listings; the object must have come from a notification", k.listings())
-	}
+	e.putUntilNotified(t, k, "in/plain-%03d.csv", &log)
 	if v := testutil.ToFloat64(s.m.errors.WithLabelValues(opNotify)); v < 1 {
 		t.Fatalf("the fallback was not counted as a notification error: %v", v)
 	}
@@ -348,19 +336,7 @@ func TestAConsumerThatCannotBePulledFallsBackToAPlainSubscription(t *testing.T) 
 	k := newSink()
 	discover(t, s, k)
 	k.await(t, "the first listing", func() bool { return k.listings() == 1 })
-	for i := 0; ; i++ {
-		if i == 600 {
-			t.Fatalf("no notification with a consumer that cannot be pulled: %s", log.String())
-		}
-		e.put(t, fmt.Sprintf("in/push-%03d.csv", i), "x\n")
-		if len(k.names()) > 0 {
-			break
-		}
-		time.Sleep(100 * time.Millisecond) // pacing of the probes, not an assertion
-	}
-	if k.listings() != 1 {
-		t.Fatalf("%d listings; the object must have come from a notification", k.listings())
-	}
+	e.putUntilNotified(t, k, "in/push-%03d.csv", &log)
 	if !strings.Contains(log.String(), "JetStream not available") {
 		t.Fatalf("no fallback warning: %s", log.String())
 	}
@@ -411,19 +387,7 @@ func TestAConsumerOfAnotherSubjectFallsBackAndLeavesItsMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	for i := 0; ; i++ {
-		if i == 600 {
-			t.Fatalf("no notification with a consumer of another subject: %s", log.String())
-		}
-		e.put(t, fmt.Sprintf("in/mine-%03d.csv", i), "x\n")
-		if len(k.names()) > 0 {
-			break
-		}
-		time.Sleep(100 * time.Millisecond) // pacing of the probes, not an assertion
-	}
-	if k.listings() != 1 {
-		t.Fatalf("%d listings; the object must have come from a notification", k.listings())
-	}
+	e.putUntilNotified(t, k, "in/mine-%03d.csv", &log)
 	if err := nc.Publish("other.events", []byte(`{"Records":[]}`)); err != nil {
 		t.Fatal(err)
 	}
@@ -461,5 +425,25 @@ func TestAConsumerFilterDeliversTheSubjectAsTheServerMatchesIt(t *testing.T) {
 		if got := filters(tc.filter, tc.more, "s3.events"); got != tc.want {
 			t.Errorf("filter %q %v delivers s3.events: %v, want %v", tc.filter, tc.more, got, tc.want)
 		}
+	}
+}
+
+// putUntilNotified puts objects named by format (the gateway may connect to NATS after
+// the first put) until the sink has one, and checks that it came from a notification:
+// no second listing ran. The bound only ends a test that would otherwise hang.
+func (e *env) putUntilNotified(t *testing.T, k *sink, format string, log *syncBuffer) {
+	t.Helper()
+	for i := 0; ; i++ {
+		if i == 600 {
+			t.Fatalf("no notification: %s", log.String())
+		}
+		e.put(t, fmt.Sprintf(format, i), "x\n")
+		if len(k.names()) > 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond) // pacing of the probes, not an assertion
+	}
+	if k.listings() != 1 {
+		t.Fatalf("%d listings; the object must have come from a notification", k.listings())
 	}
 }
