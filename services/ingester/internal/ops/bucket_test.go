@@ -378,3 +378,28 @@ func TestBucketFailedAndRetryTakeKeysWithSpacesPlusPercentAndUnicodeAsTheyAre(t 
 		}
 	}
 }
+
+func TestBucketRetryOfAnObjectWhoseNameTheSourceShortenedPutsItBackUnderAKeyTheSourceTakes(t *testing.T) {
+	f := newBucketFixture(t, "s3://ecom/in/")
+	key := "in/" + strings.Repeat("é", 120) + ".csv" // 240 bytes of stem: cut to fit failed/ and .reason.txt
+	name := f.fail(t, key, "long bytes\n", "not_csv: x")
+	if strings.Contains(name, strings.Repeat("é", 120)) {
+		t.Fatalf("the source kept the whole stem: %s", name)
+	}
+	f.e.now = time.Now
+	if err := runRetry(context.Background(), f.e, &retryFlags{}, []string{name}); err != nil {
+		t.Fatalf("retry %q: %v", name, err)
+	}
+	var placed []string
+	for k, v := range f.objects(t) {
+		if strings.HasPrefix(k, "failed/") {
+			t.Errorf("left in failed/: %s", k)
+		}
+		if v == "long bytes\n" && s3source.Accepts(f.loc, "archive/", "failed/", k) {
+			placed = append(placed, k)
+		}
+	}
+	if len(placed) != 1 || !strings.Contains(placed[0], ".retry1.csv") {
+		t.Errorf("placed %v, want one retry1 copy the source takes", placed)
+	}
+}
