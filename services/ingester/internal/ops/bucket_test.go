@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -401,5 +402,31 @@ func TestBucketRetryOfAnObjectWhoseNameTheSourceShortenedPutsItBackUnderAKeyTheS
 	}
 	if len(placed) != 1 || !strings.Contains(placed[0], ".retry1.csv") {
 		t.Errorf("placed %v, want one retry1 copy the source takes", placed)
+	}
+}
+
+// Looking whether a retry name is used aside reads one key of a listing that has more
+// pages; the listing's goroutine ends with it instead of waiting forever to hand over
+// the next page (one leaked per candidate name, in a command that may try many).
+func TestBucketRetryNameLookLeavesNoListingRunning(t *testing.T) {
+	f := newBucketFixture(t, "s3://ecom/in/")
+	for i := range 4 {
+		f.put(t, fmt.Sprintf("archive/x.retry1.%d.csv", i), "archived")
+	}
+	b := f.e.store.(*bucketStore)
+	used, err := b.asideUsed(context.Background(), "x.retry1.")
+	if err != nil || !used {
+		t.Fatalf("asideUsed: %v, %v; want used", used, err)
+	}
+	// The bound only ends a test that would otherwise hang; the goroutine ends at once.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		buf := make([]byte, 1<<20)
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		if !strings.Contains(stacks, "minio-go/v7.(*Client).ListObjects") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a listing is still running:\n%s", stacks)
+		}
 	}
 }
