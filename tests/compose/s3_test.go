@@ -88,6 +88,12 @@ func TestS3ProfileWiring(t *testing.T) {
 	if net, ok := colSvc.Networks["default"]; !ok || net == nil || !slices.Contains(net.Aliases, "collector") {
 		t.Errorf("collector-s3 does not answer to the alias collector (Prometheus' collector job): %v", colSvc.Networks)
 	}
+	// Counted by the ingesters' rule: the same archive and failed prefixes (settings or defaults).
+	for _, k := range []string{"S3_ARCHIVE_PREFIX", "S3_FAILED_PREFIX"} {
+		if c, i := settingValue(t, "collector-s3", k), settingValue(t, "ingester-s3", k); c != i {
+			t.Errorf("collector-s3 leaves out %s %q, ingester-s3 puts objects under %q", k, c, i)
+		}
+	}
 	if src := envOf(service(t, p, "collector"))["COLLECTOR_SOURCE"]; src != "" {
 		t.Errorf("the default collector measures %q, want its directory", src)
 	}

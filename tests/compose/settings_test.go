@@ -54,7 +54,7 @@ func (s settings) lookup(name string) (config.Setting, bool) {
 var programOf = map[string]string{
 	"generator": "generator", "ingester": "ingester", "collector": "collector",
 	"migrate": "ingester", "loadgen": "generator",
-	"generator-s3": "generator", "ingester-s3": "ingester",
+	"generator-s3": "generator", "ingester-s3": "ingester", "collector-s3": "collector",
 }
 
 // readSettings lists the settings of program name by reflection over its settings

@@ -437,6 +437,12 @@ func TestCollectorMeasuresTheBacklogWhereTheIngestersRead(t *testing.T) {
 			}
 			return
 		}
+		// The same archive and failed prefixes: what is under them is not backlog.
+		for _, p := range []string{"S3_ARCHIVE_PREFIX", "S3_FAILED_PREFIX"} {
+			if a, b := envValue(t, ms, ic, "INGESTER_"+p, "archive/ or failed/ (default)"), envValue(t, ms, cc, "COLLECTOR_"+p, "archive/ or failed/ (default)"); a != b {
+				t.Errorf("%s: ingester %q, collector %q", p, a, b)
+			}
+		}
 		// The same endpoint, region and keys as the ingesters.
 		for _, v := range []string{"AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID"} {
 			if a, b := envValue(t, ms, ic, v, "-"), envValue(t, ms, cc, v, "-"); a != b {

@@ -7,6 +7,7 @@ package settings
 
 import (
 	"io"
+	"strings"
 	"time"
 
 	"github.com/ecomstream/ecomstream/services/common/config"
@@ -19,8 +20,12 @@ const Prefix = "COLLECTOR"
 // Config is the collector's settings.
 type Config struct {
 	config.Base
-	WatchDir         string        `envconfig:"WATCH_DIR" flag:"watch-dir" default:"/data/incoming" desc:"the volume's incoming directory (backlog)"`
-	Source           string        `envconfig:"SOURCE" flag:"source" default:"" desc:"s3://BUCKET/PREFIX: measure the backlog of that bucket prefix (the ingesters' INGESTER_SOURCE; endpoint and keys from AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) instead of the watched directory; empty = the directory"`
+	WatchDir string `envconfig:"WATCH_DIR" flag:"watch-dir" default:"/data/incoming" desc:"the volume's incoming directory (backlog)"`
+	Source   string `envconfig:"SOURCE" flag:"source" default:"" desc:"s3://BUCKET/PREFIX: measure the backlog of that bucket prefix (the ingesters' INGESTER_SOURCE; endpoint and keys from AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) instead of the watched directory; empty = the directory"`
+	// The ingesters' INGESTER_S3_ARCHIVE_PREFIX and _FAILED_PREFIX: objects there are
+	// done, not backlog.
+	S3ArchivePrefix  string        `envconfig:"S3_ARCHIVE_PREFIX" flag:"s3-archive-prefix" default:"archive/" desc:"with COLLECTOR_SOURCE: the ingesters' INGESTER_S3_ARCHIVE_PREFIX (objects there are not backlog)"`
+	S3FailedPrefix   string        `envconfig:"S3_FAILED_PREFIX" flag:"s3-failed-prefix" default:"failed/" desc:"with COLLECTOR_SOURCE: the ingesters' INGESTER_S3_FAILED_PREFIX (objects there are not backlog)"`
 	Interval         time.Duration `envconfig:"INTERVAL" flag:"interval" default:"5s" desc:"how often it measures"`
 	Window           time.Duration `envconfig:"WINDOW" flag:"window" default:"5m" desc:"sliding window of latency percentiles, bands, throughput, error rate, duplicates"`
 	QueryInterval    time.Duration `envconfig:"QUERY_INTERVAL" flag:"query-interval" default:"30s" desc:"how often the report's five (full-table) queries are timed"`
@@ -51,8 +56,13 @@ func (c *Config) Validate() error {
 	v.If(c.DatabaseURL == "", &c.DatabaseURL, "is required")
 	if c.Source == "" {
 		v.If(c.WatchDir == "", &c.WatchDir, "is required")
-	} else if _, err := objstore.Parse(c.Source); err != nil {
-		v.Errorf(&c.Source, "%v", err)
+	} else {
+		if _, err := objstore.Parse(c.Source); err != nil {
+			v.Errorf(&c.Source, "%v", err)
+		}
+		// As the ingester checks its own: an empty prefix would put every key aside.
+		v.If(c.S3ArchivePrefix == "" || !strings.HasSuffix(c.S3ArchivePrefix, "/"), &c.S3ArchivePrefix, "must be a non-empty prefix ending in '/'")
+		v.If(c.S3FailedPrefix == "" || !strings.HasSuffix(c.S3FailedPrefix, "/"), &c.S3FailedPrefix, "must be a non-empty prefix ending in '/'")
 	}
 	v.If(c.Interval <= 0, &c.Interval, "must be > 0")
 	v.If(c.Window <= 0, &c.Window, "must be > 0")

@@ -17,6 +17,12 @@ func TestSourceIsADirectoryOrABucketLocation(t *testing.T) {
 		"--source=s3://shop-events --watch-dir=": "",
 		"--source=/data/incoming":                "COLLECTOR_SOURCE",
 		"--source=s3://B/x":                      "COLLECTOR_SOURCE",
+		// The ingesters' archive and failed prefixes: folders of the bucket, never empty
+		// (an empty one would make every object "done"); only read with a source.
+		"--source=s3://shop-events/in/ --s3-archive-prefix=in/done/ --s3-failed-prefix=in/bad/": "",
+		"--source=s3://shop-events/in/ --s3-archive-prefix=":                                    "COLLECTOR_S3_ARCHIVE_PREFIX",
+		"--source=s3://shop-events/in/ --s3-failed-prefix=bad":                                  "COLLECTOR_S3_FAILED_PREFIX",
+		"--s3-archive-prefix=": "",
 	} {
 		cfg, err := Load(append([]string{"--database-url=postgres://localhost/x"}, strings.Fields(args)...), io.Discard)
 		if err != nil {

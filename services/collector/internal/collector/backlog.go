@@ -24,7 +24,10 @@ type Backlog struct {
 	// Bucket, when set, is listed instead of Dir: the input objects under Location.
 	Bucket   *minio.Client
 	Location objstore.Location
-	Now      func() time.Time // for tests; time.Now when nil
+	// ArchivePrefix and FailedPrefix are the ingesters' INGESTER_S3_ARCHIVE_PREFIX and
+	// _FAILED_PREFIX: objects there are done, not backlog. Empty: their defaults.
+	ArchivePrefix, FailedPrefix string
+	Now                         func() time.Time // for tests; time.Now when nil
 
 	errors int // failed measurements so far (runs are one after another)
 }

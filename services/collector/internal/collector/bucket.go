@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"path"
@@ -12,23 +13,25 @@ import (
 	"github.com/ecomstream/ecomstream/services/common/event"
 )
 
-// asidePrefixes are where the ingesters put objects they are done with (their
-// INGESTER_S3_ARCHIVE_PREFIX and _FAILED_PREFIX defaults): under the bucket's root, and,
-// should the input prefix hold them (an empty prefix, or one given to both), right under
-// it. Objects there are not backlog.
-var asidePrefixes = []string{"archive/", "failed/"}
+// The ingesters' INGESTER_S3_ARCHIVE_PREFIX and _FAILED_PREFIX defaults.
+const (
+	defaultArchivePrefix = "archive/"
+	defaultFailedPrefix  = "failed/"
+)
 
 // pendingObjects lists the input objects under b.Location as the ingesters do (every key
-// under the prefix, paginated, named as the CSV contract says), their bytes and the age
-// of the oldest by Last-Modified. One LIST request per 1,000 keys per interval.
+// under the prefix, paginated, named as the CSV contract says, not under their archive
+// or failed prefix), their bytes and the age of the oldest by Last-Modified. One LIST
+// request per 1,000 keys per interval; nothing but the sums is held.
 func (b *Backlog) pendingObjects(ctx context.Context) (objects, bytes int64, oldest time.Duration, err error) {
 	now := b.now()
 	loc := b.Location
+	archive, failed := cmp.Or(b.ArchivePrefix, defaultArchivePrefix), cmp.Or(b.FailedPrefix, defaultFailedPrefix)
 	for o := range b.Bucket.ListObjects(ctx, loc.Bucket, minio.ListObjectsOptions{Prefix: loc.Prefix, Recursive: true}) {
 		if o.Err != nil {
 			return 0, 0, 0, fmt.Errorf("backlog of %s: list: %w", loc, o.Err)
 		}
-		if aside(o.Key, loc.Prefix) || !event.IsInputFileName(path.Base(o.Key)) {
+		if !takes(loc.Prefix, archive, failed, o.Key) {
 			continue
 		}
 		objects++
@@ -38,12 +41,11 @@ func (b *Backlog) pendingObjects(ctx context.Context) (objects, bytes int64, old
 	return objects, bytes, oldest, nil
 }
 
-func aside(key, prefix string) bool {
-	rel := strings.TrimPrefix(key, prefix)
-	for _, p := range asidePrefixes {
-		if strings.HasPrefix(key, p) || strings.HasPrefix(rel, p) {
-			return true
-		}
-	}
-	return false
+// takes is the ingesters' rule (their s3 source's accept, which this module cannot
+// import): an input name under the prefix, not under the archive or failed prefix.
+// Those are key prefixes of the bucket, not of the input prefix: with the defaults, a
+// folder named archive/ under the input prefix is input.
+func takes(prefix, archive, failed, key string) bool {
+	return strings.HasPrefix(key, prefix) && !strings.HasPrefix(key, archive) && !strings.HasPrefix(key, failed) &&
+		event.IsInputFileName(path.Base(key))
 }

@@ -38,7 +38,9 @@ func TestBucketBacklogCountsTheInputObjectsUnderThePrefix(t *testing.T) {
 		put(key, 1000)
 	}
 	now := last.Add(time.Hour)
-	b := &Backlog{Bucket: c, Location: objstore.Location{Bucket: "bkt", Prefix: "in/"}, Now: func() time.Time { return now }}
+	// The ingesters' archive and failed prefixes inside their input prefix.
+	b := &Backlog{Bucket: c, Location: objstore.Location{Bucket: "bkt", Prefix: "in/"}, ArchivePrefix: "in/archive/", FailedPrefix: "in/failed/",
+		Now: func() time.Time { return now }}
 	m := collect(t, b)
 	for key, want := range map[string]float64{
 		`ecomstream_collector_backlog_files`:                       3,
@@ -58,6 +60,53 @@ func TestBucketBacklogCountsTheInputObjectsUnderThePrefix(t *testing.T) {
 	// of the whole bucket takes too (its archive and failed prefixes are archive/, failed/).
 	if got := whole[`ecomstream_collector_backlog_files`]; got != 6 {
 		t.Errorf("whole bucket: %v pending objects, want 6", got)
+	}
+}
+
+// The collector counts what the ingesters take, by their rule (s3.Source.accept): every
+// input name under the prefix that is not under INGESTER_S3_ARCHIVE_PREFIX or
+// _FAILED_PREFIX, whatever those are set to, and nothing else. An archive prefix set
+// inside the input prefix (or a whole-bucket source with archive prefix done/) holds
+// objects already committed: counted, the backlog would only grow and the stale-backlog
+// alert fire forever. And a folder named archive/ under the input prefix, which the
+// ingesters do take with their default prefixes, is backlog.
+func TestBucketBacklogCountsWhatTheIngestersTakeWithTheirArchiveAndFailedPrefixes(t *testing.T) {
+	g := s3test.StartGateway(t, s3test.Options{}, "bkt")
+	c := g.Client(t)
+	ctx := context.Background()
+	// Each object's size is a power of two of its own, so the bytes say which were counted.
+	keys := []string{"in/a.csv", "in/archive/b.csv", "in/failed/c.csv", "in/done/d.1.csv", "in/rejected/e.2.csv",
+		"done/f.3.csv", "rejected/g.4.csv", "archive/h.5.csv", "failed/i.6.csv", "j.csv"}
+	size := map[string]int{}
+	for i, key := range keys {
+		size[key] = 1 << i
+		if _, err := c.PutObject(ctx, "bkt", key, strings.NewReader(strings.Repeat("x", size[key])), int64(size[key]), minio.PutObjectOptions{}); err != nil {
+			t.Fatalf("put %s: %v", key, err)
+		}
+	}
+	for _, tc := range []struct {
+		prefix, archive, failed string
+		want                    []string
+	}{
+		{"in/", "archive/", "failed/", []string{"in/a.csv", "in/archive/b.csv", "in/failed/c.csv", "in/done/d.1.csv", "in/rejected/e.2.csv"}},
+		{"in/", "in/done/", "in/rejected/", []string{"in/a.csv", "in/archive/b.csv", "in/failed/c.csv"}},
+		{"in/", "in/archive/", "in/failed/", []string{"in/a.csv", "in/done/d.1.csv", "in/rejected/e.2.csv"}},
+		{"", "done/", "rejected/", []string{"in/a.csv", "in/archive/b.csv", "in/failed/c.csv", "in/done/d.1.csv", "in/rejected/e.2.csv",
+			"archive/h.5.csv", "failed/i.6.csv", "j.csv"}},
+		{"", "archive/", "failed/", []string{"in/a.csv", "in/archive/b.csv", "in/failed/c.csv", "in/done/d.1.csv", "in/rejected/e.2.csv",
+			"done/f.3.csv", "rejected/g.4.csv", "j.csv"}},
+	} {
+		b := &Backlog{Bucket: c, Location: objstore.Location{Bucket: "bkt", Prefix: tc.prefix},
+			ArchivePrefix: tc.archive, FailedPrefix: tc.failed}
+		var bytes int
+		for _, k := range tc.want {
+			bytes += size[k]
+		}
+		m := collect(t, b)
+		if m[`ecomstream_collector_backlog_files`] != float64(len(tc.want)) || m[`ecomstream_collector_backlog_bytes`] != float64(bytes) {
+			t.Errorf("prefix %q, archive %q, failed %q: %v objects of %v bytes pending, want %v (%d objects of %d bytes)", tc.prefix, tc.archive, tc.failed,
+				m[`ecomstream_collector_backlog_files`], m[`ecomstream_collector_backlog_bytes`], tc.want, len(tc.want), bytes)
+		}
 	}
 }
 

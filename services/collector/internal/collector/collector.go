@@ -61,6 +61,8 @@ type Settings struct {
 	// Location (the ingesters' INGESTER_SOURCE).
 	Bucket   *minio.Client
 	Location objstore.Location
+	// ArchivePrefix and FailedPrefix are the ingesters' (empty: their defaults).
+	ArchivePrefix, FailedPrefix string
 	// QueryInterval is how often the report's five queries are timed.
 	QueryInterval time.Duration
 	// ExporterStandIn adds ExporterStandIn, for where no postgres_exporter runs.
@@ -76,7 +78,7 @@ func All(pool *pgxpool.Pool, s Settings) []Measurement {
 		&ErrorRate{DB: pool, Window: s.Window},
 		&Duplicates{DB: pool, Window: s.Window},
 		&Ledger{DB: pool},
-		&Backlog{Dir: s.WatchDir, Bucket: s.Bucket, Location: s.Location},
+		&Backlog{Dir: s.WatchDir, Bucket: s.Bucket, Location: s.Location, ArchivePrefix: s.ArchivePrefix, FailedPrefix: s.FailedPrefix},
 		&Queries{DB: pool, Every: s.QueryInterval},
 		&Indexes{DB: pool},
 		&Sizes{DB: pool},

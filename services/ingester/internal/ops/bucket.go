@@ -438,14 +438,32 @@ func (b *bucketStore) pendingCopy(ctx context.Context, stem, ext, sum string) (s
 // that starts with start (the source's keys there are name.<etag><ext>).
 func (b *bucketStore) asideUsed(ctx context.Context, start string) (bool, error) {
 	for _, p := range []string{b.archive, b.failed} {
-		for o := range b.c.ListObjects(ctx, b.loc.Bucket, minio.ListObjectsOptions{Prefix: p + start, MaxKeys: 1}) {
-			if o.Err != nil {
-				return false, bucketErr("list "+b.loc.URL(p+start), o.Err)
-			}
-			return true, nil
+		if used, err := b.anyUnder(ctx, p+start); used || err != nil {
+			return used, err
 		}
 	}
 	return false, nil
+}
+
+// anyUnder tells whether some object's key starts with prefix. Only the first is read;
+// then the listing is cancelled and drained, or minio-go's goroutine would wait forever
+// to hand over the next page's keys (or, cancelled, its error).
+func (b *bucketStore) anyUnder(ctx context.Context, prefix string) (bool, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	objs := b.c.ListObjects(ctx, b.loc.Bucket, minio.ListObjectsOptions{Prefix: prefix, MaxKeys: 1})
+	defer func() {
+		cancel()
+		for range objs {
+		}
+	}()
+	o, ok := <-objs
+	switch {
+	case !ok:
+		return false, nil
+	case o.Err != nil:
+		return false, bucketErr("list "+b.loc.URL(prefix), o.Err)
+	}
+	return true, nil
 }
 
 // removeFailed deletes the reason, then the failed object (only while it holds the

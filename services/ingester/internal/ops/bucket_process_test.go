@@ -225,3 +225,23 @@ func TestBucketCommandsSayWhatToCheckOrToTryLaterAndNeverPrintAKey(t *testing.T)
 		}
 	}
 }
+
+// A key id that is also the bucket's name (compose's defaults: S3_ACCESS_KEY and
+// S3_BUCKET are both "ecomstream") is not taken out of the messages that name the
+// bucket: status prints that location anyway, and "s3://xxxxx/failed/" would send the
+// operator nowhere. The secret key is still never printed.
+func TestBucketErrorsNameTheBucketEvenWhenTheKeyIdIsItsName(t *testing.T) {
+	ingesterBinary(t)
+	bucket := s3test.AccessKey // a valid bucket name too
+	g := s3test.StartGateway(t, s3test.Options{}, bucket)
+	url := pgtest.DB(t)
+	migrate(t, url)
+	env := append([]string{"DATABASE_URL=" + url, "INGESTER_SOURCE=s3://" + bucket + "/in/"}, g.Env()...)
+	code, out, errOut := runCmd(t, env, "retry", "x.csv")
+	if want := "no such object in s3://" + bucket + "/failed/"; code != 1 || !strings.Contains(out+errOut, want) {
+		t.Errorf("exit %d, output %q; want exit 1 saying %q", code, out+errOut, want)
+	}
+	if strings.Contains(out+errOut, s3test.SecretKey) {
+		t.Errorf("the secret key is in the output: %q", out+errOut)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -345,5 +346,87 @@ func TestBucketRetryInterruptedAfterThePutIsFinishedByASecondRunWithoutASecondCo
 	}
 	if got := keysOf(f.objects(t)); strings.Join(got, " ") != "in/w.retry1.csv in/x.retry1.csv in/z.retry1.csv" {
 		t.Errorf("bucket %v: want only the first retries' copies, no second copy, nothing left in failed/", got)
+	}
+}
+
+func TestBucketFailedAndRetryTakeKeysWithSpacesPlusPercentAndUnicodeAsTheyAre(t *testing.T) {
+	f := newBucketFixture(t, "s3://ecom/in/")
+	for _, key := range []string{"in/a b.csv", "in/a+b.csv", "in/a%20b.csv", "in/été 東京.csv.gz", "in/a%2Fb.csv"} {
+		name := f.fail(t, key, "bytes of "+key+"\n", "not_csv: x")
+		f.e.now = time.Now
+		var listed bool
+		for _, ff := range f.failedJSON(t, failedFlags{Since: time.Hour, Limit: 20}) {
+			listed = listed || ff.Name == name
+		}
+		if !listed {
+			t.Errorf("%q: failed does not list %q", key, name)
+		}
+		f.out.Reset()
+		if err := runRetry(context.Background(), f.e, &retryFlags{}, []string{name}); err != nil {
+			t.Fatalf("retry %q: %v", name, err)
+		}
+		stem, ext := splitName(strings.TrimPrefix(key, "in/"))
+		want := "in/" + stem + ".retry1" + ext
+		objs := f.objects(t)
+		if objs[want] != "bytes of "+key+"\n" {
+			t.Errorf("retry of %q: bucket %v, want %q with its bytes", key, keysOf(objs), want)
+		}
+		if _, ok := objs["failed/"+name]; ok {
+			t.Errorf("retry of %q left failed/%s", key, name)
+		}
+		if !s3source.Accepts(f.loc, "archive/", "failed/", want) {
+			t.Errorf("the source would not take %q", want)
+		}
+	}
+}
+
+func TestBucketRetryOfAnObjectWhoseNameTheSourceShortenedPutsItBackUnderAKeyTheSourceTakes(t *testing.T) {
+	f := newBucketFixture(t, "s3://ecom/in/")
+	key := "in/" + strings.Repeat("é", 120) + ".csv" // 240 bytes of stem: cut to fit failed/ and .reason.txt
+	name := f.fail(t, key, "long bytes\n", "not_csv: x")
+	if strings.Contains(name, strings.Repeat("é", 120)) {
+		t.Fatalf("the source kept the whole stem: %s", name)
+	}
+	f.e.now = time.Now
+	if err := runRetry(context.Background(), f.e, &retryFlags{}, []string{name}); err != nil {
+		t.Fatalf("retry %q: %v", name, err)
+	}
+	var placed []string
+	for k, v := range f.objects(t) {
+		if strings.HasPrefix(k, "failed/") {
+			t.Errorf("left in failed/: %s", k)
+		}
+		if v == "long bytes\n" && s3source.Accepts(f.loc, "archive/", "failed/", k) {
+			placed = append(placed, k)
+		}
+	}
+	if len(placed) != 1 || !strings.Contains(placed[0], ".retry1.csv") {
+		t.Errorf("placed %v, want one retry1 copy the source takes", placed)
+	}
+}
+
+// Looking whether a retry name is used aside reads one key of a listing that has more
+// pages; the listing's goroutine ends with it instead of waiting forever to hand over
+// the next page (one leaked per candidate name, in a command that may try many).
+func TestBucketRetryNameLookLeavesNoListingRunning(t *testing.T) {
+	f := newBucketFixture(t, "s3://ecom/in/")
+	for i := range 4 {
+		f.put(t, fmt.Sprintf("archive/x.retry1.%d.csv", i), "archived")
+	}
+	b := f.e.store.(*bucketStore)
+	used, err := b.asideUsed(context.Background(), "x.retry1.")
+	if err != nil || !used {
+		t.Fatalf("asideUsed: %v, %v; want used", used, err)
+	}
+	// The bound only ends a test that would otherwise hang; the goroutine ends at once.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		buf := make([]byte, 1<<20)
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		if !strings.Contains(stacks, "minio-go/v7.(*Client).ListObjects") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a listing is still running:\n%s", stacks)
+		}
 	}
 }

@@ -177,11 +177,16 @@ func (s Settings) scrub(msg string) string {
 		}
 	}
 	// The bucket's keys: minio-go's errors never carry them, but a server's message
-	// might echo the key id, and nothing here must print either.
+	// might echo the key id, and nothing here must print either. A key id that is part
+	// of the source's location (compose's defaults name the bucket and the key alike)
+	// is left: the commands print that location anyway, and taking it out would turn
+	// every message naming the bucket into s3://xxxxx/.
 	for _, v := range []string{"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID"} {
-		if k := os.Getenv(v); len(k) >= 4 {
-			secrets = append(secrets, k)
+		k := os.Getenv(v)
+		if len(k) < 4 || v == "AWS_ACCESS_KEY_ID" && strings.Contains(s.Source, k) {
+			continue
 		}
+		secrets = append(secrets, k)
 	}
 	for _, pw := range secrets {
 		for _, v := range []string{pw, url.QueryEscape(pw), url.PathEscape(pw), url.UserPassword("", pw).String()[1:]} {

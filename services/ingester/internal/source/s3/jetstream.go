@@ -3,6 +3,8 @@ package s3
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -36,9 +38,10 @@ import (
 //
 // Fallback. A server without JetStream (or an account without it), a stream or
 // consumer the server refuses (permissions, a subject another stream already holds, no
-// room), or no answer to JetStream's API while connected: a warning, and the plain
-// subscription, for the life of the process. Ingesting never stops on it; the listing
-// is the backstop in every case.
+// room), a consumer of the name that does not deliver the subject (another deployment's,
+// which this one must not drain), or no answer to JetStream's API while connected: a
+// warning, and the plain subscription, for the life of the process. Ingesting never
+// stops on it; the listing is the backstop in every case.
 
 // Limits of a stream the ingester creates, and of its consumer.
 const (
@@ -95,6 +98,9 @@ func refused(err error) bool {
 	if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
 		return true
 	}
+	if errors.Is(err, errForeignConsumer) {
+		return true
+	}
 	var je jetstream.JetStreamError
 	return errors.As(err, &je) && je.APIError() != nil
 }
@@ -132,11 +138,48 @@ func (s *Source) ensure(ctx context.Context, js jetstream.JetStream) (c jetstrea
 	if err != nil {
 		return nil, false, err
 	}
-	if f := c.CachedInfo().Config.FilterSubject; f != "" && f != subject {
-		s.log.Warn().Str("stream", stream).Str("consumer", name).Str("filter", f).Str("subject", subject).
-			Msg("notifications: the consumer exists with another subject; it is used as it is")
+	if cfg := c.CachedInfo().Config; !filters(cfg.FilterSubject, cfg.FilterSubjects, subject) {
+		// Another deployment's consumer (the default names, another subject) or an
+		// operator's: it never delivers this subject, and consuming it would take and
+		// acknowledge what is meant for the other.
+		return nil, false, fmt.Errorf("%w: consumer %s of stream %s filters %q, not %s (give this deployment its own INGESTER_NATS_CONSUMER)",
+			errForeignConsumer, name, stream, strings.Join(append([]string{cfg.FilterSubject}, cfg.FilterSubjects...), " "), subject)
 	}
 	return c, created, nil
+}
+
+// errForeignConsumer is a consumer of the name that does not deliver the subject.
+var errForeignConsumer = errors.New("the consumer exists for another subject")
+
+// filters tells whether a consumer with these filters delivers subject (no filter: the
+// stream's every subject). A filter's '*' matches one token and '>' the rest, as the
+// server matches them.
+func filters(filter string, more []string, subject string) bool {
+	all := append([]string{filter}, more...)
+	if filter == "" && len(more) == 0 {
+		return true
+	}
+	for _, f := range all {
+		if f != "" && covers(f, subject) {
+			return true
+		}
+	}
+	return false
+}
+
+func covers(filter, subject string) bool {
+	ft, st := strings.Split(filter, "."), strings.Split(subject, ".")
+	for i, t := range ft {
+		switch {
+		case t == ">":
+			return len(st) > i
+		case i >= len(st):
+			return false
+		case t != "*" && t != st[i]:
+			return false
+		}
+	}
+	return len(ft) == len(st)
 }
 
 // follow consumes the stream until ctx ends, re-attaching when NATS comes back or the

@@ -237,19 +237,7 @@ func TestWithoutJetStreamTheSourceFallsBackToAPlainSubscription(t *testing.T) {
 	}
 	// As in TestNotificationFindsAnObjectWithoutAListing: the gateway may connect after
 	// the first put, so put until one is notified; no second listing runs.
-	for i := 0; ; i++ {
-		if i == 600 {
-			t.Fatal("no notification through the plain subscription")
-		}
-		e.put(t, fmt.Sprintf("in/plain-%03d.csv", i), "x\n")
-		if len(k.names()) > 0 {
-			break
-		}
-		time.Sleep(100 * time.Millisecond) // pacing of the probes, not an assertion
-	}
-	if k.listings() != 1 {
-		t.Fatalf("%d listings; the object must have come from a notification", k.listings())
-	}
+	e.putUntilNotified(t, k, "in/plain-%03d.csv", &log)
 	if v := testutil.ToFloat64(s.m.errors.WithLabelValues(opNotify)); v < 1 {
 		t.Fatalf("the fallback was not counted as a notification error: %v", v)
 	}
@@ -326,5 +314,136 @@ func TestALostStreamIsMadeAgainAndNotificationsResume(t *testing.T) {
 	}
 	if strings.Contains(log.String(), "JetStream not available") {
 		t.Fatalf("fell back instead of making the stream again: %s", log.String())
+	}
+}
+
+// A consumer of the name that the ingester cannot consume (someone made it push-based:
+// pull requests to it are refused) is a refusal like a refused stream: a warning, the
+// plain subscription, and notifications still arrive.
+func TestAConsumerThatCannotBePulledFallsBackToAPlainSubscription(t *testing.T) {
+	e := setup(t, true)
+	js := jsClient(t, e.n.URL())
+	ctx := context.Background()
+	if _, err := js.CreateStream(ctx, streamConfig("S3TEST", "s3.events")); err != nil {
+		t.Fatal(err)
+	}
+	push := consumerConfig("ingesters", "s3.events")
+	if _, err := jsPushConsumer(t, e.n.URL(), "S3TEST", push); err != nil {
+		t.Fatal(err)
+	}
+	var log syncBuffer
+	s := e.jsSource(t, e.n.URL(), "ingesters", &log)
+	k := newSink()
+	discover(t, s, k)
+	k.await(t, "the first listing", func() bool { return k.listings() == 1 })
+	e.putUntilNotified(t, k, "in/push-%03d.csv", &log)
+	if !strings.Contains(log.String(), "JetStream not available") {
+		t.Fatalf("no fallback warning: %s", log.String())
+	}
+}
+
+// jsPushConsumer makes a push consumer (one with a deliver subject) through the legacy
+// JetStream API, which the jetstream package no longer offers.
+func jsPushConsumer(t *testing.T, url, stream string, c jetstream.ConsumerConfig) (*nats.ConsumerInfo, error) {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := nc.JetStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js.AddConsumer(stream, &nats.ConsumerConfig{Durable: c.Durable, DeliverSubject: "someone.elses.inbox",
+		FilterSubject: c.FilterSubject, AckPolicy: nats.AckExplicitPolicy, DeliverPolicy: nats.DeliverNewPolicy})
+}
+
+// A consumer of the shared name that filters another subject (a second deployment
+// reading another subject under the default stream and consumer names, or an operator's
+// consumer) never delivers this ingester's notifications, and consuming it would take
+// the other one's: this ingester falls back to the plain subscription of its own
+// subject, and the other's messages stay for it.
+func TestAConsumerOfAnotherSubjectFallsBackAndLeavesItsMessages(t *testing.T) {
+	e := setup(t, true)
+	js := jsClient(t, e.n.URL())
+	ctx := context.Background()
+	sc := streamConfig("S3TEST", "s3.events")
+	sc.Subjects = []string{"other.events", "s3.events"}
+	if _, err := js.CreateStream(ctx, sc); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateConsumer(ctx, "S3TEST", consumerConfig("ingesters", "other.events")); err != nil {
+		t.Fatal(err)
+	}
+	var log syncBuffer
+	s := e.jsSource(t, e.n.URL(), "ingesters", &log)
+	k := newSink()
+	discover(t, s, k)
+	k.await(t, "the first listing", func() bool { return k.listings() == 1 })
+	// The other deployment's notification, published after this one attached.
+	nc, err := nats.Connect(e.n.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	e.putUntilNotified(t, k, "in/mine-%03d.csv", &log)
+	if err := nc.Publish("other.events", []byte(`{"Records":[]}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	ci := awaitConsumer(t, js, "ingesters", func(ci *jetstream.ConsumerInfo) bool { return ci.NumPending+uint64(ci.NumAckPending) >= 1 })
+	if ci.AckFloor.Consumer != 0 {
+		t.Fatalf("this ingester acknowledged the other subject's messages: %+v", ci)
+	}
+}
+
+// A consumer's filter delivers the subject as the server matches subjects: '*' one
+// token, '>' one or more, no filter every subject of the stream.
+func TestAConsumerFilterDeliversTheSubjectAsTheServerMatchesIt(t *testing.T) {
+	for _, tc := range []struct {
+		filter string
+		more   []string
+		want   bool
+	}{
+		{"", nil, true},
+		{"s3.events", nil, true},
+		{"s3.*", nil, true},
+		{"*.events", nil, true},
+		{"s3.>", nil, true},
+		{">", nil, true},
+		{"", []string{"other.events", "s3.>"}, true},
+		{"other.events", nil, false},
+		{"s3", nil, false},
+		{"s3.events.x", nil, false},
+		{"s3.events.>", nil, false},
+		{"s3.*.x", nil, false},
+		{"", []string{"other.>"}, false},
+	} {
+		if got := filters(tc.filter, tc.more, "s3.events"); got != tc.want {
+			t.Errorf("filter %q %v delivers s3.events: %v, want %v", tc.filter, tc.more, got, tc.want)
+		}
+	}
+}
+
+// putUntilNotified puts objects named by format (the gateway may connect to NATS after
+// the first put) until the sink has one, and checks that it came from a notification:
+// no second listing ran. The bound only ends a test that would otherwise hang.
+func (e *env) putUntilNotified(t *testing.T, k *sink, format string, log *syncBuffer) {
+	t.Helper()
+	for i := 0; ; i++ {
+		if i == 600 {
+			t.Fatalf("no notification: %s", log.String())
+		}
+		e.put(t, fmt.Sprintf(format, i), "x\n")
+		if len(k.names()) > 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond) // pacing of the probes, not an assertion
+	}
+	if k.listings() != 1 {
+		t.Fatalf("%d listings; the object must have come from a notification", k.listings())
 	}
 }
