@@ -76,6 +76,7 @@ type Runner struct {
 	bytesPerRow float64 // learned, to turn MaxBatchRecords into a byte budget
 	trigger     *trigger
 	listed      chan struct{} // closed by the source's first complete listing
+	behind      *behind       // finishes committed batches behind the workers; nil: on them
 
 	// busySince[i] is when worker i last made progress on the claim it holds (unix
 	// nanoseconds on opt.Now), 0 while it holds none.
@@ -129,7 +130,8 @@ func (s *sink) Aside(name, reason string) {
 	s.r.metrics.Aside.WithLabelValues(reason).Inc()
 }
 
-// Run works until ctx ends, then lets batches in flight finish (up to Grace). It
+// Run works until ctx ends, then lets batches in flight finish and the finishes queued
+// behind them run (both up to Grace; what is left is finished by the next start). It
 // returns the source's error if discovery cannot start.
 func (r *Runner) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
@@ -152,11 +154,16 @@ func (r *Runner) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); r.reapLoop(ctx, reaper) }()
 	}
+	stopBehind := func() {}
+	if bf, ok := r.src.(BackgroundFinisher); ok && bf.FinishBehind() > 0 {
+		stopBehind = r.startBehind(ctx, bf.FinishBehind())
+	}
 	for i := 0; i < r.opt.Workers; i++ {
 		wg.Add(1)
 		go func(id int) { defer wg.Done(); r.worker(ctx, id) }(i)
 	}
 	wg.Wait()
+	stopBehind() // after the workers: none queues any more
 	return discoverErr
 }
 
@@ -251,7 +258,7 @@ func (r *Runner) batch(ctx context.Context, worker int, log zerolog.Logger, item
 	r.busySince[worker].Store(r.opt.Now().UnixNano()) // a new claim is progress
 	dctx, cancel := graceContext(ctx, r.opt.Grace)
 	defer cancel()
-	o := r.loader.Load(dctx, r.src, items)
+	o := r.load(dctx, items)
 	r.metrics.Batches.WithLabelValues("rolled_back").Add(float64(o.RolledBack))
 	if o.Verdict != load.Done {
 		r.metrics.Batches.WithLabelValues("rolled_back").Inc()
@@ -259,6 +266,17 @@ func (r *Runner) batch(ctx context.Context, worker int, log zerolog.Logger, item
 	}
 	r.committed(dctx, log, o)
 	return 0, nil
+}
+
+// load commits items through the loader, reading them ahead where the source asks for it.
+func (r *Runner) load(ctx context.Context, items []source.Item) load.Outcome {
+	ra, ok := r.src.(ReadAheader)
+	if !ok || ra.ReadAhead() <= 0 {
+		return r.loader.Load(ctx, r.src, items)
+	}
+	ahead := newReadAhead(ctx, r.src, items, ra.ReadAhead())
+	defer ahead.close()
+	return r.loader.Load(ctx, ahead, items)
 }
 
 // committed records a committed batch and finishes its items, then releases its claim.
@@ -386,7 +404,13 @@ func (r *Runner) finish(ctx context.Context, log zerolog.Logger, b *load.Batch) 
 		}
 		fs, done = append(fs, fin), append(done, f)
 	}
-	r.finished(ctx, log, done, r.src.Finish(ctx, fs))
+	switch {
+	case len(fs) == 0:
+	case r.behind == nil:
+		r.finished(ctx, log, done, r.src.Finish(ctx, fs))
+	case !r.behind.finishLater(finishJob{log: log, fs: fs, done: done}):
+		r.abandoned(log, len(fs))
+	}
 	if rows > 0 {
 		r.mu.Lock()
 		r.bytesPerRow = 0.8*r.bytesPerRow + 0.2*float64(bytes)/float64(rows)

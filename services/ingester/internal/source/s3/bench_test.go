@@ -207,3 +207,34 @@ func (k *timedSink) count() int {
 	defer k.mu.Unlock()
 	return len(k.at)
 }
+
+// BenchmarkFinish: what finishing one committed object costs, by action, over files of
+// the loadtest's larger size (2000 rows, about 250 kB): archive is a server-side copy
+// (every byte copied by the gateway) and a conditional delete; delete is the delete
+// alone. Reported per object.
+func BenchmarkFinish(b *testing.B) {
+	for _, act := range []source.Action{source.Archive, source.Delete} {
+		b.Run(act.String(), func(b *testing.B) {
+			e := setup(b, false)
+			s := e.source(b, "in/", nil)
+			const n = 50
+			var objs int
+			for b.Loop() {
+				b.StopTimer()
+				items := benchFiles(b, e, b.TempDir(), n, 2000)
+				fs := make([]source.Finish, len(items))
+				for i, it := range items {
+					fs[i] = source.Finish{Item: it, Version: it.Version, Action: act}
+				}
+				b.StartTimer()
+				for _, err := range s.Finish(context.Background(), fs) {
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+				objs += n
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(objs), "ms/object")
+		})
+	}
+}

@@ -519,3 +519,13 @@ func (s *Source) aside(prefix, key, etag string) string {
 	}
 	return prefix + dir + stem + "." + tag + ext
 }
+
+// ReadAhead: how many objects of a batch the runner opens ahead of the loader (each a
+// GET round trip that then overlaps the parsing and COPY of the one before; each holds a
+// connection and what the socket buffers of its body until it is read).
+func (s *Source) ReadAhead() int { return 4 }
+
+// FinishBehind: how many committed batches may wait to be finished behind the workers.
+// An archive is a server-side copy of every byte (a posix gateway writes the whole file
+// again), several times a GET, so it runs off the workers' path.
+func (s *Source) FinishBehind() int { return 4 }
