@@ -23,19 +23,23 @@ type BackgroundFinisher interface {
 // sends several requests at once itself).
 const finishers = 2
 
-// finishJob is one committed batch's finishes.
+// finishJob is one committed batch's finishes, and its claim, released once they are done.
 type finishJob struct {
-	log  zerolog.Logger
-	fs   []source.Finish
-	done []*load.FileResult
+	log   zerolog.Logger
+	fs    []source.Finish
+	done  []*load.FileResult
+	claim *load.Claim
 }
 
 // behind finishes committed batches in the background. Why this is safe: an item is
 // finished only after its outcome is committed in the ledger, and it stays in the
-// runner's hands (in flight in the queue) until its finish settles, so this replica
-// never takes it again meanwhile; another replica (its claim is released at the commit)
+// runner's hands (in flight in the queue, and claimed) until its finish settles, so no
+// replica takes it meanwhile; one that takes it later (a claim lost with its session)
 // or this one after a restart that lists it again finds it committed (a no-op) and
 // finishes it itself (the source's finishes are conditional and idempotent).
+//
+// Each queued batch holds its claim's connection: the pool (Workers + 2) bounds the
+// batches committed and not yet finished as well as the queue does.
 type behind struct {
 	jobs chan finishJob
 	ctx  context.Context // ends Grace after shutdown begins: the rest is abandoned
@@ -68,6 +72,7 @@ func (r *Runner) startBehind(ctx context.Context, bound int) (stop func()) {
 // finishJob finishes one batch; once the grace after shutdown is over, what is left is
 // abandoned, not retried (the process is stopping; the next start finishes it).
 func (r *Runner) finishJob(ctx context.Context, j finishJob) {
+	defer j.claim.Release()
 	if ctx.Err() != nil {
 		r.abandoned(j.log, len(j.fs))
 		return

@@ -216,7 +216,7 @@ func (r *Runner) worker(ctx context.Context, id int) {
 			}
 		}
 		for ctx.Err() == nil {
-			items := r.queue.Take(r.opt.MaxBatchFiles, r.byteBudget())
+			items := r.queue.Take(r.batchFiles(), r.byteBudget())
 			if len(items) == 0 {
 				break
 			}
@@ -239,6 +239,15 @@ func (r *Runner) worker(ctx context.Context, id int) {
 		case <-poll.C:
 		}
 	}
+}
+
+// batchFiles is how many items one worker takes: what waits shared among the workers
+// (up to MaxBatchFiles), so a listing that finds a burst of small items has every worker
+// load a part of it at once rather than one worker all of it while the others idle.
+func (r *Runner) batchFiles() int {
+	n, _, _ := r.queue.Backlog()
+	share := (n + r.opt.Workers - 1) / r.opt.Workers
+	return max(1, min(r.opt.MaxBatchFiles, share))
 }
 
 func (r *Runner) byteBudget() int64 {
@@ -279,13 +288,13 @@ func (r *Runner) load(ctx context.Context, items []source.Item) load.Outcome {
 	return r.loader.Load(ctx, ahead, items)
 }
 
-// committed records a committed batch and finishes its items, then releases its claim.
+// committed records a committed batch and finishes its items, then releases its claim
+// (once they are finished, behind the workers or here).
 func (r *Runner) committed(ctx context.Context, log zerolog.Logger, o load.Outcome) {
-	defer o.Claim.Release()
 	r.metrics.Batches.WithLabelValues("committed").Inc()
 	r.metrics.BatchSeconds.Observe(o.Batch.Duration.Seconds())
 	r.metrics.BatchRecords.Observe(float64(o.Batch.Rows()))
-	r.finish(ctx, log, o.Batch)
+	r.finish(ctx, log, o.Batch, o.Claim)
 }
 
 // failed settles a batch that did not commit.
@@ -385,8 +394,11 @@ func (r *Runner) Healthy() error {
 }
 
 // finish records every item of a committed batch and finishes those whose outcome is
-// committed, in one call to the source (one fsync per directory for the batch).
-func (r *Runner) finish(ctx context.Context, log zerolog.Logger, b *load.Batch) {
+// committed, in one call to the source (one fsync per directory for the batch), then
+// releases the batch's claim. Behind the workers, the claim goes with the finishes: held
+// until they are done, it keeps the other replicas (which all hear of an object from one
+// notification) from reading and finishing again an object committed here.
+func (r *Runner) finish(ctx context.Context, log zerolog.Logger, b *load.Batch, claim *load.Claim) {
 	var rows, bytes int64
 	var fs []source.Finish
 	var done []*load.FileResult
@@ -404,17 +416,18 @@ func (r *Runner) finish(ctx context.Context, log zerolog.Logger, b *load.Batch) 
 		}
 		fs, done = append(fs, fin), append(done, f)
 	}
-	switch {
-	case len(fs) == 0:
-	case r.behind == nil:
-		r.finished(ctx, log, done, r.src.Finish(ctx, fs))
-	case !r.behind.finishLater(finishJob{log: log, fs: fs, done: done}):
-		r.abandoned(log, len(fs))
-	}
 	if rows > 0 {
 		r.mu.Lock()
 		r.bytesPerRow = 0.8*r.bytesPerRow + 0.2*float64(bytes)/float64(rows)
 		r.mu.Unlock()
+	}
+	switch {
+	case len(fs) == 0 || r.behind == nil:
+		r.finished(ctx, log, done, r.src.Finish(ctx, fs))
+		claim.Release()
+	case !r.behind.finishLater(finishJob{log: log, fs: fs, done: done, claim: claim}):
+		r.abandoned(log, len(fs))
+		claim.Release()
 	}
 }
 

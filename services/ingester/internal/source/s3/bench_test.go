@@ -208,33 +208,51 @@ func (k *timedSink) count() int {
 	return len(k.at)
 }
 
-// BenchmarkFinish: what finishing one committed object costs, by action, over files of
-// the loadtest's larger size (2000 rows, about 250 kB): archive is a server-side copy
-// (every byte copied by the gateway) and a conditional delete; delete is the delete
-// alone. Reported per object.
+// BenchmarkFinish: what finishing one committed object costs, by action and size (100
+// rows, about 12 kB, the latency runs' files; 2000 rows, about 250 kB, the drain's):
+// archive is a conditional server-side copy (the gateway reads, hashes and writes every
+// byte) then a conditional delete; delete is the delete alone. Beside them, reading the
+// same object whole (a GET), the loader's part. Reported per object.
 func BenchmarkFinish(b *testing.B) {
-	for _, act := range []source.Action{source.Archive, source.Delete} {
-		b.Run(act.String(), func(b *testing.B) {
-			e := setup(b, false)
-			s := e.source(b, "in/", nil)
-			const n = 50
-			var objs int
-			for b.Loop() {
-				b.StopTimer()
-				items := benchFiles(b, e, b.TempDir(), n, 2000)
-				fs := make([]source.Finish, len(items))
-				for i, it := range items {
-					fs[i] = source.Finish{Item: it, Version: it.Version, Action: act}
-				}
-				b.StartTimer()
-				for _, err := range s.Finish(context.Background(), fs) {
-					if err != nil {
-						b.Fatal(err)
+	e := setup(b, false)
+	s := e.source(b, "in/", nil)
+	for _, rows := range []int{100, 2000} {
+		for _, act := range []string{"get", source.Archive.String(), source.Delete.String()} {
+			b.Run(fmt.Sprintf("%s-%drows", act, rows), func(b *testing.B) {
+				const n = 50
+				var objs int
+				for b.Loop() {
+					b.StopTimer()
+					items := benchFiles(b, e, b.TempDir(), n, rows)
+					fs := make([]source.Finish, len(items))
+					for i, it := range items {
+						fs[i] = source.Finish{Item: it, Version: it.Version, Action: source.Delete}
+						if act == source.Archive.String() {
+							fs[i].Action = source.Archive
+						}
 					}
+					b.StartTimer()
+					if act == "get" {
+						for _, it := range items {
+							r, _, err := s.Open(context.Background(), it)
+							if err != nil {
+								b.Fatal(err)
+							}
+							io.Copy(io.Discard, r)
+							r.Close()
+						}
+						b.StopTimer()
+					}
+					for _, err := range s.Finish(context.Background(), fs) {
+						if err != nil {
+							b.Fatal(err)
+						}
+					}
+					b.StartTimer()
+					objs += n
 				}
-				objs += n
-			}
-			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(objs), "ms/object")
-		})
+				b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(objs), "ms/object")
+			})
+		}
 	}
 }
