@@ -31,13 +31,13 @@ type bucketRig struct {
 	pool *pgxpool.Pool // the test's own
 }
 
-func newBucketRig(t *testing.T) *bucketRig {
+func newBucketRig(t testing.TB) *bucketRig {
 	s3test.Require(t, false)
 	gw := s3test.StartGateway(t, s3test.Options{}, testBucket)
 	return &bucketRig{c: gw.Client(t), pool: migratedPool(t)}
 }
 
-func (b *bucketRig) source(t *testing.T) *s3.Source {
+func (b *bucketRig) source(t testing.TB) *s3.Source {
 	t.Helper()
 	s, err := s3.New(b.c, s3.Options{Location: objstore.Location{Bucket: testBucket, Prefix: "in/"},
 		ArchivePrefix: "archive/", FailedPrefix: "failed/", ListInterval: time.Hour, Log: zerolog.Nop()})
@@ -47,14 +47,14 @@ func (b *bucketRig) source(t *testing.T) *s3.Source {
 	return s
 }
 
-func (b *bucketRig) put(t *testing.T, key, body string) {
+func (b *bucketRig) put(t testing.TB, key, body string) {
 	t.Helper()
 	if _, err := b.c.PutObject(context.Background(), testBucket, key, strings.NewReader(body), int64(len(body)), minio.PutObjectOptions{}); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func (b *bucketRig) keys(t *testing.T, prefix string) (n int) {
+func (b *bucketRig) keys(t testing.TB, prefix string) (n int) {
 	t.Helper()
 	for o := range b.c.ListObjects(context.Background(), testBucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
 		if o.Err != nil {
@@ -65,7 +65,7 @@ func (b *bucketRig) keys(t *testing.T, prefix string) (n int) {
 	return n
 }
 
-func (b *bucketRig) count(t *testing.T, query string) (n int) {
+func (b *bucketRig) count(t testing.TB, query string) (n int) {
 	t.Helper()
 	if err := b.pool.QueryRow(context.Background(), query).Scan(&n); err != nil {
 		t.Fatal(err)
@@ -75,7 +75,7 @@ func (b *bucketRig) count(t *testing.T, query string) (n int) {
 
 // run starts a runner over src (the first listing finds what is in the bucket); stop
 // begins its shutdown and waits for Run to return.
-func (b *bucketRig) run(t *testing.T, src source.Source, opt Options) (m *Metrics, stop func()) {
+func (b *bucketRig) run(t testing.TB, src source.Source, opt Options) (m *Metrics, stop func()) {
 	// The runner's pool is sized as main sizes it (its claims hold connections).
 	cfg := b.pool.Config().Copy()
 	cfg.MaxConns = int32(opt.Workers + 2)

@@ -63,7 +63,7 @@ func startRunnerWith(t *testing.T, prepare func(*pgxpool.Pool, dirOptions), muta
 }
 
 // migratedPool is a pool on a new migrated database, closed when the test ends.
-func migratedPool(t *testing.T) *pgxpool.Pool {
+func migratedPool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
 	ctx := context.Background()
 	pool, err := pgxpool.New(ctx, pgtest.DB(t))
@@ -101,7 +101,7 @@ func place(t *testing.T, dir, name string, categories ...string) {
 	}
 }
 
-func waitLedger(t *testing.T, pool *pgxpool.Pool, n int) {
+func waitLedger(t testing.TB, pool *pgxpool.Pool, n int) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
