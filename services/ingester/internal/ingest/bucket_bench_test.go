@@ -77,13 +77,15 @@ func (t tuned) FinishBehind() int { return t.s.FinishBehind() }
 // listing finds them at 10,000 rows/s), from the runner's start to the last commit, with
 // where the time goes (summed over the workers and finishers, so it may exceed the
 // burst): the GETs' round trips, the body reads, and the finishes; on the workers
-// (inline: as before) and behind them with reading ahead (behind: now). Compare the two sub-benchmarks of one run.
+// (inline: as before) and behind them with reading ahead (behind: now); and the CPU of
+// this process (the runner, the client side of every request) per object. Compare the two sub-benchmarks of one run.
 //
 //	go test -run '^$' -bench BucketBurst -benchtime 3x ./internal/ingest/
 func BenchmarkBucketBurst(b *testing.B) {
 	for _, mode := range []string{"inline", "behind"} {
 		b.Run(mode, func(b *testing.B) {
 			var burst, listed, open, read, finish time.Duration
+			var cpu float64
 			for range b.N {
 
 				rig := newBucketRig(b)
@@ -96,11 +98,13 @@ func BenchmarkBucketBurst(b *testing.B) {
 					src = tuned{p}
 				}
 
-				t0 := time.Now()
+				t0, cpu0 := time.Now(), cpuSeconds()
 				p.t0 = t0
 				_, stop := rig.run(b, src, Options{MaxBatchRecords: 20000, MaxBatchFiles: 500, Workers: 2, Grace: 20 * time.Second})
 				waitLedger(b, rig.pool, 100)
 				burst += time.Since(t0)
+				stop() // the finishes behind the workers are part of the CPU
+				cpu += cpuSeconds() - cpu0
 
 				stop()
 				listed += time.Duration(p.listedNs.Load())
@@ -114,6 +118,7 @@ func BenchmarkBucketBurst(b *testing.B) {
 			b.ReportMetric(open.Seconds()*1000/n, "open-ms")
 			b.ReportMetric(read.Seconds()*1000/n, "read-ms")
 			b.ReportMetric(finish.Seconds()*1000/n, "finish-ms")
+			b.ReportMetric(cpu*1000/n/100, "cpu-ms/object")
 		})
 	}
 }

@@ -2,8 +2,10 @@ package ingest
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -108,6 +110,7 @@ type gated struct {
 	bound          int
 	tokens         chan struct{}
 	entered, ended atomic.Int64 // Finish calls begun, and returned after finishing
+	fail           atomic.Int64 // Finish calls still to fail as the network would (then they finish)
 }
 
 func (g *gated) FinishBehind() int { return g.bound }
@@ -117,6 +120,13 @@ func (g *gated) Finish(ctx context.Context, fs []source.Finish) []error {
 	select {
 	case <-g.tokens:
 		defer g.ended.Add(1)
+		if g.fail.Add(-1) >= 0 {
+			errs := make([]error, len(fs))
+			for i := range errs {
+				errs[i] = fmt.Errorf("finish: %w", syscall.ECONNRESET)
+			}
+			return errs
+		}
 		return g.Source.Finish(ctx, fs)
 	case <-ctx.Done():
 		errs := make([]error, len(fs))
@@ -223,5 +233,29 @@ func TestCommittedButUnfinishedObjectsAreBounded(t *testing.T) {
 	await(t, "every object archived", func() bool { return b.keys(t, "archive/") == objects })
 	if in, n := b.keys(t, "in/"), b.count(t, "SELECT count(*) FROM events"); in != 0 || n != objects {
 		t.Fatalf("%d objects left in the input, %d events; want 0, %d", in, n, objects)
+	}
+}
+
+// A finish behind the workers that fails is retried as on them (stage archive): the
+// object is taken again, the ledger makes its load a no-op, and it is finished; every
+// row is committed once.
+func TestAFailedFinishBehindTheWorkersIsRetriedAndLoadsNothingTwice(t *testing.T) {
+	b := newBucketRig(t)
+	for i := range 3 {
+		b.put(t, "in/f"+string(rune('a'+i))+".csv", csvBody("books", "toys"))
+	}
+	g := &gated{Source: b.source(t), bound: 4, tokens: make(chan struct{})}
+	close(g.tokens)
+	g.fail.Store(1)
+	m, _ := b.run(t, g, Options{MaxBatchRecords: 10000, Workers: 1, Grace: time.Minute})
+	await(t, "every object archived", func() bool { return b.keys(t, "archive/") == 3 })
+	if in, n, files := b.keys(t, "in/"), b.count(t, "SELECT count(*) FROM events"), b.count(t, "SELECT count(*) FROM ingested_files"); in != 0 || n != 6 || files != 3 {
+		t.Fatalf("%d left in the input, %d events, %d ledger rows; want 0, 6, 3", in, n, files)
+	}
+	if n := testutil.ToFloat64(m.Retries.WithLabelValues("archive")); n != 3 {
+		t.Fatalf("%v archive retries, want 3 (one batch of three failed once)", n)
+	}
+	if n := testutil.ToFloat64(m.Files.WithLabelValues(load.OutcomeAlreadyCommitted)); n != 3 {
+		t.Fatalf("%v files found already committed on the retry, want 3", n)
 	}
 }
