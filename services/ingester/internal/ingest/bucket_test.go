@@ -230,7 +230,7 @@ func TestCommittedButUnfinishedObjectsAreBounded(t *testing.T) {
 		g.tokens <- struct{}{}
 		await(t, "a finish", func() bool { return int(g.ended.Load()) > finished })
 	}
-	await(t, "every object archived", func() bool { return b.keys(t, "archive/") == objects })
+	await(t, "every object archived", func() bool { return b.keys(t, "archive/") == objects && b.keys(t, "in/") == 0 })
 	if in, n := b.keys(t, "in/"), b.count(t, "SELECT count(*) FROM events"); in != 0 || n != objects {
 		t.Fatalf("%d objects left in the input, %d events; want 0, %d", in, n, objects)
 	}
@@ -248,7 +248,8 @@ func TestAFailedFinishBehindTheWorkersIsRetriedAndLoadsNothingTwice(t *testing.T
 	close(g.tokens)
 	g.fail.Store(1)
 	m, _ := b.run(t, g, Options{MaxBatchRecords: 10000, Workers: 1, Grace: time.Minute})
-	await(t, "every object archived", func() bool { return b.keys(t, "archive/") == 3 })
+	// Copied to the archive, then deleted: wait for both.
+	await(t, "every object archived", func() bool { return b.keys(t, "archive/") == 3 && b.keys(t, "in/") == 0 })
 	if in, n, files := b.keys(t, "in/"), b.count(t, "SELECT count(*) FROM events"), b.count(t, "SELECT count(*) FROM ingested_files"); in != 0 || n != 6 || files != 3 {
 		t.Fatalf("%d left in the input, %d events, %d ledger rows; want 0, 6, 3", in, n, files)
 	}

@@ -1,6 +1,9 @@
 // Package ingest runs the ingester: discovery feeds the queue from the source, and
 // workers take ready items, commit them in batches through the loader and finish them
-// (archive, delete, or move aside) through the source. It knows no paths: where items
+// (archive, delete, or move aside) through the source. A source whose reads and
+// finishes are network round trips (a bucket) has its items opened ahead of the loader
+// (readahead.go) and its committed batches finished behind the workers, on a bounded
+// queue drained within the shutdown grace (finisher.go). It knows no paths: where items
 // come from and where they go is the source's business (package source), what a batch
 // does in PostgreSQL is the loader's (package load).
 package ingest
