@@ -21,6 +21,8 @@ type dirOptions struct {
 	InputDir, ArchiveDir, FailedDir string
 	DeleteOnSuccess                 bool
 	RescanInterval, Settle          time.Duration
+	// Wrap, when set, stands between the directory source and the runner.
+	Wrap func(source.Source) source.Source
 }
 
 // dirRunner is the runner main builds: a directory source, its queue, the real loader.
@@ -29,13 +31,17 @@ func dirRunner(opt dirOptions, pool *pgxpool.Pool, instance string, maxRejected 
 	src := dir.New(dir.Options{Input: opt.InputDir, Archive: opt.ArchiveDir, Failed: opt.FailedDir,
 		Settle: opt.Settle, Rescan: opt.RescanInterval, Log: zerolog.Nop(),
 		OnError: func(stage string) { m.Errors.WithLabelValues(stage).Inc() }})
-	q := queue.New(src, opt.Settle)
+	var s source.Source = src
+	if opt.Wrap != nil {
+		s = opt.Wrap(src)
+	}
+	q := queue.New(s, opt.Settle)
 	reg := metrics.NewRegistry()
 	m = NewMetrics(reg, q, pool)
 	o := opt.Options
 	if opt.DeleteOnSuccess {
 		o.OnSuccess = source.Delete
 	}
-	r := New(o, zerolog.Nop(), src, q, &load.Loader{Pool: pool, Instance: instance, MaxRejected: maxRejected, Retry: o.Retry}, m)
+	r := New(o, zerolog.Nop(), s, q, &load.Loader{Pool: pool, Instance: instance, MaxRejected: maxRejected, Retry: o.Retry}, m)
 	return r, q, m, reg
 }

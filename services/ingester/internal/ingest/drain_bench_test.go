@@ -15,6 +15,7 @@ import (
 	"github.com/ecomstream/ecomstream/services/common/db"
 	"github.com/ecomstream/ecomstream/services/common/event"
 	"github.com/ecomstream/ecomstream/services/common/pgtest"
+	"github.com/ecomstream/ecomstream/services/ingester/internal/source"
 )
 
 // BenchmarkDrainSmallFiles drains a directory of n small files (3 rows each) into a real
@@ -24,40 +25,56 @@ import (
 // Reported: files/s, and CPU seconds of this process per 1,000 files.
 func BenchmarkDrainSmallFiles(b *testing.B) {
 	for _, n := range []int{10_000, 100_000} {
-		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			var wall time.Duration
-			var cpu float64
-			for i := 0; i < b.N; i++ {
-				b.StopTimer()
-				pool, opt := drainSetup(b, n)
-				r, _, _, _ := dirRunner(opt, pool, "bench", 1000)
-				ctx, cancel := context.WithCancel(context.Background())
-				done := make(chan struct{})
-				cpu0 := cpuSeconds()
-				start := time.Now()
-				b.StartTimer()
-				go func() { defer close(done); _ = r.Run(ctx) }()
-				for {
-					var got int
-					_ = pool.QueryRow(ctx, "SELECT count(*) FROM ingested_files").Scan(&got)
-					if got >= n {
-						if left, _ := os.ReadDir(opt.InputDir); len(left) == 0 {
-							break
-						}
-					}
-					time.Sleep(50 * time.Millisecond)
-				}
-				b.StopTimer()
-				wall += time.Since(start)
-				cpu += cpuSeconds() - cpu0
-				cancel()
-				<-done
-				pool.Close()
-			}
-			b.ReportMetric(float64(n*b.N)/wall.Seconds(), "files/s")
-			b.ReportMetric(cpu/float64(n*b.N)*1000, "cpu-s/1000files")
-		})
+		b.Run(fmt.Sprint(n), func(b *testing.B) { drainSmallFiles(b, n, nil) })
 	}
+}
+
+// finishingBehind is a directory source whose finishes the runner runs behind the workers.
+type finishingBehind struct{ source.Source }
+
+func (finishingBehind) FinishBehind() int { return 4 }
+
+// BenchmarkDirFinishBehind: should a directory's finishes (renames, one fsync a batch)
+// run behind the workers as a bucket's do? The same drain of 2,000 small files with them
+// on the workers (inline, as main runs it) and behind them; compare files/s of one run.
+func BenchmarkDirFinishBehind(b *testing.B) {
+	b.Run("inline", func(b *testing.B) { drainSmallFiles(b, 2000, nil) })
+	b.Run("behind", func(b *testing.B) {
+		drainSmallFiles(b, 2000, func(s source.Source) source.Source { return finishingBehind{s} })
+	})
+}
+
+func drainSmallFiles(b *testing.B, n int, wrap func(source.Source) source.Source) {
+	var wall time.Duration
+	var cpu float64
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		pool, opt := drainSetup(b, n)
+		opt.Wrap = wrap
+		r, _, _, _ := dirRunner(opt, pool, "bench", 1000)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		cpu0 := cpuSeconds()
+		start := time.Now()
+		b.StartTimer()
+		go func() { defer close(done); _ = r.Run(ctx) }()
+		for {
+			var got int
+			_ = pool.QueryRow(ctx, "SELECT count(*) FROM ingested_files").Scan(&got)
+			if got >= n && inputFiles(b, opt.InputDir) == 0 {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		b.StopTimer()
+		wall += time.Since(start)
+		cpu += cpuSeconds() - cpu0
+		cancel()
+		<-done
+		pool.Close()
+	}
+	b.ReportMetric(float64(n*b.N)/wall.Seconds(), "files/s")
+	b.ReportMetric(cpu/float64(n*b.N)*1000, "cpu-s/1000files")
 }
 
 func drainSetup(b *testing.B, n int) (*pgxpool.Pool, dirOptions) {
@@ -89,6 +106,20 @@ func drainSetup(b *testing.B, n int) (*pgxpool.Pool, dirOptions) {
 		}
 	}
 	return pool, opt
+}
+
+// inputFiles counts the input files left in dir (not the source's own dot-directory).
+func inputFiles(b *testing.B, dir string) (n int) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), ".") {
+			n++
+		}
+	}
+	return n
 }
 
 // cpuSeconds is this process's user and system CPU time so far.

@@ -456,3 +456,24 @@ func (failing) String() string { return "failing" }
 func (failing) Discover(context.Context, source.Sink) error {
 	return errors.New("cannot list")
 }
+
+// What waits is shared among the workers: a burst found by one listing is loaded by every
+// worker at once, no batch taking more than its share (here 10 items, 2 workers: 5).
+func TestABurstIsSharedAmongTheWorkers(t *testing.T) {
+	names := []string{"a.csv", "b.csv", "c.csv", "d.csv", "e.csv", "f.csv", "g.csv", "h.csv", "i.csv", "j.csv"}
+	f := runFast(t, Options{Workers: 2, MaxBatchFiles: 500}, func(src *memory.Source, _ *fakeLoader) {
+		for _, n := range names {
+			src.Put(n, body("h", "1"))
+		}
+	})
+	for _, n := range names {
+		f.finished(t, n)
+	}
+	f.loader.mu.Lock()
+	defer f.loader.mu.Unlock()
+	for _, batch := range f.loader.loads {
+		if len(batch) > 5 {
+			t.Fatalf("a batch of %d items %v: more than its share (5) of the 10 waiting", len(batch), batch)
+		}
+	}
+}

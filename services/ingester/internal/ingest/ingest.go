@@ -1,6 +1,9 @@
 // Package ingest runs the ingester: discovery feeds the queue from the source, and
 // workers take ready items, commit them in batches through the loader and finish them
-// (archive, delete, or move aside) through the source. It knows no paths: where items
+// (archive, delete, or move aside) through the source. A source whose reads and
+// finishes are network round trips (a bucket) has its items opened ahead of the loader
+// (readahead.go) and its committed batches finished behind the workers, on a bounded
+// queue drained within the shutdown grace (finisher.go). It knows no paths: where items
 // come from and where they go is the source's business (package source), what a batch
 // does in PostgreSQL is the loader's (package load).
 package ingest
@@ -76,6 +79,7 @@ type Runner struct {
 	bytesPerRow float64 // learned, to turn MaxBatchRecords into a byte budget
 	trigger     *trigger
 	listed      chan struct{} // closed by the source's first complete listing
+	behind      *behind       // finishes committed batches behind the workers; nil: on them
 
 	// busySince[i] is when worker i last made progress on the claim it holds (unix
 	// nanoseconds on opt.Now), 0 while it holds none.
@@ -129,7 +133,8 @@ func (s *sink) Aside(name, reason string) {
 	s.r.metrics.Aside.WithLabelValues(reason).Inc()
 }
 
-// Run works until ctx ends, then lets batches in flight finish (up to Grace). It
+// Run works until ctx ends, then lets batches in flight finish and the finishes queued
+// behind them run (both up to Grace; what is left is finished by the next start). It
 // returns the source's error if discovery cannot start.
 func (r *Runner) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
@@ -152,11 +157,16 @@ func (r *Runner) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); r.reapLoop(ctx, reaper) }()
 	}
+	stopBehind := func() {}
+	if bf, ok := r.src.(BackgroundFinisher); ok && bf.FinishBehind() > 0 {
+		stopBehind = r.startBehind(ctx, bf.FinishBehind())
+	}
 	for i := 0; i < r.opt.Workers; i++ {
 		wg.Add(1)
 		go func(id int) { defer wg.Done(); r.worker(ctx, id) }(i)
 	}
 	wg.Wait()
+	stopBehind() // after the workers: none queues any more
 	return discoverErr
 }
 
@@ -209,7 +219,7 @@ func (r *Runner) worker(ctx context.Context, id int) {
 			}
 		}
 		for ctx.Err() == nil {
-			items := r.queue.Take(r.opt.MaxBatchFiles, r.byteBudget())
+			items := r.queue.Take(r.batchFiles(), r.byteBudget())
 			if len(items) == 0 {
 				break
 			}
@@ -234,6 +244,15 @@ func (r *Runner) worker(ctx context.Context, id int) {
 	}
 }
 
+// batchFiles is how many items one worker takes: what waits shared among the workers
+// (up to MaxBatchFiles), so a listing that finds a burst of small items has every worker
+// load a part of it at once rather than one worker all of it while the others idle.
+func (r *Runner) batchFiles() int {
+	n, _, _ := r.queue.Backlog()
+	share := (n + r.opt.Workers - 1) / r.opt.Workers
+	return max(1, min(r.opt.MaxBatchFiles, share))
+}
+
 func (r *Runner) byteBudget() int64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -251,7 +270,7 @@ func (r *Runner) batch(ctx context.Context, worker int, log zerolog.Logger, item
 	r.busySince[worker].Store(r.opt.Now().UnixNano()) // a new claim is progress
 	dctx, cancel := graceContext(ctx, r.opt.Grace)
 	defer cancel()
-	o := r.loader.Load(dctx, r.src, items)
+	o := r.load(dctx, items)
 	r.metrics.Batches.WithLabelValues("rolled_back").Add(float64(o.RolledBack))
 	if o.Verdict != load.Done {
 		r.metrics.Batches.WithLabelValues("rolled_back").Inc()
@@ -261,13 +280,24 @@ func (r *Runner) batch(ctx context.Context, worker int, log zerolog.Logger, item
 	return 0, nil
 }
 
-// committed records a committed batch and finishes its items, then releases its claim.
+// load commits items through the loader, reading them ahead where the source asks for it.
+func (r *Runner) load(ctx context.Context, items []source.Item) load.Outcome {
+	ra, ok := r.src.(ReadAheader)
+	if !ok || ra.ReadAhead() <= 0 {
+		return r.loader.Load(ctx, r.src, items)
+	}
+	ahead := newReadAhead(ctx, r.src, items, ra.ReadAhead())
+	defer ahead.close()
+	return r.loader.Load(ctx, ahead, items)
+}
+
+// committed records a committed batch and finishes its items, then releases its claim
+// (once they are finished, behind the workers or here).
 func (r *Runner) committed(ctx context.Context, log zerolog.Logger, o load.Outcome) {
-	defer o.Claim.Release()
 	r.metrics.Batches.WithLabelValues("committed").Inc()
 	r.metrics.BatchSeconds.Observe(o.Batch.Duration.Seconds())
 	r.metrics.BatchRecords.Observe(float64(o.Batch.Rows()))
-	r.finish(ctx, log, o.Batch)
+	r.finish(ctx, log, o.Batch, o.Claim)
 }
 
 // failed settles a batch that did not commit.
@@ -367,8 +397,11 @@ func (r *Runner) Healthy() error {
 }
 
 // finish records every item of a committed batch and finishes those whose outcome is
-// committed, in one call to the source (one fsync per directory for the batch).
-func (r *Runner) finish(ctx context.Context, log zerolog.Logger, b *load.Batch) {
+// committed, in one call to the source (one fsync per directory for the batch), then
+// releases the batch's claim. Behind the workers, the claim goes with the finishes: held
+// until they are done, it keeps the other replicas (which all hear of an object from one
+// notification) from reading and finishing again an object committed here.
+func (r *Runner) finish(ctx context.Context, log zerolog.Logger, b *load.Batch, claim *load.Claim) {
 	var rows, bytes int64
 	var fs []source.Finish
 	var done []*load.FileResult
@@ -386,11 +419,18 @@ func (r *Runner) finish(ctx context.Context, log zerolog.Logger, b *load.Batch) 
 		}
 		fs, done = append(fs, fin), append(done, f)
 	}
-	r.finished(ctx, log, done, r.src.Finish(ctx, fs))
 	if rows > 0 {
 		r.mu.Lock()
 		r.bytesPerRow = 0.8*r.bytesPerRow + 0.2*float64(bytes)/float64(rows)
 		r.mu.Unlock()
+	}
+	switch {
+	case len(fs) == 0 || r.behind == nil:
+		r.finished(ctx, log, done, r.src.Finish(ctx, fs))
+		claim.Release()
+	case !r.behind.finishLater(finishJob{log: log, fs: fs, done: done, claim: claim}):
+		r.abandoned(log, len(fs))
+		claim.Release()
 	}
 }
 

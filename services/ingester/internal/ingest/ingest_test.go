@@ -42,14 +42,7 @@ func startRunner(t *testing.T, mutate func(*dirOptions)) *rig {
 func startRunnerWith(t *testing.T, prepare func(*pgxpool.Pool, dirOptions), mutate func(*dirOptions)) *rig {
 	t.Helper()
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, pgtest.DB(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if _, err := db.Migrate(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
+	pool := migratedPool(t)
 	root := t.TempDir()
 	opt := dirOptions{InputDir: filepath.Join(root, "in"), ArchiveDir: filepath.Join(root, "archive"),
 		FailedDir: filepath.Join(root, "failed"), RescanInterval: 200 * time.Millisecond,
@@ -69,18 +62,38 @@ func startRunnerWith(t *testing.T, prepare func(*pgxpool.Pool, dirOptions), muta
 	return &rig{runner: r, queue: q, pool: pool, opt: opt, reg: reg, metrics: m, cancel: cancel, done: done}
 }
 
+// migratedPool is a pool on a new migrated database, closed when the test ends.
+func migratedPool(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, pgtest.DB(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if _, err := db.Migrate(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	return pool
+}
+
 var seq int
 
-func place(t *testing.T, dir, name string, categories ...string) {
-	t.Helper()
+// csvBody is a CSV file of one good row per category.
+func csvBody(categories ...string) string {
 	var b strings.Builder
 	b.WriteString(strings.Join(event.Columns, ",") + "\n")
 	for _, c := range categories {
 		seq++
 		fmt.Fprintf(&b, "00000000-0000-4000-8000-%012d,2026-11-25T10:00:00Z,purchase,1,00000000-0000-4000-8000-000000000001,2,%s,3.00,1\n", seq, c)
 	}
+	return b.String()
+}
+
+func place(t *testing.T, dir, name string, categories ...string) {
+	t.Helper()
 	tmp := filepath.Join(dir, "."+name+".tmp")
-	if err := os.WriteFile(tmp, []byte(b.String()), 0o644); err != nil {
+	if err := os.WriteFile(tmp, []byte(csvBody(categories...)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
@@ -88,7 +101,7 @@ func place(t *testing.T, dir, name string, categories ...string) {
 	}
 }
 
-func waitLedger(t *testing.T, pool *pgxpool.Pool, n int) {
+func waitLedger(t testing.TB, pool *pgxpool.Pool, n int) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
