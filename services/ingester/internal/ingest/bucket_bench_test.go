@@ -17,7 +17,6 @@ import (
 // the runner reads and finishes on the workers as it did before them.
 type profiled struct {
 	s                                  *s3.Source
-	behind, ahead                      bool
 	openNs, readNs, finishNs, finishes atomic.Int64
 	t0                                 time.Time
 	listedNs                           atomic.Int64 // from t0 to the end of the first listing
