@@ -113,7 +113,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		if cs.Location, cs.Bucket, err = bucket(cfg.Source); err != nil {
 			return err
 		}
-		cs.ArchivePrefix, cs.FailedPrefix = cfg.S3ArchivePrefix, cfg.S3FailedPrefix
+		cs.ArchivePrefix, cs.FailedPrefix, cs.ListTimeout = cfg.S3ArchivePrefix, cfg.S3FailedPrefix, cfg.S3ListTimeout
 		backlogOf = cs.Location.String()
 	}
 	c := collector.New(log, cfg.Interval+cfg.StatementTimeout, collector.All(pool, cs)...)

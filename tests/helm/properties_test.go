@@ -451,3 +451,46 @@ func TestCollectorMeasuresTheBacklogWhereTheIngestersRead(t *testing.T) {
 		}
 	})
 }
+
+// TestCollectorTakesItsOwnListOnlyKeysWhenGiven: collector.s3.existingSecret gives the
+// collector (which only lists) its own keys, and the ingesters keep theirs; without it
+// the collector has the ingesters' (the defaults and every value set).
+func TestCollectorTakesItsOwnListOnlyKeysWhenGiven(t *testing.T) {
+	keyRefs := func(ms []manifest, component string) map[string]string {
+		t.Helper()
+		d := deployments(t, ms)[component]
+		if d == nil {
+			t.Fatalf("no %s Deployment", component)
+		}
+		refs := map[string]string{}
+		for _, e := range d.Spec.Template.Spec.Containers[0].Env {
+			if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil && strings.HasPrefix(e.Name, "AWS_") {
+				refs[e.Name] = e.ValueFrom.SecretKeyRef.Name + "/" + e.ValueFrom.SecretKeyRef.Key
+			}
+		}
+		return refs
+	}
+	eachSet(t, func(t *testing.T, set string, ms []manifest) {
+		if ing, col := keyRefs(ms, "ingester"), keyRefs(ms, "collector"); !maps.Equal(ing, col) {
+			t.Errorf("without collector.s3.existingSecret: ingester's keys %v, collector's %v", ing, col)
+		}
+	})
+	vals := readValues(t, valueSets(t)["s3-keda"])
+	col, _ := vals["collector"].(map[string]any)
+	if col == nil {
+		col = map[string]any{}
+		vals["collector"] = col
+	}
+	col["s3"] = map[string]any{"existingSecret": "collector-list-only", "accessKeyIdKey": "id", "secretAccessKeyKey": "secret"}
+	ms, err := renderValues(t, vals)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"AWS_ACCESS_KEY_ID": "collector-list-only/id", "AWS_SECRET_ACCESS_KEY": "collector-list-only/secret"}
+	if got := keyRefs(ms, "collector"); !maps.Equal(got, want) {
+		t.Errorf("collector's keys %v, want %v", got, want)
+	}
+	if got := keyRefs(ms, "ingester"); got["AWS_ACCESS_KEY_ID"] != "minio-ecomstream/rootUser" {
+		t.Errorf("the ingesters' keys changed with the collector's: %v", got)
+	}
+}

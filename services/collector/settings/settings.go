@@ -26,6 +26,7 @@ type Config struct {
 	// done, not backlog.
 	S3ArchivePrefix  string        `envconfig:"S3_ARCHIVE_PREFIX" flag:"s3-archive-prefix" default:"archive/" desc:"with COLLECTOR_SOURCE: the ingesters' INGESTER_S3_ARCHIVE_PREFIX (objects there are not backlog)"`
 	S3FailedPrefix   string        `envconfig:"S3_FAILED_PREFIX" flag:"s3-failed-prefix" default:"failed/" desc:"with COLLECTOR_SOURCE: the ingesters' INGESTER_S3_FAILED_PREFIX (objects there are not backlog)"`
+	S3ListTimeout    time.Duration `envconfig:"S3_LIST_TIMEOUT" flag:"s3-list-timeout" default:"2m" desc:"with COLLECTOR_SOURCE: bound of one listing of the bucket, which may outlast a measurement (the last finished listing is served meanwhile)"`
 	Interval         time.Duration `envconfig:"INTERVAL" flag:"interval" default:"5s" desc:"how often it measures"`
 	Window           time.Duration `envconfig:"WINDOW" flag:"window" default:"5m" desc:"sliding window of latency percentiles, bands, throughput, error rate, duplicates"`
 	QueryInterval    time.Duration `envconfig:"QUERY_INTERVAL" flag:"query-interval" default:"30s" desc:"how often the report's five (full-table) queries are timed"`
@@ -63,6 +64,7 @@ func (c *Config) Validate() error {
 		// As the ingester checks its own: an empty prefix would put every key aside.
 		v.If(c.S3ArchivePrefix == "" || !strings.HasSuffix(c.S3ArchivePrefix, "/"), &c.S3ArchivePrefix, "must be a non-empty prefix ending in '/'")
 		v.If(c.S3FailedPrefix == "" || !strings.HasSuffix(c.S3FailedPrefix, "/"), &c.S3FailedPrefix, "must be a non-empty prefix ending in '/'")
+		v.If(c.S3ListTimeout <= 0, &c.S3ListTimeout, "must be > 0")
 	}
 	v.If(c.Interval <= 0, &c.Interval, "must be > 0")
 	v.If(c.Window <= 0, &c.Window, "must be > 0")

@@ -22,7 +22,8 @@ func TestSourceIsADirectoryOrABucketLocation(t *testing.T) {
 		"--source=s3://shop-events/in/ --s3-archive-prefix=in/done/ --s3-failed-prefix=in/bad/": "",
 		"--source=s3://shop-events/in/ --s3-archive-prefix=":                                    "COLLECTOR_S3_ARCHIVE_PREFIX",
 		"--source=s3://shop-events/in/ --s3-failed-prefix=bad":                                  "COLLECTOR_S3_FAILED_PREFIX",
-		"--s3-archive-prefix=": "",
+		"--s3-archive-prefix=":                              "",
+		"--source=s3://shop-events/in/ --s3-list-timeout=0": "COLLECTOR_S3_LIST_TIMEOUT",
 	} {
 		cfg, err := Load(append([]string{"--database-url=postgres://localhost/x"}, strings.Fields(args)...), io.Discard)
 		if err != nil {

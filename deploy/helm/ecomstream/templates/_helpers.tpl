@@ -126,28 +126,34 @@ affinity:
       {{- end }}
 {{- end -}}
 
-{{/* The AWS SDK's variables in s3 mode (read bare, without a service prefix). */}}
+{{/* The AWS SDK's variables in s3 mode (read bare, without a service prefix); pass
+     (dict "ctx" $ "component" "ingester"). The collector's keys are collector.s3's
+     Secret when one is named (a list-only key), else the ingesters'. */}}
 {{- define "ecomstream.s3Env" -}}
-{{- if eq .Values.source.mode "s3" }}
-{{- with .Values.source.s3 }}
-- name: AWS_REGION
-  value: {{ .region | quote }}
-{{- if .endpoint }}
-- name: AWS_ENDPOINT_URL
-  value: {{ .endpoint | quote }}
+{{- $ctx := .ctx }}
+{{- if eq $ctx.Values.source.mode "s3" }}
+{{- $s3 := $ctx.Values.source.s3 }}
+{{- $keys := $s3 }}
+{{- if and (eq .component "collector") $ctx.Values.collector.s3.existingSecret }}
+{{- $keys = $ctx.Values.collector.s3 }}
 {{- end }}
-{{- if or .existingSecret .accessKeyId }}
+- name: AWS_REGION
+  value: {{ $s3.region | quote }}
+{{- if $s3.endpoint }}
+- name: AWS_ENDPOINT_URL
+  value: {{ $s3.endpoint | quote }}
+{{- end }}
+{{- if or $keys.existingSecret $keys.accessKeyId }}
 - name: AWS_ACCESS_KEY_ID
   valueFrom:
     secretKeyRef:
-      name: {{ .existingSecret | default (include "ecomstream.fullname" $) }}
-      key: {{ if .existingSecret }}{{ .accessKeyIdKey }}{{ else }}AWS_ACCESS_KEY_ID{{ end }}
+      name: {{ $keys.existingSecret | default (include "ecomstream.fullname" $ctx) }}
+      key: {{ if $keys.existingSecret }}{{ $keys.accessKeyIdKey }}{{ else }}AWS_ACCESS_KEY_ID{{ end }}
 - name: AWS_SECRET_ACCESS_KEY
   valueFrom:
     secretKeyRef:
-      name: {{ .existingSecret | default (include "ecomstream.fullname" $) }}
-      key: {{ if .existingSecret }}{{ .secretAccessKeyKey }}{{ else }}AWS_SECRET_ACCESS_KEY{{ end }}
-{{- end }}
+      name: {{ $keys.existingSecret | default (include "ecomstream.fullname" $ctx) }}
+      key: {{ if $keys.existingSecret }}{{ $keys.secretAccessKeyKey }}{{ else }}AWS_SECRET_ACCESS_KEY{{ end }}
 {{- end }}
 {{- end }}
 {{- end -}}
@@ -187,7 +193,7 @@ volumeMounts:
   {{- $env = include "ecomstream.databaseEnv" .ctx }}
   {{- end }}
   {{- /* The collector lists the bucket too (the backlog): s3:ListBucket is all it needs. */}}
-  {{- $env = print $env "\n" (include "ecomstream.s3Env" .ctx | trim) }}
+  {{- $env = print $env "\n" (include "ecomstream.s3Env" (dict "ctx" .ctx "component" .component) | trim) }}
   {{- with $env | trim }}
   env:
     {{- . | nindent 4 }}

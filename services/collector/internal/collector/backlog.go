@@ -27,9 +27,13 @@ type Backlog struct {
 	// ArchivePrefix and FailedPrefix are the ingesters' INGESTER_S3_ARCHIVE_PREFIX and
 	// _FAILED_PREFIX: objects there are done, not backlog. Empty: their defaults.
 	ArchivePrefix, FailedPrefix string
-	Now                         func() time.Time // for tests; time.Now when nil
+	// ListTimeout bounds one listing of the bucket (0: DefaultListTimeout), which runs on
+	// past the measurement that started it (bucket.go).
+	ListTimeout time.Duration
+	Now         func() time.Time // for tests; time.Now when nil
 
-	errors int // failed measurements so far (runs are one after another)
+	bucket bucketState
+	errors int // failed measurements (of a bucket: listings) so far; under bucket.mu for a bucket
 }
 
 var (
@@ -60,7 +64,11 @@ func (b *Backlog) now() time.Time {
 // Pending counts the pending files (or objects).
 func (b *Backlog) Pending(ctx context.Context) (files, bytes int64, oldest time.Duration, err error) {
 	if b.Bucket != nil {
-		return b.pendingObjects(ctx)
+		files, bytes, first, err := b.pendingObjects(ctx)
+		if err == nil && !first.IsZero() {
+			oldest = max(0, b.now().Sub(first))
+		}
+		return files, bytes, oldest, err
 	}
 	entries, err := os.ReadDir(b.Dir)
 	if err != nil {
@@ -85,7 +93,11 @@ func (b *Backlog) Pending(ctx context.Context) (files, bytes int64, oldest time.
 
 // Measure implements Measurement. On an error the backlog series are left out (a
 // number that is not known is not served as if it were) and scrape_success says why.
+// A bucket's listing may outlast the measurement: see bucket.go.
 func (b *Backlog) Measure(ctx context.Context, ch chan<- prometheus.Metric) error {
+	if b.Bucket != nil {
+		return b.measureBucket(ctx, ch)
+	}
 	files, bytes, oldest, err := b.Pending(ctx)
 	if err != nil {
 		b.errors++

@@ -2,7 +2,12 @@ package collector
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -147,5 +152,90 @@ func TestBucketBacklogListingErrorsAreCountedAndTheSeriesLeftOut(t *testing.T) {
 	if m[`ecomstream_collector_backlog_files`] != 1 || m[`ecomstream_collector_scrape_success{collector="backlog"}`] != 1 ||
 		m[`ecomstream_collector_backlog_errors_total`] != 1 {
 		t.Errorf("after the server came back: %v", m)
+	}
+}
+
+// A listing slower than the measurement (a large backlog on a slow server; here every
+// LIST request is held at a proxy until the test lets it through) is not cut off with
+// the measurement: the last listing's values stay served meanwhile, and the slow listing
+// runs on to its end, one at a time, and is what the next measurement serves.
+func TestABucketListingSlowerThanTheMeasurementKeepsTheBacklogSeries(t *testing.T) {
+	g := s3test.StartGateway(t, s3test.Options{}, "bkt")
+	direct := g.Client(t)
+	ctx := context.Background()
+	put := func(key string) {
+		if _, err := direct.PutObject(ctx, "bkt", key, strings.NewReader("x\n"), 2, minio.PutObjectOptions{}); err != nil {
+			t.Fatalf("put %s: %v", key, err)
+		}
+	}
+	var (
+		mu    sync.Mutex
+		gate  chan struct{} // nil: LIST requests pass
+		lists int
+	)
+	held := make(chan struct{}, 16) // one per LIST request held
+	target, _ := url.Parse(g.Endpoint())
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Has("list-type") {
+			mu.Lock()
+			lists++
+			wait := gate
+			mu.Unlock()
+			if wait != nil {
+				held <- struct{}{}
+				<-wait
+			}
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	slow, err := objstore.New(objstore.Settings{Endpoint: srv.URL, Region: "us-east-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &Backlog{Bucket: slow, Location: objstore.Location{Bucket: "bkt", Prefix: "in/"}, ListTimeout: time.Hour}
+	// Two collectors of the same measurement: a patient one, and one whose measurements
+	// end long before a held listing does.
+	patient, hasty := New(zerolog.Nop(), time.Hour, b), New(zerolog.Nop(), 50*time.Millisecond, b)
+	measure := func(c *Collector) map[string]float64 { c.MeasureAll(ctx); return flatten(t, c) }
+
+	put("in/a.csv")
+	put("in/b.csv")
+	if m := measure(patient); m[`ecomstream_collector_backlog_files`] != 2 {
+		t.Fatalf("before the slow listing: %v", m)
+	}
+
+	release := make(chan struct{})
+	mu.Lock()
+	gate = release
+	mu.Unlock()
+	put("in/c.csv")
+	m := measure(hasty)
+	<-held // the listing it started is at the server, and stays there
+	if got, ok := m[`ecomstream_collector_backlog_files`]; !ok || got != 2 {
+		t.Errorf("while a listing runs past the measurement: backlog_files %v (present %v), want the last listing's 2", got, ok)
+	}
+	if m[`ecomstream_collector_scrape_success{collector="backlog"}`] != 1 || m[`ecomstream_collector_backlog_errors_total`] != 0 {
+		t.Errorf("while a listing runs past the measurement: %v", m)
+	}
+	// A second measurement while it is held starts no second listing.
+	if m := measure(hasty); m[`ecomstream_collector_backlog_files`] != 2 {
+		t.Errorf("a second measurement meanwhile: %v", m)
+	}
+
+	mu.Lock()
+	gate = nil
+	mu.Unlock()
+	close(release)
+	if m := measure(patient); m[`ecomstream_collector_backlog_files`] != 3 || m[`ecomstream_collector_backlog_errors_total`] != 0 {
+		t.Errorf("after the slow listing: %v", m)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// The first listing, the held one (not cut off and started again), and at most the
+	// patient measurement's own.
+	if lists > 3 {
+		t.Errorf("%d LIST requests; the held listing was started again", lists)
 	}
 }

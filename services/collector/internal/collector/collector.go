@@ -63,6 +63,8 @@ type Settings struct {
 	Location objstore.Location
 	// ArchivePrefix and FailedPrefix are the ingesters' (empty: their defaults).
 	ArchivePrefix, FailedPrefix string
+	// ListTimeout bounds one listing of Bucket (0: DefaultListTimeout).
+	ListTimeout time.Duration
 	// QueryInterval is how often the report's five queries are timed.
 	QueryInterval time.Duration
 	// ExporterStandIn adds ExporterStandIn, for where no postgres_exporter runs.
@@ -78,7 +80,8 @@ func All(pool *pgxpool.Pool, s Settings) []Measurement {
 		&ErrorRate{DB: pool, Window: s.Window},
 		&Duplicates{DB: pool, Window: s.Window},
 		&Ledger{DB: pool},
-		&Backlog{Dir: s.WatchDir, Bucket: s.Bucket, Location: s.Location, ArchivePrefix: s.ArchivePrefix, FailedPrefix: s.FailedPrefix},
+		&Backlog{Dir: s.WatchDir, Bucket: s.Bucket, Location: s.Location, ArchivePrefix: s.ArchivePrefix, FailedPrefix: s.FailedPrefix,
+			ListTimeout: s.ListTimeout},
 		&Queries{DB: pool, Every: s.QueryInterval},
 		&Indexes{DB: pool},
 		&Sizes{DB: pool},

@@ -40,8 +40,10 @@ import (
 // consumer the server refuses (permissions, a subject another stream already holds, no
 // room), a consumer of the name that does not deliver the subject (another deployment's,
 // which this one must not drain), or no answer to JetStream's API while connected: a
-// warning, and the plain subscription, for the life of the process. Ingesting never
-// stops on it; the listing is the backstop in every case.
+// warning, and the plain subscription. JetStream is tried again every rejoinWait (a
+// server restarted with it, a cluster that elected its leader, a permission granted), and
+// once the stream is consumed again the plain subscription ends. Ingesting never stops on
+// it; the listing is the backstop in every case.
 
 // Limits of a stream the ingester creates, and of its consumer.
 const (
@@ -60,6 +62,7 @@ var (
 	ackWait       = 10 * time.Second // a delivered, unacknowledged notification comes back after this
 	attachTimeout = 5 * time.Second  // one attempt to find or create the stream and consumer
 	retryWait     = 2 * time.Second  // between two attempts
+	rejoinWait    = time.Minute      // between two attempts at JetStream once fallen back to the plain subscription
 )
 
 func streamConfig(name, subject string) jetstream.StreamConfig {
@@ -204,6 +207,9 @@ func (s *Source) follow(ctx context.Context, nc *nats.Conn, hints chan<- hint, r
 	}
 	var cc jetstream.ConsumeContext
 	failures := 0
+	// sub is the plain subscription while JetStream is left: tried again every rejoinWait,
+	// and given up once consuming the stream again.
+	var sub *nats.Subscription
 	// attach returns whether JetStream is to be left for the plain subscription.
 	attach := func() (fallback bool) {
 		if !nc.IsConnected() {
@@ -216,6 +222,10 @@ func (s *Source) follow(ctx context.Context, nc *nats.Conn, hints chan<- hint, r
 			}
 			failures++
 			if refused(err) || failures >= attachAttempts {
+				if sub != nil {
+					s.log.Debug().Err(err).Msg("notifications: JetStream still not available; staying on the plain subscription")
+					return true
+				}
 				s.m.errors.WithLabelValues(opNotify).Inc()
 				s.log.Warn().Err(err).Str("stream", s.o.NATSStream).Str("consumer", s.o.NATSConsumer).
 					Msg("notifications: JetStream not available (not enabled, or the stream or consumer refused); " +
@@ -251,14 +261,24 @@ func (s *Source) follow(ctx context.Context, nc *nats.Conn, hints chan<- hint, r
 		}
 		return false
 	}
+	plain := func() {
+		if sub != nil {
+			return
+		}
+		var err error
+		if sub, err = s.subscribeCore(ctx, nc, hints); err != nil {
+			s.log.Warn().Err(err).Msg("notifications: no subscription either; listing only until JetStream is tried again")
+		}
+	}
 	if attach() {
-		wait := s.fallback(ctx, nc, hints) // as for the stream: before the first listing
-		go func() { defer close(d); wait() }()
-		return d
+		plain() // as for the stream: before the first listing
 	}
 	go func() {
 		defer close(d)
 		defer func() {
+			if sub != nil {
+				_ = sub.Unsubscribe()
+			}
 			if cc != nil {
 				cc.Stop()
 				select { // unsubscribed, so no handler runs after stop returns
@@ -280,6 +300,8 @@ func (s *Source) follow(ctx context.Context, nc *nats.Conn, hints chan<- hint, r
 		}
 		t := time.NewTicker(retryWait)
 		defer t.Stop()
+		rejoin := time.NewTicker(rejoinWait)
+		defer rejoin.Stop()
 		for {
 			var closed <-chan struct{}
 			if cc != nil {
@@ -298,17 +320,32 @@ func (s *Source) follow(ctx context.Context, nc *nats.Conn, hints chan<- hint, r
 					return
 				}
 			case <-t.C:
-				if cc != nil && failures == 0 {
-					continue // consuming: nothing to retry
+				if sub != nil || (cc != nil && failures == 0) {
+					continue // fallen back (rejoin's turn), or consuming: nothing to retry
 				}
+			case <-rejoin.C:
+				if sub == nil {
+					continue
+				}
+				// A server restarted with JetStream, a leader elected, a permission granted:
+				// try the stream again, quietly (the warning was given when leaving it).
+				failures = 0
 			}
 			if attach() {
 				if cc != nil {
 					cc.Stop()
 					cc = nil
 				}
-				s.fallback(ctx, nc, hints)()
-				return
+				plain()
+				continue
+			}
+			if sub != nil && cc != nil {
+				// Consuming the stream first, unsubscribing second: a notification published
+				// in between is received twice (a duplicate hint is harmless), never not at all.
+				_ = sub.Unsubscribe()
+				sub = nil
+				s.log.Info().Str("stream", s.o.NATSStream).Str("consumer", s.o.NATSConsumer).
+					Msg("notifications: JetStream available again; consuming the stream instead of the plain subscription")
 			}
 		}
 	}()

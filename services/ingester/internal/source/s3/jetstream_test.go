@@ -3,9 +3,18 @@ package s3
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -16,6 +25,7 @@ import (
 
 	"github.com/ecomstream/ecomstream/services/common/objstore"
 	"github.com/ecomstream/ecomstream/services/common/s3test"
+	"github.com/ecomstream/ecomstream/services/common/servertest"
 )
 
 // testStream is the stream env.source names (empty: a plain subscription, as the tests
@@ -446,4 +456,111 @@ func (e *env) putUntilNotified(t *testing.T, k *sink, format string, log *syncBu
 	if k.listings() != 1 {
 		t.Fatalf("%d listings; the object must have come from a notification", k.listings())
 	}
+}
+
+// A server without JetStream at start, restarted with it on the same port: the ingester
+// that fell back to the plain subscription tries JetStream again, consumes the stream
+// (the durable consumer exists on the server and delivers what is put), and its plain
+// subscription is gone from the server (no second copy of every hint, no leak).
+func TestAFallenBackIngesterReturnsToJetStreamWhenItIsBack(t *testing.T) {
+	old := rejoinWait
+	rejoinWait = 200 * time.Millisecond
+	t.Cleanup(func() { rejoinWait = old })
+	n := s3test.StartNATSWithoutJetStream(t)
+	g := s3test.StartGateway(t, s3test.Options{NATSURL: n.URL(), Subject: "s3.events"}, bucket)
+	e := &env{g: g, c: g.Client(t)}
+	var log syncBuffer
+	s := e.jsSource(t, n.URL(), "ingesters", &log)
+	k := newSink()
+	discover(t, s, k)
+	k.await(t, "the first listing", func() bool { return k.listings() == 1 })
+	if !strings.Contains(log.String(), "JetStream not available") {
+		t.Fatalf("no fallback warning: %s", log.String())
+	}
+
+	n.Kill()
+	monitor := restartWithJetStream(t, n.URL())
+	js := jsClient(t, n.URL())
+	awaitConsumer(t, js, "ingesters", func(*jetstream.ConsumerInfo) bool { return true })
+	awaitNoSubscription(t, monitor, "ecomstream-ingester", "s3.events")
+
+	e.putUntilNotified(t, k, "in/rejoined-%03d.csv", &log)
+	// What was notified came through the stream: delivered by the consumer and acknowledged.
+	awaitConsumer(t, js, "ingesters", func(ci *jetstream.ConsumerInfo) bool {
+		return ci.Delivered.Consumer >= 1 && ci.NumAckPending == 0
+	})
+}
+
+// restartWithJetStream runs a nats-server with JetStream on url's port (the one a test
+// server without it had) until the test ends, and returns its monitoring address.
+func restartWithJetStream(t *testing.T, url string) string {
+	t.Helper()
+	bin, err := s3test.NATSServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := url[strings.LastIndex(url, ":")+1:]
+	mport, err := servertest.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(bin, "-a", "127.0.0.1", "-p", port, "-m", strconv.Itoa(mport), "-js", "-sd", filepath.Join(dir, "js"))
+	logf, err := os.Create(filepath.Join(dir, "nats.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); logf.Close() })
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) { // a bound on a broken start
+		if c, err := net.Dial("tcp", "127.0.0.1:"+port); err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(logf.Name())
+			t.Fatalf("nats-server with JetStream does not listen: %s", b)
+		}
+	}
+	return "http://127.0.0.1:" + strconv.Itoa(mport)
+}
+
+// awaitNoSubscription polls the server's monitoring endpoint until no connection named
+// client subscribes to subject (the stream's own subscription to it is the server's);
+// the bound only ends a hung test.
+func awaitNoSubscription(t *testing.T, monitor, client, subject string) {
+	t.Helper()
+	var last string
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		resp, err := http.Get(monitor + "/connz?subs=1&limit=10000")
+		if err != nil {
+			last = err.Error()
+			continue
+		}
+		var z struct {
+			Conns []struct {
+				Name string   `json:"name"`
+				Subs []string `json:"subscriptions_list"`
+			} `json:"connections"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&z)
+		resp.Body.Close()
+		if err != nil {
+			last = err.Error()
+			continue
+		}
+		found := false
+		for _, c := range z.Conns {
+			found = found || (c.Name == client && slices.Contains(c.Subs, subject))
+		}
+		if !found {
+			return
+		}
+		last = fmt.Sprintf("%+v", z.Conns)
+	}
+	t.Fatalf("%s still subscribes to %s: %s", client, subject, last)
 }

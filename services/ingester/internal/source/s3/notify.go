@@ -118,11 +118,11 @@ func (s *Source) notice(ctx context.Context, data []byte, hints chan<- hint) (fi
 	}
 	fit = true
 	for _, r := range ev.Records {
-		key, ok := s.notified(r)
-		if !ok {
+		keys := s.notified(r)
+		if len(keys) == 0 {
 			continue
 		}
-		h := hint{key: key, removed: strings.Contains(r.EventName, "ObjectRemoved:"), at: now}
+		h := hint{removed: strings.Contains(r.EventName, "ObjectRemoved:"), at: now}
 		if t, err := time.Parse(time.RFC3339Nano, r.EventTime); err == nil {
 			s.m.lag.Observe(max(0, now.Sub(t).Seconds()))
 			h.at = t
@@ -130,37 +130,45 @@ func (s *Source) notice(ctx context.Context, data []byte, hints chan<- hint) (fi
 		if r.S3.Object.ETag != nil {
 			h.etag, h.size = strings.Trim(*r.S3.Object.ETag, `"`), r.S3.Object.Size
 		}
-		select {
-		case hints <- h:
-		case <-ctx.Done():
-			return false
-		default: // full: the listing will find it
-			fit = false
+		for _, key := range keys {
+			h.key = key
+			select {
+			case hints <- h:
+			case <-ctx.Done():
+				return false
+			default: // full: the listing will find it
+				fit = false
+			}
 		}
 	}
 	return fit
 }
 
-// notified returns the key a record is about, if it is an input object of this source.
-func (s *Source) notified(r record) (string, bool) {
-	if !strings.HasPrefix(r.EventName, "s3:ObjectCreated:") && !strings.HasPrefix(r.EventName, "s3:ObjectRemoved:") &&
-		!strings.HasPrefix(r.EventName, "ObjectCreated:") && !strings.HasPrefix(r.EventName, "ObjectRemoved:") {
-		return "", false
+// notified returns the keys a record may be about, if it is about input objects of this
+// source. AWS and MinIO send keys URL-encoded (a space as '+'); versitygw sends them as
+// they are; the record does not say which. A key that passes the naming rule either way
+// ("a+b.csv" is a name as good as "a b.csv") is a creation hinted in both forms: the
+// wrong one is a HEAD or a GET that finds nothing (the source's ErrGone: no error
+// counted, nothing rejected), where guessing wrong alone would leave the object to the
+// listing. A removal takes the raw form only when it passes, the decoded one otherwise:
+// dropping the wrong key from the queue would only delay that object to the listing.
+func (s *Source) notified(r record) []string {
+	created := strings.HasPrefix(r.EventName, "s3:ObjectCreated:") || strings.HasPrefix(r.EventName, "ObjectCreated:")
+	if !created && !strings.HasPrefix(r.EventName, "s3:ObjectRemoved:") && !strings.HasPrefix(r.EventName, "ObjectRemoved:") {
+		return nil
 	}
 	if r.S3.Bucket.Name != s.o.Location.Bucket {
-		return "", false
+		return nil
 	}
-	key := r.S3.Object.Key
-	// AWS sends keys URL-encoded (a space as '+'); versitygw sends them as they are.
-	// Both forms are tried against the naming rule; a wrong guess is a HEAD that finds
-	// nothing, and the listing has the right key anyway.
-	if !s.accept(key) {
-		if k, err := url.QueryUnescape(key); err == nil && s.accept(k) {
-			return k, true
-		}
-		return "", false
+	var keys []string
+	raw := r.S3.Object.Key
+	if s.accept(raw) {
+		keys = append(keys, raw)
 	}
-	return key, true
+	if k, err := url.QueryUnescape(raw); err == nil && k != raw && s.accept(k) && (created || len(keys) == 0) {
+		keys = append(keys, k)
+	}
+	return keys
 }
 
 // withoutURL drops the URL that net/url's parse errors quote whole, password included
