@@ -84,6 +84,10 @@ type Runner struct {
 	// busySince[i] is when worker i last made progress on the claim it holds (unix
 	// nanoseconds on opt.Now), 0 while it holds none.
 	busySince []atomic.Int64
+	// finisherSince[i] is the same for finisher i behind the workers (finisher.go) and the
+	// batch it finishes: a finish that hangs holds that batch's claim, so no replica
+	// finishes its objects either.
+	finisherSince [finishers]atomic.Int64
 }
 
 // New returns a runner; q must settle its items with src.
@@ -378,19 +382,27 @@ func (r *Runner) retryItem(ctx context.Context, log zerolog.Logger, it source.It
 
 // Healthy tells whether every worker is making progress: a worker that has held a
 // claim for longer than StuckAfter without finishing it is stuck (a hung disk, a
-// hung connection), and the process should be restarted to release its files.
+// hung connection), and the process should be restarted to release its files. So is a
+// finisher behind the workers that has finished no batch for as long (a hung archive
+// request): the batch's claim, held until its finish ends, keeps its objects from every
+// replica.
 func (r *Runner) Healthy() error {
 	if r.opt.StuckAfter <= 0 {
 		return nil
 	}
 	now := r.opt.Now()
+	stuck := func(since int64) (time.Duration, bool) {
+		d := now.Sub(time.Unix(0, since))
+		return d, since != 0 && d > r.opt.StuckAfter
+	}
 	for i := range r.busySince {
-		since := r.busySince[i].Load()
-		if since == 0 {
-			continue
-		}
-		if d := now.Sub(time.Unix(0, since)); d > r.opt.StuckAfter {
+		if d, ok := stuck(r.busySince[i].Load()); ok {
 			return fmt.Errorf("worker %d has made no progress on its claim for %s", i, d.Round(time.Second))
+		}
+	}
+	for i := range r.finisherSince {
+		if d, ok := stuck(r.finisherSince[i].Load()); ok {
+			return fmt.Errorf("finisher %d has made no progress on the committed batch it finishes (its claim held) for %s", i, d.Round(time.Second))
 		}
 	}
 	return nil
