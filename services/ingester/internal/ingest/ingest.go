@@ -248,11 +248,13 @@ func (r *Runner) worker(ctx context.Context, id int) {
 	}
 }
 
-// batchFiles is how many items one worker takes: what waits shared among the workers
+// batchFiles is how many items one worker takes: what is ready shared among the workers
 // (up to MaxBatchFiles), so a listing that finds a burst of small items has every worker
 // load a part of it at once rather than one worker all of it while the others idle.
+// Items in flight, parked or waiting out a delay are not shared: counted, they would
+// give one worker the whole burst.
 func (r *Runner) batchFiles() int {
-	n, _, _ := r.queue.Backlog()
+	n := r.queue.Ready()
 	share := (n + r.opt.Workers - 1) / r.opt.Workers
 	return max(1, min(r.opt.MaxBatchFiles, share))
 }
