@@ -55,8 +55,8 @@ type Options struct {
 	// (ecomstream_ingester_files_parked). Retry.Locked: how long an item another replica
 	// holds waits. Zero fields take retry.Defaults().
 	Retry retry.Policies
-	// StuckAfter: /healthz fails once a worker has made no progress on its claim for
-	// this long.
+	// StuckAfter: /healthz fails once a worker, or a finisher behind the workers, has
+	// made no progress on its claim for this long.
 	StuckAfter time.Duration
 	Now        func() time.Time // the clock of StuckAfter; time.Now when nil
 	// ReapAfter: sessions of any replica (application_name starting with ReapPrefix)
