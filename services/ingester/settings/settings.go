@@ -66,7 +66,7 @@ type Config struct {
 	MaxFileAttempts    int           `envconfig:"MAX_FILE_ATTEMPTS" flag:"max-file-attempts" default:"10" desc:"a file that fails this many times for a reason of its own is moved to the failed directory (or parked if it cannot be moved)"`
 	RetryBase          time.Duration `envconfig:"RETRY_BASE" flag:"retry-base" default:"1s" desc:"first delay before a failed file is tried again; doubles per attempt, with jitter"`
 	RetryMax           time.Duration `envconfig:"RETRY_MAX" flag:"retry-max" default:"5m" desc:"longest delay between two attempts of a file"`
-	StuckAfter         time.Duration `envconfig:"STUCK_AFTER" flag:"stuck-after" default:"5m" desc:"/healthz fails once a worker has made no progress on its claim for this long (0 = never)"`
+	StuckAfter         time.Duration `envconfig:"STUCK_AFTER" flag:"stuck-after" default:"5m" desc:"/healthz fails once a worker, or a finisher of a bucket's committed batches, has made no progress on its claim for this long (0 = never)"`
 	MaxRejectedPerFile int           `envconfig:"MAX_REJECTED_PER_FILE" flag:"max-rejected-per-file" default:"1000" desc:"rejected lines stored per file at most; the rest are counted in the ledger only (0 = all)"`
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/ecomstream/ecomstream/services/ingester/internal/load"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/queue"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/source"
+	"github.com/ecomstream/ecomstream/services/ingester/internal/source/memory"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/source/s3"
 )
 
@@ -29,8 +30,9 @@ import (
 const testBucket = "input"
 
 type bucketRig struct {
-	c    *minio.Client
-	pool *pgxpool.Pool // the test's own
+	c      *minio.Client
+	pool   *pgxpool.Pool // the test's own
+	runner *Runner       // the last one run started
 }
 
 func newBucketRig(t testing.TB) *bucketRig {
@@ -88,6 +90,7 @@ func (b *bucketRig) run(t testing.TB, src source.Source, opt Options) (m *Metric
 	q := queue.New(src, 0)
 	m = NewMetrics(metrics.NewRegistry(), q, pool)
 	r := New(opt, zerolog.Nop(), src, q, &load.Loader{Pool: pool, Instance: "t", MaxRejected: 100, Retry: opt.Retry}, m)
+	b.runner = r
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = r.Run(ctx) }()
@@ -259,4 +262,71 @@ func TestAFailedFinishBehindTheWorkersIsRetriedAndLoadsNothingTwice(t *testing.T
 	if n := testutil.ToFloat64(m.Files.WithLabelValues(load.OutcomeAlreadyCommitted)); n != 3 {
 		t.Fatalf("%v files found already committed on the retry, want 3", n)
 	}
+}
+
+// /healthz's check fails while a finish behind the workers has made no progress for
+// longer than StuckAfter (a hung archive request): its batch's claim is held meanwhile,
+// so no replica finishes the object either, and only a restart releases it. The worker
+// that committed the batch is idle by then, so its own clock says nothing.
+func TestHealthFailsWhileAFinishBehindTheWorkersIsStuck(t *testing.T) {
+	b := newBucketRig(t)
+	b.put(t, "in/fa.csv", csvBody("books"))
+	c := memory.NewClock()
+	g := &gated{Source: b.source(t), bound: 4, tokens: make(chan struct{})}
+	b.run(t, g, Options{MaxBatchRecords: 10000, Workers: 1, Grace: time.Second, StuckAfter: time.Minute, Now: c.Now})
+	waitLedger(t, b.pool, 1)
+	await(t, "the finish begun", func() bool { return g.entered.Load() > 0 })
+	if err := b.runner.Healthy(); err != nil {
+		t.Fatalf("healthy as the finish begins: %v", err)
+	}
+	c.Advance(2 * time.Minute)
+	if err := b.runner.Healthy(); err == nil || !strings.Contains(err.Error(), "no progress") {
+		t.Fatalf("a finish stuck for 2m with a 1m bound: %v", err)
+	}
+	close(g.tokens)
+	await(t, "the object archived", func() bool { return b.keys(t, "archive/") == 1 && b.keys(t, "in/") == 0 })
+	await(t, "healthy again", func() bool { return b.runner.Healthy() == nil })
+}
+
+// A committed batch's claim lost while its finish waits (its session ended: the idle
+// session timeout, a reaper, a failover) lets another replica take the objects: it
+// finds them in the ledger and finishes them, and the first replica's finish, let go
+// afterwards, finds them gone. Every row is committed once and every object archived once.
+func TestAClaimLostWhileItsFinishWaitsLoadsNothingTwice(t *testing.T) {
+	b := newBucketRig(t)
+	const objects = 3
+	for i := range objects {
+		b.put(t, "in/f"+string(rune('a'+i))+".csv", csvBody("books", "toys"))
+	}
+	g := &gated{Source: b.source(t), bound: 4, tokens: make(chan struct{})}
+	opt := Options{MaxBatchRecords: 10000, Workers: 1, Grace: time.Minute}
+	first, _ := b.run(t, g, opt)
+	waitLedger(t, b.pool, objects)
+	await(t, "the finish begun", func() bool { return g.entered.Load() > 0 })
+	// End the sessions holding the objects' advisory locks: the claims are lost.
+	if n := b.count(t, `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM (
+		SELECT DISTINCT pid FROM pg_locks WHERE locktype = 'advisory' AND pid <> pg_backend_pid()) l`); n == 0 {
+		t.Fatal("no session held an advisory lock while the finish waited")
+	}
+	second, _ := b.run(t, b.source(t), opt)
+	await(t, "the second replica finishing the objects", func() bool {
+		return b.keys(t, "in/") == 0 && b.keys(t, "archive/") == objects
+	})
+	close(g.tokens)
+	await(t, "the first replica's finish settled", func() bool { return g.ended.Load() > 0 })
+	if n := b.count(t, "SELECT count(*) FROM events"); n != 2*objects {
+		t.Fatalf("%d events, want %d (every row once)", n, 2*objects)
+	}
+	if n := b.count(t, "SELECT count(*) FROM ingested_files"); n != objects {
+		t.Fatalf("%d ledger rows, want %d", n, objects)
+	}
+	if arch := b.keys(t, "archive/"); arch != objects {
+		t.Fatalf("%d archived, want %d (each once)", arch, objects)
+	}
+	if n := testutil.ToFloat64(second.Files.WithLabelValues(load.OutcomeAlreadyCommitted)); n != objects {
+		t.Fatalf("the second replica found %v files already committed, want %d", n, objects)
+	}
+	await(t, "the first replica's queue settled", func() bool {
+		return testutil.ToFloat64(first.Files.WithLabelValues(load.OutcomeIngested)) == objects
+	})
 }

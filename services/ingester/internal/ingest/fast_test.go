@@ -477,3 +477,40 @@ func TestABurstIsSharedAmongTheWorkers(t *testing.T) {
 		}
 	}
 }
+
+// A burst is shared by what can be taken, not by the whole backlog: items parked (or in
+// flight, or waiting out a retry delay) are not there to be shared, and counting them
+// let one worker take the whole burst while the other idled.
+func TestABurstIsSharedAmongTheWorkersWhateverIsParked(t *testing.T) {
+	f := runFast(t, Options{Workers: 2, MaxBatchFiles: 500}, func(src *memory.Source, _ *fakeLoader) {
+		for i := range 10 {
+			n := fmt.Sprintf("stuck%d.csv", i)
+			src.Put(n, body("h", "1"))
+			src.FailOpen(n, syscall.EIO, syscall.EIO, syscall.EIO)
+			src.FailFinish(n, syscall.EROFS)
+		}
+	})
+	eventually(t, "the stuck items parked", func() bool { return f.queue.Parked() == 10 })
+	burst := map[string]bool{}
+	for i := range 10 {
+		n := fmt.Sprintf("new%d.csv", i)
+		burst[n] = true
+		f.src.Put(n, body("h", "1"))
+	}
+	for n := range burst {
+		f.finished(t, n)
+	}
+	f.loader.mu.Lock()
+	defer f.loader.mu.Unlock()
+	for _, batch := range f.loader.loads {
+		k := 0
+		for _, n := range batch {
+			if burst[n] {
+				k++
+			}
+		}
+		if k > 5 {
+			t.Fatalf("a batch of %d of the burst's 10 items: more than its share (5), the 10 parked counted as waiting", k)
+		}
+	}
+}

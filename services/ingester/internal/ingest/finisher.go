@@ -53,12 +53,14 @@ func (r *Runner) startBehind(ctx context.Context, bound int) (stop func()) {
 	fctx, cancel := graceContext(ctx, r.opt.Grace)
 	b := &behind{jobs: make(chan finishJob, max(bound, 1)), ctx: fctx}
 	r.behind = b
-	for range finishers {
+	for i := range finishers {
 		b.wg.Add(1)
 		go func() {
 			defer b.wg.Done()
 			for j := range b.jobs {
+				r.finisherSince[i].Store(r.opt.Now().UnixNano())
 				r.finishJob(fctx, j)
+				r.finisherSince[i].Store(0)
 			}
 		}()
 	}

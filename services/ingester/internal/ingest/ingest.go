@@ -55,8 +55,8 @@ type Options struct {
 	// (ecomstream_ingester_files_parked). Retry.Locked: how long an item another replica
 	// holds waits. Zero fields take retry.Defaults().
 	Retry retry.Policies
-	// StuckAfter: /healthz fails once a worker has made no progress on its claim for
-	// this long.
+	// StuckAfter: /healthz fails once a worker, or a finisher behind the workers, has
+	// made no progress on its claim for this long.
 	StuckAfter time.Duration
 	Now        func() time.Time // the clock of StuckAfter; time.Now when nil
 	// ReapAfter: sessions of any replica (application_name starting with ReapPrefix)
@@ -84,6 +84,10 @@ type Runner struct {
 	// busySince[i] is when worker i last made progress on the claim it holds (unix
 	// nanoseconds on opt.Now), 0 while it holds none.
 	busySince []atomic.Int64
+	// finisherSince[i] is the same for finisher i behind the workers (finisher.go) and the
+	// batch it finishes: a finish that hangs holds that batch's claim, so no replica
+	// finishes its objects either.
+	finisherSince [finishers]atomic.Int64
 }
 
 // New returns a runner; q must settle its items with src.
@@ -244,11 +248,13 @@ func (r *Runner) worker(ctx context.Context, id int) {
 	}
 }
 
-// batchFiles is how many items one worker takes: what waits shared among the workers
+// batchFiles is how many items one worker takes: what is ready shared among the workers
 // (up to MaxBatchFiles), so a listing that finds a burst of small items has every worker
 // load a part of it at once rather than one worker all of it while the others idle.
+// Items in flight, parked or waiting out a delay are not shared: counted, they would
+// give one worker the whole burst.
 func (r *Runner) batchFiles() int {
-	n, _, _ := r.queue.Backlog()
+	n := r.queue.Ready()
 	share := (n + r.opt.Workers - 1) / r.opt.Workers
 	return max(1, min(r.opt.MaxBatchFiles, share))
 }
@@ -378,19 +384,27 @@ func (r *Runner) retryItem(ctx context.Context, log zerolog.Logger, it source.It
 
 // Healthy tells whether every worker is making progress: a worker that has held a
 // claim for longer than StuckAfter without finishing it is stuck (a hung disk, a
-// hung connection), and the process should be restarted to release its files.
+// hung connection), and the process should be restarted to release its files. So is a
+// finisher behind the workers that has finished no batch for as long (a hung archive
+// request): the batch's claim, held until its finish ends, keeps its objects from every
+// replica.
 func (r *Runner) Healthy() error {
 	if r.opt.StuckAfter <= 0 {
 		return nil
 	}
 	now := r.opt.Now()
+	stuck := func(since int64) (time.Duration, bool) {
+		d := now.Sub(time.Unix(0, since))
+		return d, since != 0 && d > r.opt.StuckAfter
+	}
 	for i := range r.busySince {
-		since := r.busySince[i].Load()
-		if since == 0 {
-			continue
-		}
-		if d := now.Sub(time.Unix(0, since)); d > r.opt.StuckAfter {
+		if d, ok := stuck(r.busySince[i].Load()); ok {
 			return fmt.Errorf("worker %d has made no progress on its claim for %s", i, d.Round(time.Second))
+		}
+	}
+	for i := range r.finisherSince {
+		if d, ok := stuck(r.finisherSince[i].Load()); ok {
+			return fmt.Errorf("finisher %d has made no progress on the committed batch it finishes (its claim held) for %s", i, d.Round(time.Second))
 		}
 	}
 	return nil

@@ -120,3 +120,70 @@ func TestAFileLargerThanAChunkIsSentInSortedChunks(t *testing.T) {
 		t.Errorf("%d descents in the heap (first at %v), want one, where the first chunk of %d rows ends", len(d), d[:min(len(d), 5)], maxChunkRows)
 	}
 }
+
+// withBad puts a malformed line after every every-th line of lines.
+func withBad(lines []string, every int) (out []string, bad int64) {
+	for i, l := range lines {
+		out = append(out, l)
+		if (i+1)%every == 0 {
+			out, bad = append(out, "not,a,valid,row"), bad+1
+		}
+	}
+	return out, bad
+}
+
+// A batch whose files straddle a chunk boundary, with the rejected buffer filling (and
+// the COPY pausing) many times inside a chunk, keeps each file's ledger right: its rows,
+// rejected and inserted counts are its own, whichever chunk its rows were sorted into.
+// With duplicates it goes through staging, where the later copy in file order is the
+// duplicate (the same event_id at another time is another row).
+func TestFilesAcrossAChunkBoundaryKeepTheirOwnCounts(t *testing.T) {
+	pool := newPool(t)
+	rng := rand.New(rand.NewPCG(5, 6))
+	l := &Loader{Pool: pool, Instance: "t", MaxRejected: 4}
+	dir := t.TempDir()
+	aRows := randomRows(rng, maxChunkRows-3000, "2026-11-25T10:00:00Z")
+	bRows := randomRows(rng, 7000, "2026-11-25T11:00:00Z")
+	a, aBad := withBad(aRows, 997)
+	bLines, bBad := withBad(bRows, 1499)
+	batch := load(t, l, writeFile(t, dir, "a.csv", a...), writeFile(t, dir, "b.csv", bLines...))
+	if batch.Staging {
+		t.Fatal("a batch without duplicates went through staging")
+	}
+	check := func(f *FileResult, total, rejected, inserted, dup int64) {
+		t.Helper()
+		if f.Total != total || f.Rejected != rejected || f.Inserted != inserted || f.Duplicate != dup {
+			t.Errorf("%s: total %d rejected %d inserted %d duplicate %d; want %d %d %d %d",
+				f.File.Name, f.Total, f.Rejected, f.Inserted, f.Duplicate, total, rejected, inserted, dup)
+		}
+		var lt, lr, li, ld int64
+		if err := pool.QueryRow(context.Background(), `SELECT records_total, records_rejected, records_inserted, records_duplicate
+			FROM ingested_files WHERE file_name = $1`, f.File.Name).Scan(&lt, &lr, &li, &ld); err != nil {
+			t.Fatal(err)
+		}
+		if lt != total || lr != rejected || li != inserted || ld != dup {
+			t.Errorf("%s in the ledger: %d %d %d %d; want %d %d %d %d", f.File.Name, lt, lr, li, ld, total, rejected, inserted, dup)
+		}
+		if n := count(t, pool, "SELECT count(*) FROM events WHERE source_file = $1", f.File.Name); n != inserted {
+			t.Errorf("%s: %d rows in events, want %d", f.File.Name, n, inserted)
+		}
+		if n := count(t, pool, "SELECT count(*) FROM rejected_records WHERE source_file = $1", f.File.Name); n != rejected {
+			t.Errorf("%s: %d rejected rows stored, want %d", f.File.Name, n, rejected)
+		}
+	}
+	check(batch.Files[0], int64(len(a)), aBad, int64(len(aRows)), 0)
+	check(batch.Files[1], int64(len(bLines)), bBad, int64(len(bRows)), 0)
+
+	// c repeats a row of a and one of its own, and has a's first event_id at another
+	// time; d repeats a row of c: through staging, each later copy is the duplicate.
+	cRows := randomRows(rng, maxChunkRows, "2026-11-25T12:00:00Z")
+	other := aRows[0][:36] + ",2026-11-25T13:00:00Z" + aRows[0][57:]
+	c, cBad := withBad(append(append(slices.Clone(cRows[:10]), aRows[5], cRows[3], other), cRows[10:]...), 2003)
+	d := []string{cRows[maxChunkRows-1], randomRows(rng, 1, "2026-11-25T12:00:00Z")[0]}
+	batch = load(t, l, writeFile(t, dir, "c.csv", c...), writeFile(t, dir, "d.csv", d...))
+	if !batch.Staging {
+		t.Fatal("a batch with duplicates must have gone through staging")
+	}
+	check(batch.Files[0], int64(len(c)), cBad, int64(len(cRows))+1, 2)
+	check(batch.Files[1], 2, 0, 1, 1)
+}

@@ -178,8 +178,7 @@ func (q *Queue) Take(maxItems int, maxBytes int64) []source.Item {
 	h := make(oldestFirst, 0, k)
 	ready := 0
 	for _, e := range q.items {
-		// Cheap checks only here; the source is asked only about the items about to be taken.
-		if e.inflight || e.parked || now.Before(e.notUntil) || !(e.complete || now.Sub(e.still) >= q.settle) {
+		if !q.ready(e, now) {
 			continue
 		}
 		ready++
@@ -265,6 +264,27 @@ func (q *Queue) Wake() <-chan struct{} { return q.wake }
 
 // Backlog returns the items waiting (including those in flight), their bytes and the
 // modification time of the oldest.
+// ready tells whether e may be taken now, by cheap checks only: the source is asked
+// only about the items about to be taken (Take). q.mu is held.
+func (q *Queue) ready(e *entry, now time.Time) bool {
+	return !e.inflight && !e.parked && !now.Before(e.notUntil) && (e.complete || now.Sub(e.still) >= q.settle)
+}
+
+// Ready counts the items Take could take now: not in flight, parked, waiting out a
+// retry delay or still settling. The runner shares them among its workers; the backlog
+// counts the rest too.
+func (q *Queue) Ready() (n int) {
+	now := q.now()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, e := range q.items {
+		if q.ready(e, now) {
+			n++
+		}
+	}
+	return n
+}
+
 func (q *Queue) Backlog() (items int, bytes int64, oldest time.Time) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
