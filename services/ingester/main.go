@@ -82,7 +82,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 
 	pool, err := db.ConnectWith(ctx, log, cfg.DatabaseURL, db.Options{
-		MaxConns: int32(cfg.Workers + 2), MaxWait: cfg.DBWait, ConnectTimeout: cfg.DBConnectTimeout,
+		MaxConns: int32(cfg.Workers + 2 + ingest.ClaimsBehind), MaxWait: cfg.DBWait, ConnectTimeout: cfg.DBConnectTimeout,
 		StatementTimeout: cfg.DBStatementTimeout, IdleInTxTimeout: cfg.DBIdleInTxTimeout,
 		IdleSessionTimeout: cfg.DBIdleSessionTimeout, KeepAlive: cfg.DBKeepAlive, TCPUserTimeout: cfg.DBTCPUserTimeout,
 		ApplicationName: appNamePrefix + instance,

@@ -33,6 +33,7 @@ type bucketRig struct {
 	c      *minio.Client
 	pool   *pgxpool.Pool // the test's own
 	runner *Runner       // the last one run started
+	runs   *pgxpool.Pool // the last one run started's pool
 }
 
 func newBucketRig(t testing.TB) *bucketRig {
@@ -82,11 +83,12 @@ func (b *bucketRig) count(t testing.TB, query string) (n int) {
 func (b *bucketRig) run(t testing.TB, src source.Source, opt Options) (m *Metrics, stop func()) {
 	// The runner's pool is sized as main sizes it (its claims hold connections).
 	cfg := b.pool.Config().Copy()
-	cfg.MaxConns = int32(opt.Workers + 2)
+	cfg.MaxConns = int32(opt.Workers + 2 + ClaimsBehind)
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	b.runs = pool
 	q := queue.New(src, 0)
 	m = NewMetrics(metrics.NewRegistry(), q, pool)
 	r := New(opt, zerolog.Nop(), src, q, &load.Loader{Pool: pool, Instance: "t", MaxRejected: 100, Retry: opt.Retry}, m)
@@ -237,6 +239,40 @@ func TestCommittedButUnfinishedObjectsAreBounded(t *testing.T) {
 	if in, n := b.keys(t, "in/"), b.count(t, "SELECT count(*) FROM events"); in != 0 || n != objects {
 		t.Fatalf("%d objects left in the input, %d events; want 0, %d", in, n, objects)
 	}
+}
+
+// Batches waiting behind the workers for their finish hold their claims' sessions, and
+// however many wait, two of the pool's sessions stay free for the health check's ping,
+// the partition maintainer and the reaper (with the pool at Workers + 2, the waiting
+// claims took all of them and /readyz reported the database down).
+func TestFinishesWaitingBehindTheWorkersLeaveSessionsForTheHealthCheck(t *testing.T) {
+	b := newBucketRig(t)
+	const objects, workers = 10, 1
+	for i := range objects {
+		b.put(t, "in/f"+string(rune('a'+i))+".csv", csvBody("books"))
+	}
+	g := &gated{Source: b.source(t), bound: maxQueued, tokens: make(chan struct{})}
+	b.run(t, g, Options{MaxBatchRecords: 10000, MaxBatchFiles: 1, Workers: workers, Grace: time.Minute})
+	// Saturated: two batches in the finishers, maxQueued queued, and the worker's last
+	// commit waiting for room in the queue.
+	const most = finishers + maxQueued + workers
+	await(t, "the queue behind the workers full, or the pool exhausted", func() bool {
+		st := b.runs.Stat()
+		return st.AcquiredConns() == st.MaxConns() ||
+			b.count(t, "SELECT count(*) FROM ingested_files") == most && g.entered.Load() == finishers
+	})
+	st := b.runs.Stat()
+	if free := st.MaxConns() - st.AcquiredConns(); free < 2 {
+		t.Fatalf("%d of the pool's %d sessions held while finishes wait behind the workers: %d free, want 2 for the health check and maintenance",
+			st.AcquiredConns(), st.MaxConns(), free)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := b.runs.Ping(ctx); err != nil {
+		t.Fatalf("the health check's ping: %v", err)
+	}
+	close(g.tokens)
+	await(t, "every object archived", func() bool { return b.keys(t, "archive/") == objects && b.keys(t, "in/") == 0 })
 }
 
 // A finish behind the workers that fails is retried as on them (stage archive): the

@@ -23,6 +23,17 @@ type BackgroundFinisher interface {
 // sends several requests at once itself).
 const finishers = 2
 
+// maxQueued caps a source's FinishBehind, so that ClaimsBehind holds whatever it asks.
+const maxQueued = 4
+
+// ClaimsBehind is the most committed batches that hold their claim's database session
+// behind the workers (queued, or being finished). The ingester's pool has that many
+// sessions beyond the workers' own and the two the health check, the partition
+// maintainer and the reaper share: without them, finishes waiting behind a slow bucket
+// took every session and /readyz's ping waited for one, reporting the database down. A
+// pool opens sessions only when they are needed, so a directory source costs nothing.
+const ClaimsBehind = maxQueued + finishers
+
 // finishJob is one committed batch's finishes, and its claim, released once they are done.
 type finishJob struct {
 	log   zerolog.Logger
@@ -38,8 +49,8 @@ type finishJob struct {
 // or this one after a restart that lists it again finds it committed (a no-op) and
 // finishes it itself (the source's finishes are conditional and idempotent).
 //
-// Each queued batch holds its claim's connection: the pool (Workers + 2) bounds the
-// batches committed and not yet finished as well as the queue does.
+// Each queued batch holds its claim's connection; the queue (at most maxQueued) and the
+// finishers bound them, and the pool has room for them all (ClaimsBehind).
 type behind struct {
 	jobs chan finishJob
 	ctx  context.Context // ends Grace after shutdown begins: the rest is abandoned
@@ -51,7 +62,7 @@ type behind struct {
 // in the input; the next start's listing finds them committed and finishes them).
 func (r *Runner) startBehind(ctx context.Context, bound int) (stop func()) {
 	fctx, cancel := graceContext(ctx, r.opt.Grace)
-	b := &behind{jobs: make(chan finishJob, max(bound, 1)), ctx: fctx}
+	b := &behind{jobs: make(chan finishJob, min(max(bound, 1), maxQueued)), ctx: fctx}
 	r.behind = b
 	for i := range finishers {
 		b.wg.Add(1)
