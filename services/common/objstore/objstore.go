@@ -17,10 +17,13 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path"
 	"strings"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/ecomstream/ecomstream/services/common/event"
 )
 
 // Scheme is the prefix of a bucket location.
@@ -152,4 +155,14 @@ func (c conditionalDelete) RoundTrip(r *http.Request) (*http.Response, error) {
 		r.Header.Set("If-Match", `"`+strings.Trim(etag, `"`)+`"`)
 	}
 	return c.base.RoundTrip(r)
+}
+
+// Takes tells whether key is an input object of a source on l whose archive and failed
+// prefixes are archive and failed (keys of the bucket, not of l's prefix: with the
+// defaults, a folder named archive/ under the input prefix is input): under l's prefix,
+// under neither of the others, named as the CSV contract says. One rule for the
+// ingesters' listing and for what the collector and `ingester status` count as backlog.
+func (l Location) Takes(archive, failed, key string) bool {
+	return strings.HasPrefix(key, l.Prefix) && !strings.HasPrefix(key, archive) && !strings.HasPrefix(key, failed) &&
+		event.IsInputFileName(path.Base(key))
 }

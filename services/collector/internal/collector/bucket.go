@@ -4,15 +4,11 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"path"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/ecomstream/ecomstream/services/common/event"
 )
 
 // The ingesters' INGESTER_S3_ARCHIVE_PREFIX and _FAILED_PREFIX defaults.
@@ -111,7 +107,7 @@ func (b *Backlog) pendingObjects(ctx context.Context) (objects, bytes int64, old
 		if o.Err != nil {
 			return 0, 0, time.Time{}, fmt.Errorf("backlog of %s: list: %w", loc, o.Err)
 		}
-		if !takes(loc.Prefix, archive, failed, o.Key) {
+		if !loc.Takes(archive, failed, o.Key) {
 			continue
 		}
 		objects++
@@ -121,13 +117,4 @@ func (b *Backlog) pendingObjects(ctx context.Context) (objects, bytes int64, old
 		}
 	}
 	return objects, bytes, oldest, nil
-}
-
-// takes is the ingesters' rule (their s3 source's accept, which this module cannot
-// import): an input name under the prefix, not under the archive or failed prefix.
-// Those are key prefixes of the bucket, not of the input prefix: with the defaults, a
-// folder named archive/ under the input prefix is input.
-func takes(prefix, archive, failed, key string) bool {
-	return strings.HasPrefix(key, prefix) && !strings.HasPrefix(key, archive) && !strings.HasPrefix(key, failed) &&
-		event.IsInputFileName(path.Base(key))
 }

@@ -99,12 +99,12 @@ func (b *bucketStore) list(ctx context.Context, prefix string, each func(minio.O
 	return nil
 }
 
-// pending measures the input prefix's backlog by the source's own rule (s3source.Accepts).
+// pending measures the input prefix's backlog by the source's own rule (objstore.Location.Takes).
 func (b *bucketStore) pending(ctx context.Context, now time.Time) (Backlog, error) {
 	bl := Backlog{Dir: b.inputPlace()}
 	var oldest time.Time
 	err := b.list(ctx, b.loc.Prefix, func(o minio.ObjectInfo) {
-		if !s3source.Accepts(b.loc, b.archive, b.failed, o.Key) {
+		if !b.loc.Takes(b.archive, b.failed, o.Key) {
 			return
 		}
 		bl.Files++
@@ -312,7 +312,7 @@ func (b *bucketStore) retry(ctx context.Context, name string, ledgerNames ledger
 	}
 	orig, _ := untag(name)
 	stem, ext := splitName(orig)
-	if !event.IsInputFileName(stem+".retry1"+ext) || !s3source.Accepts(b.loc, b.archive, b.failed, b.loc.Prefix+stem+".retry1"+ext) {
+	if !event.IsInputFileName(stem+".retry1"+ext) || !b.loc.Takes(b.archive, b.failed, b.loc.Prefix+stem+".retry1"+ext) {
 		return "", false, fmt.Errorf("%s: the ingester does not take objects named like it (%s), so a retry would never be ingested; rename it in %s first",
 			printable(name, 200), printable(ext, 40), printable(b.failedPlace(), 256))
 	}

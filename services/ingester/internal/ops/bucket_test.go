@@ -374,7 +374,7 @@ func TestBucketFailedAndRetryTakeKeysWithSpacesPlusPercentAndUnicodeAsTheyAre(t 
 		if _, ok := objs["failed/"+name]; ok {
 			t.Errorf("retry of %q left failed/%s", key, name)
 		}
-		if !s3source.Accepts(f.loc, "archive/", "failed/", want) {
+		if !f.loc.Takes("archive/", "failed/", want) {
 			t.Errorf("the source would not take %q", want)
 		}
 	}
@@ -396,7 +396,7 @@ func TestBucketRetryOfAnObjectWhoseNameTheSourceShortenedPutsItBackUnderAKeyTheS
 		if strings.HasPrefix(k, "failed/") {
 			t.Errorf("left in failed/: %s", k)
 		}
-		if v == "long bytes\n" && s3source.Accepts(f.loc, "archive/", "failed/", k) {
+		if v == "long bytes\n" && f.loc.Takes("archive/", "failed/", k) {
 			placed = append(placed, k)
 		}
 	}

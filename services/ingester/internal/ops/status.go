@@ -29,7 +29,7 @@ type statusFlags struct {
 
 // Backlog is what waits in the input directory or under the bucket's prefix: the files the
 // ingester would take (its own eligibility rule, event.IsInputFileName, and for a bucket
-// the source's, s3.Accepts), their bytes and the oldest by modification time.
+// the source's, objstore.Location.Takes), their bytes and the oldest by modification time.
 type Backlog struct {
 	Dir              string  `json:"dir"`
 	Files            int64   `json:"files"`

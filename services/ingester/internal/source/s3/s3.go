@@ -59,7 +59,6 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/rs/zerolog"
 
-	"github.com/ecomstream/ecomstream/services/common/event"
 	"github.com/ecomstream/ecomstream/services/common/objstore"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/source"
 )
@@ -153,11 +152,7 @@ func (s *Source) Ready(ctx context.Context) error {
 // the archive or failed prefix (which may lie inside an empty input prefix), named as the
 // CSV contract says (not a dotfile, a .reason.txt is not an input).
 func (s *Source) accept(key string) bool {
-	if !strings.HasPrefix(key, s.o.Location.Prefix) ||
-		strings.HasPrefix(key, s.o.ArchivePrefix) || strings.HasPrefix(key, s.o.FailedPrefix) {
-		return false
-	}
-	return event.IsInputFileName(path.Base(key))
+	return s.o.Location.Takes(s.o.ArchivePrefix, s.o.FailedPrefix, key)
 }
 
 func (s *Source) item(key string, v source.Version) source.Item {
