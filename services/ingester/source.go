@@ -27,10 +27,15 @@ func newSource(cfg *settings.Config, log zerolog.Logger, reg prometheus.Register
 	if err != nil {
 		return nil, err
 	}
+	consumer := cfg.NATSConsumer
+	if consumer == "" {
+		// One consumer per bucket prefix, whatever else shares the subject.
+		consumer = s3source.ConsumerName(loc)
+	}
 	return s3source.New(c, s3source.Options{
 		Location: loc, ArchivePrefix: cfg.S3ArchivePrefix, FailedPrefix: cfg.S3FailedPrefix,
 		ListInterval: cfg.RescanInterval, NATSURL: cfg.NATSURL, NATSSubject: cfg.NATSSubject,
-		NATSStream: cfg.NATSStream, NATSConsumer: cfg.NATSConsumer,
+		NATSStream: cfg.NATSStream, NATSConsumer: consumer,
 		Log: log, Metrics: s3source.NewMetrics(reg),
 	})
 }

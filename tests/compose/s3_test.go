@@ -127,11 +127,11 @@ func TestS3ProfileWiring(t *testing.T) {
 	if s := ing["INGESTER_NATS_SUBJECT"]; s == "" || s != vgw["VGW_EVENT_NATS_TOPIC"] {
 		t.Errorf("ingester-s3 reads subject %q, versitygw publishes to %q", s, vgw["VGW_EVENT_NATS_TOPIC"])
 	}
-	// The notifications wait in a JetStream stream while no ingester runs: a stream and a
-	// durable consumer are named, and the server keeps its store on a volume (above).
-	if ing["INGESTER_NATS_STREAM"] == "" || ing["INGESTER_NATS_CONSUMER"] == "" {
-		t.Errorf("ingester-s3: INGESTER_NATS_STREAM=%q INGESTER_NATS_CONSUMER=%q; want a stream and a consumer (a plain subscription loses what is published while none runs)",
-			ing["INGESTER_NATS_STREAM"], ing["INGESTER_NATS_CONSUMER"])
+	// The notifications wait in a JetStream stream while no ingester runs: a stream is
+	// named (the durable consumer is named after the source when unset), and the server
+	// keeps its store on a volume (above).
+	if ing["INGESTER_NATS_STREAM"] == "" {
+		t.Errorf("ingester-s3: INGESTER_NATS_STREAM is empty; want a stream (a plain subscription loses what is published while none runs)")
 	}
 	// Only new objects are announced: the ingesters' archive copies and deletes are not.
 	host, _ := hostPath(vgwSvc, vgw["VGW_EVENT_FILTER"])

@@ -12,15 +12,35 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// The ingesters' JetStream names (their settings' defaults).
-const (
-	natsStream   = "ECOMSTREAM_S3_EVENTS"
-	natsConsumer = "ecomstream-ingester"
-)
+// The ingesters' JetStream stream (their settings' default).
+const natsStream = "ECOMSTREAM_S3_EVENTS"
+
+// ingestersConsumer is the name of the durable consumer the ingesters made ("" while
+// none exists): they derive it from their source, and this test's is the stream's only
+// consumer.
+func ingestersConsumer(js jetstream.JetStream) string {
+	s, err := js.Stream(context.Background(), natsStream)
+	if err != nil {
+		return ""
+	}
+	names := s.ConsumerNames(context.Background())
+	var found []string
+	for n := range names.Name() {
+		found = append(found, n)
+	}
+	if names.Err() != nil || len(found) != 1 {
+		return ""
+	}
+	return found[0]
+}
 
 // consumerInfo is the state of the ingesters' durable consumer, or nil while it does not exist.
 func consumerInfo(js jetstream.JetStream) *jetstream.ConsumerInfo {
-	c, err := js.Consumer(context.Background(), natsStream, natsConsumer)
+	name := ingestersConsumer(js)
+	if name == "" {
+		return nil
+	}
+	c, err := js.Consumer(context.Background(), natsStream, name)
 	if err != nil {
 		return nil
 	}
@@ -73,7 +93,7 @@ func TestBucketNotificationsRedeliveredAfterAnIngesterDiesChangeNothing(t *testi
 		t.Fatal(err)
 	}
 	djs, _ := jetstream.New(dying)
-	c, err := djs.Consumer(ctx, natsStream, natsConsumer)
+	c, err := djs.Consumer(ctx, natsStream, ingestersConsumer(js))
 	if err != nil {
 		t.Fatal(err)
 	}

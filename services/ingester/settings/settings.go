@@ -40,7 +40,7 @@ type Config struct {
 	NATSURL         string        `envconfig:"NATS_URL" flag:"nats-url" default:"" desc:"NATS server the bucket's event notifications are published to (empty = listing only)"`
 	NATSSubject     string        `envconfig:"NATS_SUBJECT" flag:"nats-subject" default:"ecomstream.s3.events" desc:"subject of the bucket's event notifications"`
 	NATSStream      string        `envconfig:"NATS_STREAM" flag:"nats-stream" default:"ECOMSTREAM_S3_EVENTS" desc:"JetStream stream that stores the notifications' subject (created if missing), so those published while no ingester runs are delivered later; empty = a plain subscription (a server without JetStream falls back to it)"`
-	NATSConsumer    string        `envconfig:"NATS_CONSUMER" flag:"nats-consumer" default:"ecomstream-ingester" desc:"durable JetStream consumer shared by every ingester of the bucket prefix (one name per prefix)"`
+	NATSConsumer    string        `envconfig:"NATS_CONSUMER" flag:"nats-consumer" default:"" desc:"durable JetStream consumer shared by every ingester of the bucket prefix (empty = ecomstream-in-BUCKET-PREFIX-HASH, derived from the source: one per prefix)"`
 	MaxRejected     int           `envconfig:"MAX_REJECTED_BUFFER" flag:"max-rejected-buffer" default:"10000" desc:"rejected rows held in memory before they are written"`
 	ShutdownGrace   time.Duration `envconfig:"SHUTDOWN_GRACE" flag:"shutdown-grace" default:"20s" desc:"on SIGTERM, how long the batch in flight may take to commit before it is rolled back"`
 	DBWait          time.Duration `envconfig:"DB_WAIT" flag:"db-wait" default:"60s" desc:"how long to wait for PostgreSQL at start-up"`
@@ -114,7 +114,7 @@ func (c *Config) Validate() error {
 		v.If(c.S3FailedPrefix == "" || !strings.HasSuffix(c.S3FailedPrefix, "/"), &c.S3FailedPrefix, "must be a non-empty prefix ending in '/'")
 		v.If(c.NATSURL != "" && c.NATSSubject == "", &c.NATSSubject, "is required with %s", v.Name(&c.NATSURL))
 		v.If(c.NATSStream != "" && !natsName(c.NATSStream), &c.NATSStream, "must be a JetStream name (no spaces, '.', '*', '>', '/' or '\\'), got %q", c.NATSStream)
-		v.If(c.NATSStream != "" && !natsName(c.NATSConsumer), &c.NATSConsumer, "must be a JetStream name (no spaces, '.', '*', '>', '/' or '\\') with %s, got %q", v.Name(&c.NATSStream), c.NATSConsumer)
+		v.If(c.NATSStream != "" && c.NATSConsumer != "" && !natsName(c.NATSConsumer), &c.NATSConsumer, "must be a JetStream name (no spaces, '.', '*', '>', '/' or '\\') with %s, got %q", v.Name(&c.NATSStream), c.NATSConsumer)
 	}
 	v.If(c.TriggerInterval < 0, &c.TriggerInterval, "must be >= 0")
 	v.If(c.MaxBatchRecords < 1, &c.MaxBatchRecords, "must be >= 1")

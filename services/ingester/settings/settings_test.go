@@ -19,7 +19,8 @@ func TestNATSStreamAndConsumerSettings(t *testing.T) {
 		{args: []string{"--nats-stream", "SHOP_EVENTS", "--nats-consumer", "shop-ingesters"}},
 		{args: []string{"--nats-stream", "shop.events"}, want: "INGESTER_NATS_STREAM"},
 		{args: []string{"--nats-stream", "a b"}, want: "INGESTER_NATS_STREAM"},
-		{args: []string{"--nats-consumer", ""}, want: "INGESTER_NATS_CONSUMER"},
+		{args: []string{"--nats-consumer", ""}}, // derived from the source
+		{args: []string{"--nats-consumer", "a.b"}, want: "INGESTER_NATS_CONSUMER"},
 		{args: []string{"--nats-consumer", "ingest*"}, want: "INGESTER_NATS_CONSUMER"},
 	} {
 		var out bytes.Buffer
@@ -28,7 +29,7 @@ func TestNATSStreamAndConsumerSettings(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%v: %v", tc.args, err)
 		}
-		if tc.args == nil && (cfg.NATSStream != "ECOMSTREAM_S3_EVENTS" || cfg.NATSConsumer != "ecomstream-ingester") {
+		if tc.args == nil && (cfg.NATSStream != "ECOMSTREAM_S3_EVENTS" || cfg.NATSConsumer != "") {
 			t.Errorf("defaults: stream %q, consumer %q", cfg.NATSStream, cfg.NATSConsumer)
 		}
 		err = cfg.Validate()
