@@ -112,18 +112,44 @@ affinity:
 {{- end }}
 {{- end -}}
 
-{{/* DATABASE_URL from the chart's Secret or the user's. */}}
+{{/* "true" when a service (dict "ctx" $ "component" "ingester") has a login of its own
+     (database.ingester / database.collector), else "". */}}
+{{- define "ecomstream.ownLogin" -}}
+{{- $own := index .ctx.Values.database .component | default dict -}}
+{{- if or $own.url $own.existingSecret }}true{{ end -}}
+{{- end -}}
+
+{{/* "true" when a service connects with database.url from the chart's Secret. */}}
+{{- define "ecomstream.sharedURLInSecret" -}}
+{{- if not .Values.database.existingSecret -}}
+{{- range $c := list "ingester" "collector" -}}
+{{- if not (include "ecomstream.ownLogin" (dict "ctx" $ "component" $c)) }}true{{ end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* A service's DATABASE_URL (dict "ctx" $ "component" "ingester"): its own login's
+     (from the user's Secret, or the chart's under DATABASE_URL_INGESTER), else
+     database.url's (the user's Secret, or the chart's under DATABASE_URL). */}}
 {{- define "ecomstream.databaseEnv" -}}
+{{- $db := .ctx.Values.database }}
+{{- $own := index $db .component | default dict }}
+{{- $name := include "ecomstream.fullname" .ctx }}
+{{- $key := "DATABASE_URL" }}
+{{- if $own.existingSecret }}
+{{- $name = $own.existingSecret }}
+{{- $key = $own.existingSecretKey }}
+{{- else if $own.url }}
+{{- $key = printf "DATABASE_URL_%s" (upper .component) }}
+{{- else if $db.existingSecret }}
+{{- $name = $db.existingSecret }}
+{{- $key = $db.existingSecretKey }}
+{{- end }}
 - name: DATABASE_URL
   valueFrom:
     secretKeyRef:
-      {{- if .Values.database.existingSecret }}
-      name: {{ .Values.database.existingSecret }}
-      key: {{ .Values.database.existingSecretKey }}
-      {{- else }}
-      name: {{ include "ecomstream.fullname" . }}
-      key: DATABASE_URL
-      {{- end }}
+      name: {{ $name }}
+      key: {{ $key }}
 {{- end -}}
 
 {{/* The AWS SDK's variables in s3 mode (read bare, without a service prefix); pass
@@ -190,7 +216,7 @@ volumeMounts:
         name: {{ include "ecomstream.fullname" .ctx }}-{{ .component }}
   {{- $env := "" }}
   {{- if ne .component "generator" }}
-  {{- $env = include "ecomstream.databaseEnv" .ctx }}
+  {{- $env = include "ecomstream.databaseEnv" (dict "ctx" .ctx "component" .component) }}
   {{- end }}
   {{- /* The collector lists the bucket too (the backlog): s3:ListBucket is all it needs. */}}
   {{- $env = print $env "\n" (include "ecomstream.s3Env" (dict "ctx" .ctx "component" .component) | trim) }}
