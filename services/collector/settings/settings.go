@@ -29,7 +29,7 @@ type Config struct {
 	S3ListTimeout    time.Duration `envconfig:"S3_LIST_TIMEOUT" flag:"s3-list-timeout" default:"2m" desc:"with COLLECTOR_SOURCE: bound of one listing of the bucket, which may outlast a measurement (the last finished listing is served meanwhile)"`
 	Interval         time.Duration `envconfig:"INTERVAL" flag:"interval" default:"5s" desc:"how often it measures"`
 	Window           time.Duration `envconfig:"WINDOW" flag:"window" default:"5m" desc:"sliding window of latency percentiles, bands, throughput, error rate, duplicates"`
-	QueryInterval    time.Duration `envconfig:"QUERY_INTERVAL" flag:"query-interval" default:"30s" desc:"how often the report's five (full-table) queries are timed"`
+	QueryInterval    time.Duration `envconfig:"QUERY_INTERVAL" flag:"query-interval" default:"30s" desc:"how often the report's five (full-table) queries are timed (at least 20 times their last run's duration apart)"`
 	StatementTimeout time.Duration `envconfig:"STATEMENT_TIMEOUT" flag:"statement-timeout" default:"5s" desc:"statement_timeout of every query the collector runs"`
 	// PostgreSQL's views are postgres_exporter's; where none runs (local mode) the
 	// collector serves the few of its series the dashboards read (docs/metrics.md).

@@ -142,3 +142,60 @@ func TestMetricsLintClean(t *testing.T) {
 		}
 	}
 }
+
+// slowMeasurement takes took on the collector's clock each time it runs.
+type slowMeasurement struct {
+	countingMeasurement
+	clock *time.Time
+	took  time.Duration
+}
+
+func (s *slowMeasurement) Measure(ctx context.Context, ch chan<- prometheus.Metric) error {
+	*s.clock = s.clock.Add(s.took)
+	return s.countingMeasurement.Measure(ctx, ch)
+}
+
+// A measurement that takes long (a full-table query on a grown table) rests twenty times
+// as long as it took before it runs again, beyond its Period, and its last result is
+// served meanwhile; a quick one runs at every interval as before.
+func TestASlowMeasurementRestsTwentyTimesItsDuration(t *testing.T) {
+	clock := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	slow := &slowMeasurement{countingMeasurement: countingMeasurement{period: 30 * time.Second}, clock: &clock, took: 3 * time.Second}
+	c := New(testLogger(), time.Minute, slow)
+	c.now = func() time.Time { return clock }
+	runsAt := func(every time.Duration, ticks int) []int {
+		var runs []int
+		for i := range ticks {
+			before := slow.runs
+			c.MeasureAll(t.Context())
+			if slow.runs > before {
+				runs = append(runs, i)
+			}
+			clock = clock.Add(every)
+		}
+		return runs
+	}
+	// Ticks of 5 s: 3 s runs rest 60 s from their start, beyond the 30 s Period: ticks
+	// 0, 12, 24 (each tick begins 5 s after the one before, plus the run's 3 s).
+	got := runsAt(5*time.Second, 30)
+	want := []int{0, 12, 24}
+	if len(got) != len(want) {
+		t.Fatalf("a 3 s measurement ran at ticks %v, want %v", got, want)
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("a 3 s measurement ran at ticks %v, want %v", got, want)
+		}
+	}
+	if v := flatten(t, c)[`ecomstream_collector_test_runs`]; v != float64(slow.runs) {
+		t.Errorf("served %v, the last run's result is %d", v, slow.runs)
+	}
+	// Quick now (50 ms: no rest): back to its 30 s Period.
+	slow.took = 50 * time.Millisecond
+	c.MeasureAll(t.Context()) // clears the long rest after the next run
+	clock = clock.Add(time.Minute)
+	slow.runs = 0
+	if got := runsAt(5*time.Second, 13); len(got) != 3 {
+		t.Errorf("a 50 ms measurement with a 30 s Period ran at ticks %v in 60 s, want 3 runs", got)
+	}
+}
