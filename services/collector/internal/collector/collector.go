@@ -127,7 +127,7 @@ type Collector struct {
 	measurements []Measurement
 	timeout      time.Duration
 
-	now          func() time.Time // the clock of due and of runs' durations (tests set it)
+	now func() time.Time // the clock of due and of runs' durations (tests set it)
 
 	mu      sync.RWMutex
 	results map[string]result
