@@ -25,8 +25,8 @@ func median(xs []float64) float64 {
 // sampleWaits, with ECOMSTREAM_BENCH_WAITS set, samples every 20 ms what the active
 // sessions of the database at url wait for (pg_stat_activity's wait event; "CPU" when
 // none) until the returned function is called, which logs the shares: where a drain's
-// PostgreSQL time goes (lock waits, WAL, the client) without a profiler. Without it, it
-// does nothing.
+// PostgreSQL time goes (lock waits, WAL, the client) without a profiler, and the mean
+// files a batch. Without it, it does nothing.
 func sampleWaits(tb testing.TB, url string) (stop func()) {
 	if os.Getenv("ECOMSTREAM_BENCH_WAITS") == "" {
 		return func() {}
@@ -69,6 +69,10 @@ func sampleWaits(tb testing.TB, url string) (stop func()) {
 		for _, k := range keys {
 			fmt.Fprintf(&b, " %s=%.2f", k, float64(counts[k])/float64(max(samples, 1)))
 		}
-		tb.Logf("active sessions by wait event (mean over %d samples):%s", samples, b.String())
+		// A batch's ledger rows share their insert's clock time.
+		var perBatch float64
+		_ = p.QueryRow(context.Background(), `SELECT count(*)::float8 / greatest(count(DISTINCT (committed_at, ingester_instance)), 1)
+			FROM ingested_files`).Scan(&perBatch)
+		tb.Logf("%.1f files a batch; active sessions by wait event (mean over %d samples):%s", perBatch, samples, b.String())
 	}
 }
