@@ -69,10 +69,10 @@ func sampleWaits(tb testing.TB, url string) (stop func()) {
 		for _, k := range keys {
 			fmt.Fprintf(&b, " %s=%.2f", k, float64(counts[k])/float64(max(samples, 1)))
 		}
-		// A batch's ledger rows share their insert's clock time.
+		// A batch's events share their transaction's start (ingested_at).
 		var perBatch float64
-		_ = p.QueryRow(context.Background(), `SELECT count(*)::float8 / greatest(count(DISTINCT (committed_at, ingester_instance)), 1)
-			FROM ingested_files`).Scan(&perBatch)
+		_ = p.QueryRow(context.Background(), `SELECT count(DISTINCT source_file)::float8 / greatest(count(DISTINCT ingested_at), 1)
+			FROM events`).Scan(&perBatch)
 		tb.Logf("%.1f files a batch; active sessions by wait event (mean over %d samples):%s", perBatch, samples, b.String())
 	}
 }
