@@ -164,7 +164,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		// belongs to a frozen replica (the timeout itself cannot end it).
 		ReapAfter: cfg.DBStatementTimeout + cfg.DBStatementTimeout/2, ReapPrefix: appNamePrefix,
 	}, log, src, q, &load.Loader{Pool: pool, Instance: instance, MaxRejected: cfg.MaxRejected,
-		MaxRejectedPerFile: cfg.MaxRejectedPerFile, Retry: rules}, m)
+		MaxRejectedPerFile: cfg.MaxRejectedPerFile, Retry: rules, LoadSlots: cfg.LoadSlots}, m)
 	router := httpserver.RouterWithAlive(log, reg, runner.Healthy, func(ctx context.Context) error {
 		if err := pool.Ping(ctx); err != nil {
 			return httpserver.Down("database", err)

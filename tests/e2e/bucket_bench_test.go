@@ -39,8 +39,9 @@ func BenchmarkBucketPipeline(b *testing.B) {
 	c := gw.Client(b)
 	ctx := context.Background()
 
-	// The workload: the same files for every drain.
-	const files, rows = 60, 2000
+	// The workload: the same files for every drain. 120 files of 2,000 rows (a few
+	// seconds a drain) so that a drain's start and end weigh little beside it.
+	const files, rows = 120, 2000
 	src := b.TempDir()
 	gen := start(b, "generator", nil, "--output-dir", src, "--http-addr", freeAddr(b), "--instance", "bench",
 		"--max-files", strconv.Itoa(files), "--seed", "5", "--min-records", strconv.Itoa(rows), "--max-records", strconv.Itoa(rows), "--sleep", "0")
@@ -50,6 +51,14 @@ func BenchmarkBucketPipeline(b *testing.B) {
 	names, _ := filepath.Glob(filepath.Join(src, "*.csv"))
 	if len(names) != files {
 		b.Fatalf("%d files generated", len(names))
+	}
+	bodies := make([][]byte, len(names))
+	for i, f := range names {
+		body, err := os.ReadFile(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		bodies[i] = body
 	}
 
 	phase := 0
@@ -79,11 +88,14 @@ func BenchmarkBucketPipeline(b *testing.B) {
 	drained := func(url string, t0 time.Time) float64 {
 		p := pool(b, url)
 		defer p.Close()
+		stopWaits := sampleWaits(b, url)
 		await(b, "drained", func() bool {
 			var n int64
 			return p.QueryRow(ctx, "SELECT count(*) FROM ingested_files").Scan(&n) == nil && n == files
 		})
-		return float64(files*rows) / time.Since(t0).Seconds()
+		rate := float64(files*rows) / time.Since(t0).Seconds()
+		stopWaits()
+		return rate
 	}
 	bucketIngester := func(url, instance string, extra ...string) *proc {
 		args := append([]string{"--source", "s3://" + bucketName + "/incoming/", "--http-addr", freeAddr(b),
@@ -105,36 +117,32 @@ func BenchmarkBucketPipeline(b *testing.B) {
 		}
 		wg.Wait()
 	}
-
-	// Drain: directory, one ingester.
-	url := newDB()
-	d := newDirs(b)
-	ing := startIngester(b, url, d, "bench-dir")
-	started(ing)
-	t0 := time.Now()
-	for _, f := range names {
-		body, err := os.ReadFile(f)
-		if err != nil {
-			b.Fatal(err)
+	// drainDir is one ingester's rate over the files put into a directory.
+	drainDir := func() float64 {
+		url := newDB()
+		d := newDirs(b)
+		ing := startIngester(b, url, d, fmt.Sprintf("bench-dir-%d", phase))
+		started(ing)
+		t0 := time.Now()
+		for i, f := range names {
+			tmp := filepath.Join(d.In, "."+filepath.Base(f)+".tmp")
+			if err := os.WriteFile(tmp, bodies[i], 0o644); err != nil {
+				b.Fatal(err)
+			}
+			if err := os.Rename(tmp, filepath.Join(d.In, filepath.Base(f))); err != nil {
+				b.Fatal(err)
+			}
 		}
-		tmp := filepath.Join(d.In, "."+filepath.Base(f)+".tmp")
-		if err := os.WriteFile(tmp, body, 0o644); err != nil {
-			b.Fatal(err)
-		}
-		if err := os.Rename(tmp, filepath.Join(d.In, filepath.Base(f))); err != nil {
-			b.Fatal(err)
-		}
+		rate := drained(url, t0)
+		_ = ing.stop()
+		return rate
 	}
-	dirRate := drained(url, t0)
-	_ = ing.stop()
-
-	// Drain: bucket, one ingester, then three.
-	var bucketRate, threeRate float64
-	for _, replicas := range []int{1, 3} {
+	// drainBucket is the rate of replicas ingesters over the same files put into the bucket.
+	drainBucket := func(replicas int) float64 {
 		url := newDB()
 		var ings []*proc
 		for i := range replicas {
-			p := bucketIngester(url, fmt.Sprintf("bench-b%d-%d", replicas, i), "--nats-url", n.URL(), "--nats-subject", subject)
+			p := bucketIngester(url, fmt.Sprintf("bench-b%d-%d-%d", replicas, phase, i), "--nats-url", n.URL(), "--nats-subject", subject)
 			started(p)
 			ings = append(ings, p)
 		}
@@ -144,20 +152,45 @@ func BenchmarkBucketPipeline(b *testing.B) {
 		for _, p := range ings {
 			_ = p.stop()
 		}
-		if replicas == 1 {
-			bucketRate = rate
-		} else {
-			threeRate = rate
-		}
 		if left := keysUnder(b, c, "incoming/"); left != 0 {
 			b.Fatalf("%d objects left in incoming/", left)
 		}
+		return rate
 	}
+
+	// Drain: rounds of directory, bucket and three ingesters on the bucket, alternated so
+	// that the machine's noise (2 cores shared with other work) falls on all three alike;
+	// each figure is the median of its rounds, each ratio the ratio of the medians.
+	// ECOMSTREAM_BENCH_ROUNDS sets another number of rounds; ECOMSTREAM_BENCH_DRAIN_ONLY
+	// skips the latency part.
+	rounds := 3
+	if v := os.Getenv("ECOMSTREAM_BENCH_ROUNDS"); v != "" {
+		r, err := strconv.Atoi(v)
+		if err != nil || r < 1 {
+			b.Fatalf("ECOMSTREAM_BENCH_ROUNDS=%q: not a positive number", v)
+		}
+		rounds = r
+	}
+	var dirRates, bucketRates, threeRates []float64
+	for range rounds {
+		dirRates = append(dirRates, drainDir())
+		bucketRates = append(bucketRates, drainBucket(1))
+		threeRates = append(threeRates, drainBucket(3))
+	}
+	b.Logf("drain rows/s by round: directory %.0f, bucket %.0f, three on the bucket %.0f", dirRates, bucketRates, threeRates)
+	dirRate, bucketRate, threeRate := median(dirRates), median(bucketRates), median(threeRates)
 	b.ReportMetric(dirRate, "dir-rows/s")
 	b.ReportMetric(bucketRate, "bucket-rows/s")
 	b.ReportMetric(threeRate, "bucket3-rows/s")
 	b.ReportMetric(bucketRate/dirRate, "bucket/dir")
 	b.ReportMetric(threeRate/bucketRate, "three/one")
+	if os.Getenv("ECOMSTREAM_BENCH_DRAIN_ONLY") != "" {
+		return
+	}
+	var (
+		url string // of the latency part's databases
+		d   dirs
+	)
 
 	// Latency at about 10,000 rows/s: 100 files of 100 rows a second for 20 s.
 	// ECOMSTREAM_BENCH_GEN_SLEEP sets another rate (0.16: 2,500 rows/s).

@@ -30,6 +30,7 @@ type Config struct {
 	MaxBatchFiles   int           `envconfig:"MAX_BATCH_FILES" flag:"max-batch-files" default:"500" desc:"files per transaction at most"`
 	Settle          time.Duration `envconfig:"SETTLE" flag:"settle" default:"1s" desc:"a file written in place is read once its size and mtime have been still this long; a renamed-in file is read at once"`
 	Workers         int           `envconfig:"WORKERS" flag:"workers" default:"2" desc:"batches committed in parallel"`
+	LoadSlots       int           `envconfig:"LOAD_SLOTS" flag:"load-slots" default:"2" desc:"batches loading at once into the database across every replica (PostgreSQL's cores bound them; more wait their turn); 0 = no bound"`
 	RescanInterval  time.Duration `envconfig:"RESCAN_INTERVAL" flag:"rescan-interval" default:"2s" desc:"how often the directory (or the bucket prefix) is listed in case inotify (or a notification) missed something"`
 
 	// A bucket as the source (package source/s3). Endpoint and keys: AWS_ENDPOINT_URL,
@@ -120,6 +121,7 @@ func (c *Config) Validate() error {
 	v.If(c.MaxBatchRecords < 1, &c.MaxBatchRecords, "must be >= 1")
 	v.If(c.MaxBatchFiles < 1, &c.MaxBatchFiles, "must be >= 1")
 	v.If(c.Workers < 1 || c.Workers > 64, &c.Workers, "must be 1 to 64")
+	v.If(c.LoadSlots < 0 || c.LoadSlots > 1024, &c.LoadSlots, "must be 0 (no bound) to 1024")
 	v.If(c.Settle < 0, &c.Settle, "must be >= 0")
 	v.If(c.RescanInterval <= 0, &c.RescanInterval, "must be > 0")
 	v.If(c.MaxRejected < 1, &c.MaxRejected, "must be >= 1")

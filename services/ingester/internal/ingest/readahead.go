@@ -20,11 +20,13 @@ type ReadAheader interface {
 // loader's order), at most n of them opened and not yet handed out at a time, and hands
 // each out when the loader opens it. An item the loader asks for in another version than
 // was opened ahead, or that was not opened ahead, is opened then. close closes what the
-// loader never asked for (locked by another replica, already committed).
+// loader never asked for (already committed, gone).
 //
-// It starts at the loader's first Open, which comes after the batch's claim: before it,
-// every item might be locked by another replica (replicas that all hear of an object
-// from one notification all try it), and opening ahead would read it for nothing.
+// It opens ahead only the items the loader's claim took (load.ClaimedOpener), once it
+// has been told them: another replica holds the others (every replica lists every
+// object, and replicas that hear of an object from one notification all try it), and
+// opening one of those would read it for nothing. Until then it opens nothing ahead: an
+// item the claim opens to hash (one the ledger already knows) is opened then.
 type readAhead struct {
 	src   source.Source
 	ctx   context.Context
@@ -32,6 +34,7 @@ type readAhead struct {
 	n     int
 
 	mu      sync.Mutex
+	claimed bool                // told the claim's items: opening ahead may start
 	next    int                 // index of the next item to open ahead
 	pending map[string]*opening // opened ahead, not yet handed out
 	wg      sync.WaitGroup
@@ -50,9 +53,31 @@ func newReadAhead(ctx context.Context, src source.Source, items []source.Item, n
 	return &readAhead{src: src, ctx: ctx, items: items, n: n, pending: map[string]*opening{}}
 }
 
+// Claimed is told the items the claim took, in batch order (every attempt of the batch
+// tells it again): only those are opened ahead, from the first. What was opened ahead
+// and is not among them is closed.
+func (ra *readAhead) Claimed(items []source.Item) {
+	ra.mu.Lock()
+	defer ra.mu.Unlock()
+	ra.items, ra.next, ra.claimed = items, 0, true
+	at := make(map[string]int, len(items))
+	for i, it := range items {
+		at[it.Name] = i
+	}
+	for name, p := range ra.pending {
+		if i, ok := at[name]; ok {
+			p.idx = i
+		} else {
+			delete(ra.pending, name)
+			ra.discard(p)
+		}
+	}
+	ra.fill()
+}
+
 // fill opens items ahead until n are pending or none is left; mu is held.
 func (ra *readAhead) fill() {
-	for len(ra.pending) < ra.n && ra.next < len(ra.items) && ra.ctx.Err() == nil {
+	for ra.claimed && len(ra.pending) < ra.n && ra.next < len(ra.items) && ra.ctx.Err() == nil {
 		it := ra.items[ra.next]
 		ra.next++
 		if _, dup := ra.pending[it.Name]; dup {
@@ -83,7 +108,7 @@ func (ra *readAhead) Open(ctx context.Context, it source.Item) (io.ReadCloser, s
 				ra.discard(p)
 			}
 		}
-	} else {
+	} else if ra.claimed {
 		// Opened now, not ahead: what lies before it in the batch was skipped.
 		for i := ra.next; i < len(ra.items); i++ {
 			if ra.items[i].Name == it.Name {

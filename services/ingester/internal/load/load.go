@@ -124,7 +124,10 @@ type Loader struct {
 	// Retry: the database policy times Retry outcomes; Staging is how many batches go
 	// straight through staging after a duplicate key. retry.Defaults() when zero.
 	Retry retry.Policies
-	tally tally
+	// LoadSlots bounds the batches loading at once in the database across every replica
+	// (0: no bound); see takeSlot.
+	LoadSlots int
+	tally     tally
 }
 
 // Claim is a batch in progress: the connection holding the files' advisory locks. Call
@@ -216,9 +219,9 @@ func (l *Loader) commit(ctx context.Context, b *Batch, body func(pgx.Tx) error) 
 	if err := l.claim(ctx, conn, b); err != nil {
 		return fail(err)
 	}
-	tx, err := conn.Begin(ctx)
+	tx, err := l.begin(ctx, conn)
 	if err != nil {
-		return fail(fmt.Errorf("begin: %w", err))
+		return fail(err)
 	}
 	if err := body(tx); err != nil {
 		_ = tx.Rollback(context.WithoutCancel(ctx))
@@ -230,6 +233,67 @@ func (l *Loader) commit(ctx context.Context, b *Batch, body func(pgx.Tx) error) 
 	b.Committed = time.Now()
 	b.Duration = b.Committed.Sub(start)
 	return b, claim, nil
+}
+
+// slotKey is the first key of the load slots' advisory locks ('ecom'); the second is the
+// slot's number. Locks of two int4 keys never meet the files' bigint keys.
+const slotKey = 0x65636f6d
+
+// begin starts the batch's transaction holding one of LoadSlots slots, waiting for one
+// if need be. A statement timeout while waiting (a long queue) waits again.
+func (l *Loader) begin(ctx context.Context, conn *pgxpool.Conn) (pgx.Tx, error) {
+	for {
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("begin: %w", err)
+		}
+		err = l.takeSlot(ctx, tx)
+		if err == nil {
+			return tx, nil
+		}
+		_ = tx.Rollback(context.WithoutCancel(ctx))
+		if !db.IsQueryCanceled(err) || ctx.Err() != nil {
+			return nil, err
+		}
+	}
+}
+
+// takeSlot waits inside tx for one of LoadSlots slots, held until tx ends (a
+// transaction-level advisory lock), so that at most LoadSlots batches load at once in
+// the database whatever the number of replicas and workers. PostgreSQL's cores are
+// the bound: on 2 cores, 6 COPY streams (three replicas of 2 workers) loaded half as
+// many rows a second as 2, their backends queueing on the same index pages (LWLock
+// BufferContent) and on extending the same relations (BenchmarkBucketPipeline's
+// pg_stat_activity samples). The claim comes first, so a batch waiting for a slot holds
+// its items and no other replica reads them. A free slot is taken at once; else the
+// batch queues on the slot with the fewest batches already queued on it, of those the
+// one whose holder began first (batches are alike: it is the first to end). A lock waits
+// on one key, not on any of N, so a slot may free up while a batch queues on another:
+// it waits at most for the batch ahead of it.
+func (l *Loader) takeSlot(ctx context.Context, tx pgx.Tx) error {
+	if l.LoadSlots <= 0 {
+		return nil
+	}
+	var free bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT FROM generate_series(0, $1 - 1) s
+		WHERE pg_try_advisory_xact_lock($2, s))`, l.LoadSlots, slotKey).Scan(&free); err != nil {
+		return fmt.Errorf("load slot: %w", err)
+	}
+	if free {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, `WITH k AS (
+			SELECT k.objid::int AS s, k.granted, a.xact_start FROM pg_locks k LEFT JOIN pg_stat_activity a ON a.pid = k.pid
+			WHERE k.locktype = 'advisory' AND k.objsubid = 2 AND k.classid = $2::int::oid
+			  AND k.database = (SELECT oid FROM pg_database WHERE datname = current_database()))
+		SELECT pg_advisory_xact_lock($2::int, (
+			SELECT s FROM generate_series(0, $1 - 1) s
+			ORDER BY (SELECT count(*) FROM k WHERE k.s = s.s AND NOT k.granted),
+			         (SELECT min(k.xact_start) FROM k WHERE k.s = s.s AND k.granted) NULLS FIRST, random()
+			LIMIT 1))`, l.LoadSlots, slotKey); err != nil {
+		return fmt.Errorf("load slot: %w", err)
+	}
+	return nil
 }
 
 // claim takes the advisory lock of every file it can and reads what the ledger already
@@ -278,6 +342,15 @@ func (l *Loader) claim(ctx context.Context, conn *pgxpool.Conn, b *Batch) error 
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("claim files: %w", err)
+	}
+	if c, ok := b.open.(ClaimedOpener); ok {
+		var toRead []input.Item
+		for _, fr := range b.Files {
+			if fr.Outcome == OutcomeIngested {
+				toRead = append(toRead, fr.File)
+			}
+		}
+		c.Claimed(toRead)
 	}
 	return l.committedFailures(ctx, conn, b)
 }
