@@ -164,7 +164,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		// belongs to a frozen replica (the timeout itself cannot end it).
 		ReapAfter: cfg.DBStatementTimeout + cfg.DBStatementTimeout/2, ReapPrefix: appNamePrefix,
 	}, log, src, q, &load.Loader{Pool: pool, Instance: instance, MaxRejected: cfg.MaxRejected,
-		MaxRejectedPerFile: cfg.MaxRejectedPerFile, Retry: rules, LoadSlots: cfg.LoadSlots}, m)
+		MaxRejectedPerFile: cfg.MaxRejectedPerFile, Retry: rules, LoadSlots: cfg.Slots()}, m)
 	router := httpserver.RouterWithAlive(log, reg, runner.Healthy, func(ctx context.Context) error {
 		if err := pool.Ping(ctx); err != nil {
 			return httpserver.Down("database", err)
@@ -177,7 +177,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	log.Info().Str("source", where).Int("workers", cfg.Workers).Dur("trigger_interval", cfg.TriggerInterval).
-		Dur("settle", cfg.Settle).Int("max_batch_records", cfg.MaxBatchRecords).Msg("ingester started")
+		Dur("settle", cfg.Settle).Int("max_batch_records", cfg.MaxBatchRecords).Int("load_slots", cfg.Slots()).Msg("ingester started")
 	if err := runner.Run(ctx); err != nil {
 		log.Error().Err(err).Msg("ingester stopped on error")
 		return 1

@@ -7,6 +7,7 @@ package settings
 
 import (
 	"io"
+	"runtime"
 	"strings"
 	"time"
 
@@ -30,7 +31,7 @@ type Config struct {
 	MaxBatchFiles   int           `envconfig:"MAX_BATCH_FILES" flag:"max-batch-files" default:"500" desc:"files per transaction at most"`
 	Settle          time.Duration `envconfig:"SETTLE" flag:"settle" default:"1s" desc:"a file written in place is read once its size and mtime have been still this long; a renamed-in file is read at once"`
 	Workers         int           `envconfig:"WORKERS" flag:"workers" default:"2" desc:"batches committed in parallel"`
-	LoadSlots       int           `envconfig:"LOAD_SLOTS" flag:"load-slots" default:"2" desc:"batches loading at once into the database across every replica (PostgreSQL's cores bound them; more wait their turn); 0 = no bound"`
+	LoadSlots       int           `envconfig:"LOAD_SLOTS" flag:"load-slots" default:"0" desc:"batches loading at once into the database across every replica, about PostgreSQL's cores (more wait their turn); 0 = this host's CPUs (PostgreSQL beside the ingesters, as in compose), -1 = no bound"`
 	RescanInterval  time.Duration `envconfig:"RESCAN_INTERVAL" flag:"rescan-interval" default:"2s" desc:"how often the directory (or the bucket prefix) is listed in case inotify (or a notification) missed something"`
 
 	// A bucket as the source (package source/s3). Endpoint and keys: AWS_ENDPOINT_URL,
@@ -96,6 +97,19 @@ func (c *Config) Partitions() partition.Options {
 	return o
 }
 
+// Slots is the loader's bound on batches loading at once across every replica (0: none):
+// LoadSlots, with 0 read as this host's CPUs. That default fits PostgreSQL on the same
+// host (compose, make run-local); with the database elsewhere, set it to about its cores.
+func (c *Config) Slots() int {
+	switch {
+	case c.LoadSlots < 0:
+		return 0
+	case c.LoadSlots == 0:
+		return runtime.NumCPU()
+	}
+	return c.LoadSlots
+}
+
 // Validate says what is wrong with the settings, every problem named by its variable and
 // flag.
 func (c *Config) Validate() error {
@@ -121,7 +135,7 @@ func (c *Config) Validate() error {
 	v.If(c.MaxBatchRecords < 1, &c.MaxBatchRecords, "must be >= 1")
 	v.If(c.MaxBatchFiles < 1, &c.MaxBatchFiles, "must be >= 1")
 	v.If(c.Workers < 1 || c.Workers > 64, &c.Workers, "must be 1 to 64")
-	v.If(c.LoadSlots < 0 || c.LoadSlots > 1024, &c.LoadSlots, "must be 0 (no bound) to 1024")
+	v.If(c.LoadSlots < -1 || c.LoadSlots > 1024, &c.LoadSlots, "must be -1 (no bound), 0 (this host's CPUs) or 1 to 1024")
 	v.If(c.Settle < 0, &c.Settle, "must be >= 0")
 	v.If(c.RescanInterval <= 0, &c.RescanInterval, "must be > 0")
 	v.If(c.MaxRejected < 1, &c.MaxRejected, "must be >= 1")

@@ -2,6 +2,8 @@ package settings
 
 import (
 	"bytes"
+	"io"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -38,6 +40,38 @@ func TestNATSStreamAndConsumerSettings(t *testing.T) {
 			t.Errorf("%v: %v", tc.args, err)
 		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 			t.Errorf("%v: %v, want an error mentioning %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+// Load slots: 0 is this host's CPUs, -1 no bound, a number itself; below -1 is refused.
+func TestLoadSlots(t *testing.T) {
+	for _, tc := range []struct {
+		arg  string
+		want int // Slots(); -2: refused
+	}{
+		{"", runtime.NumCPU()},
+		{"0", runtime.NumCPU()},
+		{"-1", 0},
+		{"3", 3},
+		{"-2", -2},
+	} {
+		args := []string{"--database-url", "postgres://localhost/x"}
+		if tc.arg != "" {
+			args = append(args, "--load-slots", tc.arg)
+		}
+		cfg, err := Load(args, io.Discard)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.arg, err)
+		}
+		err = cfg.Validate()
+		switch {
+		case tc.want == -2 && (err == nil || !strings.Contains(err.Error(), "INGESTER_LOAD_SLOTS")):
+			t.Errorf("%q: %v, want INGESTER_LOAD_SLOTS refused", tc.arg, err)
+		case tc.want != -2 && err != nil:
+			t.Errorf("%q: %v", tc.arg, err)
+		case tc.want != -2 && cfg.Slots() != tc.want:
+			t.Errorf("%q: %d slots, want %d", tc.arg, cfg.Slots(), tc.want)
 		}
 	}
 }
