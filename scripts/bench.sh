@@ -81,6 +81,9 @@ host_busy() { # BUSY0 TOTAL0: percent busy since
 proc_cpu() { awk -v hz="$hz" '{ printf "%.3f", ($14 + $15) / hz }' "/proc/$1/stat"; }
 # WAL position in bytes: exact, where pg_stat_wal lags until a session reports.
 wal_bytes() { psql -qtAX "$base" -c "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')"; }
+# Checkpoints begun so far (timed or requested: max_wal_size reached). One inside a run
+# costs it full-page images of every page it touches after it, in WAL and CPU.
+checkpoints() { psql -qtAX "$base" -c "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"; }
 
 say "bench: generating $FILES files of $ROWS rows"
 mkdir -p "$work/files"
@@ -103,6 +106,32 @@ check_rows() {
   [ "$n" -eq "$total" ] || { say "bench: $2 stored $n of $total rows"; exit 1; }
 }
 
+# BENCH_WAITS=1: what the loader's backends were doing, sampled every 20 ms by one psql
+# session (pg_stat_activity) while it ran: per loader, the mean number of its backends in
+# each state (running, waiting for the client's data, for a lock, for the WAL fsync of a
+# commit, idle in or between transactions). Where a loader's rate falls short of what its
+# CPU per row allows, this says whether its backends idled, waited on the disk or on
+# each other.
+waits_start() { # DB
+  [ "${BENCH_WAITS:-0}" = 1 ] || return 0
+  local db=$1
+  while :; do
+    echo "SELECT coalesce(string_agg(CASE WHEN state = 'active' THEN coalesce(wait_event_type || ':' || wait_event, 'running') ELSE replace(state, ' ', '_') END, ' '), '-') FROM pg_stat_activity WHERE datname = '$db' AND backend_type = 'client backend' AND pid <> pg_backend_pid();"
+    sleep 0.02
+  done | psql -qtAX "$base" > "$work/$db.waits" 2>/dev/null &
+  waits_pid=$!
+}
+waits_stop() { # DB
+  [ "${BENCH_WAITS:-0}" = 1 ] || return 0
+  kill "$waits_pid" 2>/dev/null; wait "$waits_pid" 2>/dev/null || true
+  # Up to the last sample with a backend at work: the ingester's run is polled to its end
+  # once a second, and the idle samples after its last commit are not part of it.
+  awk -v db="$1" '{ l[NR] = $0; if ($0 ~ /(running|:)/) last = NR }
+    END { for (j = 1; j <= last; j++) { n++; k = split(l[j], f, " "); for (i = 1; i <= k; i++) if (f[i] != "-") c[f[i]]++ }
+      for (s in c) if (s != "idle") busy += c[s]
+      printf "%s (%d samples): not idle %.2f:", db, n, busy / n; for (s in c) if (c[s] / n >= 0.005) printf " %s %.2f", s, c[s] / n; print "" }' "$work/$1.waits" >> "$work/waits.txt"
+}
+
 # measure KEY DESCRIPTION COMMAND...: run one loader on a fresh database (named KEY),
 # recording seconds, PostgreSQL CPU and WAL bytes in $work/KEY.runs, one line per run.
 # COMMAND prints its own elapsed seconds (it knows when it is done).
@@ -112,28 +141,40 @@ measure() {
   psql -qX "$base" -c "CHECKPOINT" >/dev/null
   say "bench: $what"
   local c0 w0 secs c1 w1 h0
-  c0=$(pg_cpu); w0=$(wal_bytes); h0=$(host_cpu)
+  c0=$(pg_cpu); w0=$(wal_bytes); h0=$(host_cpu); k0=$(checkpoints)
+  waits_start "$key"
   secs=$("$@")
+  waits_stop "$key"
   c1=$(pg_cpu); w1=$(wal_bytes)
   check_rows "$key" "$what"
-  echo "$secs $(calc "$c1 - $c0") $(calc "$w1 - $w0") 0 $(host_busy $h0)" >> "$work/$key.runs"
+  echo "$secs $(calc "$c1 - $c0") $(calc "$w1 - $w0") $(cat "$work/client.cpu") $(host_busy $h0) $(( $(checkpoints) - k0 ))" >> "$work/$key.runs"
   psql -qX "$base" -c "DROP DATABASE $key" >/dev/null
 }
 
+# client_cpu: the CPU-seconds (user+sys) of this shell's reaped children, from `times`:
+# in a loader's $(...), the psql processes it ran.
+# (times writes to a file: in a pipe or a $(...) it would run in a child of its own.)
+client_cpu() {
+  times > "$work/times"
+  awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/); printf "%.3f", u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$work/times"
+}
 copy_per_file() {
   local t0; t0=$(now)
   while read -r line; do psql -qX -v ON_ERROR_STOP=1 "$(url copy_file)" -c "$line" >/dev/null; done < "$work/copy.sql"
+  client_cpu > "$work/client.cpu"
   calc "$(now) - $t0"
 }
 copy_one_stream() {
   local t0; t0=$(now)
   psql -qX -v ON_ERROR_STOP=1 "$(url copy_one)" -f "$work/copy.sql" >/dev/null
+  client_cpu > "$work/client.cpu"
   calc "$(now) - $t0"
 }
 copy_two_streams() {
   local t0 p pids=(); t0=$(now)
   for p in "$work"/copy.part.*; do psql -qX -v ON_ERROR_STOP=1 "$(url copy_two)" -f "$p" >/dev/null & pids+=($!); done
   for p in "${pids[@]}"; do wait "$p"; done
+  client_cpu > "$work/client.cpu"
   calc "$(now) - $t0"
 }
 
@@ -159,7 +200,11 @@ ingest() {
   rm -rf "$work/stage"; cp -a "$work/files" "$work/stage"
   c0=$(proc_cpu "$ing_pid")
   t0=$(now)
-  for f in "$work"/stage/*.csv; do mv "$f" "$work/in/"; done
+  # One mv for all files (renames in name order): a mv process per file cost 1.1 CPU-s
+  # and 1.9 s of wall time for 100 files on the busy host (load 6), inside the ingester's
+  # timed span and on its cores, while the \copy loaders find every file there at once.
+  mv -t "$work/in/" "$work"/stage/*.csv
+  calc "$(now) - $t0" >> "$work/placed.secs"
   # A psql per poll costs a process and a backend: poll once a second, which does not
   # change the figure (the end is the last commit's time, read from the ledger).
   poll_every=1 wait_for 900 "all $FILES files to be committed" ledger_has 'bench-%' "$FILES"
@@ -174,9 +219,11 @@ measure_ingester() { # KEY DESCRIPTION
   psql -qX "$base" -c "CHECKPOINT" >/dev/null
   say "bench: $2"
   local c0 w0 secs h0
-  c0=$(pg_cpu); w0=$(wal_bytes); h0=$(host_cpu)
+  c0=$(pg_cpu); w0=$(wal_bytes); h0=$(host_cpu); k0=$(checkpoints)
+  waits_start "$1"
   secs=$(ingest)
-  echo "$secs $(calc "$(pg_cpu) - $c0") $(calc "$(wal_bytes) - $w0") $(cat "$work/ing.cpu") $(host_busy $h0)" >> "$work/$1.runs"
+  waits_stop "$1"
+  echo "$secs $(calc "$(pg_cpu) - $c0") $(calc "$(wal_bytes) - $w0") $(cat "$work/ing.cpu") $(host_busy $h0) $(( $(checkpoints) - k0 ))" >> "$work/$1.runs"
   check_rows "$1" "$2"
   rss_kb=$(cat "$work/ing.rss")
 }
@@ -205,9 +252,9 @@ if [ "${BENCH_SYNC_OFF:-0}" = 1 ]; then
     start_ingester ingest_async
     psql -qX "$base" -c "CHECKPOINT" >/dev/null
     say "bench: ingester end to end, synchronous_commit off (comparison only)"
-    c0=$(pg_cpu); w0=$(wal_bytes); h0=$(host_cpu)
+    c0=$(pg_cpu); w0=$(wal_bytes); h0=$(host_cpu); k0=$(checkpoints)
     secs=$(ingest)
-    echo "$secs $(calc "$(pg_cpu) - $c0") $(calc "$(wal_bytes) - $w0") $(cat "$work/ing.cpu") $(host_busy $h0)" >> "$work/ingest_async.runs"
+    echo "$secs $(calc "$(pg_cpu) - $c0") $(calc "$(wal_bytes) - $w0") $(cat "$work/ing.cpu") $(host_busy $h0) $(( $(checkpoints) - k0 ))" >> "$work/ingest_async.runs"
     check_rows ingest_async "the synchronous_commit off ingester"
     stop_ingester; psql -qX "$base" -c "DROP DATABASE ingest_async" >/dev/null
   done
@@ -229,43 +276,45 @@ read -r p50 p99 <<<"$(psql -qtAX -F ' ' "$(url "$db")" -c "SELECT
 
 # median KEY: the run with the median seconds (its other figures come with it).
 median() { sort -g "$work/$1.runs" | awk '{ l[NR] = $0 } END { print l[int((NR + 1) / 2)] }'; }
-[ -f "$work/copy_file.runs" ] && read -r s_file pg_file wal_file _ h_file <<<"$(median copy_file)"
-[ -f "$work/copy_one.runs" ] && read -r s_one pg_one wal_one _ h_one <<<"$(median copy_one)"
-read -r s_two pg_two wal_two _ h_two <<<"$(median copy_two)"
-read -r s_ing pg_ing wal_ing cpu_ing h_ing <<<"$(median ingest)"
 # range KEY: the lowest and highest rate of its runs, when there are several.
 range() { [ "$REPEAT" -gt 1 ] && sort -g "$work/$1.runs" | awk -v n="$total" 'NR == 1 { hi = n / $1 } { lo = n / $1 } END { printf " (%.0f-%.0f)", lo, hi }'; }
 rate() { printf '%.0f' "$(calc "$total / $1")"; }
+read -r s_two _ <<<"$(median copy_two)"
 r_two=$(rate "$s_two")
-line() { # LABEL SECONDS PG_CPU WAL HOST_BUSY KEY
-  local r; r=$(rate "$2")
-  printf '| %-48s | %7.2f | %7d%s | %5.2f | %6.1f | %5.0f | %3.0f |\n' "$1" "$2" "$r" "$(range "$6")" "$(calc "$r / $r_two")" \
-    "$(calc "1000000 * $3 / $total")" "$(calc "$4 / $total")" "$5"
+# line KEY LABEL: the median run of KEY, when it ran. Client CPU: psql's for \copy, the
+# ingester's for it; with PostgreSQL's, what one row costs the two cores in all.
+line() {
+  [ -f "$work/$1.runs" ] || return 0
+  local s pg wal cl h k r; read -r s pg wal cl h k <<<"$(median "$1")"
+  r=$(rate "$s")
+  printf '| %-48s | %7.2f | %7d%s | %5.2f | %6.1f | %6.2f | %6.1f | %5.0f | %s | %3.0f |\n' "$2" "$s" "$r" "$(range "$1")" "$(calc "$r / $r_two")" \
+    "$(calc "1000000 * $pg / $total")" "$(calc "1000000 * $cl / $total")" "$(calc "1000000 * ($pg + $cl) / $total")" "$(calc "$wal / $total")" "$k" "$h"
 }
+read -r _ _ _ cpu_ing _ <<<"$(median ingest)"
 cat <<EOT
 
 ecomstream bench: $total rows in $FILES files of $ROWS, primary key + 4 indexes, one PostgreSQL
 PostgreSQL: $durability$( [ "$REPEAT" -gt 1 ] && echo "; median of $REPEAT runs")${BENCH_INGESTER_ARGS:+; ingester flags: $BENCH_INGESTER_ARGS}
-| loader                                           | seconds |  rows/s$( [ "$REPEAT" -gt 1 ] && echo " (range)") | × 2-stream \\copy | PostgreSQL µs CPU/row | WAL bytes/row | host CPU busy % |
-|--------------------------------------------------|--------:|--------:|------:|-------:|------:|----:|
-$([ -f "$work/copy_file.runs" ] && line "psql \\copy, one connection per file" "$s_file" "$pg_file" "$wal_file" "$h_file" copy_file)
-$([ -f "$work/copy_one.runs" ] && line "psql \\copy, all files in one stream" "$s_one" "$pg_one" "$wal_one" "$h_one" copy_one)
-$(line "psql \\copy, 2 parallel streams (baseline)" "$s_two" "$pg_two" "$wal_two" "$h_two" copy_two)
-$(line "ingester end to end (watch..archive)" "$s_ing" "$pg_ing" "$wal_ing" "$h_ing" ingest)
+| loader                                           | seconds |  rows/s$( [ "$REPEAT" -gt 1 ] && echo " (range)") | × 2-stream \\copy | PostgreSQL µs CPU/row | client µs CPU/row | total µs CPU/row | WAL bytes/row | checkpoints | host CPU busy % |
+|--------------------------------------------------|--------:|--------:|------:|-------:|-------:|-------:|------:|--:|----:|
 EOT
-if [ -f "$work/ingest_cmp.runs" ]; then
-  read -r s_cmp pg_cmp wal_cmp cpu_cmp h_cmp <<<"$(median ingest_cmp)"
-  line "ingester, BENCH_COMPARE_BIN (see below)" "$s_cmp" "$pg_cmp" "$wal_cmp" "$h_cmp" ingest_cmp
-  echo "BENCH_COMPARE_BIN=$BENCH_COMPARE_BIN: $(printf '%.2f' "$(calc "1000000 * $cpu_cmp / $total")") CPU-seconds per million rows"
-fi
-if [ -f "$work/ingest_async.runs" ]; then
-  read -r s_as pg_as wal_as _ h_as <<<"$(median ingest_async)"
-  line "ingester, synchronous_commit off (NOT default)" "$s_as" "$pg_as" "$wal_as" "$h_as" ingest_async
-fi
+line copy_file "psql \\copy, one connection per file"
+line copy_one "psql \\copy, all files in one stream"
+line copy_two "psql \\copy, 2 parallel streams (baseline)"
+line ingest "ingester end to end (watch..archive)"
+line ingest_cmp "ingester, BENCH_COMPARE_BIN (see below)"
+line ingest_async "ingester, synchronous_commit off (NOT default)"
+[ -f "$work/ingest_cmp.runs" ] && echo "BENCH_COMPARE_BIN=$BENCH_COMPARE_BIN"
 cat <<EOT
-ingester: $(printf '%.2f' "$(calc "1000000 * $cpu_ing / $total")") CPU-seconds per million rows (user+sys), peak RSS $((rss_kb / 1024)) MiB
+ingester: $(printf '%.2f' "$(calc "1000000 * $cpu_ing / $total")") CPU-seconds per million rows (user+sys), peak RSS $((rss_kb / 1024)) MiB; files placed in $(sort -g "$work/placed.secs" | awk '{ l[NR] = $1 } END { printf "%.3f", l[int((NR + 1) / 2)] }') s (median)
 100-row file, file mtime -> commit: P50 ${p50} ms, P99 ${p99} ms (50 files, one at a time)
 EOT
+
+if [ -f "$work/waits.txt" ]; then
+  echo
+  echo "backends of each loader, mean number per state (BENCH_WAITS; one line per run; running = on CPU or runnable):"
+  cat "$work/waits.txt"
+fi
 
 # After the headline table, so that a failure here cannot cost it.
 if [ "${BENCH_BREAKDOWN:-0}" = 1 ]; then

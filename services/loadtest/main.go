@@ -248,6 +248,9 @@ func summary(r *report.Report, paths []string) string {
 		if bulk := r.MaxRate.BulkCopy; bulk > 0 {
 			fmt.Fprintf(&b, "2-stream \\copy bulk rate (same run): %s; ratio %.2f\n", report.Rate(bulk), r.MaxRate.RowsPerSec/bulk)
 		}
+		if end := r.MaxRate.BulkCopyAtEnd; end > 0 {
+			fmt.Fprintf(&b, "the same into events at the end (%s rows, rolled back): %s; ratio %.2f\n", report.Int(r.MaxRate.EventsAtEnd), report.Rate(end), r.MaxRate.RowsPerSec/end)
+		}
 	}
 	for _, f := range r.Failed() {
 		fmt.Fprintf(&b, "  ✗ %s\n", f)

@@ -147,8 +147,14 @@ func checkRun(t *testing.T, r *report.Report, scenario string) {
 		}
 	}
 	if scenario == "max" {
-		if len(r.Steps) == 0 || r.MaxRate == nil || r.MaxRate.RowsPerSec <= 0 || r.MaxRate.BulkCopy <= 0 {
+		if len(r.Steps) == 0 || r.MaxRate == nil || r.MaxRate.RowsPerSec <= 0 || r.MaxRate.BulkCopy <= 0 ||
+			r.MaxRate.BulkCopyAtEnd <= 0 || r.MaxRate.EventsAtEnd != r.Produced.Rows {
 			t.Errorf("max: %d steps, %+v", len(r.Steps), r.MaxRate)
+		}
+		for _, st := range r.Steps {
+			if st.CPUPerRow["postgres"] <= 0 || st.CPUPerRow["ingester"] <= 0 {
+				t.Errorf("max step %d: CPU per row %v", st.Index, st.CPUPerRow)
+			}
 		}
 	}
 	md := report.Markdown(r)

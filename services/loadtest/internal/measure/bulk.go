@@ -25,13 +25,6 @@ const bulkTable = "loadtest_bulk_copy"
 // scratch table like events (its primary key and four indexes). No validation, no
 // ledger. It returns rows per second over the whole load, wall clock.
 func BulkCopy(ctx context.Context, pool *pgxpool.Pool, streams, filesPerStream, rowsPerFile int) (float64, error) {
-	files := make([][][]byte, streams)
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 11))
-	for s := range files {
-		for range filesPerStream {
-			files[s] = append(files[s], event.AppendSyntheticCSV(event.HeaderLine(), rng, rowsPerFile, time.Now().UTC().Add(-time.Hour)))
-		}
-	}
 	setup := []string{
 		"DROP TABLE IF EXISTS " + bulkTable,
 		"CREATE TABLE " + bulkTable + " (LIKE " + table.Events.Name + " INCLUDING ALL)",
@@ -43,10 +36,41 @@ func BulkCopy(ctx context.Context, pool *pgxpool.Pool, streams, filesPerStream, 
 		}
 	}
 	defer pool.Exec(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS "+bulkTable) //nolint:errcheck // best effort
+	return bulkCopy(ctx, pool, bulkTable, false, streams, filesPerStream, rowsPerFile)
+}
+
+// BulkCopyRolledBack is BulkCopy into events itself, as large as the run has made it,
+// each stream's files in one transaction that is rolled back: what the bulk loader
+// would reach at that table size (indexes past shared_buffers cost PostgreSQL more per
+// row than the empty table of BulkCopy), leaving no row behind (dead ones, for vacuum).
+// The source_file column takes the synthetic name 'bulk'.
+func BulkCopyRolledBack(ctx context.Context, pool *pgxpool.Pool, streams, filesPerStream, rowsPerFile int) (float64, error) {
+	return bulkCopy(ctx, pool, table.Events.Name, true, streams, filesPerStream, rowsPerFile)
+}
+
+func bulkCopy(ctx context.Context, pool *pgxpool.Pool, target string, rollback bool, streams, filesPerStream, rowsPerFile int) (float64, error) {
+	files := make([][][]byte, streams)
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 11))
+	for s := range files {
+		for range filesPerStream {
+			files[s] = append(files[s], event.AppendSyntheticCSV(event.HeaderLine(), rng, rowsPerFile, time.Now().UTC().Add(-time.Hour)))
+		}
+	}
 	// Start from a clean checkpoint as the bench does; a role without the right only
 	// measures with whatever dirty pages there are.
 	_, _ = pool.Exec(ctx, "CHECKPOINT")
-	copySQL := "COPY " + bulkTable + " (" + strings.Join(event.Columns, ", ") + ") FROM STDIN (FORMAT csv, HEADER true)"
+	cols := strings.Join(event.Columns, ", ")
+	if rollback { // events has no default for it
+		cols += ", " + table.Events.Column(table.SourceFile)
+	}
+	copySQL := "COPY " + target + " (" + cols + ") FROM STDIN (FORMAT csv, HEADER true)"
+	if rollback {
+		for s := range files {
+			for i, f := range files[s] {
+				files[s][i] = withSourceColumn(f)
+			}
+		}
+	}
 	start := time.Now()
 	errs := make([]error, streams)
 	var wg sync.WaitGroup
@@ -58,9 +82,16 @@ func BulkCopy(ctx context.Context, pool *pgxpool.Pool, streams, filesPerStream, 
 				return
 			}
 			defer conn.Release()
+			if rollback {
+				if _, err := conn.Exec(ctx, "BEGIN"); err != nil {
+					errs[s] = fmt.Errorf("bulk copy: %w", err)
+					return
+				}
+				defer conn.Exec(context.WithoutCancel(ctx), "ROLLBACK") //nolint:errcheck // a broken session rolls back too
+			}
 			for _, f := range files[s] {
 				if _, err := conn.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(f), copySQL); err != nil {
-					errs[s] = fmt.Errorf("bulk copy: %w", err)
+					errs[s] = fmt.Errorf("bulk copy into %s: %w", target, err)
 					return
 				}
 			}
@@ -72,4 +103,16 @@ func BulkCopy(ctx context.Context, pool *pgxpool.Pool, streams, filesPerStream, 
 	}
 	elapsed := time.Since(start).Seconds()
 	return float64(streams*filesPerStream*rowsPerFile) / elapsed, nil
+}
+
+// withSourceColumn appends a source_file value ('bulk') to every line of a CSV file
+// (the header gets the column's name).
+func withSourceColumn(f []byte) []byte {
+	out := make([]byte, 0, len(f)+len(f)/20)
+	value := "," + table.Events.Column(table.SourceFile) + "\n" // the header's
+	for line := range bytes.Lines(f) {
+		out = append(append(out, bytes.TrimRight(line, "\r\n")...), value...)
+		value = ",bulk\n"
+	}
+	return out
 }

@@ -24,7 +24,11 @@ func TestMaxReportShowsTheBulkRateBesideTheHighestSustainedRate(t *testing.T) {
 	if !strings.Contains(string(js), `"bulk_copy_2_streams_rows_per_second":50000`) {
 		t.Error("json lacks bulk_copy_2_streams_rows_per_second")
 	}
-	r.MaxRate.BulkCopy = 0
+	r.MaxRate.BulkCopyAtEnd, r.MaxRate.EventsAtEnd = 40000, 6000000
+	if md := Markdown(r); !strings.Contains(md, "into events at the end of the ramp (6,000,000 rows in it; rolled back): "+Rate(40000)+"; highest sustained rate / that rate = 1.50") {
+		t.Errorf("markdown lacks the bulk rate at the end:\n%s", md[:min(len(md), 1400)])
+	}
+	r.MaxRate.BulkCopy, r.MaxRate.BulkCopyAtEnd = 0, 0
 	if md := Markdown(r); strings.Contains(md, "bulk rate") {
 		t.Error("a run without the bulk rate mentions it")
 	}

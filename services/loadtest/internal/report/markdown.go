@@ -31,6 +31,10 @@ func Markdown(r *Report) string {
 			p("**2-stream `\\copy` bulk rate, same PostgreSQL, same run: %s**; highest sustained rate / bulk rate = %.2f.\n\n",
 				Rate(r.MaxRate.BulkCopy), r.MaxRate.RowsPerSec/r.MaxRate.BulkCopy)
 		}
+		if r.MaxRate.BulkCopyAtEnd > 0 {
+			p("The same 2-stream `\\copy` into events at the end of the ramp (%s rows in it; rolled back): %s; highest sustained rate / that rate = %.2f.\n\n",
+				Int(r.MaxRate.EventsAtEnd), Rate(r.MaxRate.BulkCopyAtEnd), r.MaxRate.RowsPerSec/r.MaxRate.BulkCopyAtEnd)
+		}
 	}
 	p("---\n\n## Test Configuration\n\n```\n")
 	s := r.Settings
@@ -105,16 +109,22 @@ func Markdown(r *Report) string {
 	}
 
 	if len(r.Steps) > 0 {
-		p("\n## Max rate: the ramp\n\n| Step | Rows/file | Files/s | Offered | Generated | Throughput | Lost | P50 | P95 | P99 | Drain | Peak CPU | Result |\n")
-		p("|------|-----------|---------|---------|-----------|------------|------|-----|-----|-----|-------|----------|--------|\n")
+		p("\n## Max rate: the ramp\n\nCPU µs/row: each component's CPU over the step (generation and drain) per row the step committed; ")
+		p("events before: the rows the earlier steps left in the table.\n\n")
+		p("| Step | Rows/file | Files/s | Offered | Generated | Throughput | Lost | P50 | P95 | P99 | Drain | Peak CPU | Events before | CPU µs/row: PostgreSQL / ingester / generator | Result |\n")
+		p("|------|-----------|---------|---------|-----------|------------|------|-----|-----|-----|-------|----------|---------------|------|--------|\n")
 		for _, st := range r.Steps {
 			res := Pass
 			if !st.Passed {
 				res = Fail + " " + st.Why
 			}
-			p("| %d | %s | %g | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", st.Index, Int(int64(st.RowsPerFile)),
+			cpu := "—"
+			if st.CPUPerRow != nil {
+				cpu = fmt.Sprintf("%.1f / %.2f / %.2f", st.CPUPerRow["postgres"], st.CPUPerRow["ingester"], st.CPUPerRow["generator"])
+			}
+			p("| %d | %s | %g | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", st.Index, Int(int64(st.RowsPerFile)),
 				st.FilesPerSec, Rate(st.Offered), Rate(st.GeneratedRate), Rate(st.Throughput), Int(st.Lost),
-				Dur(st.P50), Dur(st.P95), Dur(st.P99), Dur(st.DrainSeconds), Percent(st.PeakCPU/100), res)
+				Dur(st.P50), Dur(st.P95), Dur(st.P99), Dur(st.DrainSeconds), Percent(st.PeakCPU/100), Int(st.EventsBefore), cpu, res)
 		}
 	}
 

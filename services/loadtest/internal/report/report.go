@@ -218,8 +218,14 @@ type Step struct {
 	P99           float64 `json:"p99"`
 	DrainSeconds  float64 `json:"drain_seconds"`
 	PeakCPU       float64 `json:"peak_cpu_percent"`
-	Passed        bool    `json:"passed"`
-	Why           string  `json:"why,omitempty"`
+	// EventsBefore is the rows the earlier steps left in events: PostgreSQL's cost per
+	// row grows with its indexes once they outgrow shared_buffers.
+	EventsBefore int64 `json:"events_rows_before"`
+	// CPUPerRow is each component's CPU over the step (its generation and drain) in
+	// microseconds per row the step committed: where the cores went at that rate.
+	CPUPerRow map[string]float64 `json:"cpu_us_per_row,omitempty"`
+	Passed    bool               `json:"passed"`
+	Why       string             `json:"why,omitempty"`
 }
 
 // MaxRate is the max preset's answer.
@@ -232,4 +238,8 @@ type MaxRate struct {
 	// BulkCopy is the no-bookkeeping baseline measured on the same PostgreSQL in the same
 	// run: 2 parallel COPY streams (as psql \copy) into a copy of events; 0 = not measured.
 	BulkCopy float64 `json:"bulk_copy_2_streams_rows_per_second,omitempty"`
+	// BulkCopyAtEnd is the same load into events at the end of the ramp, rolled back:
+	// the bulk rate at the table size the last steps ran at (EventsAtEnd rows).
+	BulkCopyAtEnd float64 `json:"bulk_copy_2_streams_at_end_rows_per_second,omitempty"`
+	EventsAtEnd   int64   `json:"events_rows_at_end,omitempty"`
 }

@@ -305,7 +305,21 @@ func (ru *run) ramp(ctx context.Context) error {
 	ru.r.MaxRate = &best
 	// A failed step may have stopped at its drain timeout: wait for the rest before the
 	// loss is counted.
-	return ru.finalDrain(ctx, 2*rp.DrainTimeout)
+	if err := ru.finalDrain(ctx, 2*rp.DrainTimeout); err != nil {
+		return err
+	}
+	// The bulk rate again, into events as the ramp left it (rolled back): the last steps
+	// ran against indexes many times larger than the empty table of the first measurement.
+	if bc, ok := ru.st.(stack.BulkCopier); ok && bulk > 0 {
+		ru.logf("measuring the 2-stream COPY bulk rate into events at its size (%s rows), rolled back", report.Int(ru.r.Produced.Rows))
+		if end, err := bc.BulkCopyRateRolledBack(ctx); err != nil {
+			ru.logf("bulk rate at the end not measured: %v", err)
+		} else {
+			best.BulkCopyAtEnd, best.EventsAtEnd = end, ru.r.Produced.Rows
+			ru.logf("2-stream COPY bulk rate at the end: %s", report.Rate(end))
+		}
+	}
+	return nil
 }
 
 // finalDrain waits until the ledger holds every produced file and the volume is empty.
@@ -360,6 +374,11 @@ func (ru *run) measureStep(ctx context.Context, step scenario.Step, g stack.Gen,
 		s.Throughput = float64(acc.Rows) / (last - first)
 	}
 	s.PeakCPU = ru.peakCPU(ctx, ph.genStart, ph.genEnd)
+	s.EventsBefore = ru.r.Produced.Rows // every earlier step was drained (or waited for) before this one
+	if res, err := ru.st.Resources(ctx, ru.start, ph.genEnd.Add(secondsDur(ph.drainSeconds))); err == nil {
+		from := ph.genStart.Sub(ru.start).Seconds()
+		s.CPUPerRow = cpuPerRow(res.Samples, from, from+ph.genSeconds+ph.drainSeconds, acc.Rows)
+	}
 	var why []string
 	if s.Lost != 0 {
 		why = append(why, fmt.Sprintf("%d rows not accounted", s.Lost))
@@ -389,6 +408,32 @@ func span(files []report.FileLatency) (first, last float64) {
 		return 0, 0
 	}
 	return first, last
+}
+
+func secondsDur(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+// cpuPerRow is each component's CPU-seconds over (from, to] (seconds since the run's
+// start; each sample's percent of a core held since the sample before it) in
+// microseconds per row of rows.
+func cpuPerRow(samples []report.ResourceSample, from, to float64, rows int64) map[string]float64 {
+	if rows <= 0 {
+		return nil
+	}
+	out := map[string]float64{}
+	for i := 1; i < len(samples); i++ {
+		s := samples[i]
+		if s.T <= from || s.T > to {
+			continue
+		}
+		dt := s.T - samples[i-1].T
+		for c, pct := range s.CPU {
+			out[c] += pct / 100 * dt
+		}
+	}
+	for c, secs := range out {
+		out[c] = 1e6 * secs / float64(rows)
+	}
+	return out
 }
 
 func (ru *run) peakCPU(ctx context.Context, from, to time.Time) float64 {

@@ -184,3 +184,26 @@ func TestRampFindsTheKnee(t *testing.T) {
 		t.Fatalf("max %+v passed %v %v", r.MaxRate, r.Passed, r.Failed())
 	}
 }
+
+// A step's CPU per row counts each component's CPU held over the step's samples only
+// (each sample's percent over the time since the one before), divided by its rows.
+func TestCPUPerRowCountsEachComponentOverTheStepOnly(t *testing.T) {
+	samples := []report.ResourceSample{
+		{T: 9, CPU: map[string]float64{"postgres": 100, "ingester": 10}},
+		{T: 10, CPU: map[string]float64{"postgres": 100, "ingester": 10}},  // before the step
+		{T: 11, CPU: map[string]float64{"postgres": 150, "ingester": 20}},  // 1 s
+		{T: 13, CPU: map[string]float64{"postgres": 50, "ingester": 5}},    // 2 s
+		{T: 14, CPU: map[string]float64{"postgres": 200, "ingester": 100}}, // after the step
+	}
+	got := cpuPerRow(samples, 10, 13, 1000)
+	// postgres: 1.5 core-s + 1.0 core-s = 2.5 s over 1,000 rows; ingester 0.2 + 0.1.
+	want := map[string]float64{"postgres": 2500, "ingester": 300}
+	for c, w := range want {
+		if math.Abs(got[c]-w) > 1e-6 {
+			t.Errorf("%s: %.3f µs a row, want %.3f", c, got[c], w)
+		}
+	}
+	if got := cpuPerRow(samples, 10, 13, 0); got != nil {
+		t.Errorf("no rows: %v, want none", got)
+	}
+}

@@ -522,12 +522,21 @@ func (l *Local) Problems() []string {
 // BulkCopyRate implements BulkCopier: BulkRows rows in 2 streams of files of up to
 // 10,000 rows (the bench's file size); 0 when BulkRows is 0.
 func (l *Local) BulkCopyRate(ctx context.Context) (float64, error) {
+	return l.bulk(ctx, measure.BulkCopy)
+}
+
+// BulkCopyRateRolledBack implements BulkCopier.
+func (l *Local) BulkCopyRateRolledBack(ctx context.Context) (float64, error) {
+	return l.bulk(ctx, measure.BulkCopyRolledBack)
+}
+
+func (l *Local) bulk(ctx context.Context, copy func(context.Context, *pgxpool.Pool, int, int, int) (float64, error)) (float64, error) {
 	if l.BulkRows <= 0 {
 		return 0, nil
 	}
 	perStream := (l.BulkRows + 1) / 2
 	files := (perStream + 9999) / 10000
-	return measure.BulkCopy(ctx, l.pool, 2, files, (perStream+files-1)/files)
+	return copy(ctx, l.pool, 2, files, (perStream+files-1)/files)
 }
 
 // Environment implements Stack.

@@ -19,6 +19,9 @@ import (
 // PostgreSQL (2 parallel streams), the baseline the max preset is compared with.
 type BulkCopier interface {
 	BulkCopyRate(ctx context.Context) (float64, error)
+	// BulkCopyRateRolledBack is the same load into events as the run has left it, rolled
+	// back (measure.BulkCopyRolledBack): the bulk rate at the table's size.
+	BulkCopyRateRolledBack(ctx context.Context) (float64, error)
 }
 
 // Stack is a running pipeline under test.
