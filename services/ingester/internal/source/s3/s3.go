@@ -69,6 +69,13 @@ type Options struct {
 	ArchivePrefix string // archived objects' keys start with it ("archive/")
 	FailedPrefix  string // rejected objects' keys, and their .reason.txt, start with it ("failed/")
 	ListInterval  time.Duration
+	// ListMinInterval, when > 0, paces the listings with backoff (ClickHouse S3Queue's
+	// polling_min/max_timeout): after a listing that found objects no notification had
+	// announced, the next begins ListMinInterval after it ends; each listing that finds
+	// none doubles the wait, up to ListInterval. A listing never follows the last one
+	// sooner than that one took, so a long prefix is not listed without a pause. 0: a
+	// listing every ListInterval.
+	ListMinInterval time.Duration
 	// NATSURL names the NATS server the bucket's notifications are published to, on
 	// NATSSubject; empty: listing only.
 	NATSURL, NATSSubject string
@@ -83,6 +90,9 @@ type Options struct {
 	// Ticks, when set, starts each listing after the first instead of a ticker of
 	// ListInterval: tests count listings rather than wait for them.
 	Ticks <-chan time.Time
+	// After, when set, is the timer of the paced listings (ListMinInterval): tests see
+	// the waits asked for and start each listing by hand (time.After when nil).
+	After func(time.Duration) <-chan time.Time
 	// Now is the clock of the notification lag (time.Now when nil).
 	Now func() time.Time
 }
@@ -97,6 +107,11 @@ type Source struct {
 	mu      sync.Mutex
 	kept    map[string]kept // by name: the version finished with Keep
 	listing uint64          // listings begun, for kept.listing
+
+	// What the paced listings count as news (Discover's goroutine only): an object whose
+	// key and ETag the previous listing did not find and no notification announced.
+	previous map[string]string   // key -> ETag, of the last complete listing
+	hinted   map[string]struct{} // keys notified since the last listing
 }
 
 // kept is an object finished with Keep: its ETag, and the last listing that found it
@@ -215,11 +230,18 @@ func (s *Source) Discover(ctx context.Context, sink source.Sink) error {
 		defer stop()
 		hints = h
 	}
-	if err := s.list(ctx, sink); err != nil {
+	p := pacer{min: s.o.ListMinInterval, max: s.o.ListInterval, cur: s.o.ListInterval}
+	began := time.Now()
+	news, err := s.list(ctx, sink)
+	if err != nil {
 		return err
 	}
 	ticks := s.o.Ticks
-	if ticks == nil {
+	switch {
+	case ticks != nil:
+	case p.min > 0:
+		ticks = s.after(p.next(news, time.Since(began)))
+	default:
 		t := time.NewTicker(s.o.ListInterval)
 		defer t.Stop()
 		ticks = t.C
@@ -229,9 +251,14 @@ func (s *Source) Discover(ctx context.Context, sink source.Sink) error {
 		case <-ctx.Done():
 			return nil
 		case <-ticks:
-			if err := s.list(ctx, sink); err != nil && ctx.Err() == nil {
+			began := time.Now()
+			news, err := s.list(ctx, sink)
+			if err != nil && ctx.Err() == nil {
 				// The next listing is the retry; the objects wait in the bucket.
 				s.log.Warn().Err(err).Msg("listing failed; trying again at the next interval")
+			}
+			if s.o.Ticks == nil && p.min > 0 {
+				ticks = s.after(p.next(news, time.Since(began)))
 			}
 		case h := <-hints:
 			s.look(ctx, sink, h)
@@ -239,8 +266,38 @@ func (s *Source) Discover(ctx context.Context, sink source.Sink) error {
 	}
 }
 
-// list is one full listing, fed to sink oldest first.
-func (s *Source) list(ctx context.Context, sink source.Sink) error {
+func (s *Source) after(d time.Duration) <-chan time.Time {
+	if s.o.After != nil {
+		return s.o.After(d)
+	}
+	return time.After(d)
+}
+
+// pacer is the backoff of the paced listings (Options.ListMinInterval).
+type pacer struct{ min, max, cur time.Duration }
+
+// next is the wait before the next listing, after one that took took and found news
+// (objects nothing had announced) or not. Off (min 0): the interval.
+func (p *pacer) next(news bool, took time.Duration) time.Duration {
+	switch {
+	case p.min <= 0:
+		return p.max
+	case news:
+		p.cur = p.min
+	default:
+		p.cur = min(2*p.cur, p.max)
+	}
+	return max(p.cur, min(took, p.max))
+}
+
+// maxHinted bounds the keys remembered as notified between two listings; past it a
+// listing may take a notified object for news, which costs one early listing.
+const maxHinted = 1 << 16
+
+// list is one full listing, fed to sink oldest first. news tells whether it found an
+// object (a key, or a new ETag under one) that the previous listing did not and no
+// notification announced since: what the paced listings speed up for.
+func (s *Source) list(ctx context.Context, sink source.Sink) (news bool, err error) {
 	began := time.Now()
 	s.mu.Lock()
 	s.listing++
@@ -251,7 +308,7 @@ func (s *Source) list(ctx context.Context, sink source.Sink) error {
 	for o := range s.c.ListObjects(ctx, s.o.Location.Bucket, minio.ListObjectsOptions{Prefix: s.o.Location.Prefix, Recursive: true}) {
 		if o.Err != nil {
 			s.m.errors.WithLabelValues(opList).Inc()
-			return fmt.Errorf("list %s: %w", s.o.Location, o.Err)
+			return false, fmt.Errorf("list %s: %w", s.o.Location, o.Err)
 		}
 		if s.accept(o.Key) && !s.stillKept(s.o.Location.URL(o.Key), o.ETag, n) {
 			objs = append(objs, o)
@@ -259,14 +316,26 @@ func (s *Source) list(ctx context.Context, sink source.Sink) error {
 	}
 	// S3 lists in key order; files are taken oldest first.
 	sort.SliceStable(objs, func(i, j int) bool { return objs[i].LastModified.Before(objs[j].LastModified) })
+	var found map[string]string
+	if s.o.ListMinInterval > 0 {
+		found = make(map[string]string, len(objs))
+	}
 	for _, o := range objs {
 		sink.Found(s.item(o.Key, source.Version{Size: o.Size, ModTime: o.LastModified, ETag: o.ETag}), true)
+		if found == nil {
+			continue
+		}
+		found[o.Key] = o.ETag
+		if _, ok := s.hinted[o.Key]; !ok && s.previous[o.Key] != o.ETag {
+			news = true
+		}
 	}
+	s.previous, s.hinted = found, nil
 	s.forgetKept(n)
 	sink.Listed(began)
 	s.m.listSeconds.Observe(time.Since(began).Seconds())
 	s.m.listed.Set(float64(len(objs)))
-	return nil
+	return news, nil
 }
 
 // look follows one notification. A notification is only a hint: whatever it says, Open
@@ -278,11 +347,17 @@ func (s *Source) list(ctx context.Context, sink source.Sink) error {
 // queue: if it was late and the key holds a newer object, the next listing finds it.
 func (s *Source) look(ctx context.Context, sink source.Sink, h hint) {
 	name := s.o.Location.URL(h.key)
-	switch {
-	case h.removed:
+	if h.removed {
 		sink.Removed(name)
 		return
-	case h.etag != "":
+	}
+	if s.o.ListMinInterval > 0 && len(s.hinted) < maxHinted {
+		if s.hinted == nil {
+			s.hinted = map[string]struct{}{}
+		}
+		s.hinted[h.key] = struct{}{}
+	}
+	if h.etag != "" {
 		if !s.isKept(name, h.etag) {
 			sink.Found(s.item(h.key, source.Version{Size: h.size, ModTime: h.at, ETag: h.etag}), true)
 		}
