@@ -47,7 +47,7 @@ type Config struct {
 	MigrateAtStart  bool          `envconfig:"MIGRATE_AT_START" flag:"migrate-at-start" default:"true" desc:"apply the schema migrations at start-up (false where a one-shot job migrates and the ingester runs as its own role, as in compose)"`
 
 	// Listing with backoff (ClickHouse S3Queue's polling_min/max_timeout).
-	RescanMinInterval time.Duration `envconfig:"RESCAN_MIN_INTERVAL" flag:"rescan-min-interval" default:"250ms" desc:"with a bucket source: after a listing that found objects no notification announced, list again this soon, doubling the wait up to the rescan interval while listings find nothing new (0 = list every rescan interval; each listing is a LIST request that a cloud store bills)"`
+	RescanMinInterval time.Duration `envconfig:"RESCAN_MIN_INTERVAL" flag:"rescan-min-interval" default:"250ms" desc:"with a bucket source: after a listing that found new objects with no notification received since the last one, list again this soon, doubling the wait up to the rescan interval while listings find nothing new or notifications arrive (0 = list every rescan interval; each listing is a LIST request that a cloud store bills)"`
 
 	// Partitions and retention (issue 13; package partition).
 	PartitionWidth      time.Duration       `envconfig:"PARTITION_WIDTH" flag:"partition-width" default:"24h" desc:"time range of one events partition (divides a day, or whole days)"`

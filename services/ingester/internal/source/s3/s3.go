@@ -70,11 +70,14 @@ type Options struct {
 	FailedPrefix  string // rejected objects' keys, and their .reason.txt, start with it ("failed/")
 	ListInterval  time.Duration
 	// ListMinInterval, when > 0, paces the listings with backoff (ClickHouse S3Queue's
-	// polling_min/max_timeout): after a listing that found objects no notification had
-	// announced, the next begins ListMinInterval after it ends; each listing that finds
-	// none doubles the wait, up to ListInterval. A listing never follows the last one
-	// sooner than that one took, so a long prefix is not listed without a pause. 0: a
-	// listing every ListInterval.
+	// polling_min/max_timeout) while the listing is what finds objects: after a listing
+	// that found objects the previous one did not, with no notification received since
+	// that one, the next begins ListMinInterval after it ends; each listing that finds
+	// none, or follows notifications, doubles the wait, up to ListInterval. Any
+	// notification counts, not only those of the objects found: the replicas of a
+	// bucket share the notifications, each getting some, and each listing finds the
+	// others' too. A listing never follows the last one sooner than that one took, so a
+	// long prefix is not listed without a pause. 0: a listing every ListInterval.
 	ListMinInterval time.Duration
 	// NATSURL names the NATS server the bucket's notifications are published to, on
 	// NATSSubject; empty: listing only.
@@ -109,9 +112,9 @@ type Source struct {
 	listing uint64          // listings begun, for kept.listing
 
 	// What the paced listings count as news (Discover's goroutine only): an object whose
-	// key and ETag the previous listing did not find and no notification announced.
-	previous map[string]string   // key -> ETag, of the last complete listing
-	hinted   map[string]struct{} // keys notified since the last listing
+	// key and ETag the previous listing did not find, no notification received since.
+	previous map[string]string // key -> ETag, of the last complete listing
+	heard    bool              // a notification received since the last listing
 }
 
 // kept is an object finished with Keep: its ETag, and the last listing that found it
@@ -290,13 +293,10 @@ func (p *pacer) next(news bool, took time.Duration) time.Duration {
 	return max(p.cur, min(took, p.max))
 }
 
-// maxHinted bounds the keys remembered as notified between two listings; past it a
-// listing may take a notified object for news, which costs one early listing.
-const maxHinted = 1 << 16
 
 // list is one full listing, fed to sink oldest first. news tells whether it found an
-// object (a key, or a new ETag under one) that the previous listing did not and no
-// notification announced since: what the paced listings speed up for.
+// object (a key, or a new ETag under one) that the previous listing did not, with no
+// notification received since: what the paced listings speed up for.
 func (s *Source) list(ctx context.Context, sink source.Sink) (news bool, err error) {
 	began := time.Now()
 	s.mu.Lock()
@@ -326,11 +326,11 @@ func (s *Source) list(ctx context.Context, sink source.Sink) (news bool, err err
 			continue
 		}
 		found[o.Key] = o.ETag
-		if _, ok := s.hinted[o.Key]; !ok && s.previous[o.Key] != o.ETag {
+		if !s.heard && s.previous[o.Key] != o.ETag {
 			news = true
 		}
 	}
-	s.previous, s.hinted = found, nil
+	s.previous, s.heard = found, false
 	s.forgetKept(n)
 	sink.Listed(began)
 	s.m.listSeconds.Observe(time.Since(began).Seconds())
@@ -347,15 +347,10 @@ func (s *Source) list(ctx context.Context, sink source.Sink) (news bool, err err
 // queue: if it was late and the key holds a newer object, the next listing finds it.
 func (s *Source) look(ctx context.Context, sink source.Sink, h hint) {
 	name := s.o.Location.URL(h.key)
+	s.heard = true
 	if h.removed {
 		sink.Removed(name)
 		return
-	}
-	if s.o.ListMinInterval > 0 && len(s.hinted) < maxHinted {
-		if s.hinted == nil {
-			s.hinted = map[string]struct{}{}
-		}
-		s.hinted[h.key] = struct{}{}
 	}
 	if h.etag != "" {
 		if !s.isKept(name, h.etag) {

@@ -863,8 +863,9 @@ func TestPacedListingsSpeedUpOnNewObjectsAndBackOffWhenIdle(t *testing.T) {
 	}
 }
 
-// An object a notification announced is not news to the listing that finds it after:
-// with notifications working, paced listings back off as if the bucket were idle.
+// Objects found after notifications were received are not news: with notifications
+// working (here or, for the objects of other replicas, there), paced listings back off
+// as if the bucket were idle.
 func TestPacedListingsBackOffWhenNotificationsAnnouncedTheObjects(t *testing.T) {
 	e := setup(t, true)
 	const minWait, interval = time.Minute, 8 * time.Minute
