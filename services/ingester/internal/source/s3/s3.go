@@ -31,7 +31,8 @@
 //
 // Listing. A listing reads every key under the input prefix (1000 a request) and holds
 // the input objects of one listing in memory to hand them out oldest first (about 200
-// bytes each). Give the input a prefix of its own: with an empty one the listing also
+// bytes each; with paced listings, Options.ListMinInterval, the last listing's keys and
+// ETags too). Give the input a prefix of its own: with an empty one the listing also
 // walks the archive and failed prefixes, only to skip them.
 //
 // Errors. S3's verdicts about a key (NoSuchKey: ErrGone; PreconditionFailed: ErrChanged)
@@ -269,6 +270,7 @@ func (s *Source) Discover(ctx context.Context, sink source.Sink) error {
 	}
 }
 
+// after is the timer of the paced listings: Options.After, else time.After.
 func (s *Source) after(d time.Duration) <-chan time.Time {
 	if s.o.After != nil {
 		return s.o.After(d)
@@ -280,7 +282,7 @@ func (s *Source) after(d time.Duration) <-chan time.Time {
 type pacer struct{ min, max, cur time.Duration }
 
 // next is the wait before the next listing, after one that took took and found news
-// (objects nothing had announced) or not. Off (min 0): the interval.
+// (new objects, no notification received) or not. Off (min 0): the interval.
 func (p *pacer) next(news bool, took time.Duration) time.Duration {
 	switch {
 	case p.min <= 0:
@@ -292,7 +294,6 @@ func (p *pacer) next(news bool, took time.Duration) time.Duration {
 	}
 	return max(p.cur, min(took, p.max))
 }
-
 
 // list is one full listing, fed to sink oldest first. news tells whether it found an
 // object (a key, or a new ETag under one) that the previous listing did not, with no
