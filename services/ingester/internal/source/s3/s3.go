@@ -234,7 +234,9 @@ func (s *Source) Discover(ctx context.Context, sink source.Sink) error {
 		defer stop()
 		hints = h
 	}
-	p := pacer{min: s.o.ListMinInterval, max: s.o.ListInterval, cur: s.o.ListInterval}
+	// Paced, the waits start at the minimum, as S3Queue's do: objects may be arriving
+	// when an ingester starts (a rollout, a scale-up under load).
+	p := pacer{min: s.o.ListMinInterval, max: s.o.ListInterval, cur: s.o.ListMinInterval}
 	began := time.Now()
 	news, err := s.list(ctx, sink)
 	if err != nil {

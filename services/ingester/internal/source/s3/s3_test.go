@@ -872,8 +872,8 @@ func TestPacedListingsBackOffWhenNotificationsAnnouncedTheObjects(t *testing.T) 
 	s, asked, fire := e.pacedSource(t, minWait, interval)
 	k := newSink()
 	discover(t, s, k)
-	if got := nextWait(t, asked); got != interval {
-		t.Fatalf("after an empty first listing: wait %s, want %s", got, interval)
+	if got := nextWait(t, asked); got != 2*minWait {
+		t.Fatalf("after an empty first listing: wait %s, want %s (from the minimum, doubled)", got, 2*minWait)
 	}
 	for i := 0; ; i++ { // put until one is notified (the subscription may lag the first listing)
 		key := fmt.Sprintf("in/n-%03d.csv", i)
@@ -887,8 +887,8 @@ func TestPacedListingsBackOffWhenNotificationsAnnouncedTheObjects(t *testing.T) 
 		}
 	}
 	fire <- time.Now()
-	if got := nextWait(t, asked); got != interval {
-		t.Fatalf("after a listing that found only notified objects: wait %s, want %s (no news: backed off)", got, interval)
+	if got := nextWait(t, asked); got != 4*minWait {
+		t.Fatalf("after a listing that found only notified objects: wait %s, want %s (no news: doubled)", got, 4*minWait)
 	}
 }
 
