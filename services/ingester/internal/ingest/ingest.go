@@ -267,7 +267,9 @@ const burstStart = 4
 // sharing a listing's hundred objects in two batches of fifty held the oldest, which had
 // waited a whole listing interval already, behind forty-nine younger ones (PUT ->
 // commit P99 1.4 s at a 1 s interval, 10,000 rows/s). Now the oldest go in a batch of
-// four, and a backlog still reaches full-size batches after a few.
+// four, and a backlog still reaches full-size batches after a few. (Oldest as far as the
+// source can tell: a bucket listing's times are whole seconds, and objects of one second
+// come in key order, so the oldest of a second may still come late in its burst.)
 func (r *Runner) batchFiles() int {
 	n := r.queue.Ready()
 	if n == 0 {
