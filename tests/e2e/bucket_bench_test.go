@@ -27,7 +27,8 @@ import (
 //
 //   - PUT -> commit latency (committed_at - the object's mtime) at about 10,000 rows/s
 //     (four generators of 25 files of 100 rows a second),
-//     with notifications and with listing only (1 s interval), beside the directory's.
+//     with notifications and with listing only (1 s interval; with the default backoff,
+//     INGESTER_RESCAN_MIN_INTERVAL, and without it), beside the directory's.
 //
 //     go test -run '^$' -bench BucketPipeline -benchtime 1x ./tests/e2e/
 func BenchmarkBucketPipeline(b *testing.B) {
@@ -244,6 +245,11 @@ func BenchmarkBucketPipeline(b *testing.B) {
 	p50, p99 = latency(url, []string{"--output", "s3://" + bucketName + "/incoming"}, bucketIngester(url, "lat-list"))
 	b.ReportMetric(p50, "list1s-p50-ms")
 	b.ReportMetric(p99, "list1s-p99-ms")
+	// Listing without backoff: every object waits for the next tick of the 1 s interval.
+	url = newDB()
+	p50, p99 = latency(url, []string{"--output", "s3://" + bucketName + "/incoming"}, bucketIngester(url, "lat-list-fixed", "--rescan-min-interval", "0"))
+	b.ReportMetric(p50, "list1s-fixed-p50-ms")
+	b.ReportMetric(p99, "list1s-fixed-p99-ms")
 }
 
 func keysUnder(tb testing.TB, c *minio.Client, prefix string) (n int) {

@@ -380,7 +380,8 @@ func TestBucketLostNotificationsCostOneListing(t *testing.T) {
 	r := newBucketRig(t)
 	db := pool(t, r.url)
 	addr := freeAddr(t)
-	ing := r.startIngesterAt(t, addr, "ing-n", "3s")
+	// Fixed interval (no listing backoff): the listings counted are the interval's.
+	ing := r.startIngesterAt(t, addr, "ing-n", "3s", "--rescan-min-interval", "0")
 	ctx := context.Background()
 	committed := func() int {
 		var n int

@@ -181,7 +181,13 @@ func fastRules() retry.Policies {
 // runFast starts a runner once place has put the items that wait at its start.
 func runFast(t *testing.T, opt Options, place func(*memory.Source, *fakeLoader)) *fastRig {
 	t.Helper()
-	src, l := memory.New(nil), newFakeLoader()
+	return runFastOn(t, opt, memory.New(nil), place)
+}
+
+// runFastOn is runFast on src (a source on a clock of the test's).
+func runFastOn(t *testing.T, opt Options, src *memory.Source, place func(*memory.Source, *fakeLoader)) *fastRig {
+	t.Helper()
+	l := newFakeLoader()
 	if place != nil {
 		place(src, l)
 	}
@@ -512,5 +518,45 @@ func TestABurstIsSharedAmongTheWorkersWhateverIsParked(t *testing.T) {
 		if k > 5 {
 			t.Fatalf("a batch of %d of the burst's 10 items: more than its share (5), the 10 parked counted as waiting", k)
 		}
+	}
+}
+
+// The oldest items of a burst go first in small batches: a batch holds at most
+// burstStart items more than were taken before it (items go oldest first, so that is its
+// oldest item's place in the burst), and sizes double, so a burst of a hundred still
+// takes a handful of batches rather than a hundred.
+func TestTheOldestOfABurstAreCommittedInSmallBatchesFirst(t *testing.T) {
+	const n = 100
+	c := memory.NewClock()
+	f := runFastOn(t, Options{Workers: 2, MaxBatchFiles: 500, MaxBatchRecords: 1 << 20}, memory.New(c.Now), func(src *memory.Source, _ *fakeLoader) {
+		for i := range n {
+			src.Put(fmt.Sprintf("f%03d.csv", i), body("h", "1")) // oldest first
+			c.Advance(10 * time.Millisecond)
+		}
+	})
+	for i := range n {
+		f.finished(t, fmt.Sprintf("f%03d.csv", i))
+	}
+	f.loader.mu.Lock()
+	defer f.loader.mu.Unlock()
+	for _, batch := range f.loader.loads {
+		oldest := n
+		for _, name := range batch {
+			var k int
+			if _, err := fmt.Sscanf(name, "f%03d.csv", &k); err != nil {
+				t.Fatal(err)
+			}
+			oldest = min(oldest, k)
+		}
+		if len(batch) > burstStart+oldest {
+			t.Fatalf("a batch of %d items whose oldest is the burst's item %d: more than %d", len(batch), oldest, burstStart+oldest)
+		}
+	}
+	largest := 0
+	for _, batch := range f.loader.loads {
+		largest = max(largest, len(batch))
+	}
+	if largest < n/4 {
+		t.Fatalf("batches of %d items at most for a burst of %d: sizes do not grow", largest, n)
 	}
 }

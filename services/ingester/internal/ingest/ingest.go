@@ -81,6 +81,9 @@ type Runner struct {
 	listed      chan struct{} // closed by the source's first complete listing
 	behind      *behind       // finishes committed batches behind the workers; nil: on them
 
+	// burst counts the items taken since the queue last had none ready (batchFiles).
+	burst atomic.Int64
+
 	// busySince[i] is when worker i last made progress on the claim it holds (unix
 	// nanoseconds on opt.Now), 0 while it holds none.
 	busySince []atomic.Int64
@@ -227,6 +230,7 @@ func (r *Runner) worker(ctx context.Context, id int) {
 			if len(items) == 0 {
 				break
 			}
+			r.burst.Add(int64(len(items)))
 			wait, err := r.batch(ctx, id, log, items)
 			r.busySince[id].Store(0)
 			if err != nil {
@@ -248,15 +252,32 @@ func (r *Runner) worker(ctx context.Context, id int) {
 	}
 }
 
+// burstStart is the most items the first batch of a burst holds (batchFiles).
+const burstStart = 4
+
 // batchFiles is how many items one worker takes: what is ready shared among the workers
 // (up to MaxBatchFiles), so a listing that finds a burst of small items has every worker
 // load a part of it at once rather than one worker all of it while the others idle.
 // Items in flight, parked or waiting out a delay are not shared: counted, they would
 // give one worker the whole burst.
+//
+// Within a burst (what became ready since the queue last had nothing ready), a batch
+// holds at most burstStart more items than were taken before it, so batches double from
+// burstStart. Items are taken oldest first and a batch's items all wait for its commit:
+// sharing a listing's hundred objects in two batches of fifty held the oldest, which had
+// waited a whole listing interval already, behind forty-nine younger ones (PUT ->
+// commit P99 1.4 s at a 1 s interval, 10,000 rows/s). Now the oldest go in a batch of
+// four, and a backlog still reaches full-size batches after a few. (Oldest as far as the
+// source can tell: a bucket listing's times are whole seconds, and objects of one second
+// come in key order, so the oldest of a second may still come late in its burst.)
 func (r *Runner) batchFiles() int {
 	n := r.queue.Ready()
+	if n == 0 {
+		r.burst.Store(0) // ran dry: what comes next is a new burst
+	}
 	share := (n + r.opt.Workers - 1) / r.opt.Workers
-	return max(1, min(r.opt.MaxBatchFiles, share))
+	grown := burstStart + int(min(r.burst.Load(), int64(r.opt.MaxBatchFiles)))
+	return max(1, min(r.opt.MaxBatchFiles, share, grown))
 }
 
 func (r *Runner) byteBudget() int64 {

@@ -38,6 +38,9 @@ type entry struct {
 	// still is when this process last saw the item's version change (or first saw it).
 	still time.Time
 	seen  time.Time // last observation, so a listing never drops what an event just added
+	// order is when the item was first found, as a count: the tiebreak of items whose
+	// modification times are equal (see older).
+	order uint64
 }
 
 // Queue is safe for concurrent use by discovery and the workers.
@@ -48,6 +51,7 @@ type Queue struct {
 
 	mu    sync.Mutex
 	items map[string]*entry
+	found uint64 // items first found so far: the next entry's order
 	wake  chan struct{}
 }
 
@@ -79,7 +83,8 @@ func (q *Queue) Found(it source.Item, complete bool) {
 	q.mu.Lock()
 	e, known := q.items[it.Name]
 	if !known {
-		e = &entry{Item: it, still: now}
+		q.found++
+		e = &entry{Item: it, still: now, order: q.found}
 		q.items[it.Name] = e
 	}
 	e.seen = now
@@ -146,9 +151,18 @@ func (q *Queue) settled(e *entry, now time.Time) bool {
 // oldestFirst is a max-heap on age order: its root is the youngest of the oldest k.
 type oldestFirst []*entry
 
+// older orders items by modification time and, where those are equal, by when they
+// were found. Equal times are common where they come whole seconds at a time (an S3
+// server's Last-Modified, a notification's event time): a hundred objects a second share
+// one, and ordering those by name handed out, within each second, one producer's
+// objects before another's whatever their age; the order they were found in (a
+// notification's arrival, a listing's own oldest-first order) follows their age.
 func older(a, b *entry) bool {
 	if !a.ModTime.Equal(b.ModTime) {
 		return a.ModTime.Before(b.ModTime)
+	}
+	if a.order != b.order {
+		return a.order < b.order
 	}
 	return a.Name < b.Name
 }

@@ -125,6 +125,25 @@ func TestTakeHandsOutTheOldestOfManyInOrder(t *testing.T) {
 	}
 }
 
+// Items whose modification times are equal (a bucket's whole seconds: a hundred objects
+// a second share one) are handed out in the order they were found, which follows their
+// age, not in name order, which put one producer's objects before another's.
+func TestItemsOfEqualTimesAreHandedOutInTheOrderFound(t *testing.T) {
+	c := newClock()
+	q := queue.NewWithClock(nil, 0, c.Now)
+	second := c.Now().Truncate(time.Second)
+	for _, name := range []string{"lat3-1.csv", "lat1-1.csv", "lat2-1.csv", "lat0-1.csv"} {
+		q.Found(source.Item{Name: name, Version: source.Version{Size: 10, ModTime: second, ETag: name}}, true)
+	}
+	q.Found(source.Item{Name: "lat1-1.csv", Version: source.Version{Size: 10, ModTime: second, ETag: "lat1-1.csv"}}, true) // found again: keeps its place
+	if got := names(q.Take(2, 1<<30)); fmt.Sprint(got) != "[lat3-1.csv lat1-1.csv]" {
+		t.Fatalf("got %v, want [lat3-1.csv lat1-1.csv] (found first)", got)
+	}
+	if got := names(q.Take(2, 1<<30)); fmt.Sprint(got) != "[lat2-1.csv lat0-1.csv]" {
+		t.Fatalf("got %v, want [lat2-1.csv lat0-1.csv]", got)
+	}
+}
+
 // Fail counts an attempt (Attempts exports it) and keeps the item back for the delay
 // its backoff gives; Defer counts none.
 func TestFailCountsAttemptsAndBacksOffDeferDoesNot(t *testing.T) {

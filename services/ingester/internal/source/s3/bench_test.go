@@ -53,7 +53,7 @@ func benchFiles(b *testing.B, e *env, dir string, n, rows int) []source.Item {
 	}
 	wg.Wait()
 	k := newSink()
-	if err := e.source(b, "in/", nil).list(context.Background(), k); err != nil {
+	if _, err := e.source(b, "in/", nil).list(context.Background(), k); err != nil {
 		b.Fatal(err)
 	}
 	return k.found
@@ -125,7 +125,7 @@ func BenchmarkList(b *testing.B) {
 	b.Run("bucket", func(b *testing.B) {
 		for b.Loop() {
 			k := newSink()
-			if err := s.list(context.Background(), k); err != nil || len(k.found) != 2000 {
+			if _, err := s.list(context.Background(), k); err != nil || len(k.found) != 2000 {
 				b.Fatal(len(k.found), err)
 			}
 		}
@@ -282,7 +282,7 @@ func BenchmarkGatewayCPU(b *testing.B) {
 		}
 		c1 := procCPU(b, pid)
 		k := newSink()
-		if err := s.list(ctx, k); err != nil || len(k.found) != n {
+		if _, err := s.list(ctx, k); err != nil || len(k.found) != n {
 			b.Fatal(len(k.found), err)
 		}
 		c2 := procCPU(b, pid)

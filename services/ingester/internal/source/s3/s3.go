@@ -31,7 +31,8 @@
 //
 // Listing. A listing reads every key under the input prefix (1000 a request) and holds
 // the input objects of one listing in memory to hand them out oldest first (about 200
-// bytes each). Give the input a prefix of its own: with an empty one the listing also
+// bytes each; with paced listings, Options.ListMinInterval, the last listing's keys and
+// ETags too). Give the input a prefix of its own: with an empty one the listing also
 // walks the archive and failed prefixes, only to skip them.
 //
 // Errors. S3's verdicts about a key (NoSuchKey: ErrGone; PreconditionFailed: ErrChanged)
@@ -69,6 +70,16 @@ type Options struct {
 	ArchivePrefix string // archived objects' keys start with it ("archive/")
 	FailedPrefix  string // rejected objects' keys, and their .reason.txt, start with it ("failed/")
 	ListInterval  time.Duration
+	// ListMinInterval, when > 0, paces the listings with backoff (ClickHouse S3Queue's
+	// polling_min/max_timeout) while the listing is what finds objects: after a listing
+	// that found objects the previous one did not, with no notification received since
+	// that one, the next begins ListMinInterval after it ends; each listing that finds
+	// none, or follows notifications, doubles the wait, up to ListInterval. Any
+	// notification counts, not only those of the objects found: the replicas of a
+	// bucket share the notifications, each getting some, and each listing finds the
+	// others' too. A listing never follows the last one sooner than that one took, so a
+	// long prefix is not listed without a pause. 0: a listing every ListInterval.
+	ListMinInterval time.Duration
 	// NATSURL names the NATS server the bucket's notifications are published to, on
 	// NATSSubject; empty: listing only.
 	NATSURL, NATSSubject string
@@ -83,6 +94,9 @@ type Options struct {
 	// Ticks, when set, starts each listing after the first instead of a ticker of
 	// ListInterval: tests count listings rather than wait for them.
 	Ticks <-chan time.Time
+	// After, when set, is the timer of the paced listings (ListMinInterval): tests see
+	// the waits asked for and start each listing by hand (time.After when nil).
+	After func(time.Duration) <-chan time.Time
 	// Now is the clock of the notification lag (time.Now when nil).
 	Now func() time.Time
 }
@@ -97,6 +111,11 @@ type Source struct {
 	mu      sync.Mutex
 	kept    map[string]kept // by name: the version finished with Keep
 	listing uint64          // listings begun, for kept.listing
+
+	// What the paced listings count as news (Discover's goroutine only): an object whose
+	// key and ETag the previous listing did not find, no notification received since.
+	previous map[string]string // key -> ETag, of the last complete listing
+	heard    bool              // a notification received since the last listing
 }
 
 // kept is an object finished with Keep: its ETag, and the last listing that found it
@@ -215,11 +234,20 @@ func (s *Source) Discover(ctx context.Context, sink source.Sink) error {
 		defer stop()
 		hints = h
 	}
-	if err := s.list(ctx, sink); err != nil {
+	// Paced, the waits start at the minimum, as S3Queue's do: objects may be arriving
+	// when an ingester starts (a rollout, a scale-up under load).
+	p := pacer{min: s.o.ListMinInterval, max: s.o.ListInterval, cur: s.o.ListMinInterval}
+	began := time.Now()
+	news, err := s.list(ctx, sink)
+	if err != nil {
 		return err
 	}
 	ticks := s.o.Ticks
-	if ticks == nil {
+	switch {
+	case ticks != nil:
+	case p.min > 0:
+		ticks = s.after(p.next(news, time.Since(began)))
+	default:
 		t := time.NewTicker(s.o.ListInterval)
 		defer t.Stop()
 		ticks = t.C
@@ -229,9 +257,14 @@ func (s *Source) Discover(ctx context.Context, sink source.Sink) error {
 		case <-ctx.Done():
 			return nil
 		case <-ticks:
-			if err := s.list(ctx, sink); err != nil && ctx.Err() == nil {
+			began := time.Now()
+			news, err := s.list(ctx, sink)
+			if err != nil && ctx.Err() == nil {
 				// The next listing is the retry; the objects wait in the bucket.
 				s.log.Warn().Err(err).Msg("listing failed; trying again at the next interval")
+			}
+			if s.o.Ticks == nil && p.min > 0 {
+				ticks = s.after(p.next(news, time.Since(began)))
 			}
 		case h := <-hints:
 			s.look(ctx, sink, h)
@@ -239,8 +272,35 @@ func (s *Source) Discover(ctx context.Context, sink source.Sink) error {
 	}
 }
 
-// list is one full listing, fed to sink oldest first.
-func (s *Source) list(ctx context.Context, sink source.Sink) error {
+// after is the timer of the paced listings: Options.After, else time.After.
+func (s *Source) after(d time.Duration) <-chan time.Time {
+	if s.o.After != nil {
+		return s.o.After(d)
+	}
+	return time.After(d)
+}
+
+// pacer is the backoff of the paced listings (Options.ListMinInterval).
+type pacer struct{ min, max, cur time.Duration }
+
+// next is the wait before the next listing, after one that took took and found news
+// (new objects, no notification received) or not. Off (min 0): the interval.
+func (p *pacer) next(news bool, took time.Duration) time.Duration {
+	switch {
+	case p.min <= 0:
+		return p.max
+	case news:
+		p.cur = p.min
+	default:
+		p.cur = min(2*p.cur, p.max)
+	}
+	return max(p.cur, min(took, p.max))
+}
+
+// list is one full listing, fed to sink oldest first. news tells whether it found an
+// object (a key, or a new ETag under one) that the previous listing did not, with no
+// notification received since: what the paced listings speed up for.
+func (s *Source) list(ctx context.Context, sink source.Sink) (news bool, err error) {
 	began := time.Now()
 	s.mu.Lock()
 	s.listing++
@@ -251,7 +311,7 @@ func (s *Source) list(ctx context.Context, sink source.Sink) error {
 	for o := range s.c.ListObjects(ctx, s.o.Location.Bucket, minio.ListObjectsOptions{Prefix: s.o.Location.Prefix, Recursive: true}) {
 		if o.Err != nil {
 			s.m.errors.WithLabelValues(opList).Inc()
-			return fmt.Errorf("list %s: %w", s.o.Location, o.Err)
+			return false, fmt.Errorf("list %s: %w", s.o.Location, o.Err)
 		}
 		if s.accept(o.Key) && !s.stillKept(s.o.Location.URL(o.Key), o.ETag, n) {
 			objs = append(objs, o)
@@ -259,14 +319,26 @@ func (s *Source) list(ctx context.Context, sink source.Sink) error {
 	}
 	// S3 lists in key order; files are taken oldest first.
 	sort.SliceStable(objs, func(i, j int) bool { return objs[i].LastModified.Before(objs[j].LastModified) })
+	var found map[string]string
+	if s.o.ListMinInterval > 0 {
+		found = make(map[string]string, len(objs))
+	}
 	for _, o := range objs {
 		sink.Found(s.item(o.Key, source.Version{Size: o.Size, ModTime: o.LastModified, ETag: o.ETag}), true)
+		if found == nil {
+			continue
+		}
+		found[o.Key] = o.ETag
+		if !s.heard && s.previous[o.Key] != o.ETag {
+			news = true
+		}
 	}
+	s.previous, s.heard = found, false
 	s.forgetKept(n)
 	sink.Listed(began)
 	s.m.listSeconds.Observe(time.Since(began).Seconds())
 	s.m.listed.Set(float64(len(objs)))
-	return nil
+	return news, nil
 }
 
 // look follows one notification. A notification is only a hint: whatever it says, Open
@@ -278,11 +350,12 @@ func (s *Source) list(ctx context.Context, sink source.Sink) error {
 // queue: if it was late and the key holds a newer object, the next listing finds it.
 func (s *Source) look(ctx context.Context, sink source.Sink, h hint) {
 	name := s.o.Location.URL(h.key)
-	switch {
-	case h.removed:
+	s.heard = true
+	if h.removed {
 		sink.Removed(name)
 		return
-	case h.etag != "":
+	}
+	if h.etag != "" {
 		if !s.isKept(name, h.etag) {
 			sink.Found(s.item(h.key, source.Version{Size: h.size, ModTime: h.at, ETag: h.etag}), true)
 		}

@@ -193,7 +193,7 @@ func TestListingFindsEveryInputObjectAcrossPagesAndNothingElse(t *testing.T) {
 
 	k := newSink()
 	s := e.source(t, "in/", nil)
-	if err := s.list(context.Background(), k); err != nil {
+	if _, err := s.list(context.Background(), k); err != nil {
 		t.Fatal(err)
 	}
 	got := k.names()
@@ -229,7 +229,7 @@ func TestAnEmptyPrefixNeverListsTheArchiveOrFailedObjects(t *testing.T) {
 	e.put(t, "archive/a.0123.csv", "x\n")
 	e.put(t, "failed/b.0123.csv", "x\n")
 	k := newSink()
-	if err := e.source(t, "", nil).list(context.Background(), k); err != nil {
+	if _, err := e.source(t, "", nil).list(context.Background(), k); err != nil {
 		t.Fatal(err)
 	}
 	if got := k.names(); len(got) != 1 || got["s3://input/a.csv"].Name == "" {
@@ -243,7 +243,7 @@ func TestOpenReadsOnlyTheListedVersion(t *testing.T) {
 	ctx := context.Background()
 	e.put(t, "in/a.csv", "version one\n")
 	k := newSink()
-	if err := s.list(ctx, k); err != nil {
+	if _, err := s.list(ctx, k); err != nil {
 		t.Fatal(err)
 	}
 	listed := k.names()["s3://input/in/a.csv"]
@@ -263,7 +263,7 @@ func TestOpenReadsOnlyTheListedVersion(t *testing.T) {
 		t.Fatalf("Open of an overwritten version: %v, want ErrChanged", err)
 	}
 	k = newSink()
-	if err := s.list(ctx, k); err != nil {
+	if _, err := s.list(ctx, k); err != nil {
 		t.Fatal(err)
 	}
 	second := k.names()["s3://input/in/a.csv"]
@@ -292,7 +292,7 @@ func TestOpenReadsOnlyTheListedVersion(t *testing.T) {
 func finishOne(t *testing.T, e *env, s *Source, key string, a source.Action, reason string) (source.Item, error) {
 	t.Helper()
 	k := newSink()
-	if err := s.list(context.Background(), k); err != nil {
+	if _, err := s.list(context.Background(), k); err != nil {
 		t.Fatal(err)
 	}
 	it, ok := k.names()[objstore.Location{Bucket: bucket}.URL(key)]
@@ -432,7 +432,7 @@ func TestKeptObjectsAreForgottenOnceGoneFromTheBucket(t *testing.T) {
 	}
 	for i := 0; i < 2; i++ {
 		k := newSink()
-		if err := s.list(context.Background(), k); err != nil {
+		if _, err := s.list(context.Background(), k); err != nil {
 			t.Fatal(err)
 		}
 		if len(k.found) != 0 {
@@ -524,7 +524,7 @@ func TestFinishNeverRemovesANewerVersion(t *testing.T) {
 			s := e.source(t, "in/", nil)
 			e.put(t, "in/a.csv", "old\n")
 			k := newSink()
-			if err := s.list(context.Background(), k); err != nil {
+			if _, err := s.list(context.Background(), k); err != nil {
 				t.Fatal(err)
 			}
 			old := k.names()["s3://input/in/a.csv"]
@@ -566,7 +566,7 @@ func TestKeepLeavesTheObjectAndStopsListingThatVersion(t *testing.T) {
 		t.Fatalf("kept object: %q, %v", b, ok)
 	}
 	k := newSink()
-	if err := s.list(context.Background(), k); err != nil {
+	if _, err := s.list(context.Background(), k); err != nil {
 		t.Fatal(err)
 	}
 	if len(k.found) != 0 {
@@ -575,7 +575,7 @@ func TestKeepLeavesTheObjectAndStopsListingThatVersion(t *testing.T) {
 	// A new version under the kept name is new input.
 	e.put(t, "in/k.csv", "new rows\n")
 	k = newSink()
-	if err := s.list(context.Background(), k); err != nil {
+	if _, err := s.list(context.Background(), k); err != nil {
 		t.Fatal(err)
 	}
 	if len(k.found) != 1 {
@@ -583,7 +583,7 @@ func TestKeepLeavesTheObjectAndStopsListingThatVersion(t *testing.T) {
 	}
 	// A restarted process knows nothing kept: it lists the object again (the ledger makes it a no-op).
 	k = newSink()
-	if err := e.source(t, "in/", nil).list(context.Background(), k); err != nil {
+	if _, err := e.source(t, "in/", nil).list(context.Background(), k); err != nil {
 		t.Fatal(err)
 	}
 	if len(k.found) != 1 {
@@ -700,7 +700,7 @@ func TestTransientErrorsAreRetriedNotVerdicts(t *testing.T) {
 	s := e.source(t, "in/", nil)
 	e.put(t, "in/a.csv", "rows\n")
 	k := newSink()
-	if err := s.list(context.Background(), k); err != nil {
+	if _, err := s.list(context.Background(), k); err != nil {
 		t.Fatal(err)
 	}
 	it := k.names()["s3://input/in/a.csv"]
@@ -727,7 +727,7 @@ func TestTransientErrorsAreRetriedNotVerdicts(t *testing.T) {
 	}
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel2()
-	if err := s.list(ctx2, newSink()); err == nil {
+	if _, err := s.list(ctx2, newSink()); err == nil {
 		t.Fatal("a listing with the gateway down succeeded")
 	}
 	for _, op := range []string{opGet, opCopy, opList} {
@@ -801,5 +801,113 @@ func TestOpenTakesTheProducersMtimeWhenPlausible(t *testing.T) {
 	put("in/none.csv", "")
 	if v := open("in/none.csv"); v.ModTime.IsZero() || v.ModTime.Nanosecond() != 0 {
 		t.Fatalf("without an mtime: %v, want Last-Modified", v.ModTime)
+	}
+}
+
+// pacedSource is a bucket source whose listings are paced with backoff (ListMinInterval):
+// asked receives each wait it asks for, and each listing after the first starts when the
+// test sends on fire.
+func (e *env) pacedSource(t *testing.T, minInterval, interval time.Duration) (s *Source, asked chan time.Duration, fire chan time.Time) {
+	asked, fire = make(chan time.Duration, 16), make(chan time.Time)
+	o := Options{Location: objstore.Location{Bucket: bucket, Prefix: "in/"}, ArchivePrefix: "archive/", FailedPrefix: "failed/",
+		ListInterval: interval, ListMinInterval: minInterval, Log: zerolog.Nop(), Metrics: NewMetrics(prometheus.NewRegistry()),
+		After: func(d time.Duration) <-chan time.Time { asked <- d; return fire }}
+	if e.n != nil {
+		o.NATSURL, o.NATSSubject = e.n.URL(), "s3.events"
+		o.NATSStream, o.NATSConsumer = testStream, "ingesters"
+	}
+	s, err := New(e.c, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, asked, fire
+}
+
+func nextWait(t *testing.T, asked chan time.Duration) time.Duration {
+	t.Helper()
+	select {
+	case d := <-asked:
+		return d
+	case <-time.After(2 * time.Minute): // ends a hung test; nothing is timed
+		t.Fatal("no wait asked for after a listing")
+		return 0
+	}
+}
+
+// Paced listings (ClickHouse S3Queue's backoff): after a listing that found an object the
+// previous one did not, the next comes after the minimum wait; each listing that finds
+// nothing new doubles the wait, up to the interval.
+func TestPacedListingsSpeedUpOnNewObjectsAndBackOffWhenIdle(t *testing.T) {
+	e := setup(t, false)
+	const minWait, interval = time.Minute, 5 * time.Minute
+	s, asked, fire := e.pacedSource(t, minWait, interval)
+	e.put(t, "in/a.csv", "x\n")
+	k := newSink()
+	discover(t, s, k)
+	want := []time.Duration{minWait, 2 * minWait, 4 * minWait, interval, interval}
+	for i, w := range want {
+		if i > 0 {
+			fire <- time.Now()
+		}
+		if got := nextWait(t, asked); got != w {
+			t.Fatalf("after listing %d: wait %s, want %s", i+1, got, w)
+		}
+	}
+	e.put(t, "in/b.csv", "x\n")
+	fire <- time.Now()
+	if got := nextWait(t, asked); got != minWait {
+		t.Fatalf("after the listing that found b.csv: wait %s, want %s", got, minWait)
+	}
+	if _, ok := k.names()["s3://input/in/b.csv"]; !ok {
+		t.Fatal("b.csv not found")
+	}
+}
+
+// Objects found after notifications were received are not news: with notifications
+// working (here or, for the objects of other replicas, there), paced listings back off
+// as if the bucket were idle.
+func TestPacedListingsBackOffWhenNotificationsAnnouncedTheObjects(t *testing.T) {
+	e := setup(t, true)
+	const minWait, interval = time.Minute, 8 * time.Minute
+	s, asked, fire := e.pacedSource(t, minWait, interval)
+	k := newSink()
+	discover(t, s, k)
+	if got := nextWait(t, asked); got != 2*minWait {
+		t.Fatalf("after an empty first listing: wait %s, want %s (from the minimum, doubled)", got, 2*minWait)
+	}
+	for i := 0; ; i++ { // put until one is notified (the subscription may lag the first listing)
+		key := fmt.Sprintf("in/n-%03d.csv", i)
+		e.put(t, key, "x\n")
+		k.await(t, key+" found", func() bool { _, ok := k.names()["s3://input/"+key]; return ok })
+		if k.listings() == 1 {
+			break
+		}
+		if i == 100 {
+			t.Fatal("no object notified")
+		}
+	}
+	fire <- time.Now()
+	if got := nextWait(t, asked); got != 4*minWait {
+		t.Fatalf("after a listing that found only notified objects: wait %s, want %s (no news: doubled)", got, 4*minWait)
+	}
+}
+
+// A paced listing never follows the last one sooner than that one took (a long prefix is
+// not listed back to back), and never waits longer than the interval; off, it waits the
+// interval.
+func TestAPacedListingWaitsAtLeastAsLongAsTheLastTook(t *testing.T) {
+	p := pacer{min: time.Second, max: time.Minute, cur: time.Minute}
+	if got := p.next(true, 5*time.Second); got != 5*time.Second {
+		t.Fatalf("after a 5 s listing with news: %s, want 5s", got)
+	}
+	if got := p.next(true, 10*time.Millisecond); got != time.Second {
+		t.Fatalf("after a short listing with news: %s, want 1s", got)
+	}
+	if got := p.next(true, time.Hour); got != time.Minute {
+		t.Fatalf("after an hour-long listing: %s, want the interval", got)
+	}
+	off := pacer{max: time.Minute, cur: time.Minute}
+	if got := off.next(true, 0); got != time.Minute {
+		t.Fatalf("off: %s, want the interval", got)
 	}
 }
