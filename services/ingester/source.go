@@ -34,7 +34,7 @@ func newSource(cfg *settings.Config, log zerolog.Logger, reg prometheus.Register
 	}
 	return s3source.New(c, s3source.Options{
 		Location: loc, ArchivePrefix: cfg.S3ArchivePrefix, FailedPrefix: cfg.S3FailedPrefix,
-		ListInterval: cfg.RescanInterval, ListMinInterval: cfg.RescanMinInterval, NATSURL: cfg.NATSURL, NATSSubject: cfg.NATSSubject,
+		ListInterval: cfg.RescanInterval, ListMinInterval: cfg.ListMinInterval(), NATSURL: cfg.NATSURL, NATSSubject: cfg.NATSSubject,
 		NATSStream: cfg.NATSStream, NATSConsumer: consumer,
 		Log: log, Metrics: s3source.NewMetrics(reg),
 	})

@@ -49,7 +49,7 @@ type Config struct {
 	MigrateAtStart  bool          `envconfig:"MIGRATE_AT_START" flag:"migrate-at-start" default:"true" desc:"apply the schema migrations at start-up (false where a one-shot job migrates and the ingester runs as its own role, as in compose)"`
 
 	// Listing with backoff (ClickHouse S3Queue's polling_min/max_timeout).
-	RescanMinInterval time.Duration `envconfig:"RESCAN_MIN_INTERVAL" flag:"rescan-min-interval" default:"250ms" desc:"with a bucket source: after a listing that found new objects with no notification received since the last one, list again this soon, doubling the wait up to the rescan interval while listings find nothing new or notifications arrive (0 = list every rescan interval; each listing is a LIST request that a cloud store bills)"`
+	RescanMinInterval time.Duration `envconfig:"RESCAN_MIN_INTERVAL" flag:"rescan-min-interval" default:"250ms" desc:"with a bucket source: after a listing that found new objects with no notification received since the last one, list again this soon, doubling the wait up to the rescan interval while listings find nothing new or notifications arrive (0 = list every rescan interval; above it = the rescan interval; each listing is a LIST request that a cloud store bills)"`
 
 	// Partitions and retention (issue 13; package partition).
 	PartitionWidth      time.Duration       `envconfig:"PARTITION_WIDTH" flag:"partition-width" default:"24h" desc:"time range of one events partition (divides a day, or whole days)"`
@@ -113,6 +113,13 @@ func (c *Config) Slots() int {
 	return c.LoadSlots
 }
 
+// ListMinInterval is the shortest wait between two listings of a bucket:
+// RescanMinInterval, never above RescanInterval (a rescan interval set below the
+// default 250 ms would otherwise be refused for a setting nobody made).
+func (c *Config) ListMinInterval() time.Duration {
+	return min(c.RescanMinInterval, c.RescanInterval)
+}
+
 // Validate says what is wrong with the settings, every problem named by its variable and
 // flag.
 func (c *Config) Validate() error {
@@ -130,7 +137,7 @@ func (c *Config) Validate() error {
 		v.If(c.OnSuccess != "archive" && c.OnSuccess != "delete" && c.OnSuccess != "keep", &c.OnSuccess, "must be archive, delete or keep, got %q", c.OnSuccess)
 		v.If(c.S3ArchivePrefix == "" || !strings.HasSuffix(c.S3ArchivePrefix, "/"), &c.S3ArchivePrefix, "must be a non-empty prefix ending in '/'")
 		v.If(c.S3FailedPrefix == "" || !strings.HasSuffix(c.S3FailedPrefix, "/"), &c.S3FailedPrefix, "must be a non-empty prefix ending in '/'")
-		v.If(c.RescanMinInterval < 0 || c.RescanMinInterval > c.RescanInterval, &c.RescanMinInterval, "must be 0 to %s (%s)", v.Name(&c.RescanInterval), c.RescanInterval)
+		v.If(c.RescanMinInterval < 0, &c.RescanMinInterval, "must be >= 0")
 		v.If(c.NATSURL != "" && c.NATSSubject == "", &c.NATSSubject, "is required with %s", v.Name(&c.NATSURL))
 		v.If(c.NATSStream != "" && !natsName(c.NATSStream), &c.NATSStream, "must be a JetStream name (no spaces, '.', '*', '>', '/' or '\\'), got %q", c.NATSStream)
 		v.If(c.NATSStream != "" && c.NATSConsumer != "" && !natsName(c.NATSConsumer), &c.NATSConsumer, "must be a JetStream name (no spaces, '.', '*', '>', '/' or '\\') with %s, got %q", v.Name(&c.NATSStream), c.NATSConsumer)

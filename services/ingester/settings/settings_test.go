@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The notifications' stream and consumer: JetStream by default, a plain subscription
@@ -72,6 +73,32 @@ func TestLoadSlots(t *testing.T) {
 			t.Errorf("%q: %v", tc.arg, err)
 		case tc.want != -2 && cfg.Slots() != tc.want:
 			t.Errorf("%q: %d slots, want %d", tc.arg, cfg.Slots(), tc.want)
+		}
+	}
+}
+
+// The listings' minimum wait never refuses a short rescan interval: above it, it is the
+// rescan interval (a rescan interval of 200 ms was refused for the default 250 ms).
+func TestAShortRescanIntervalBoundsTheListingsMinimumWait(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want time.Duration
+	}{
+		{nil, 250 * time.Millisecond},
+		{[]string{"--rescan-interval", "200ms"}, 200 * time.Millisecond},
+		{[]string{"--rescan-min-interval", "0"}, 0},
+		{[]string{"--rescan-interval", "5s", "--rescan-min-interval", "1s"}, time.Second},
+	} {
+		args := append([]string{"--database-url", "postgres://localhost/x", "--source", "s3://in-bucket/x/"}, tc.args...)
+		cfg, err := Load(args, io.Discard)
+		if err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Errorf("%v: %v", tc.args, err)
+		}
+		if got := cfg.ListMinInterval(); got != tc.want {
+			t.Errorf("%v: minimum wait %s, want %s", tc.args, got, tc.want)
 		}
 	}
 }
