@@ -64,6 +64,13 @@ const (
 	restFrom   = 250 * time.Millisecond
 )
 
+// offDatabase is a measurement whose run is not PostgreSQL's time, so the rest, which
+// bounds that, does not apply: the backlog (a directory read, or the wait for a bucket
+// listing, up to the interval plus the statement timeout) and the host's /proc. The
+// backlog is what grows when the pipeline falls behind: rested twenty times a 10 s wait
+// for a long listing, it would be served minutes old just when it matters.
+type offDatabase interface{ offDatabase() }
+
 // Settings are what the measurements need to know.
 type Settings struct {
 	// Window is the sliding window of the latency percentiles, bands, throughput, error
@@ -202,7 +209,7 @@ func (c *Collector) due(m Measurement) bool {
 		return true
 	}
 	var wait time.Duration
-	if r.ok && r.duration >= restFrom { // a failure is tried again at the next interval
+	if _, off := m.(offDatabase); !off && r.ok && r.duration >= restFrom { // a failure is tried again at the next interval
 		wait = restPerRun * r.duration
 	}
 	if p, ok := m.(Periodic); ok {

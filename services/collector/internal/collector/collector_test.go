@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -197,5 +199,29 @@ func TestASlowMeasurementRestsTwentyTimesItsDuration(t *testing.T) {
 	slow.runs = 0
 	if got := runsAt(5*time.Second, 13); len(got) != 3 {
 		t.Errorf("a 50 ms measurement with a 30 s Period ran at ticks %v in 60 s, want 3 runs", got)
+	}
+}
+
+// The rest bounds PostgreSQL's share of time; the backlog is no query. Its run waits out
+// a bucket listing (up to the interval plus the statement timeout) or reads a large
+// directory, and the backlog it serves must still follow the input at every interval:
+// it is what grows when the pipeline falls behind, when a rest would hide it longest.
+func TestTheBacklogIsMeasuredAtEveryIntervalHoweverLongItsRunTook(t *testing.T) {
+	dir := t.TempDir()
+	clock := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	// Each run takes 10 s on the collector's clock (a listing waited for).
+	b := &Backlog{Dir: dir, Now: func() time.Time { clock = clock.Add(10 * time.Second); return clock }}
+	c := New(testLogger(), time.Minute, b)
+	c.now = func() time.Time { return clock }
+	for i := range 3 {
+		name := filepath.Join(dir, fmt.Sprintf("f%d.csv", i))
+		if err := os.WriteFile(name, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c.MeasureAll(t.Context())
+		if got := flatten(t, c)[`ecomstream_collector_backlog_files`]; got != float64(i+1) {
+			t.Fatalf("interval %d: backlog_files served %v, %d files pending", i, got, i+1)
+		}
+		clock = clock.Add(5 * time.Second) // the next interval
 	}
 }
