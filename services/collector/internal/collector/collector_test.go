@@ -225,3 +225,30 @@ func TestTheBacklogIsMeasuredAtEveryIntervalHoweverLongItsRunTook(t *testing.T) 
 		clock = clock.Add(5 * time.Second) // the next interval
 	}
 }
+
+// A run that fails after a long time (a report query past its statement timeout, the
+// table grown further) cost PostgreSQL that time as much as one that succeeds: it rests
+// as long. Not resting it, the costliest runs came at every Period (10 s in 30).
+func TestASlowFailedMeasurementRestsTooButAQuickFailureDoesNot(t *testing.T) {
+	clock := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	slow := &slowMeasurement{countingMeasurement: countingMeasurement{period: 30 * time.Second, fail: true}, clock: &clock, took: 3 * time.Second}
+	c := New(testLogger(), time.Minute, slow)
+	c.now = func() time.Time { return clock }
+	for range 12 { // 60 s of 5 s ticks, each run 3 s: one run, the next due 60 s after it began
+		c.MeasureAll(t.Context())
+		clock = clock.Add(5 * time.Second)
+	}
+	if slow.runs != 1 {
+		t.Fatalf("a run failing after 3 s ran %d times in 60 s, want 1 (rested 60 s)", slow.runs)
+	}
+	// A failure at once (the server down) is tried again at its Period.
+	slow.took, slow.runs = 0, 0
+	clock = clock.Add(time.Minute)
+	for range 13 {
+		c.MeasureAll(t.Context())
+		clock = clock.Add(5 * time.Second)
+	}
+	if slow.runs != 3 {
+		t.Fatalf("a run failing at once ran %d times in 60 s, want 3 (its 30 s Period)", slow.runs)
+	}
+}
