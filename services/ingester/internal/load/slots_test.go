@@ -234,3 +234,49 @@ func holdSlots(t *testing.T, pool *pgxpool.Pool, n int) *pgxpool.Conn {
 	}
 	return others
 }
+
+// A statement timeout ends the wait for a slot (a long queue) but not the batch: it
+// waits again, and loads once a slot frees up, its files claimed all along.
+func TestAStatementTimeoutWhileWaitingForASlotWaitsAgain(t *testing.T) {
+	url := pgtest.DB(t)
+	ctx := context.Background()
+	admin, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(admin.Close)
+	if _, err := db.Migrate(ctx, admin); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := db.Options{StatementTimeout: 300 * time.Millisecond}.Config(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	others := holdSlots(t, admin, 1)
+	canceled := func() int64 { // the waits the timeout ended, as the server counts them
+		return count(t, admin, `SELECT xact_rollback FROM pg_stat_database WHERE datname = current_database()`)
+	}
+	before := canceled()
+	l := &Loader{Pool: pool, Instance: "timeout", MaxRejected: 100, LoadSlots: 1}
+	f := writeFile(t, t.TempDir(), "timeout.csv", row())
+	var o Outcome
+	loaded := make(chan struct{})
+	go func() { o = l.Load(ctx, byPath{}, []input.Item{f}); close(loaded) }()
+	t.Cleanup(func() { <-loaded; o.Claim.Release() })
+	t.Cleanup(func() { _, _ = others.Exec(ctx, "SELECT pg_advisory_unlock_all()"); others.Release() }) // first, on a failure
+	awaitEvent(t, "two waits ended by the statement timeout", loaded, "the batch gave up or loaded while the slot was held", func() string { return fmt.Sprintf(": %s %v", o.Verdict, o.Err) }, func() bool {
+		return canceled() >= before+2
+	})
+	if _, err := others.Exec(ctx, "SELECT pg_advisory_unlock_all()"); err != nil {
+		t.Fatal(err)
+	}
+	<-loaded
+	if o.Verdict != Done || o.Batch.Files[0].Inserted != 1 {
+		t.Fatalf("once the slot was free: %s %v", o.Verdict, o.Err)
+	}
+}
