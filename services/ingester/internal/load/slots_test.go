@@ -158,16 +158,8 @@ func TestNothingIsReadAheadWhileTheBatchWaitsForASlot(t *testing.T) {
 // slot is held (it reads pg_locks and pg_stat_activity to choose where), and one that
 // loads holds one slot, not several, however many are free.
 func TestTheIngesterRoleQueuesForASlotAndHoldsOnlyOne(t *testing.T) {
-	url := pgtest.DB(t)
+	url, admin := migratedDB(t)
 	ctx := context.Background()
-	admin, err := pgxpool.New(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(admin.Close)
-	if _, err := db.Migrate(ctx, admin); err != nil {
-		t.Fatal(err)
-	}
 	pool, err := pgxpool.New(ctx, pgtest.AsRole(t, url, "ecomstream_ingester"))
 	if err != nil {
 		t.Fatal(err)
@@ -238,16 +230,8 @@ func holdSlots(t *testing.T, pool *pgxpool.Pool, n int) *pgxpool.Conn {
 // A statement timeout ends the wait for a slot (a long queue) but not the batch: it
 // waits again, and loads once a slot frees up, its files claimed all along.
 func TestAStatementTimeoutWhileWaitingForASlotWaitsAgain(t *testing.T) {
-	url := pgtest.DB(t)
+	url, admin := migratedDB(t)
 	ctx := context.Background()
-	admin, err := pgxpool.New(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(admin.Close)
-	if _, err := db.Migrate(ctx, admin); err != nil {
-		t.Fatal(err)
-	}
 	cfg, err := db.Options{StatementTimeout: 300 * time.Millisecond}.Config(url)
 	if err != nil {
 		t.Fatal(err)
@@ -279,4 +263,19 @@ func TestAStatementTimeoutWhileWaitingForASlotWaitsAgain(t *testing.T) {
 	if o.Verdict != Done || o.Batch.Files[0].Inserted != 1 {
 		t.Fatalf("once the slot was free: %s %v", o.Verdict, o.Err)
 	}
+}
+
+// migratedDB is a migrated test database's URL and a pool on it as the administrator.
+func migratedDB(t *testing.T) (string, *pgxpool.Pool) {
+	t.Helper()
+	url := pgtest.DB(t)
+	admin, err := pgxpool.New(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(admin.Close)
+	if _, err := db.Migrate(context.Background(), admin); err != nil {
+		t.Fatal(err)
+	}
+	return url, admin
 }
