@@ -46,6 +46,8 @@ var (
 // Name implements Measurement.
 func (*Backlog) Name() string { return "backlog" }
 
+func (*Backlog) offDatabase() {}
+
 // Describe implements Measurement.
 func (*Backlog) Describe(ch chan<- *prometheus.Desc) {
 	ch <- backlogFilesDesc

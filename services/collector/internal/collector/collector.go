@@ -57,12 +57,20 @@ type Periodic interface {
 // 6.5M rows: run every 30 s, they cost PostgreSQL about as much CPU per ingested row as
 // the inserts themselves, and the load test's top rate fell by a third. Runs shorter than
 // restFrom are not held back: at the default 5 s interval they take 1/20 at most anyway,
-// so on a small table nothing changes. A failed run does not rest: it says nothing of
-// what a run costs (a listing that retried a server that was down, say).
+// so on a small table nothing changes. A run that failed rests too: one that failed
+// late (a query past its statement timeout, on a table grown further) cost that time,
+// and one that failed at once (the server down) is under restFrom anyway.
 const (
 	restPerRun = 20
 	restFrom   = 250 * time.Millisecond
 )
+
+// offDatabase is a measurement whose run is not PostgreSQL's time, so the rest, which
+// bounds that, does not apply: the backlog (a directory read, or the wait for a bucket
+// listing, up to the interval plus the statement timeout) and the host's /proc. The
+// backlog is what grows when the pipeline falls behind: rested twenty times a 10 s wait
+// for a long listing, it would be served minutes old just when it matters.
+type offDatabase interface{ offDatabase() }
 
 // Settings are what the measurements need to know.
 type Settings struct {
@@ -202,7 +210,7 @@ func (c *Collector) due(m Measurement) bool {
 		return true
 	}
 	var wait time.Duration
-	if r.ok && r.duration >= restFrom { // a failure is tried again at the next interval
+	if _, off := m.(offDatabase); !off && r.duration >= restFrom { // failed or not: it took that time
 		wait = restPerRun * r.duration
 	}
 	if p, ok := m.(Periodic); ok {

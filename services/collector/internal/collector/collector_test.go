@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -197,5 +199,56 @@ func TestASlowMeasurementRestsTwentyTimesItsDuration(t *testing.T) {
 	slow.runs = 0
 	if got := runsAt(5*time.Second, 13); len(got) != 3 {
 		t.Errorf("a 50 ms measurement with a 30 s Period ran at ticks %v in 60 s, want 3 runs", got)
+	}
+}
+
+// The rest bounds PostgreSQL's share of time; the backlog is no query. Its run waits out
+// a bucket listing (up to the interval plus the statement timeout) or reads a large
+// directory, and the backlog it serves must still follow the input at every interval:
+// it is what grows when the pipeline falls behind, when a rest would hide it longest.
+func TestTheBacklogIsMeasuredAtEveryIntervalHoweverLongItsRunTook(t *testing.T) {
+	dir := t.TempDir()
+	clock := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	// Each run takes 10 s on the collector's clock (a listing waited for).
+	b := &Backlog{Dir: dir, Now: func() time.Time { clock = clock.Add(10 * time.Second); return clock }}
+	c := New(testLogger(), time.Minute, b)
+	c.now = func() time.Time { return clock }
+	for i := range 3 {
+		name := filepath.Join(dir, fmt.Sprintf("f%d.csv", i))
+		if err := os.WriteFile(name, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c.MeasureAll(t.Context())
+		if got := flatten(t, c)[`ecomstream_collector_backlog_files`]; got != float64(i+1) {
+			t.Fatalf("interval %d: backlog_files served %v, %d files pending", i, got, i+1)
+		}
+		clock = clock.Add(5 * time.Second) // the next interval
+	}
+}
+
+// A run that fails after a long time (a report query past its statement timeout, the
+// table grown further) cost PostgreSQL that time as much as one that succeeds: it rests
+// as long. Not resting it, the costliest runs came at every Period (10 s in 30).
+func TestASlowFailedMeasurementRestsTooButAQuickFailureDoesNot(t *testing.T) {
+	clock := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	slow := &slowMeasurement{countingMeasurement: countingMeasurement{period: 30 * time.Second, fail: true}, clock: &clock, took: 3 * time.Second}
+	c := New(testLogger(), time.Minute, slow)
+	c.now = func() time.Time { return clock }
+	for range 12 { // 60 s of 5 s ticks, each run 3 s: one run, the next due 60 s after it began
+		c.MeasureAll(t.Context())
+		clock = clock.Add(5 * time.Second)
+	}
+	if slow.runs != 1 {
+		t.Fatalf("a run failing after 3 s ran %d times in 60 s, want 1 (rested 60 s)", slow.runs)
+	}
+	// A failure at once (the server down) is tried again at its Period.
+	slow.took, slow.runs = 0, 0
+	clock = clock.Add(time.Minute)
+	for range 13 {
+		c.MeasureAll(t.Context())
+		clock = clock.Add(5 * time.Second)
+	}
+	if slow.runs != 3 {
+		t.Fatalf("a run failing at once ran %d times in 60 s, want 3 (its 30 s Period)", slow.runs)
 	}
 }

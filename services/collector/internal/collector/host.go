@@ -25,6 +25,8 @@ var (
 // Name implements Measurement.
 func (*Host) Name() string { return "host" }
 
+func (*Host) offDatabase() {}
+
 // Describe implements Measurement.
 func (*Host) Describe(ch chan<- *prometheus.Desc) {
 	ch <- hostCPUDesc

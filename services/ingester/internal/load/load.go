@@ -223,6 +223,7 @@ func (l *Loader) commit(ctx context.Context, b *Batch, body func(pgx.Tx) error) 
 	if err != nil {
 		return fail(err)
 	}
+	claimed(b)
 	if err := body(tx); err != nil {
 		_ = tx.Rollback(context.WithoutCancel(ctx))
 		return fail(err)
@@ -343,16 +344,26 @@ func (l *Loader) claim(ctx context.Context, conn *pgxpool.Conn, b *Batch) error 
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("claim files: %w", err)
 	}
-	if c, ok := b.open.(ClaimedOpener); ok {
-		var toRead []input.Item
-		for _, fr := range b.Files {
-			if fr.Outcome == OutcomeIngested {
-				toRead = append(toRead, fr.File)
-			}
-		}
-		c.Claimed(toRead)
-	}
 	return l.committedFailures(ctx, conn, b)
+}
+
+// claimed tells b's opener, if it reads ahead, the items the claim took. It is told once
+// the batch holds its slot, not before: a batch may wait for a slot without bound (a
+// statement timeout only restarts the wait), and a response body opened ahead and left
+// unread that long may be dropped by the server or a proxy, failing the batch on a read
+// error counted against its objects.
+func claimed(b *Batch) {
+	c, ok := b.open.(ClaimedOpener)
+	if !ok {
+		return
+	}
+	var toRead []input.Item
+	for _, fr := range b.Files {
+		if fr.Outcome == OutcomeIngested {
+			toRead = append(toRead, fr.File)
+		}
+	}
+	c.Claimed(toRead)
 }
 
 // committedFailures reads the reason of each file the ledger holds as failed, so it can

@@ -3,9 +3,14 @@ package load
 import (
 	"context"
 	"fmt"
+	"io"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ecomstream/ecomstream/services/common/db"
+	"github.com/ecomstream/ecomstream/services/common/pgtest"
 	input "github.com/ecomstream/ecomstream/services/ingester/internal/source"
 )
 
@@ -95,4 +100,182 @@ func TestZeroLoadSlotsSetNoBound(t *testing.T) {
 	if b := load(t, l, writeFile(t, t.TempDir(), "free.csv", row())); b.Files[0].Inserted != 1 {
 		t.Fatalf("%+v", b.Files[0])
 	}
+}
+
+// claimedOpener records when the claim tells it which items will be read, and whether
+// the batch's slot was then held (another session's view of the slots' locks).
+type claimedOpener struct {
+	byPath
+	told chan []input.Item
+}
+
+func (c *claimedOpener) Claimed(items []input.Item) { c.told <- items }
+
+// A batch waiting for a slot reads nothing ahead: the wait has no bound (a statement
+// timeout only restarts it), and a response body left unread that long may be dropped
+// by the server or a proxy, failing the batch on a read error counted against its
+// objects. The read-ahead is told the claimed items once the slot is held.
+func TestNothingIsReadAheadWhileTheBatchWaitsForASlot(t *testing.T) {
+	pool := newPool(t)
+	ctx := context.Background()
+	others := holdSlots(t, pool, 1)
+	f := writeFile(t, t.TempDir(), "ahead.csv", row(), row())
+	l := &Loader{Pool: pool, Instance: "waiting", MaxRejected: 100, LoadSlots: 1}
+	open := &claimedOpener{told: make(chan []input.Item, 4)}
+	var o Outcome
+	loaded := make(chan struct{})
+	go func() { o = l.Load(ctx, open, []input.Item{f}); close(loaded) }()
+	t.Cleanup(func() { <-loaded; o.Claim.Release() })
+	t.Cleanup(func() { _, _ = others.Exec(ctx, "SELECT pg_advisory_unlock_all()"); others.Release() }) // first, on a failure
+
+	awaitEvent(t, "the batch waiting for a slot", loaded, "the batch loaded while its slot was held", func() string { return fmt.Sprintf(": %s %v", o.Verdict, o.Err) }, func() bool {
+		return count(t, pool, `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'
+			AND query LIKE '%pg_advisory_xact_lock%'`) == 1
+	})
+	select {
+	case items := <-open.told:
+		t.Fatalf("told to read %d items ahead while the batch waits for a slot", len(items))
+	default:
+	}
+	if _, err := others.Exec(ctx, "SELECT pg_advisory_unlock_all()"); err != nil {
+		t.Fatal(err)
+	}
+	<-loaded
+	if o.Verdict != Done {
+		t.Fatalf("%s %v", o.Verdict, o.Err)
+	}
+	select {
+	case items := <-open.told:
+		if len(items) != 1 || items[0].Name != f.Name {
+			t.Fatalf("told %+v, want the claimed item", items)
+		}
+	default:
+		t.Fatal("the read-ahead was never told the claimed items")
+	}
+}
+
+// As the least-privileged role (docs/security.md), a batch queues for a slot while every
+// slot is held (it reads pg_locks and pg_stat_activity to choose where), and one that
+// loads holds one slot, not several, however many are free.
+func TestTheIngesterRoleQueuesForASlotAndHoldsOnlyOne(t *testing.T) {
+	url, admin := migratedDB(t)
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, pgtest.AsRole(t, url, "ecomstream_ingester"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	const slots = 3
+	held := func() int64 {
+		return count(t, admin, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2
+			AND classid = $1::int::oid AND granted`, slotKey)
+	}
+	l := &Loader{Pool: pool, Instance: "role", MaxRejected: 100, LoadSlots: slots}
+	var during []int64
+	open := openerFunc(func(ctx context.Context, it input.Item) (io.ReadCloser, input.Version, error) {
+		during = append(during, held()) // inside the batch's transaction
+		return byPath{}.Open(ctx, it)
+	})
+	dir := t.TempDir()
+	if o := l.Load(ctx, open, []input.Item{writeFile(t, dir, "one.csv", row())}); o.Verdict != Done {
+		t.Fatalf("%s %v", o.Verdict, o.Err)
+	} else {
+		o.Claim.Release()
+	}
+	if len(during) != 1 || during[0] != 1 {
+		t.Fatalf("slots held while loading: %v, want [1]", during)
+	}
+
+	others := holdSlots(t, admin, slots)
+	var o Outcome
+	loaded := make(chan struct{})
+	two := writeFile(t, dir, "two.csv", row())
+	go func() { o = l.Load(ctx, byPath{}, []input.Item{two}); close(loaded) }()
+	t.Cleanup(func() { <-loaded; o.Claim.Release() })
+	t.Cleanup(func() { _, _ = others.Exec(ctx, "SELECT pg_advisory_unlock_all()"); others.Release() }) // first, on a failure
+	awaitEvent(t, "the batch waiting for a slot", loaded, "the batch did not wait", func() string { return fmt.Sprintf(": %s %v", o.Verdict, o.Err) }, func() bool {
+		return count(t, admin, `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'
+			AND query LIKE '%pg_advisory_xact_lock%'`) == 1
+	})
+	if _, err := others.Exec(ctx, "SELECT pg_advisory_unlock_all()"); err != nil {
+		t.Fatal(err)
+	}
+	<-loaded
+	if o.Verdict != Done {
+		t.Fatalf("once the slots were free: %s %v", o.Verdict, o.Err)
+	}
+}
+
+type openerFunc func(ctx context.Context, it input.Item) (io.ReadCloser, input.Version, error)
+
+func (f openerFunc) Open(ctx context.Context, it input.Item) (io.ReadCloser, input.Version, error) {
+	return f(ctx, it)
+}
+
+// holdSlots holds slots 0 to n-1 on a session of its own, as other replicas loading
+// would; the caller unlocks and releases it.
+func holdSlots(t *testing.T, pool *pgxpool.Pool, n int) *pgxpool.Conn {
+	t.Helper()
+	others, err := pool.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := others.Exec(context.Background(), "SELECT pg_advisory_lock($1, s) FROM generate_series(0, $2 - 1) s", slotKey, n); err != nil {
+		others.Release()
+		t.Fatal(err)
+	}
+	return others
+}
+
+// A statement timeout ends the wait for a slot (a long queue) but not the batch: it
+// waits again, and loads once a slot frees up, its files claimed all along.
+func TestAStatementTimeoutWhileWaitingForASlotWaitsAgain(t *testing.T) {
+	url, admin := migratedDB(t)
+	ctx := context.Background()
+	cfg, err := db.Options{StatementTimeout: 300 * time.Millisecond}.Config(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	others := holdSlots(t, admin, 1)
+	canceled := func() int64 { // the waits the timeout ended, as the server counts them
+		return count(t, admin, `SELECT xact_rollback FROM pg_stat_database WHERE datname = current_database()`)
+	}
+	before := canceled()
+	l := &Loader{Pool: pool, Instance: "timeout", MaxRejected: 100, LoadSlots: 1}
+	f := writeFile(t, t.TempDir(), "timeout.csv", row())
+	var o Outcome
+	loaded := make(chan struct{})
+	go func() { o = l.Load(ctx, byPath{}, []input.Item{f}); close(loaded) }()
+	t.Cleanup(func() { <-loaded; o.Claim.Release() })
+	t.Cleanup(func() { _, _ = others.Exec(ctx, "SELECT pg_advisory_unlock_all()"); others.Release() }) // first, on a failure
+	awaitEvent(t, "two waits ended by the statement timeout", loaded, "the batch gave up or loaded while the slot was held", func() string { return fmt.Sprintf(": %s %v", o.Verdict, o.Err) }, func() bool {
+		return canceled() >= before+2
+	})
+	if _, err := others.Exec(ctx, "SELECT pg_advisory_unlock_all()"); err != nil {
+		t.Fatal(err)
+	}
+	<-loaded
+	if o.Verdict != Done || o.Batch.Files[0].Inserted != 1 {
+		t.Fatalf("once the slot was free: %s %v", o.Verdict, o.Err)
+	}
+}
+
+// migratedDB is a migrated test database's URL and a pool on it as the administrator.
+func migratedDB(t *testing.T) (string, *pgxpool.Pool) {
+	t.Helper()
+	url := pgtest.DB(t)
+	admin, err := pgxpool.New(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(admin.Close)
+	if _, err := db.Migrate(context.Background(), admin); err != nil {
+		t.Fatal(err)
+	}
+	return url, admin
 }
