@@ -152,7 +152,7 @@ func (q *Queue) settled(e *entry, now time.Time) bool {
 type oldestFirst []*entry
 
 // older orders items by modification time and, where those are equal, by when they
-// were found. Equal times are common where they come whole seconds at a time (an S3
+// were found (every entry has an order of its own, so no tie is left). Equal times are common where they come whole seconds at a time (an S3
 // server's Last-Modified, a notification's event time): a hundred objects a second share
 // one, and ordering those by name handed out, within each second, one producer's
 // objects before another's whatever their age; the order they were found in (a
@@ -161,10 +161,7 @@ func older(a, b *entry) bool {
 	if !a.ModTime.Equal(b.ModTime) {
 		return a.ModTime.Before(b.ModTime)
 	}
-	if a.order != b.order {
-		return a.order < b.order
-	}
-	return a.Name < b.Name
+	return a.order < b.order
 }
 
 func (h oldestFirst) Len() int           { return len(h) }

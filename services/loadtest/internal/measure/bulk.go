@@ -53,24 +53,21 @@ func bulkCopy(ctx context.Context, pool *pgxpool.Pool, target string, rollback b
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 11))
 	for s := range files {
 		for range filesPerStream {
-			files[s] = append(files[s], event.AppendSyntheticCSV(event.HeaderLine(), rng, rowsPerFile, time.Now().UTC().Add(-time.Hour)))
+			f := event.AppendSyntheticCSV(event.HeaderLine(), rng, rowsPerFile, time.Now().UTC().Add(-time.Hour))
+			if rollback { // into events, which has no default for source_file
+				f = withSourceColumn(f)
+			}
+			files[s] = append(files[s], f)
 		}
 	}
 	// Start from a clean checkpoint as the bench does; a role without the right only
 	// measures with whatever dirty pages there are.
 	_, _ = pool.Exec(ctx, "CHECKPOINT")
 	cols := strings.Join(event.Columns, ", ")
-	if rollback { // events has no default for it
+	if rollback {
 		cols += ", " + table.Events.Column(table.SourceFile)
 	}
 	copySQL := "COPY " + target + " (" + cols + ") FROM STDIN (FORMAT csv, HEADER true)"
-	if rollback {
-		for s := range files {
-			for i, f := range files[s] {
-				files[s][i] = withSourceColumn(f)
-			}
-		}
-	}
 	start := time.Now()
 	errs := make([]error, streams)
 	var wg sync.WaitGroup

@@ -373,10 +373,12 @@ func (ru *run) measureStep(ctx context.Context, step scenario.Step, g stack.Gen,
 	if first, last := span(files); last > first {
 		s.Throughput = float64(acc.Rows) / (last - first)
 	}
-	s.PeakCPU = ru.peakCPU(ctx, ph.genStart, ph.genEnd)
 	s.EventsBefore = ru.r.Produced.Rows // every earlier step was drained (or waited for) before this one
+	// One read of the samples, to the end of the drain: the peak is the generation's, the
+	// CPU per row the whole step's.
 	if res, err := ru.st.Resources(ctx, ru.start, ph.genEnd.Add(secondsDur(ph.drainSeconds))); err == nil {
 		from := ph.genStart.Sub(ru.start).Seconds()
+		s.PeakCPU = ru.peakCPU(res.Samples, from, ph.genEnd.Sub(ru.start).Seconds())
 		s.CPUPerRow = cpuPerRow(res.Samples, from, from+ph.genSeconds+ph.drainSeconds, acc.Rows)
 	}
 	var why []string
@@ -436,15 +438,10 @@ func cpuPerRow(samples []report.ResourceSample, from, to float64, rows int64) ma
 	return out
 }
 
-func (ru *run) peakCPU(ctx context.Context, from, to time.Time) float64 {
-	res, err := ru.st.Resources(ctx, ru.start, to)
-	if err != nil {
-		return 0
-	}
-	lo := from.Sub(ru.start).Seconds()
+func (ru *run) peakCPU(samples []report.ResourceSample, from, to float64) float64 {
 	var filtered []report.ResourceSample
-	for _, s := range res.Samples {
-		if s.T >= lo {
+	for _, s := range samples {
+		if s.T >= from && s.T <= to {
 			filtered = append(filtered, s)
 		}
 	}

@@ -237,34 +237,33 @@ func (s *Source) Discover(ctx context.Context, sink source.Sink) error {
 	// Paced, the waits start at the minimum, as S3Queue's do: objects may be arriving
 	// when an ingester starts (a rollout, a scale-up under load).
 	p := pacer{min: s.o.ListMinInterval, max: s.o.ListInterval, cur: s.o.ListMinInterval}
-	began := time.Now()
-	news, err := s.list(ctx, sink)
-	if err != nil {
-		return err
-	}
 	ticks := s.o.Ticks
-	switch {
-	case ticks != nil:
-	case p.min > 0:
-		ticks = s.after(p.next(news, time.Since(began)))
-	default:
+	paced := ticks == nil && p.min > 0
+	if ticks == nil && !paced {
 		t := time.NewTicker(s.o.ListInterval)
 		defer t.Stop()
 		ticks = t.C
+	}
+	// list lists once and, paced, sets when the next listing begins.
+	list := func() error {
+		began := time.Now()
+		news, err := s.list(ctx, sink)
+		if paced {
+			ticks = s.after(p.next(news, time.Since(began)))
+		}
+		return err
+	}
+	if err := list(); err != nil {
+		return err
 	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-ticks:
-			began := time.Now()
-			news, err := s.list(ctx, sink)
-			if err != nil && ctx.Err() == nil {
+			if err := list(); err != nil && ctx.Err() == nil {
 				// The next listing is the retry; the objects wait in the bucket.
 				s.log.Warn().Err(err).Msg("listing failed; trying again at the next interval")
-			}
-			if s.o.Ticks == nil && p.min > 0 {
-				ticks = s.after(p.next(news, time.Since(began)))
 			}
 		case h := <-hints:
 			s.look(ctx, sink, h)
