@@ -63,29 +63,9 @@ func f64(s string) float64 {
 	return x
 }
 
-// commitTime is a ledger row's commit time. committed_at is clock_timestamp() at the
-// ledger insert (sql/0003), the batch's last statement: the commit's WAL flush and its
-// round trip come after it (P50 2 ms, P99 27 ms a 1,000-row file at the stress rate on
-// 2 cores, reports/stress-20261202T101608Z.md), and at P99 ≤ 30 ms that tail counts.
-// With track_commit_timestamp on (the local cluster's setting) the commit's own time is
-// known: pg_xact_commit_timestamp of the row's xmin. CASE evaluates the function only
-// when the setting is on (it raises an error when off).
-const commitTime = `(CASE WHEN current_setting('track_commit_timestamp')::bool
-  THEN coalesce(pg_xact_commit_timestamp(xmin), committed_at) ELSE committed_at END)`
-
-// CommitTimeSource says which commit time Files and Live read: "commit" (the
-// transaction's commit, track_commit_timestamp on) or "ledger" (committed_at).
-func CommitTimeSource(ctx context.Context, q Querier) string {
-	rows, err := q.Query(ctx, `SELECT current_setting('track_commit_timestamp')`)
-	if err == nil && len(rows) == 1 && rows[0][0] == "on" {
-		return "commit"
-	}
-	return "ledger"
-}
-
 // Files returns the window's committed files with their latency origin and commit time.
 func Files(ctx context.Context, q Querier, w Window) ([]report.FileLatency, error) {
-	rows, err := q.Query(ctx, `SELECT extract(epoch FROM file_created_at)::float8, extract(epoch FROM `+commitTime+`)::float8, records_total
+	rows, err := q.Query(ctx, `SELECT extract(epoch FROM file_created_at)::float8, extract(epoch FROM committed_at)::float8, records_total
 FROM ingested_files WHERE `+w.where())
 	if err != nil {
 		return nil, fmt.Errorf("ledger files: %w", err)
@@ -114,8 +94,8 @@ func Live(ctx context.Context, q Querier, w Window, recent time.Duration) (Progr
 	}
 	p.Files, p.Rows = i64(rows[0][0]), i64(rows[0][1])
 	rw := w
-	rows, err = q.Query(ctx, fmt.Sprintf(`SELECT extract(epoch FROM file_created_at)::float8, extract(epoch FROM %s)::float8, records_total
-FROM ingested_files WHERE committed_at > now() - interval '%d milliseconds' AND %s`, commitTime, recent.Milliseconds(), rw.where()))
+	rows, err = q.Query(ctx, fmt.Sprintf(`SELECT extract(epoch FROM file_created_at)::float8, extract(epoch FROM committed_at)::float8, records_total
+FROM ingested_files WHERE committed_at > now() - interval '%d milliseconds' AND %s`, recent.Milliseconds(), rw.where()))
 	if err != nil {
 		return p, err
 	}

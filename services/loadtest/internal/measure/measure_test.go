@@ -1,7 +1,6 @@
 package measure
 
 import (
-	"context"
 	"encoding/json"
 	"testing"
 	"time"
@@ -64,25 +63,5 @@ func TestPlanDescriptionOfPartitionedEvents(t *testing.T) {
 		if got := parentIndex(in); got != want {
 			t.Errorf("%s: %s, want %s", in, got, want)
 		}
-	}
-}
-
-// Without commit timestamps (the test server keeps none) a file's commit time is the
-// ledger's committed_at, and the source says so.
-func TestFilesFallBackToCommittedAtWithoutCommitTimestamps(t *testing.T) {
-	ctx := context.Background()
-	pool := migratedPool(t)
-	if _, err := pool.Exec(ctx, `INSERT INTO ingested_files (file_name, sha256, file_created_at, committed_at, records_total,
-		records_inserted, records_rejected, records_duplicate, bytes, ingester_instance)
-		VALUES ('run-1.csv', 'x', '2026-12-02 10:00:00+00', '2026-12-02 10:00:00.25+00', 10, 10, 0, 0, 100, 'i')`); err != nil {
-		t.Fatal(err)
-	}
-	q := PGX{Pool: pool}
-	if got := CommitTimeSource(ctx, q); got != "ledger" {
-		t.Errorf("source %q on a server without track_commit_timestamp, want ledger", got)
-	}
-	files, err := Files(ctx, q, Window{Prefix: "run-"})
-	if err != nil || len(files) != 1 || files[0].Committed-files[0].Created != 0.25 {
-		t.Fatalf("files %+v: %v", files, err)
 	}
 }

@@ -230,7 +230,7 @@ func Markdown(r *Report) string {
 	p("Duplicates: %s event_ids stored twice, %s files committed twice\n```\n", Int(a.DuplicateInDB), Int(a.FilesCommittedTwice))
 
 	p("\n## Methodology\n\n")
-	p("- Latency: the file's commit − `file_created_at` per file, weighted by its rows; nearest-rank percentiles over all rows of the run. The commit is `pg_xact_commit_timestamp` of its ledger row when the server keeps commit timestamps, else the ledger's `committed_at` (the batch's last statement: the commit's WAL flush is left out); System Resources above says which.\n")
+	p("- Latency: `ingested_files.committed_at − file_created_at` per file, weighted by its rows; nearest-rank percentiles over all rows of the run.\n")
 	p("- Throughput: rows accounted ÷ (last commit − first file creation). Generated rate: rows produced ÷ generation time.\n")
 	p("- Drain: after the generators stop, the run waits until the ledger holds every produced file and the incoming directory is empty%s.\n", drainText(r))
 	p("- CPU and memory: %s.\n", orDash(r.Resources.Source))

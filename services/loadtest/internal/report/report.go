@@ -114,8 +114,7 @@ type Results struct {
 	PeakCollectorBytes   float64 `json:"peak_collector_bytes"`
 }
 
-// Latency is the per-row end-to-end latency (its file's commit - file_created_at; see
-// measure.Files for which commit time).
+// Latency is the per-row end-to-end latency (committed_at - file_created_at of its file).
 type Latency struct {
 	Rows  int64   `json:"rows"`
 	Mean  float64 `json:"mean"`

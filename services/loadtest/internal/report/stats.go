@@ -10,7 +10,7 @@ import (
 // files weighted by rows are exactly the per-row percentiles of the report's methodology.
 type FileLatency struct {
 	Created   float64 // file_created_at, unix seconds
-	Committed float64 // the commit (measure.Files), unix seconds
+	Committed float64 // committed_at, unix seconds
 	Rows      int64
 }
 

@@ -325,7 +325,6 @@ func (c *Compose) Environment(ctx context.Context) report.Environment {
 	}
 	e.Notes = append(e.Notes, "docker compose stack; the run is the time window since it began"+
 		map[bool]string{true: ", tables truncated first", false: ""}[c.Clean])
-	e.Notes = append(e.Notes, latencyNote(ctx, c.DB()))
 	return e
 }
 

@@ -154,11 +154,7 @@ func (l *Local) startDB(ctx context.Context) error {
 			return err
 		}
 		l.pgDir = filepath.Join(l.Dir, "pg")
-		start := exec.CommandContext(ctx, filepath.Join(l.Root, "scripts", "pg-local.sh"), "start", l.pgDir, strconv.Itoa(port))
-		// The commit's own time for the latency (measure.Files): the ledger's committed_at
-		// comes before the commit's WAL flush. Keeping it costs a few bytes a transaction.
-		start.Env = append(os.Environ(), "PG_LOCAL_OPTS="+strings.TrimSpace(os.Getenv("PG_LOCAL_OPTS")+" -c track_commit_timestamp=on"))
-		out, err := start.Output()
+		out, err := exec.CommandContext(ctx, filepath.Join(l.Root, "scripts", "pg-local.sh"), "start", l.pgDir, strconv.Itoa(port)).Output()
 		if err != nil {
 			var ee *exec.ExitError
 			if errors.As(err, &ee) {
@@ -571,7 +567,6 @@ func (l *Local) Environment(ctx context.Context) report.Environment {
 		if l.pool.QueryRow(ctx, "SELECT current_setting('synchronous_commit'), current_setting('fsync'), current_setting('shared_buffers')").Scan(&sc, &fsync, &sb) == nil {
 			e.Notes = append(e.Notes, fmt.Sprintf("PostgreSQL durability: synchronous_commit=%s, fsync=%s, shared_buffers=%s", sc, fsync, sb))
 		}
-		e.Notes = append(e.Notes, latencyNote(ctx, measure.PGX{Pool: l.pool}))
 	}
 	return e
 }

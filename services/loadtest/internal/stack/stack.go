@@ -27,14 +27,6 @@ type BulkCopier interface {
 	BulkCopyRateAt(ctx context.Context, rows int64) (float64, error)
 }
 
-// latencyNote says which commit time the run's latencies end at (measure.CommitTimeSource).
-func latencyNote(ctx context.Context, q measure.Querier) string {
-	if measure.CommitTimeSource(ctx, q) == "commit" {
-		return "latency to the commit: pg_xact_commit_timestamp of the ledger row (track_commit_timestamp=on)"
-	}
-	return "latency to the ledger's committed_at, the batch's last statement (track_commit_timestamp off: the commit's WAL flush is not in it)"
-}
-
 // Stack is a running pipeline under test.
 type Stack interface {
 	// Start brings up a clean database with the schema, the ingesters and the collector.
