@@ -248,6 +248,9 @@ func summary(r *report.Report, paths []string) string {
 		if bulk := r.MaxRate.BulkCopy; bulk > 0 {
 			fmt.Fprintf(&b, "2-stream \\copy bulk rate (same run): %s; ratio %.2f\n", report.Rate(bulk), r.MaxRate.RowsPerSec/bulk)
 		}
+		if at := r.MaxRate.BulkCopyAtBest; at > 0 {
+			fmt.Fprintf(&b, "the same into a copy of events at the best step's size (%s rows): %s; ratio %.2f\n", report.Int(r.MaxRate.EventsAtBest), report.Rate(at), r.MaxRate.RowsPerSec/at)
+		}
 		if end := r.MaxRate.BulkCopyAtEnd; end > 0 {
 			fmt.Fprintf(&b, "the same into events at the end (%s rows, rolled back): %s; ratio %.2f\n", report.Int(r.MaxRate.EventsAtEnd), report.Rate(end), r.MaxRate.RowsPerSec/end)
 		}

@@ -99,3 +99,34 @@ func TestBulkCopyRolledBackLoadsIntoEventsAndLeavesNoRow(t *testing.T) {
 		t.Errorf("events and its indexes grew from %d to %d bytes: 3,000 rows were not inserted", before, after)
 	}
 }
+
+// The bulk load at a table size fills its scratch table with that many of events' rows
+// first, loads every row it sends on top, and leaves events as it was.
+func TestBulkCopyAtFillsTheScratchTableFromEvents(t *testing.T) {
+	ctx := context.Background()
+	pool := migratedPool(t)
+	if _, err := pool.Exec(ctx, `INSERT INTO events (event_id, event_time, event_type, user_id, session_id, product_id,
+		category, price, quantity, source_file)
+		SELECT gen_random_uuid(), now(), 'view', i, gen_random_uuid(), i, 'books', 1.50, 1, 'f.csv'
+		FROM generate_series(1, 1000) i`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `CREATE FUNCTION keep() RETURNS event_trigger LANGUAGE plpgsql AS $$
+		BEGIN RAISE EXCEPTION 'kept'; END $$`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `CREATE EVENT TRIGGER keep ON sql_drop EXECUTE FUNCTION keep()`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := BulkCopyAt(ctx, pool, 700, 2, 3, 500); err != nil {
+		t.Fatal(err)
+	}
+	var filled, copied, events int
+	if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM `+bulkTable+` WHERE source_file = 'f.csv'),
+		(SELECT count(*) FROM `+bulkTable+` WHERE source_file = 'bulk'), (SELECT count(*) FROM events)`).Scan(&filled, &copied, &events); err != nil {
+		t.Fatal(err)
+	}
+	if filled != 700 || copied != 3000 || events != 1000 {
+		t.Errorf("scratch table: %d rows of events (want 700) and %d loaded (want 3000); events %d (want 1000)", filled, copied, events)
+	}
+}

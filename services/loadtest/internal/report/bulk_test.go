@@ -28,7 +28,11 @@ func TestMaxReportShowsTheBulkRateBesideTheHighestSustainedRate(t *testing.T) {
 	if md := Markdown(r); !strings.Contains(md, "into events at the end of the ramp (6,000,000 rows in it; rolled back): "+Rate(40000)+"; highest sustained rate / that rate = 1.50") {
 		t.Errorf("markdown lacks the bulk rate at the end:\n%s", md[:min(len(md), 1400)])
 	}
-	r.MaxRate.BulkCopy, r.MaxRate.BulkCopyAtEnd = 0, 0
+	r.MaxRate.BulkCopyAtBest, r.MaxRate.EventsAtBest = 48000, 1125000
+	if md := Markdown(r); !strings.Contains(md, "into a copy of events holding 1,125,000 of its rows (the table the highest passing step started from; dropped afterwards): "+Rate(48000)+"; highest sustained rate / that rate = 1.25") {
+		t.Errorf("markdown lacks the bulk rate at the best step's table size:\n%s", md[:min(len(md), 1600)])
+	}
+	r.MaxRate.BulkCopy, r.MaxRate.BulkCopyAtEnd, r.MaxRate.BulkCopyAtBest = 0, 0, 0
 	if md := Markdown(r); strings.Contains(md, "bulk rate") {
 		t.Error("a run without the bulk rate mentions it")
 	}

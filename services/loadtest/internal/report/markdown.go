@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/ecomstream/ecomstream/services/loadtest/internal/scenario"
 )
 
 // Markdown renders the report in the seed report's shape: configuration, results with
@@ -31,6 +33,10 @@ func Markdown(r *Report) string {
 			p("**2-stream `\\copy` bulk rate, same PostgreSQL, same run: %s**; highest sustained rate / bulk rate = %.2f.\n\n",
 				Rate(r.MaxRate.BulkCopy), r.MaxRate.RowsPerSec/r.MaxRate.BulkCopy)
 		}
+		if r.MaxRate.BulkCopyAtBest > 0 {
+			p("The same 2-stream `\\copy` into a copy of events holding %s of its rows (the table the highest passing step started from; dropped afterwards): %s; highest sustained rate / that rate = %.2f.\n\n",
+				Int(r.MaxRate.EventsAtBest), Rate(r.MaxRate.BulkCopyAtBest), r.MaxRate.RowsPerSec/r.MaxRate.BulkCopyAtBest)
+		}
 		if r.MaxRate.BulkCopyAtEnd > 0 {
 			p("The same 2-stream `\\copy` into events at the end of the ramp (%s rows in it; rolled back): %s; highest sustained rate / that rate = %.2f.\n\n",
 				Int(r.MaxRate.EventsAtEnd), Rate(r.MaxRate.BulkCopyAtEnd), r.MaxRate.RowsPerSec/r.MaxRate.BulkCopyAtEnd)
@@ -40,7 +46,7 @@ func Markdown(r *Report) string {
 	s := r.Settings
 	p("Data Generator Settings:\n")
 	if s.Ramp != nil {
-		p("  • Ramp: %s per step, %g files/s, offered rate doubling from %s\n", s.Ramp.StepDuration, s.Ramp.FilesPerSec, Rate(s.Ramp.StartRate))
+		p("  • Ramp: %s per step, %g files/s, %s\n", s.Ramp.StepDuration, s.Ramp.FilesPerSec, rampText(s.Ramp))
 		p("  • Step passes: P99 < %s, zero loss, drained within %s\n", Dur(s.Ramp.P99Target.Seconds()), s.Ramp.DrainTimeout)
 	} else {
 		p("  • Records per file: %s\n", rangeText(s.MinRecords, s.MaxRecords))
@@ -314,6 +320,16 @@ func offered(r *Report) string {
 		return "ramped"
 	}
 	return Rate(r.Settings.OfferedRate())
+}
+
+// rampText describes how the ramp chose its offered rates. Reports written before the
+// ramp had a climb factor (Climb 0) doubled, then ran one step half-way.
+func rampText(rp *scenario.Ramp) string {
+	if rp.Climb <= 1 {
+		return "offered rate doubling from " + Rate(rp.StartRate) + "; after the first miss, one step half-way"
+	}
+	return fmt.Sprintf("offered rate from %s, doubling %d times, then ×%g a step until a miss; then bisection between the last pass and the first miss until the gap is ≤ %s of the pass; at most %d steps",
+		Rate(rp.StartRate), rp.Doublings, rp.Climb, Percent(rp.Resolution), rp.MaxSteps)
 }
 
 func configLine(r *Report) string {

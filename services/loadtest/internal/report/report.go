@@ -242,4 +242,8 @@ type MaxRate struct {
 	// the bulk rate at the table size the last steps ran at (EventsAtEnd rows).
 	BulkCopyAtEnd float64 `json:"bulk_copy_2_streams_at_end_rows_per_second,omitempty"`
 	EventsAtEnd   int64   `json:"events_rows_at_end,omitempty"`
+	// BulkCopyAtBest is the same load into a scratch copy of events holding EventsAtBest
+	// of its rows: the bulk rate at the table size the highest passing step started from.
+	BulkCopyAtBest float64 `json:"bulk_copy_2_streams_at_best_rows_per_second,omitempty"`
+	EventsAtBest   int64   `json:"events_rows_at_best,omitempty"`
 }

@@ -234,9 +234,9 @@ func clock(d time.Duration) string {
 	return fmt.Sprintf("%02d:%02d", s/60, s%60)
 }
 
-// ramp runs the max preset: steps of doubling offered rate until one misses the target
-// (P99 under the ramp's target with zero loss and a complete drain), then one step half
-// way between the last pass and the first miss.
+// ramp runs the max preset: steps at the offered rates scenario.Ramp.Next chooses (a
+// climb until a step misses the target — P99 under the ramp's target with zero loss and
+// a complete drain — then a bisection of the gap between the last pass and that miss).
 func (ru *run) ramp(ctx context.Context) error {
 	rp := ru.set.Ramp
 	// The bulk baseline first, on the empty database, as make bench measures it.
@@ -250,10 +250,12 @@ func (ru *run) ramp(ctx context.Context) error {
 			ru.logf("2-stream COPY bulk rate: %s", report.Rate(bulk))
 		}
 	}
-	rate := rp.StartRate
-	var lastPass, firstFail float64
-	var failWhy string
-	for i := 1; i <= rp.MaxSteps; i++ {
+	var done []scenario.Result
+	for i := 1; ; i++ {
+		rate, more := rp.Next(done)
+		if !more {
+			break
+		}
 		step := rp.StepFor(i, rate, ru.set.Generators)
 		g := stack.Gen{Tag: fmt.Sprintf("s%02d", i), Replicas: ru.set.Generators, MinRecords: step.RowsPerFile,
 			MaxRecords: step.RowsPerFile, Sleep: step.Sleep, Duration: rp.StepDuration}
@@ -272,34 +274,19 @@ func (ru *run) ramp(ctx context.Context) error {
 		ru.r.Produced.AddCounts(ph.produced)
 		ru.logf("max step %d: offered %s, generated %s, P99 %s, lost %d: %s %s", i, report.Rate(st.Offered),
 			report.Rate(st.GeneratedRate), report.Dur(st.P99), st.Lost, passWord(st.Passed), st.Why)
-		if st.Passed {
-			lastPass = rate
-			if firstFail > 0 {
-				break // the refining step passed
-			}
-			rate *= 2
-			continue
-		}
-		if firstFail > 0 {
-			break // the refining step failed too
-		}
-		firstFail, failWhy = rate, st.Why
-		if lastPass == 0 || i == rp.MaxSteps {
-			break
-		}
-		rate = (lastPass + firstFail) / 2
+		done = append(done, scenario.Result{Offered: st.Offered, Passed: st.Passed})
 	}
-	best := report.MaxRate{FirstFail: firstFail, FailReason: failWhy, BulkCopy: bulk}
+	best := report.MaxRate{BulkCopy: bulk}
+	var eventsAtBest int64
 	for _, s := range ru.r.Steps {
 		if s.Passed && s.GeneratedRate > best.RowsPerSec {
-			best.RowsPerSec, best.Offered, best.P99 = s.GeneratedRate, s.Offered, s.P99
+			best.RowsPerSec, best.Offered, best.P99, eventsAtBest = s.GeneratedRate, s.Offered, s.P99, s.EventsBefore
 		}
 	}
-	if firstFail > 0 {
-		for _, s := range ru.r.Steps {
-			if !s.Passed && (best.FirstFail == 0 || s.Offered < best.FirstFail) && s.Offered > best.Offered {
-				best.FirstFail, best.FailReason = s.Offered, s.Why
-			}
+	// The lowest miss above the best pass: the bracket the ramp ended with.
+	for _, s := range ru.r.Steps {
+		if !s.Passed && (best.FirstFail == 0 || s.Offered < best.FirstFail) && s.Offered > best.Offered {
+			best.FirstFail, best.FailReason = s.Offered, s.Why
 		}
 	}
 	ru.r.MaxRate = &best
@@ -307,6 +294,19 @@ func (ru *run) ramp(ctx context.Context) error {
 	// loss is counted.
 	if err := ru.finalDrain(ctx, 2*rp.DrainTimeout); err != nil {
 		return err
+	}
+	// The bulk rate again at the table size the best step started from: into a scratch
+	// copy of events holding as many of its rows (before the rolled-back load below
+	// leaves dead rows in events). The empty table flatters the bulk loader; the best
+	// step ran on this one.
+	if bc, ok := ru.st.(stack.BulkCopier); ok && bulk > 0 && eventsAtBest > 0 {
+		ru.logf("measuring the 2-stream COPY bulk rate into a copy of events with %s of its rows", report.Int(eventsAtBest))
+		if at, err := bc.BulkCopyRateAt(ctx, eventsAtBest); err != nil {
+			ru.logf("bulk rate at the best step's table size not measured: %v", err)
+		} else {
+			best.BulkCopyAtBest, best.EventsAtBest = at, eventsAtBest
+			ru.logf("2-stream COPY bulk rate at %s rows: %s", report.Int(eventsAtBest), report.Rate(at))
+		}
 	}
 	// The bulk rate again, into events as the ramp left it (rolled back): the last steps
 	// ran against indexes many times larger than the empty table of the first measurement.

@@ -176,11 +176,12 @@ func TestRampFindsTheKnee(t *testing.T) {
 	for _, s := range r.Steps {
 		offered = append(offered, s.Offered)
 	}
-	// 1k, 2k, 4k pass; 8k fails; the refining step at 6k passes.
-	if fmt.Sprint(offered) != "[1000 2000 4000 8000 6000]" {
+	// 1k, 2k, 4k pass; 8k fails; the bisection: 6k passes, 7k and 6.5k fail (a gap of
+	// 500 = 8 % of 6k, within the preset's 10 %).
+	if fmt.Sprint(offered) != "[1000 2000 4000 8000 6000 7000 6500]" {
 		t.Fatalf("steps %v", offered)
 	}
-	if r.MaxRate == nil || r.MaxRate.Offered != 6000 || r.MaxRate.FirstFail != 8000 || !r.Passed {
+	if r.MaxRate == nil || r.MaxRate.Offered != 6000 || r.MaxRate.FirstFail != 6500 || !r.Passed {
 		t.Fatalf("max %+v passed %v %v", r.MaxRate, r.Passed, r.Failed())
 	}
 }

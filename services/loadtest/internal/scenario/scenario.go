@@ -29,18 +29,85 @@ type Settings struct {
 	Ramp *Ramp `json:"ramp,omitempty"`
 }
 
-// Ramp describes the max preset: steps of StepDuration, the offered rate doubling from
-// StartRate (rows/s) by raising the rows per file at a fixed file rate, until a step
-// misses the target; then one step half-way between the last pass and the first miss.
+// Ramp describes the max preset: steps of StepDuration at FilesPerSec files a second (the
+// rows per file set the rate). The offered rate starts at StartRate, doubles Doublings
+// times, then climbs by Climb a step until a step misses the target; from then on each
+// step bisects the gap between the highest pass below the lowest miss and that miss,
+// until the gap is at most Resolution of the pass or MaxSteps have run (Next).
+//
+// Every step's rows stay in events and make the later steps dearer (PostgreSQL's CPU per
+// row grows as the indexes outgrow its buffers), so the ramp is built to add few rows
+// before it reaches the knee: doubling only while far below it, then small climbs, so the
+// first miss overshoots by at most Climb (a doubling would overshoot by up to 2× and the
+// bisection would then run on the overshoot's rows).
 type Ramp struct {
 	StartRate    float64       `json:"start_rows_per_second"`
 	FilesPerSec  float64       `json:"files_per_second"`
 	StepDuration time.Duration `json:"step_duration_ns"`
 	MaxSteps     int           `json:"max_steps"`
+	// Doublings is how many steps double the rate before the climb turns to Climb.
+	Doublings int `json:"doublings,omitempty"`
+	// Climb is the factor of each later step until the first miss (≤ 1: doubling).
+	Climb float64 `json:"climb,omitempty"`
+	// Resolution ends the bisection: a gap between the last pass and the first miss of at
+	// most this share of the pass (0: down to the rows per file, within MaxSteps).
+	Resolution float64 `json:"resolution,omitempty"`
 	// P99Target is the latency a step must stay under, with zero loss, to pass.
 	P99Target time.Duration `json:"p99_target_ns"`
 	// DrainTimeout bounds the wait after a step for its files to be committed.
 	DrainTimeout time.Duration `json:"drain_timeout_ns"`
+}
+
+// Result is a finished ramp step as Next reads it.
+type Result struct {
+	Offered float64 // the step's offered rate (Step.Offered)
+	Passed  bool
+}
+
+// Next returns the offered rate of the step after done (the ramp's steps so far, in
+// order), or false when the ramp is over: MaxSteps have run, the first step missed, or
+// the gap between the highest pass below the lowest miss and that miss is resolved.
+func (r Ramp) Next(done []Result) (float64, bool) {
+	if len(done) >= r.MaxSteps {
+		return 0, false
+	}
+	if len(done) == 0 {
+		return r.quantize(r.StartRate), true
+	}
+	var pass, miss float64 // the bracket: 0 = none yet
+	for _, d := range done {
+		if !d.Passed && (miss == 0 || d.Offered < miss) {
+			miss = d.Offered
+		}
+	}
+	for _, d := range done {
+		if d.Passed && d.Offered > pass && (miss == 0 || d.Offered < miss) {
+			pass = d.Offered
+		}
+	}
+	if miss == 0 { // still climbing
+		f := r.Climb
+		if len(done) <= r.Doublings || f <= 1 {
+			f = 2
+		}
+		return max(r.quantize(pass*f), pass+r.FilesPerSec), true
+	}
+	if pass == 0 {
+		return 0, false // the first step missed: nothing to bisect
+	}
+	if miss-pass <= r.Resolution*pass {
+		return 0, false
+	}
+	next := r.quantize((pass + miss) / 2)
+	if next <= pass || next >= miss {
+		return 0, false // finer than the rows per file can offer
+	}
+	return next, true
+}
+
+// quantize is the rate a step can offer: whole rows per file at FilesPerSec.
+func (r Ramp) quantize(rate float64) float64 {
+	return float64(max(int(rate/r.FilesPerSec+0.5), 1)) * r.FilesPerSec
 }
 
 // OfferedRate is the nominal rows per second the generators offer together.
@@ -65,7 +132,11 @@ var presets = map[string]Settings{
 		Duration: time.Minute, Generators: 1, Ingesters: 1},
 	"max": {Name: "max", MinRecords: 250, MaxRecords: 250, Sleep: 100 * time.Millisecond,
 		Generators: 1, Ingesters: 1,
+		// 2,500 → 40,000 rows/s in four doublings (1,125,000 rows in events after them),
+		// then ×1.25 a step, then bisection to 10 %: the run-to-run spread of a step on a
+		// shared 2-core machine is wider than that (reports/max-analysis-20261202*.md).
 		Ramp: &Ramp{StartRate: 2500, FilesPerSec: 10, StepDuration: 30 * time.Second, MaxSteps: 10,
+			Doublings: 4, Climb: 1.25, Resolution: 0.10,
 			P99Target: time.Second, DrainTimeout: 90 * time.Second}},
 }
 
@@ -170,8 +241,7 @@ type Step struct {
 // spread over the generators.
 func (r Ramp) StepFor(i int, rate float64, generators int) Step {
 	perGen := r.FilesPerSec / float64(max(generators, 1))
-	rows := int(rate/r.FilesPerSec + 0.5)
-	rows = max(rows, 1)
+	offered := r.quantize(rate)
 	sleep := time.Duration(float64(time.Second) / perGen)
-	return Step{Index: i, RowsPerFile: rows, Sleep: sleep, Offered: float64(rows) * r.FilesPerSec}
+	return Step{Index: i, RowsPerFile: int(offered/r.FilesPerSec + 0.5), Sleep: sleep, Offered: offered}
 }

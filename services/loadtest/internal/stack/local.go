@@ -530,6 +530,13 @@ func (l *Local) BulkCopyRateRolledBack(ctx context.Context) (float64, error) {
 	return l.bulk(ctx, measure.BulkCopyRolledBack)
 }
 
+// BulkCopyRateAt implements BulkCopier.
+func (l *Local) BulkCopyRateAt(ctx context.Context, rows int64) (float64, error) {
+	return l.bulk(ctx, func(ctx context.Context, pool *pgxpool.Pool, streams, files, perFile int) (float64, error) {
+		return measure.BulkCopyAt(ctx, pool, rows, streams, files, perFile)
+	})
+}
+
 func (l *Local) bulk(ctx context.Context, copy func(context.Context, *pgxpool.Pool, int, int, int) (float64, error)) (float64, error) {
 	if l.BulkRows <= 0 {
 		return 0, nil

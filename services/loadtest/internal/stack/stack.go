@@ -22,6 +22,9 @@ type BulkCopier interface {
 	// BulkCopyRateRolledBack is the same load into events as the run has left it, rolled
 	// back (measure.BulkCopyRolledBack): the bulk rate at the table's size.
 	BulkCopyRateRolledBack(ctx context.Context) (float64, error)
+	// BulkCopyRateAt is the same load into a scratch copy of events filled first with
+	// rows of its rows (measure.BulkCopyAt): the bulk rate at that table size.
+	BulkCopyRateAt(ctx context.Context, rows int64) (float64, error)
 }
 
 // Stack is a running pipeline under test.
