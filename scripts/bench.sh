@@ -20,10 +20,15 @@
 # ingester with synchronous_commit off (a comparison, not the headline); BENCH_REJECTED=1
 # adds the ingester's peak RSS while it stores 10,000 rejected lines of invalid bytes;
 # BENCH_COMPARE_BIN=path adds a row of another ingester binary (an earlier build: an A/B in
-# one run), measured just before bin/ingester in each round.
+# one run), measured just before bin/ingester in each round. BENCH_PROFILE=DIR writes
+# bin/ingester's CPU profile of each run (INGESTER_CPU_PROFILE: start-up to exit, the
+# last run's with the 100-row files) to DIR/ingest-ROUND.pprof, for go tool pprof.
+# BENCH_SORTS="none event_id user_id ..." adds PostgreSQL's CPU per row with each file's
+# rows sorted by one column (2 streams of \copy into events; see below).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FILES=${BENCH_FILES:-100}
+[ -n "${BENCH_PROFILE:-}" ] && mkdir -p "$BENCH_PROFILE" && BENCH_PROFILE=$(cd "$BENCH_PROFILE" && pwd)
 ROWS=${BENCH_ROWS:-10000}
 PORT=${BENCH_PORT:-55433}
 REPEAT=${BENCH_REPEAT:-1}
@@ -185,8 +190,10 @@ start_ingester() {
   rm -rf "$work/in" "$work/archive" "$work/failed"
   mkdir -p "$work/in" "$work/archive" "$work/failed"
   addr=127.0.0.1:$(free_port)
+  local prof=()
+  [ -n "${BENCH_PROFILE:-}" ] && [ -z "${ing_bin:-}" ] && prof=(--cpu-profile "$BENCH_PROFILE/$db-${r:-0}.pprof")
   DATABASE_URL=$(url "$db") "${ing_bin:-bin/ingester}" --input-dir "$work/in" --archive-dir "$work/archive" \
-    --failed-dir "$work/failed" --http-addr "$addr" --log-level warn ${BENCH_INGESTER_ARGS:-} 2>"$work/ingester.log" &
+    --failed-dir "$work/failed" --http-addr "$addr" --log-level warn ${BENCH_INGESTER_ARGS:-} "${prof[@]}" 2>"$work/ingester.log" &
   ing_pid=$!
   wait_for 60 "the ingester to start" healthy
   sleep 0.2 # its inotify watch is set up right after the HTTP server
@@ -401,6 +408,49 @@ if [ "${BENCH_REJECTED:-0}" = 1 ]; then
 rejected rows: $nrej lines of 4,000 invalid bytes in one file ($(( $(stat -c %s "$work/archive/rejected-lines.csv" 2>/dev/null || echo 0) / 1048576 )) MiB), every line stored ($stored)
 ingester peak RSS $((rss_rej / 1024)) MiB (idle at start $((rss0 / 1024)) MiB; the 1,000,000-row run above $((rss_kb / 1024)) MiB);
 the rejected buffer's bound: MAX_REJECTED_BUFFER (10,000) rows, each at most 4 KiB after escaping, and 8 MiB in all per worker (flushed then)
+EOT
+fi
+
+# BENCH_SORTS="event_id user_id ...": which order of a file's rows costs PostgreSQL least,
+# with two streams into events as migrated: \copy of BENCH_BREAKDOWN_FILES (20) files,
+# each file's rows sorted by one column (none: as generated), the orders taken in turn
+# BENCH_SORTS_ROUNDS (2) times, so that a change in the host's load falls on all of them.
+if [ -n "${BENCH_SORTS:-}" ]; then
+  nb=${BENCH_BREAKDOWN_FILES:-20}
+  brows=$((nb * ROWS))
+  all_files=("$work"/files/*.csv)
+  for c in $BENCH_SORTS; do
+    mkdir -p "$work/by-$c"
+    k=$(echo "$cols" | tr , '\n' | grep -nx "$c" | cut -d: -f1) || true
+    num=""; case $c in user_id|product_id) num=n ;; esac
+    for f in "${all_files[@]:0:nb}"; do
+      if [ "$c" = none ]; then cp "$f" "$work/by-$c/"; continue; fi
+      # Columns 1 to 6 come before category, the only one that may be quoted with a comma.
+      { head -n 1 "$f"; tail -n +2 "$f" | LC_ALL=C sort -t, -k"$k,$k$num"; } > "$work/by-$c/$(basename "$f")"
+    done
+  done
+  say "bench: row orders, 2 streams into events ($brows rows per case)"
+  for r in $(seq "${BENCH_SORTS_ROUNDS:-2}"); do
+    for c in $BENCH_SORTS; do
+      fresh_db srt
+      printf '%s\n' "$work/by-$c"/*.csv | sed "s|.*|\\\\copy events($cols) FROM '&' WITH (FORMAT csv, HEADER true)|" > "$work/srt.sql"
+      rm -f "$work"/srt.part.*; split -n l/2 "$work/srt.sql" "$work/srt.part."
+      psql -qX "$base" -c "CHECKPOINT" >/dev/null
+      c0=$(pg_cpu); w0=$(wal_bytes); t0=$(now); pids=()
+      for p in "$work"/srt.part.*; do psql -qX -v ON_ERROR_STOP=1 "$(url srt)" -f "$p" >/dev/null & pids+=($!); done
+      for p in "${pids[@]}"; do wait "$p"; done
+      secs=$(calc "$(now) - $t0")
+      printf '| %-12s | %d | %6.1f | %5.0f | %7d |\n' "$c" "$r" "$(calc "1000000 * ($(pg_cpu) - $c0) / $brows")" \
+        "$(calc "($(wal_bytes) - $w0) / $brows")" "$(printf '%.0f' "$(calc "$brows / $secs")")" >> "$work/sorts.md"
+      psql -qX "$base" -c "DROP DATABASE srt" >/dev/null
+    done
+  done
+  cat <<EOT
+
+rows of each file sorted by: \copy of $brows rows, 2 streams, into events as migrated
+| sorted by    | round | µs CPU/row | WAL B/row | rows/s |
+|--------------|------:|-----------:|----------:|-------:|
+$(sort -s -k2,2 "$work/sorts.md")
 EOT
 fi
 

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -75,5 +77,26 @@ func TestBadSettingsGiveAClearErrorAndExit2(t *testing.T) {
 				t.Errorf("%v %v: exit %d, output %q; want exit 2 mentioning %q", tc.args, tc.env, code, msg, tc.want)
 			}
 		})
+	}
+}
+
+// INGESTER_CPU_PROFILE: the profile is written, gzipped as go tool pprof reads it, by
+// the time the stop func returns (run defers it, so a SIGTERM's return writes it).
+func TestCPUProfileIsWrittenWhenStopped(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cpu.pprof")
+	stop, err := startCPUProfile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Fatalf("%s holds %d bytes, not a gzipped profile", path, len(b))
+	}
+	if _, err := startCPUProfile(filepath.Join(t.TempDir(), "missing", "cpu.pprof")); err == nil {
+		t.Fatal("a profile in a missing directory started")
 	}
 }

@@ -73,6 +73,9 @@ type Config struct {
 	RetryMax           time.Duration `envconfig:"RETRY_MAX" flag:"retry-max" default:"5m" desc:"longest delay between two attempts of a file"`
 	StuckAfter         time.Duration `envconfig:"STUCK_AFTER" flag:"stuck-after" default:"5m" desc:"/healthz fails once a worker, or a finisher of a bucket's committed batches, has made no progress on its claim for this long (0 = never)"`
 	MaxRejectedPerFile int           `envconfig:"MAX_REJECTED_PER_FILE" flag:"max-rejected-per-file" default:"1000" desc:"rejected lines stored per file at most; the rest are counted in the ledger only (0 = all)"`
+
+	// A diagnosis aid, off by default: the process's CPU profile from start to exit.
+	CPUProfile string `envconfig:"CPU_PROFILE" flag:"cpu-profile" default:"" desc:"write the process's CPU profile (go tool pprof) to this file, from start-up to exit; empty = off"`
 }
 
 // New is the settings before the environment and the flags: the defaults of the shared
