@@ -79,6 +79,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "ingester:", err)
 		return 2
 	}
+	// Before the database: a path that cannot be written is said at once, not after the
+	// wait for PostgreSQL and the migrations, and the profile covers the start-up too.
+	// `ingester migrate`, a one-shot job, is not profiled.
+	if cfg.CPUProfile != "" && sub != "migrate" {
+		stopProfile, err := startCPUProfile(cfg.CPUProfile)
+		if err != nil {
+			log.Error().Err(err).Msg("cannot start the CPU profile")
+			return 2
+		}
+		defer stopProfile()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
@@ -120,14 +131,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if sub == "migrate" {
 		return 0
-	}
-	if cfg.CPUProfile != "" {
-		stopProfile, err := startCPUProfile(cfg.CPUProfile)
-		if err != nil {
-			log.Error().Err(err).Msg("cannot start the CPU profile")
-			return 2
-		}
-		defer stopProfile()
 	}
 
 	reg := metrics.NewRegistry()

@@ -100,3 +100,15 @@ func TestCPUProfileIsWrittenWhenStopped(t *testing.T) {
 		t.Fatal("a profile in a missing directory started")
 	}
 }
+
+// A profile that cannot be written is a bad setting, said at once: before the wait for
+// PostgreSQL (60 s by default, whose error would hide it) and before any migration.
+func TestAnUnwritableCPUProfileExits2BeforeTheDatabase(t *testing.T) {
+	t.Setenv("DATABASE_URL", "postgres://127.0.0.1:1/x")
+	var out, errb bytes.Buffer
+	path := filepath.Join(t.TempDir(), "missing", "cpu.pprof")
+	code := run([]string{"--cpu-profile", path, "--db-wait", "0"}, &out, &errb)
+	if msg := errb.String(); code != 2 || !strings.Contains(msg, "CPU profile") {
+		t.Errorf("exit %d, stderr %q; want 2 naming the CPU profile", code, msg)
+	}
+}
