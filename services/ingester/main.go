@@ -79,8 +79,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "ingester:", err)
 		return 2
 	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
 	// Before the database: a path that cannot be written is said at once, not after the
 	// wait for PostgreSQL and the migrations, and the profile covers the start-up too.
+	// After NotifyContext: a SIGTERM from the moment the file exists writes the profile.
 	// `ingester migrate`, a one-shot job, is not profiled.
 	if cfg.CPUProfile != "" && sub != "migrate" {
 		stopProfile, err := startCPUProfile(cfg.CPUProfile)
@@ -90,8 +93,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		defer stopProfile()
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
 
 	pool, err := db.ConnectWith(ctx, log, cfg.DatabaseURL, db.Options{
 		MaxConns: int32(cfg.Workers + 2 + ingest.ClaimsBehind), MaxWait: cfg.DBWait, ConnectTimeout: cfg.DBConnectTimeout,
