@@ -81,6 +81,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	// Before the database: a path that cannot be written is said at once, not after the
+	// wait for PostgreSQL and the migrations, and the profile covers the start-up too.
+	// After NotifyContext: a SIGTERM from the moment the file exists writes the profile.
+	// `ingester migrate`, a one-shot job, is not profiled.
+	if cfg.CPUProfile != "" && sub != "migrate" {
+		stopProfile, err := startCPUProfile(cfg.CPUProfile)
+		if err != nil {
+			log.Error().Err(err).Msg("cannot start the CPU profile")
+			return 2
+		}
+		defer stopProfile()
+	}
 
 	pool, err := db.ConnectWith(ctx, log, cfg.DatabaseURL, db.Options{
 		MaxConns: int32(cfg.Workers + 2 + ingest.ClaimsBehind), MaxWait: cfg.DBWait, ConnectTimeout: cfg.DBConnectTimeout,
@@ -120,14 +132,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if sub == "migrate" {
 		return 0
-	}
-	if cfg.CPUProfile != "" {
-		stopProfile, err := startCPUProfile(cfg.CPUProfile)
-		if err != nil {
-			log.Error().Err(err).Msg("cannot start the CPU profile")
-			return 2
-		}
-		defer stopProfile()
 	}
 
 	reg := metrics.NewRegistry()

@@ -2,10 +2,13 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ecomstream/ecomstream/services/common/maintest"
 )
@@ -98,5 +101,45 @@ func TestCPUProfileIsWrittenWhenStopped(t *testing.T) {
 	}
 	if _, err := startCPUProfile(filepath.Join(t.TempDir(), "missing", "cpu.pprof")); err == nil {
 		t.Fatal("a profile in a missing directory started")
+	}
+}
+
+// A profile that cannot be written is a bad setting, said at once: before the wait for
+// PostgreSQL (60 s by default, whose error would hide it) and before any migration.
+func TestAnUnwritableCPUProfileExits2BeforeTheDatabase(t *testing.T) {
+	t.Setenv("DATABASE_URL", "postgres://127.0.0.1:1/x")
+	var out, errb bytes.Buffer
+	path := filepath.Join(t.TempDir(), "missing", "cpu.pprof")
+	code := run([]string{"--cpu-profile", path, "--db-wait", "0"}, &out, &errb)
+	if msg := errb.String(); code != 2 || !strings.Contains(msg, "CPU profile") {
+		t.Errorf("exit %d, stderr %q; want 2 naming the CPU profile", code, msg)
+	}
+}
+
+// SIGTERM flushes the profile: here while the ingester still waits for PostgreSQL, the
+// first thing it does after creating the file.
+func TestSIGTERMWritesTheCPUProfile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cpu.pprof")
+	cmd := maintest.Command(context.Background(), "--cpu-profile", path, "--db-wait", "10m")
+	cmd.Env = append(cmd.Env, "DATABASE_URL=postgres://127.0.0.1:1/x")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for { // the file exists once the profile has started
+		if _, err := os.Stat(path); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait() // exit 1: it never reached the database
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Fatalf("%s holds %d bytes after SIGTERM, not a gzipped profile", path, len(b))
 	}
 }

@@ -34,3 +34,19 @@ func TestInternCategoryReturnsTheCategoryGiven(t *testing.T) {
 		t.Fatal("an empty category")
 	}
 }
+
+// The reader reuses its buffer: a category cached from one row must not change when the
+// bytes it was read from are overwritten by the next row's.
+func TestInternCategoryKeepsNoReferenceToTheReadersBuffer(t *testing.T) {
+	s := newSource(nil, false, time.Now(), 1, 0)
+	buf := []byte("books")
+	first := s.internCategory(buf)
+	copy(buf, "boots") // same length, first and last byte: the same slot
+	if got := s.internCategory(buf); got != "boots" || first != "books" {
+		t.Fatalf("after the buffer was overwritten: %q (want boots), the first row's category %q (want books)", got, first)
+	}
+	copy(buf, "books")
+	if got := s.internCategory(buf); got != "books" || unsafe.StringData(got) != unsafe.StringData(first) {
+		t.Fatalf("books again: %q, a new string: %v", got, unsafe.StringData(got) != unsafe.StringData(first))
+	}
+}

@@ -44,12 +44,14 @@ func BulkCopyAt(ctx context.Context, pool *pgxpool.Pool, rows int64, streams, fi
 	if rows > 0 {
 		setup = append(setup, fmt.Sprintf("INSERT INTO %s SELECT * FROM %s LIMIT %d", bulkTable, table.Events.Name, rows))
 	}
+	// Dropped however the setup ends too: a fill of millions of rows that fails or is
+	// cancelled half-way would otherwise keep its table, and its disk, until the next run.
+	defer pool.Exec(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS "+bulkTable) //nolint:errcheck // best effort
 	for _, q := range setup {
 		if _, err := pool.Exec(ctx, q); err != nil {
 			return 0, fmt.Errorf("bulk copy: %s: %w", q, err)
 		}
 	}
-	defer pool.Exec(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS "+bulkTable) //nolint:errcheck // best effort
 	return bulkCopy(ctx, pool, bulkTable, false, streams, filesPerStream, rowsPerFile)
 }
 

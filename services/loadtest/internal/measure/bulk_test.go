@@ -130,3 +130,31 @@ func TestBulkCopyAtFillsTheScratchTableFromEvents(t *testing.T) {
 		t.Errorf("scratch table: %d rows of events (want 700) and %d loaded (want 3000); events %d (want 1000)", filled, copied, events)
 	}
 }
+
+// A fill that fails (here: events' rows break a constraint the scratch table copies)
+// leaves no scratch table behind: a fill of millions of rows cancelled half-way would
+// otherwise keep its table, and the disk it took, until the next run.
+func TestBulkCopyAtDropsTheScratchTableWhenTheFillFails(t *testing.T) {
+	ctx := context.Background()
+	pool := migratedPool(t)
+	if _, err := pool.Exec(ctx, `INSERT INTO events (event_id, event_time, event_type, user_id, session_id, product_id,
+		category, price, quantity, source_file)
+		SELECT gen_random_uuid(), now(), 'view', i, gen_random_uuid(), i, 'books', 1.50, 1, 'f.csv'
+		FROM generate_series(1, 100) i`); err != nil {
+		t.Fatal(err)
+	}
+	// Not checked on events' own rows (NOT VALID), but on the copy's.
+	if _, err := pool.Exec(ctx, `ALTER TABLE events ADD CONSTRAINT no_rows CHECK (quantity < 0) NOT VALID`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := BulkCopyAt(ctx, pool, 50, 2, 1, 10); err == nil {
+		t.Fatal("the fill broke the copied constraint, yet no error")
+	}
+	var left bool
+	if err := pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, bulkTable).Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	if left {
+		t.Errorf("%s is left behind after a failed fill", bulkTable)
+	}
+}
