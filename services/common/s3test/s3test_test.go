@@ -3,10 +3,16 @@ package s3test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
+	"net"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/minio/minio-go/v7"
+
+	"github.com/ecomstream/ecomstream/services/common/objstore"
 )
 
 func TestGatewayKeepsObjectsAcrossAKill(t *testing.T) {
@@ -50,5 +56,68 @@ func TestNATSRestartsOnItsPort(t *testing.T) {
 	}
 	if n.URL() != u {
 		t.Fatal("port changed")
+	}
+}
+
+// The gateway keeps connections alive, as the S3 servers users run do: requests made one
+// after another by the project's client (objstore) share one connection. Without it
+// versitygw closes each after one request, and every GET, copy, delete and PUT dialled
+// anew.
+func TestGatewayKeepsConnectionsAlive(t *testing.T) {
+	g := StartGateway(t, Options{}, "bkt")
+	g.SetEnv(t)
+	// A counting relay in front of the gateway: each connection the client opens is one
+	// accept here.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var accepted atomic.Int64
+	go func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			out, err := net.Dial("tcp", strings.TrimPrefix(g.Endpoint(), "http://"))
+			if err != nil {
+				in.Close()
+				continue
+			}
+			go func() { _, _ = io.Copy(out, in); out.Close() }()
+			go func() { _, _ = io.Copy(in, out); in.Close() }()
+		}
+	}()
+	c, err := objstore.New(objstore.Settings{Endpoint: "http://" + ln.Addr().String(), Region: "us-east-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	const n = 10
+	for i := range n {
+		key := fmt.Sprintf("in/%d.csv", i)
+		if _, err := c.PutObject(ctx, "bkt", key, bytes.NewReader([]byte("x,y\n")), 4, minio.PutObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		body, _, _, err := minio.Core{Client: c}.GetObject(ctx, "bkt", key, minio.GetObjectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(io.Discard, body); err != nil {
+			t.Fatal(err)
+		}
+		body.Close()
+		if _, err := c.CopyObject(ctx, minio.CopyDestOptions{Bucket: "bkt", Object: "archive/" + key},
+			minio.CopySrcOptions{Bucket: "bkt", Object: key}); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.RemoveObject(ctx, "bkt", key, minio.RemoveObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := accepted.Load(); got > 2 {
+		t.Fatalf("%d requests made one after another opened %d connections, want 1 (the gateway closes them: no keep-alive)", 4*n, got)
 	}
 }
