@@ -203,6 +203,9 @@ type Options struct {
 	// NATSURL and Subject make the gateway publish bucket notifications (S3 event
 	// records, JSON) to that subject. The gateway connects at start: NATS must be up.
 	NATSURL, Subject string
+	// EventFilter, when set, is the gateway's event filter (a JSON file of event names,
+	// as deploy/versitygw/event-filter.json): the events it turns off are not published.
+	EventFilter string
 }
 
 // StartGateway starts a gateway that lives until the test ends, with the given buckets.
@@ -228,6 +231,9 @@ func StartGateway(tb testing.TB, o Options, buckets ...string) *Gateway {
 		a := []string{bin, "--access", AccessKey, "--secret", SecretKey, "--port", "127.0.0.1:" + strconv.Itoa(port), "--quiet", "--keep-alive"}
 		if o.NATSURL != "" {
 			a = append(a, "--event-nats-url", o.NATSURL, "--event-nats-topic", o.Subject)
+			if o.EventFilter != "" {
+				a = append(a, "--event-filter", o.EventFilter)
+			}
 		}
 		return append(a, "posix", root)
 	}}}
