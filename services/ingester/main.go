@@ -178,6 +178,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		ReapAfter: cfg.DBStatementTimeout + cfg.DBStatementTimeout/2, ReapPrefix: appNamePrefix,
 	}, log, src, q, &load.Loader{Pool: pool, Instance: instance, MaxRejected: cfg.MaxRejected,
 		MaxRejectedPerFile: cfg.MaxRejectedPerFile, Retry: rules, LoadSlots: cfg.Slots()}, m)
+	// The sessions the workers and the finishes behind them hold at once, opened now: made
+	// on the first batches' path, each cost a worker 30-100 ms on a loaded host while
+	// objects queued behind it (BenchmarkBucketPipeline's notify run).
+	sessions := cfg.Workers
+	if bf, ok := src.(ingest.BackgroundFinisher); ok && bf.FinishBehind() > 0 {
+		sessions += ingest.ClaimsBehind
+	}
+	wctx, wcancel := context.WithTimeout(ctx, max(cfg.DBConnectTimeout, 5*time.Second))
+	db.Warm(wctx, pool, sessions)
+	wcancel()
 	router := httpserver.RouterWithAlive(log, reg, runner.Healthy, func(ctx context.Context) error {
 		if err := pool.Ping(ctx); err != nil {
 			return httpserver.Down("database", err)

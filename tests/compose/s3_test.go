@@ -133,6 +133,11 @@ func TestS3ProfileWiring(t *testing.T) {
 	if ing["INGESTER_NATS_STREAM"] == "" {
 		t.Errorf("ingester-s3: INGESTER_NATS_STREAM is empty; want a stream (a plain subscription loses what is published while none runs)")
 	}
+	// Connections are kept alive: without it versitygw closes each after one request and
+	// every GET, copy, delete and PUT dials anew.
+	if vgw["VGW_KEEP_ALIVE"] != "true" {
+		t.Errorf("versitygw: VGW_KEEP_ALIVE=%q, want \"true\" (it closes every connection after one request otherwise)", vgw["VGW_KEEP_ALIVE"])
+	}
 	// Only new objects are announced: the ingesters' archive copies and deletes are not.
 	host, _ := hostPath(vgwSvc, vgw["VGW_EVENT_FILTER"])
 	raw, err := os.ReadFile(host)

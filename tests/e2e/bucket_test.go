@@ -437,3 +437,29 @@ func await(t testing.TB, what string, cond func() bool) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// An ingester of a bucket opens, before it takes anything, the database sessions its
+// workers and the finishes behind them hold at once (2 workers and ClaimsBehind, 6):
+// opened on the first batches' path instead, each one held a worker while objects
+// queued behind it.
+func TestBucketIngesterOpensItsSessionsAtStart(t *testing.T) {
+	r := newBucketRig(t)
+	db := pool(t, r.url)
+	ing := r.startIngester(t, "ing-warm", "--workers", "2")
+	await(t, "ingester started", func() bool {
+		for _, l := range ing.log.all() {
+			if strings.Contains(l, `"ingester started"`) {
+				return true
+			}
+		}
+		return false
+	})
+	var n int
+	if err := db.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
+		WHERE application_name = 'ecomstream-ingester/ing-warm'`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n < 2+6 {
+		t.Fatalf("the ingester holds %d database sessions once started, want at least 8 (2 workers, 6 finishes behind)", n)
+	}
+}

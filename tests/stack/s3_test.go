@@ -81,7 +81,7 @@ func startS3(t *testing.T, vgw, nats, dbURL string) s3Stack {
 	natsURL := "nats://" + addr(natsPort)
 	start(t, "versitygw", vgw, []string{
 		"ROOT_ACCESS_KEY_ID=" + key, "ROOT_SECRET_ACCESS_KEY=" + secret, "VGW_PORT=" + addr(vgwPort),
-		"VGW_HEALTH=/health", "VGW_QUIET=true", "VGW_EVENT_NATS_URL=" + natsURL, "VGW_EVENT_NATS_TOPIC=" + subject,
+		"VGW_HEALTH=/health", "VGW_QUIET=true", "VGW_KEEP_ALIVE=true", "VGW_EVENT_NATS_URL=" + natsURL, "VGW_EVENT_NATS_TOPIC=" + subject,
 		"VGW_EVENT_FILTER=" + filepath.Join(root(t), "deploy", "versitygw", "event-filter.json"),
 	}, "posix", gwRoot)
 	waitHTTP(t, "versitygw", "http://"+addr(vgwPort)+"/health")

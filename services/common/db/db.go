@@ -163,6 +163,41 @@ func ConnectWith(ctx context.Context, log zerolog.Logger, url string, o Options)
 	}
 }
 
+// Warm opens up to n sessions of pool at once (those it has count) and leaves them idle
+// in it, so that the first work to need them does not wait for a session to be made: a
+// new one is a server process forked and started, tens of milliseconds on a loaded
+// host, and work that starts with a burst (an ingester started under load) needs several
+// at once. A session that cannot be opened now is left to be opened when needed; the
+// pool closes idle ones as it always does (MaxConnIdleTime). It returns how many the
+// pool holds.
+func Warm(ctx context.Context, pool *pgxpool.Pool, n int) int {
+	// n held at once are n sessions: the idle ones are taken, the rest opened.
+	want := min(n, int(pool.Config().MaxConns))
+	conns := make(chan *pgxpool.Conn, max(want, 0))
+	for range want {
+		go func() {
+			c, err := pool.Acquire(ctx)
+			if err != nil {
+				c = nil
+			}
+			conns <- c
+		}()
+	}
+	// All held until all are acquired: one released early would be handed to the next
+	// Acquire instead of a new session being opened.
+	held := make([]*pgxpool.Conn, 0, max(want, 0))
+	for range want {
+		if c := <-conns; c != nil {
+			held = append(held, c)
+		}
+	}
+	total := int(pool.Stat().TotalConns())
+	for _, c := range held {
+		c.Release()
+	}
+	return total
+}
+
 // migrationLock is the advisory lock key that serialises migrations across replicas.
 const migrationLock = 0x65636f6d // "ecom"
 

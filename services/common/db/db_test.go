@@ -139,3 +139,34 @@ func TestSessionBoundsReleaseTheLocksOfAStoppedClient(t *testing.T) {
 		conn.Release()
 	}
 }
+
+// Warm opens the sessions asked for before any work needs them (a connected pool holds
+// one), and no more than the pool may hold.
+func TestWarmOpensTheSessionsAhead(t *testing.T) {
+	url := pgtest.DB(t)
+	ctx := context.Background()
+	pool, err := db.ConnectWith(ctx, zerolog.Nop(), url, db.Options{MaxConns: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if n := pool.Stat().TotalConns(); n != 1 {
+		t.Fatalf("a connected pool holds %d sessions, want the 1 of its ping", n)
+	}
+	if n := db.Warm(ctx, pool, 4); n != 4 {
+		t.Fatalf("Warm(4): %d sessions", n)
+	}
+	if s := pool.Stat(); s.TotalConns() != 4 || s.IdleConns() != 4 {
+		t.Fatalf("after Warm(4): %d sessions, %d idle; want 4 idle", s.TotalConns(), s.IdleConns())
+	}
+	if n := db.Warm(ctx, pool, 9); n != 5 {
+		t.Fatalf("Warm(9) with 5 at most: %d sessions", n)
+	}
+	var backends int
+	if err := pool.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend'").Scan(&backends); err != nil {
+		t.Fatal(err)
+	}
+	if backends < 5 {
+		t.Fatalf("the server has %d sessions of this database, want the pool's 5", backends)
+	}
+}

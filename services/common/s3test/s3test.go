@@ -203,6 +203,9 @@ type Options struct {
 	// NATSURL and Subject make the gateway publish bucket notifications (S3 event
 	// records, JSON) to that subject. The gateway connects at start: NATS must be up.
 	NATSURL, Subject string
+	// EventFilter, when set, is the gateway's event filter (a JSON file of event names,
+	// as deploy/versitygw/event-filter.json): the events it turns off are not published.
+	EventFilter string
 }
 
 // StartGateway starts a gateway that lives until the test ends, with the given buckets.
@@ -220,9 +223,17 @@ func StartGateway(tb testing.TB, o Options, buckets ...string) *Gateway {
 		tb.Fatal(err)
 	}
 	g := &Gateway{Root: root, p: &proc{name: "versitygw", port: port, log: filepath.Join(dir, "versitygw.log"), args: func() []string {
-		a := []string{bin, "--access", AccessKey, "--secret", SecretKey, "--port", "127.0.0.1:" + strconv.Itoa(port), "--quiet"}
+		// --keep-alive: without it versitygw answers every request with "Connection:
+		// close", so each GET, copy and delete of the ingesters (and each PUT of the
+		// generators) dials a new connection (13 % of an ingester's CPU at 100 objects a
+		// second, and the gateway's accept per request); every S3 server users run keeps
+		// connections alive, and so does compose's.
+		a := []string{bin, "--access", AccessKey, "--secret", SecretKey, "--port", "127.0.0.1:" + strconv.Itoa(port), "--quiet", "--keep-alive"}
 		if o.NATSURL != "" {
 			a = append(a, "--event-nats-url", o.NATSURL, "--event-nats-topic", o.Subject)
+			if o.EventFilter != "" {
+				a = append(a, "--event-filter", o.EventFilter)
+			}
 		}
 		return append(a, "posix", root)
 	}}}
