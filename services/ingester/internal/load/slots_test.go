@@ -84,6 +84,51 @@ func TestNoBatchLoadsWhileEverySlotIsHeldElsewhere(t *testing.T) {
 	}
 }
 
+// A batch with nothing of its own to load (one file another replica holds, one already
+// in the ledger) takes no load slot: it settles at once, even with every slot held,
+// rather than queueing behind the batches that load (and then committing an empty
+// transaction). Replicas that list the same objects claim many such batches.
+func TestABatchWithNothingToLoadTakesNoSlot(t *testing.T) {
+	pool := newPool(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	held, done := writeFile(t, dir, "held.csv", row()), writeFile(t, dir, "done.csv", row())
+	other := &Loader{Pool: pool, Instance: "other", MaxRejected: 100}
+	_, claim, err := loadOnce(ctx, other, done)
+	if err != nil {
+		t.Fatal(err)
+	}
+	claim.Release()
+	_, claim, err = loadOnce(ctx, other, held) // committed, its claim held (being finished)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer claim.Release()
+	others := holdSlots(t, pool, 2)
+
+	l := &Loader{Pool: pool, Instance: "t", MaxRejected: 100, LoadSlots: 2}
+	var o Outcome
+	loaded := make(chan struct{})
+	go func() { o = l.Load(ctx, byPath{}, []input.Item{held, done}); close(loaded) }()
+	t.Cleanup(func() { <-loaded; o.Claim.Release() })
+	t.Cleanup(func() { _, _ = others.Exec(ctx, "SELECT pg_advisory_unlock_all()"); others.Release() }) // first, on a failure
+	for settled := false; !settled; {
+		select {
+		case <-loaded:
+			settled = true
+		default:
+			if count(t, pool, `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'
+				AND query LIKE '%pg_advisory_xact_lock%'`) > 0 {
+				t.Fatal("a batch with nothing to load waits for a load slot")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if o.Verdict != Done || o.Batch.Files[0].Outcome != OutcomeLocked || o.Batch.Files[1].Outcome != OutcomeAlreadyCommitted {
+		t.Fatalf("%s %v %+v", o.Verdict, o.Err, o.Batch)
+	}
+}
+
 // LoadSlots 0 sets no bound: a batch loads whatever slots are held.
 func TestZeroLoadSlotsSetNoBound(t *testing.T) {
 	pool := newPool(t)

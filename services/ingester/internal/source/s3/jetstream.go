@@ -17,7 +17,8 @@ import (
 // ingester of the bucket shares remembers where they all are. So notifications published
 // while no ingester runs (a deploy, a crash loop, a scale to zero) are delivered when one
 // starts instead of costing a listing interval, and each is handed to one ingester
-// rather than to all of them.
+// rather than to all of them (removals, which every replica's queue needs, reach each
+// one through a plain subscription as well: notify.go).
 //
 // The stream. Limits retention rather than WorkQueue: a work queue allows one consumer
 // per subject, so a second deployment reading another prefix of the same bucket (its own
@@ -266,7 +267,7 @@ func (s *Source) follow(ctx context.Context, nc *nats.Conn, hints chan<- hint, r
 			return
 		}
 		var err error
-		if sub, err = s.subscribeCore(ctx, nc, hints); err != nil {
+		if sub, err = s.subscribeCore(ctx, nc, hints, false); err != nil {
 			s.log.Warn().Err(err).Msg("notifications: no subscription either; listing only until JetStream is tried again")
 		}
 	}
@@ -356,7 +357,7 @@ func (s *Source) follow(ctx context.Context, nc *nats.Conn, hints chan<- hint, r
 // not all fit comes back later. A message received while stopping is left unacknowledged
 // for another ingester.
 func (s *Source) receive(ctx context.Context, m jetstream.Msg, hints chan<- hint) {
-	fit := s.notice(ctx, m.Data(), hints)
+	fit := s.notice(ctx, m.Data(), hints, false)
 	if ctx.Err() != nil {
 		return
 	}
@@ -374,7 +375,7 @@ func (s *Source) receive(ctx context.Context, m jetstream.Msg, hints chan<- hint
 
 // fallback subscribes plainly to the subject; wait blocks until ctx ends, then unsubscribes.
 func (s *Source) fallback(ctx context.Context, nc *nats.Conn, hints chan<- hint) (wait func()) {
-	sub, err := s.subscribeCore(ctx, nc, hints)
+	sub, err := s.subscribeCore(ctx, nc, hints, false)
 	if err != nil {
 		s.log.Warn().Err(err).Msg("notifications: no subscription either; listing only")
 		return func() {}

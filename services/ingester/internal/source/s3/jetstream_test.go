@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -482,7 +482,9 @@ func TestAFallenBackIngesterReturnsToJetStreamWhenItIsBack(t *testing.T) {
 	monitor := restartWithJetStream(t, n.URL())
 	js := jsClient(t, n.URL())
 	awaitConsumer(t, js, "ingesters", func(*jetstream.ConsumerInfo) bool { return true })
-	awaitNoSubscription(t, monitor, "ecomstream-ingester", "s3.events")
+	// The plain subscription that stood in for the stream ends; the one to removals,
+	// which every replica keeps beside the stream, stays.
+	awaitSubscriptions(t, monitor, "ecomstream-ingester", "s3.events", 1)
 
 	e.putUntilNotified(t, k, "in/rejoined-%03d.csv", &log)
 	// What was notified came through the stream: delivered by the consumer and acknowledged.
@@ -529,10 +531,10 @@ func restartWithJetStream(t *testing.T, url string) string {
 	return "http://127.0.0.1:" + strconv.Itoa(mport)
 }
 
-// awaitNoSubscription polls the server's monitoring endpoint until no connection named
-// client subscribes to subject (the stream's own subscription to it is the server's);
-// the bound only ends a hung test.
-func awaitNoSubscription(t *testing.T, monitor, client, subject string) {
+// awaitSubscriptions polls the server's monitoring endpoint until the connections named
+// client hold want subscriptions to subject (the stream's own subscription to it is the
+// server's); the bound only ends a hung test.
+func awaitSubscriptions(t *testing.T, monitor, client, subject string, want int) {
 	t.Helper()
 	var last string
 	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
@@ -553,14 +555,62 @@ func awaitNoSubscription(t *testing.T, monitor, client, subject string) {
 			last = err.Error()
 			continue
 		}
-		found := false
+		n := 0
 		for _, c := range z.Conns {
-			found = found || (c.Name == client && slices.Contains(c.Subs, subject))
+			for _, sub := range c.Subs {
+				if c.Name == client && sub == subject {
+					n++
+				}
+			}
 		}
-		if !found {
+		if n == want {
 			return
 		}
 		last = fmt.Sprintf("%+v", z.Conns)
 	}
-	t.Fatalf("%s still subscribes to %s: %s", client, subject, last)
+	t.Fatalf("%s does not hold %d subscriptions to %s: %s", client, want, subject, last)
+}
+
+// Replicas share the stream's consumer, so each creation is handed to one of them; a
+// removal reaches every one (a plain subscription to removals beside the stream): each
+// replica's queue holds the objects its listings found, and one that never heard of
+// another's archive claimed the object later and GETted it for nothing (404).
+func TestEveryReplicaHearsEveryRemovalAndOneEachCreation(t *testing.T) {
+	e := setup(t, true)
+	var log syncBuffer
+	a, b := e.jsSource(t, e.n.URL(), "ingesters", &log), e.jsSource(t, e.n.URL(), "ingesters", &log)
+	ha, hb := follow(t, a), follow(t, b)
+	const n = 6
+	for i := range n {
+		e.put(t, fmt.Sprintf("in/r-%d.csv", i), "x\n")
+	}
+	for i := range n {
+		if err := e.c.RemoveObject(context.Background(), bucket, fmt.Sprintf("in/r-%d.csv", i), minio.RemoveObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	created := map[string]int{}
+	removed := []map[string]bool{{}, {}}
+	deadline := time.After(2 * time.Minute) // only ends a test that would hang
+	for len(removed[0]) < n || len(removed[1]) < n || len(created) < n {
+		var h hint
+		var who int
+		select {
+		case h = <-ha:
+		case h = <-hb:
+			who = 1
+		case <-deadline:
+			t.Fatalf("removals heard by each replica: %d and %d of %d; creations %v", len(removed[0]), len(removed[1]), n, created)
+		}
+		if h.removed {
+			removed[who][h.key] = true
+		} else {
+			created[h.key]++
+		}
+	}
+	for k, c := range created {
+		if c != 1 {
+			t.Fatalf("creation of %s handed out %d times, want once (to one replica)", k, c)
+		}
+	}
 }

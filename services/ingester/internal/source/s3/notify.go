@@ -80,10 +80,29 @@ func (s *Source) subscribe(ctx context.Context) (<-chan hint, func(), error) {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	if s.o.NATSStream != "" {
+		// The stream hands each notification to one ingester: right for a creation (one
+		// look is enough), wrong for a removal, which every replica's queue must hear.
+		// The replicas list the same objects, and one that never hears another's archive
+		// of an object still holds it: it claims it once that replica lets go, finds it
+		// in the ledger and GETs it to compare its bytes, only to find it gone (three
+		// replicas draining one bucket: 30-80 GETs answered 404 per 120 objects). So
+		// removals come through a plain subscription too, to every replica; a removal
+		// also delivered by the stream is dropped from the queue twice, which is nothing.
+		rm, err := s.subscribeCore(ctx, nc, hints, true)
+		if err != nil {
+			s.log.Warn().Err(err).Msg("notifications: no subscription to removals; another replica's archives are found by the listing")
+		}
 		done := s.follow(ctx, nc, hints, reconnected)
-		return hints, func() { cancel(); <-done; nc.Close() }, nil
+		return hints, func() {
+			cancel()
+			<-done
+			if rm != nil {
+				_ = rm.Unsubscribe()
+			}
+			nc.Close()
+		}, nil
 	}
-	sub, err := s.subscribeCore(ctx, nc, hints)
+	sub, err := s.subscribeCore(ctx, nc, hints, false)
 	if err != nil {
 		cancel()
 		nc.Close()
@@ -95,9 +114,9 @@ func (s *Source) subscribe(ctx context.Context) (<-chan hint, func(), error) {
 // subscribeCore is a plain NATS subscription: it receives what is published while it is
 // subscribed, nothing from before. The gateway publishes without JetStream's
 // acknowledgement either way; a stream that captures the subject does not hide it from
-// plain subscribers.
-func (s *Source) subscribeCore(ctx context.Context, nc *nats.Conn, hints chan<- hint) (*nats.Subscription, error) {
-	sub, err := nc.Subscribe(s.o.NATSSubject, func(m *nats.Msg) { s.notice(ctx, m.Data, hints) })
+// plain subscribers. With removals, it hands out only the removals.
+func (s *Source) subscribeCore(ctx context.Context, nc *nats.Conn, hints chan<- hint, removals bool) (*nats.Subscription, error) {
+	sub, err := nc.Subscribe(s.o.NATSSubject, func(m *nats.Msg) { s.notice(ctx, m.Data, hints, removals) })
 	if err != nil {
 		return nil, fmt.Errorf("notifications from %s: subscribe %s: %w", redact(s.o.NATSURL), s.o.NATSSubject, err)
 	}
@@ -107,10 +126,10 @@ func (s *Source) subscribeCore(ctx context.Context, nc *nats.Conn, hints chan<- 
 	return sub, nil
 }
 
-// notice turns one notification into hints, and tells whether all of them fit in the
-// queue. A hint that does not is dropped: the listing finds that object (and a stream
-// delivers the message again).
-func (s *Source) notice(ctx context.Context, data []byte, hints chan<- hint) (fit bool) {
+// notice turns one notification into hints (only its removals, with removals), and
+// tells whether all of them fit in the queue. A hint that does not is dropped: the
+// listing finds that object (and a stream delivers the message again).
+func (s *Source) notice(ctx context.Context, data []byte, hints chan<- hint, removals bool) (fit bool) {
 	now := s.o.Now()
 	var ev struct{ Records []record }
 	if err := json.Unmarshal(data, &ev); err != nil {
@@ -123,8 +142,13 @@ func (s *Source) notice(ctx context.Context, data []byte, hints chan<- hint) (fi
 			continue
 		}
 		h := hint{removed: strings.Contains(r.EventName, "ObjectRemoved:"), at: now}
+		if removals && !h.removed {
+			continue
+		}
 		if t, err := time.Parse(time.RFC3339Nano, r.EventTime); err == nil {
-			s.m.lag.Observe(max(0, now.Sub(t).Seconds()))
+			if !removals { // measured once, where the stream delivers it
+				s.m.lag.Observe(max(0, now.Sub(t).Seconds()))
+			}
 			h.at = t
 		}
 		if r.S3.Object.ETag != nil {
