@@ -105,12 +105,7 @@ func TestBulkCopyRolledBackLoadsIntoEventsAndLeavesNoRow(t *testing.T) {
 func TestBulkCopyAtFillsTheScratchTableFromEvents(t *testing.T) {
 	ctx := context.Background()
 	pool := migratedPool(t)
-	if _, err := pool.Exec(ctx, `INSERT INTO events (event_id, event_time, event_type, user_id, session_id, product_id,
-		category, price, quantity, source_file)
-		SELECT gen_random_uuid(), now(), 'view', i, gen_random_uuid(), i, 'books', 1.50, 1, 'f.csv'
-		FROM generate_series(1, 1000) i`); err != nil {
-		t.Fatal(err)
-	}
+	insertEvents(t, pool, 1000)
 	if _, err := pool.Exec(ctx, `CREATE FUNCTION keep() RETURNS event_trigger LANGUAGE plpgsql AS $$
 		BEGIN RAISE EXCEPTION 'kept'; END $$`); err != nil {
 		t.Fatal(err)
@@ -137,12 +132,7 @@ func TestBulkCopyAtFillsTheScratchTableFromEvents(t *testing.T) {
 func TestBulkCopyAtDropsTheScratchTableWhenTheFillFails(t *testing.T) {
 	ctx := context.Background()
 	pool := migratedPool(t)
-	if _, err := pool.Exec(ctx, `INSERT INTO events (event_id, event_time, event_type, user_id, session_id, product_id,
-		category, price, quantity, source_file)
-		SELECT gen_random_uuid(), now(), 'view', i, gen_random_uuid(), i, 'books', 1.50, 1, 'f.csv'
-		FROM generate_series(1, 100) i`); err != nil {
-		t.Fatal(err)
-	}
+	insertEvents(t, pool, 100)
 	// Not checked on events' own rows (NOT VALID), but on the copy's.
 	if _, err := pool.Exec(ctx, `ALTER TABLE events ADD CONSTRAINT no_rows CHECK (quantity < 0) NOT VALID`); err != nil {
 		t.Fatal(err)
@@ -156,5 +146,16 @@ func TestBulkCopyAtDropsTheScratchTableWhenTheFillFails(t *testing.T) {
 	}
 	if left {
 		t.Errorf("%s is left behind after a failed fill", bulkTable)
+	}
+}
+
+// insertEvents stores n rows in events, from the file 'f.csv'.
+func insertEvents(t *testing.T, pool *pgxpool.Pool, n int) {
+	t.Helper()
+	if _, err := pool.Exec(context.Background(), `INSERT INTO events (event_id, event_time, event_type, user_id, session_id, product_id,
+		category, price, quantity, source_file)
+		SELECT gen_random_uuid(), now(), 'view', i, gen_random_uuid(), i, 'books', 1.50, 1, 'f.csv'
+		FROM generate_series(1, $1::int) i`, n); err != nil {
+		t.Fatal(err)
 	}
 }
