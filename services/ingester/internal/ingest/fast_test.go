@@ -539,6 +539,14 @@ func TestTheOldestOfABurstAreCommittedInSmallBatchesFirst(t *testing.T) {
 	}
 	f.loader.mu.Lock()
 	defer f.loader.mu.Unlock()
+	loaded := map[string]int{}
+	for _, batch := range f.loader.loads {
+		for _, name := range batch {
+			if loaded[name]++; loaded[name] > 1 {
+				t.Fatalf("%s loaded twice: a listing that read the source before its finish brought it back; loads %v", name, f.loader.loads)
+			}
+		}
+	}
 	for _, batch := range f.loader.loads {
 		oldest := n
 		for _, name := range batch {
@@ -549,7 +557,7 @@ func TestTheOldestOfABurstAreCommittedInSmallBatchesFirst(t *testing.T) {
 			oldest = min(oldest, k)
 		}
 		if len(batch) > burstStart+oldest {
-			t.Fatalf("a batch of %d items whose oldest is the burst's item %d: more than %d", len(batch), oldest, burstStart+oldest)
+			t.Fatalf("a batch of %d items whose oldest is the burst's item %d: more than %d; loads %v", len(batch), oldest, burstStart+oldest, f.loader.loads)
 		}
 	}
 	largest := 0

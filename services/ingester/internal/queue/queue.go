@@ -53,6 +53,16 @@ type Queue struct {
 	items map[string]*entry
 	found uint64 // items first found so far: the next entry's order
 	wake  chan struct{}
+	// done holds the versions of items done since the last listing that began after
+	// them (see Done): a listing that read its page before a worker finished an item
+	// reports it after, and without this the queue would take it again.
+	done map[string]doneVersion
+}
+
+// doneVersion is the version of an item Done forgot, and when.
+type doneVersion struct {
+	v  source.Version
+	at time.Time
 }
 
 var _ source.Sink = (*Queue)(nil)
@@ -65,7 +75,7 @@ func New(src Settler, settle time.Duration) *Queue {
 // NewWithClock is New with the clock the settle rule and retry delays are timed on
 // (tests step it by hand).
 func NewWithClock(src Settler, settle time.Duration, now func() time.Time) *Queue {
-	return &Queue{src: src, settle: settle, now: now, items: map[string]*entry{}, wake: make(chan struct{}, 1)}
+	return &Queue{src: src, settle: settle, now: now, items: map[string]*entry{}, done: map[string]doneVersion{}, wake: make(chan struct{}, 1)}
 }
 
 func (q *Queue) signal() {
@@ -82,6 +92,13 @@ func (q *Queue) Found(it source.Item, complete bool) {
 	now := q.now()
 	q.mu.Lock()
 	e, known := q.items[it.Name]
+	if d, ok := q.done[it.Name]; ok && !known {
+		if d.v.Same(it.Version) {
+			q.mu.Unlock() // a listing older than the item's finish: not there any more
+			return
+		}
+		delete(q.done, it.Name) // a new version took the name
+	}
 	if !known {
 		q.found++
 		e = &entry{Item: it, still: now, order: q.found}
@@ -120,6 +137,13 @@ func (q *Queue) Listed(began time.Time) {
 	for name, e := range q.items {
 		if !e.inflight && e.seen.Before(began) {
 			delete(q.items, name)
+		}
+	}
+	for name, d := range q.done {
+		// This listing began after the item was done, so it read the source after the
+		// finish: whatever it or a later event reports under the name is there now.
+		if d.at.Before(began) {
+			delete(q.done, name)
 		}
 	}
 	q.mu.Unlock()
@@ -225,10 +249,21 @@ func (q *Queue) Take(maxItems int, maxBytes int64) []source.Item {
 	return out
 }
 
-// Done forgets an item whose outcome is settled (committed and finished).
+// Done forgets an item whose outcome is settled (committed and finished, or gone).
+//
+// Its version is remembered until a listing that began after now ends: a listing
+// snapshots the source (a directory read, a bucket's pages) before it reports, so one
+// that began before the finish still reports the item after it. Taken again, it cost a
+// claim and a read answered "gone" (or, in a bucket shared by replicas, a GET answered
+// 404); a test saw the first items of a burst loaded twice, the second time in a large
+// batch. The same version reported later (the same bytes uploaded again under the
+// name) is taken from the next listing on; a new version at once.
 func (q *Queue) Done(name string) {
 	q.mu.Lock()
-	delete(q.items, name)
+	if e, ok := q.items[name]; ok {
+		q.done[name] = doneVersion{e.Version, q.now()}
+		delete(q.items, name)
+	}
 	q.mu.Unlock()
 }
 

@@ -240,3 +240,42 @@ func TestAChangedItemSettlesAgainWithAFreshStart(t *testing.T) {
 		t.Fatalf("the new version: %v", got)
 	}
 }
+
+// A listing that began before an item was done reports it after: the queue does not
+// take that version again. A new version under the name is taken at once, and the same
+// version again once a listing that began after the finish has ended.
+func TestAListingOlderThanAnItemsFinishDoesNotBringItBack(t *testing.T) {
+	c := newClock()
+	q := queue.NewWithClock(nil, 0, c.Now)
+	a := item("a.csv", c, 0)
+	q.Found(a, true)
+	began := c.Now() // the listing reads the source here, a.csv still in it
+	c.Advance(time.Second)
+	if got := names(q.Take(10, 1<<30)); fmt.Sprint(got) != "[a.csv]" {
+		t.Fatalf("taken: %v", got)
+	}
+	q.Done("a.csv")
+	q.Found(a, true) // the old listing reports what it read
+	q.Listed(began)
+	if n, _, _ := q.Backlog(); n != 0 || q.Ready() != 0 {
+		t.Fatalf("backlog %d, ready %d after a listing older than the finish: the done item came back", n, q.Ready())
+	}
+
+	b := item("b.csv", c, 0)
+	q.Found(b, true)
+	q.Take(10, 1<<30)
+	q.Done("b.csv")
+	b2 := b
+	b2.ETag, b2.Size = "b.csv, new bytes", 20
+	q.Found(b2, true)
+	if got := q.Take(10, 1<<30); len(got) != 1 || got[0].Size != 20 {
+		t.Fatalf("a new version under a done name: %v", got)
+	}
+
+	c.Advance(time.Second)
+	q.Listed(c.Now()) // began after a.csv's finish
+	q.Found(a, true)  // the same bytes put again
+	if got := names(q.Take(10, 1<<30)); fmt.Sprint(got) != "[a.csv]" {
+		t.Fatalf("the same version put again after a newer listing: %v", got)
+	}
+}
