@@ -50,16 +50,31 @@ const partSize = 8 << 20
 
 func (b Bucket) String() string { return b.Loc.String() }
 
-// Ready checks that the bucket answers and exists.
+// Ready checks that the server answers, takes the key and has the bucket: it asks for
+// one key of the prefix. A generator's key should only put objects (docs/security.md),
+// and then the listing is refused with AccessDenied, which S3 says only once the
+// signature checked out (a wrong key is InvalidAccessKeyId or SignatureDoesNotMatch) and,
+// at versitygw, the bucket was found (NoSuchBucket otherwise): ready. A HEAD of the
+// bucket needs s3:ListBucket too, and its 403 has no body to tell a wrong key apart.
 func (b Bucket) Ready(ctx context.Context) error {
-	ok, err := b.C.BucketExists(ctx, b.Loc.Bucket)
-	if err != nil {
-		return fmt.Errorf("%s: %w", b.Loc, err)
+	ctx, cancel := context.WithCancel(ctx)
+	objs := b.C.ListObjects(ctx, b.Loc.Bucket, minio.ListObjectsOptions{Prefix: b.Loc.Prefix, MaxKeys: 1})
+	defer func() {
+		cancel()
+		for range objs { // minio-go's goroutine ends once its channel is drained
+		}
+	}()
+	o, ok := <-objs
+	if !ok || o.Err == nil {
+		return nil
 	}
-	if !ok {
+	switch minio.ToErrorResponse(o.Err).Code {
+	case "AccessDenied":
+		return nil
+	case "NoSuchBucket":
 		return fmt.Errorf("%s: no such bucket", b.Loc)
 	}
-	return nil
+	return fmt.Errorf("%s: %w", b.Loc, o.Err)
 }
 
 // Create starts name. A file smaller than a part stays in memory and is one PUT of
