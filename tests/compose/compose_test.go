@@ -152,7 +152,7 @@ func TestDependsOn(t *testing.T) {
 		"s3-access":    {"versitygw": types.ServiceConditionHealthy},
 		"generator-s3": {"versitygw": types.ServiceConditionHealthy, "s3-access": types.ServiceConditionCompletedSuccessfully},
 		"ingester-s3": {"postgres": types.ServiceConditionHealthy, "migrate": types.ServiceConditionCompletedSuccessfully,
-			"versitygw": types.ServiceConditionHealthy, "s3-access": types.ServiceConditionCompletedSuccessfully,
+			"db-logins": types.ServiceConditionCompletedSuccessfully, "versitygw": types.ServiceConditionHealthy, "s3-access": types.ServiceConditionCompletedSuccessfully,
 			"nats": types.ServiceConditionStarted},
 		"collector-s3": {"versitygw": types.ServiceConditionHealthy, "s3-access": types.ServiceConditionCompletedSuccessfully},
 	}

@@ -32,7 +32,8 @@ func s3AccessEnv(g *s3test.Gateway) []string {
 // TestBucketPipelineWithEachServicesOwnAccount is compose's s3 profile as processes: a
 // gateway with an IAM directory, `ingester s3-access` run (twice, as every `compose up`
 // does) with the root keys and the repository's policy file, then the generator, the
-// ingester and the collector each with only its own account. Every generated row lands
+// ingester and the collector each with only its own account (and, in PostgreSQL, the
+// ingester and the collector as their own roles). Every generated row lands
 // exactly once, a corrupt object is moved to failed/ with its reason, and the collector
 // measures the backlog; none of them ever had the root keys.
 func TestBucketPipelineWithEachServicesOwnAccount(t *testing.T) {
@@ -52,12 +53,15 @@ func TestBucketPipelineWithEachServicesOwnAccount(t *testing.T) {
 	}
 	genEnv, ingEnv, colEnv := r.gw.EnvAs(s3test.Accounts["generator"]), r.gw.EnvAs(s3test.Accounts["ingester"]), r.gw.EnvAs(s3test.Accounts["collector"])
 
-	ing := start(t, "ingester", append(ingEnv, "DATABASE_URL="+r.url), "--source", "s3://"+bucketName+"/incoming/",
+	// In the database too, each as compose runs it: migrated by the administrator, then
+	// the ingester and the collector as their own roles.
+	ingURL := ingesterURL(t, r.url)
+	ing := start(t, "ingester", append(ingEnv, "DATABASE_URL="+ingURL), "--source", "s3://"+bucketName+"/incoming/",
 		"--nats-url", r.nats.URL(), "--nats-subject", subject, "--http-addr", freeAddr(t), "--instance", "ing-own",
-		"--rescan-interval", "1s", "--db-wait", "120s")
+		"--rescan-interval", "1s", "--db-wait", "120s", "--migrate-at-start=false")
 	colAddr := freeAddr(t)
-	col := start(t, "collector", append(colEnv, "DATABASE_URL="+r.url), "--http-addr", colAddr,
-		"--source", "s3://"+bucketName+"/incoming/", "--interval", "1s")
+	col := start(t, "collector", append(colEnv, "DATABASE_URL="+pgtest.AsRole(t, r.url, "ecomstream_collector"), "COLLECTOR_MIGRATE_AT_START=false"),
+		"--http-addr", colAddr, "--source", "s3://"+bucketName+"/incoming/", "--interval", "1s")
 	gen := start(t, "generator", genEnv, "--output", "s3://"+bucketName+"/incoming", "--http-addr", freeAddr(t),
 		"--instance", "gen-own", "--max-files", "40", "--seed", "21", "--min-records", "50", "--max-records", "300",
 		"--sleep", "0.02", "--bad-rate", "0.02", "--duplicate-rate", "0.03", "--compress", "gzip")
