@@ -27,6 +27,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 
 	"github.com/minio/minio-go/v7"
@@ -132,12 +133,18 @@ func Render(tmpl []byte, bucket string, accounts []Account) ([]byte, error) {
 }
 
 // check refuses accounts that would collide: versitygw takes an account named like root
-// for root itself, and two services sharing a key would share their rights.
+// for root itself, and two services sharing a key would share their rights. It refuses an
+// access key that is not a plain name too: the key is the policy's principal, and
+// versitygw reads a principal "*" as everyone, signed or anonymous (an ARN or a pattern
+// is no account of its internal IAM either).
 func (o Options) check() error {
 	seen := map[string]string{o.RootAccess: "the root account"}
 	for _, a := range o.Accounts {
 		if a.Access == "" || a.Secret == "" {
 			return fmt.Errorf("the %s account needs an access key and a secret", a.Role)
+		}
+		if !plainKey.MatchString(a.Access) {
+			return fmt.Errorf("the %s account's access key %q: use letters, digits, '-', '_' and '.' only (up to 128)", a.Role, a.Access)
 		}
 		if who, ok := seen[a.Access]; ok {
 			return fmt.Errorf("the %s account's access key is also %s's: give each its own", a.Role, who)
@@ -146,6 +153,9 @@ func (o Options) check() error {
 	}
 	return nil
 }
+
+// plainKey is an access key that can be nothing but one account's name in a policy.
+var plainKey = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
 
 // Apply creates or updates the accounts, creates the bucket unless it exists (or makes an
 // existing one private, owned by root: one made as a bare directory has no ACL, and

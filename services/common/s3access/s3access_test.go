@@ -2,6 +2,7 @@ package s3access_test
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -240,5 +241,41 @@ func TestRenderEscapesAndRefusesOtherVariables(t *testing.T) {
 	}
 	if _, err := s3access.Render([]byte(`{"p": ${S3_BUCKET}}`), "bk", accs); err == nil {
 		t.Error("a template that is not JSON once filled in was accepted")
+	}
+}
+
+// An access key is a principal of the policy, and versitygw's principal "*" is everyone,
+// signed or anonymous: S3_INGESTER_ACCESS_KEY=* in .env would give the whole network,
+// without a key, the ingester's rights (read and delete the input). Apply refuses a key
+// that is not a plain name, before the gateway is touched.
+func TestApplyRefusesAWildcardAccessKey(t *testing.T) {
+	g := s3test.StartGateway(t, s3test.Options{IAM: true})
+	g.Restrict(t, bucket)
+	ctx := context.Background()
+	root := g.ClientAs(t, s3test.Root)
+	if err := put("incoming/a.csv").do(ctx, root); err != nil {
+		t.Fatal(err)
+	}
+	tmpl, err := os.ReadFile(filepath.Join(maintest.RepoRoot(t), s3access.PolicyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"a*", "arn:aws:iam::*:root", "a b", "*"} {
+		ing := s3test.Accounts["ingester"]
+		ing.Access = key
+		o := s3access.Options{Endpoint: g.Endpoint(), Region: "us-east-1", RootAccess: s3test.AccessKey, RootSecret: s3test.SecretKey,
+			Bucket: bucket, Policy: tmpl, Accounts: []s3access.Account{s3test.Accounts["generator"], ing, s3test.Accounts["collector"]}}
+		if err := s3access.Apply(ctx, o); err == nil {
+			t.Errorf("access key %q accepted", key)
+		}
+	}
+	// Whatever was accepted, no one without a key may read the input.
+	resp, err := http.Get(g.Endpoint() + "/" + bucket + "/incoming/a.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("an anonymous GET of the input: %s, want 403", resp.Status)
 	}
 }
