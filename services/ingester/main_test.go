@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -179,6 +180,34 @@ func TestS3AccessSetsUpTheGatewayFromItsEnvironment(t *testing.T) {
 	for o := range col.ListObjects(ctx, "shop", minio.ListObjectsOptions{Prefix: "incoming/"}) {
 		if o.Err != nil {
 			t.Errorf("the collector's account: %v", o.Err)
+		}
+	}
+}
+
+// s3-access's output (compose keeps it in `docker compose logs`) never holds a secret:
+// not on success, not when the gateway refuses the root keys, not when it is unreachable.
+func TestS3AccessPrintsNoSecret(t *testing.T) {
+	g := s3test.StartGateway(t, s3test.Options{IAM: true})
+	policy := filepath.Join(maintest.RepoRoot(t), s3access.PolicyFile)
+	base := []string{"AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=" + s3test.AccessKey, "S3_BUCKET=shop"}
+	secrets := []string{s3test.SecretKey, "wrong-root-secret"}
+	for _, a := range s3test.Accounts {
+		base = append(base, s3access.AccessVar(a.Role)+"="+a.Access, s3access.SecretVar(a.Role)+"="+a.Secret)
+		secrets = append(secrets, a.Secret)
+	}
+	for name, env := range map[string][]string{
+		"ok":           append(slices.Clone(base), "AWS_ENDPOINT_URL="+g.Endpoint(), "AWS_SECRET_ACCESS_KEY="+s3test.SecretKey),
+		"wrong secret": append(slices.Clone(base), "AWS_ENDPOINT_URL="+g.Endpoint(), "AWS_SECRET_ACCESS_KEY=wrong-root-secret"),
+		"unreachable":  append(slices.Clone(base), "AWS_ENDPOINT_URL=http://127.0.0.1:1", "AWS_SECRET_ACCESS_KEY="+s3test.SecretKey),
+	} {
+		code, stdout, stderr := maintest.Run(t, env, "s3-access", "--policy", policy, "--timeout", "10s")
+		if (code == 0) != (name == "ok") {
+			t.Errorf("%s: exit %d: %s %s", name, code, stdout, stderr)
+		}
+		for _, s := range secrets {
+			if strings.Contains(stdout+stderr, s) {
+				t.Errorf("%s: the output holds the secret %q: %s %s", name, s, stdout, stderr)
+			}
 		}
 	}
 }
