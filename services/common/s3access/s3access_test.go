@@ -279,3 +279,34 @@ func TestApplyRefusesAWildcardAccessKey(t *testing.T) {
 		t.Errorf("an anonymous GET of the input: %s, want 403", resp.Status)
 	}
 }
+
+// An access key renamed in .env leaves the old account behind (s3-access deletes no
+// account it did not make this time) but without any right on the bucket: the policy,
+// replaced whole, names the new key only.
+func TestApplyWithARenamedKeyLeavesTheOldAccountNoRight(t *testing.T) {
+	g := s3test.StartGateway(t, s3test.Options{IAM: true})
+	g.Restrict(t, bucket)
+	tmpl, err := os.ReadFile(filepath.Join(maintest.RepoRoot(t), s3access.PolicyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	old, renamed := s3test.Accounts["ingester"], s3test.Accounts["ingester"]
+	renamed.Access = "test-ingester-2"
+	o := s3access.Options{Endpoint: g.Endpoint(), Region: "us-east-1", RootAccess: s3test.AccessKey, RootSecret: s3test.SecretKey,
+		Bucket: bucket, Policy: tmpl, Accounts: []s3access.Account{s3test.Accounts["generator"], renamed, s3test.Accounts["collector"]}}
+	if err := s3access.Apply(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	if err := put("incoming/a.csv").do(ctx, g.ClientAs(t, s3test.Root)); err != nil {
+		t.Fatal(err)
+	}
+	for _, op := range []op{list(""), get("incoming/a.csv"), put("archive/a.csv"), del("incoming/a.csv")} {
+		if err := op.do(ctx, g.ClientAs(t, old)); !denied(err) {
+			t.Errorf("the old key may %s (err %v), want AccessDenied", op.name, err)
+		}
+		if err := op.do(ctx, g.ClientAs(t, renamed)); err != nil {
+			t.Errorf("the new key cannot %s: %v", op.name, err)
+		}
+	}
+}
