@@ -4,6 +4,7 @@
 //	ingester [flags]         run
 //	ingester migrate         apply the schema migrations and exit (compose's one-shot job)
 //	ingester healthcheck     ask a running ingester's /healthz (for distroless images)
+//	ingester s3-access       give each service its own account on compose's S3 gateway (one-shot)
 //	ingester status|failed|retry   an operator's commands (internal/ops; each has --help)
 package main
 
@@ -49,6 +50,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 				FailedDir: cfg.FailedDir, DBWait: cfg.DBWait,
 				Source: cfg.Source, S3ArchivePrefix: cfg.S3ArchivePrefix, S3FailedPrefix: cfg.S3FailedPrefix}, cfg.Validate()
 		})
+	}
+	if len(args) > 0 && args[0] == "s3-access" {
+		return s3Access(args[1:], stdout, stderr)
 	}
 	sub := ""
 	if len(args) > 0 && (args[0] == "migrate" || args[0] == "healthcheck") {

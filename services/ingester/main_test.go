@@ -5,12 +5,17 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
+
 	"github.com/ecomstream/ecomstream/services/common/maintest"
+	"github.com/ecomstream/ecomstream/services/common/s3access"
+	"github.com/ecomstream/ecomstream/services/common/s3test"
 )
 
 func TestMain(m *testing.M) { maintest.Main(m, main) }
@@ -141,5 +146,68 @@ func TestSIGTERMWritesTheCPUProfile(t *testing.T) {
 	}
 	if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
 		t.Fatalf("%s holds %d bytes after SIGTERM, not a gzipped profile", path, len(b))
+	}
+}
+
+// `ingester s3-access` is compose's one-shot job: as a process, from its environment,
+// with the repository's policy file, it sets up a gateway so that each account has its
+// rights (services/common/s3access tests them one by one) and says what is missing.
+func TestS3AccessSetsUpTheGatewayFromItsEnvironment(t *testing.T) {
+	g := s3test.StartGateway(t, s3test.Options{IAM: true})
+	env := []string{"AWS_ENDPOINT_URL=" + g.Endpoint(), "AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=" + s3test.AccessKey,
+		"AWS_SECRET_ACCESS_KEY=" + s3test.SecretKey, "S3_BUCKET=shop"}
+	code, _, stderr := maintest.Run(t, env, "s3-access")
+	if code != 2 || !strings.Contains(stderr, "S3_GENERATOR_ACCESS_KEY") || !strings.Contains(stderr, "S3_COLLECTOR_SECRET_KEY") {
+		t.Errorf("without the accounts' keys: exit %d, %q; want 2 naming the variables", code, stderr)
+	}
+	for _, a := range s3test.Accounts {
+		env = append(env, s3access.AccessVar(a.Role)+"="+a.Access, s3access.SecretVar(a.Role)+"="+a.Secret)
+	}
+	policy := filepath.Join(maintest.RepoRoot(t), s3access.PolicyFile)
+	for range 2 { // every `compose up` runs it
+		if code, stdout, stderr := maintest.Run(t, env, "s3-access", "--policy", policy); code != 0 {
+			t.Fatalf("exit %d: %s %s", code, stdout, stderr)
+		}
+	}
+	ctx := context.Background()
+	gen, col := g.ClientAs(t, s3test.Accounts["generator"]), g.ClientAs(t, s3test.Accounts["collector"])
+	if _, err := gen.PutObject(ctx, "shop", "incoming/a.csv", strings.NewReader("x"), 1, minio.PutObjectOptions{}); err != nil {
+		t.Fatalf("the generator's account: %v", err)
+	}
+	if err := gen.RemoveObject(ctx, "shop", "incoming/a.csv", minio.RemoveObjectOptions{}); minio.ToErrorResponse(err).Code != "AccessDenied" {
+		t.Errorf("the generator's account deletes: %v", err)
+	}
+	for o := range col.ListObjects(ctx, "shop", minio.ListObjectsOptions{Prefix: "incoming/"}) {
+		if o.Err != nil {
+			t.Errorf("the collector's account: %v", o.Err)
+		}
+	}
+}
+
+// s3-access's output (compose keeps it in `docker compose logs`) never holds a secret:
+// not on success, not when the gateway refuses the root keys, not when it is unreachable.
+func TestS3AccessPrintsNoSecret(t *testing.T) {
+	g := s3test.StartGateway(t, s3test.Options{IAM: true})
+	policy := filepath.Join(maintest.RepoRoot(t), s3access.PolicyFile)
+	base := []string{"AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=" + s3test.AccessKey, "S3_BUCKET=shop"}
+	secrets := []string{s3test.SecretKey, "wrong-root-secret"}
+	for _, a := range s3test.Accounts {
+		base = append(base, s3access.AccessVar(a.Role)+"="+a.Access, s3access.SecretVar(a.Role)+"="+a.Secret)
+		secrets = append(secrets, a.Secret)
+	}
+	for name, env := range map[string][]string{
+		"ok":           append(slices.Clone(base), "AWS_ENDPOINT_URL="+g.Endpoint(), "AWS_SECRET_ACCESS_KEY="+s3test.SecretKey),
+		"wrong secret": append(slices.Clone(base), "AWS_ENDPOINT_URL="+g.Endpoint(), "AWS_SECRET_ACCESS_KEY=wrong-root-secret"),
+		"unreachable":  append(slices.Clone(base), "AWS_ENDPOINT_URL=http://127.0.0.1:1", "AWS_SECRET_ACCESS_KEY="+s3test.SecretKey),
+	} {
+		code, stdout, stderr := maintest.Run(t, env, "s3-access", "--policy", policy, "--timeout", "10s")
+		if (code == 0) != (name == "ok") {
+			t.Errorf("%s: exit %d: %s %s", name, code, stdout, stderr)
+		}
+		for _, s := range secrets {
+			if strings.Contains(stdout+stderr, s) {
+				t.Errorf("%s: the output holds the secret %q: %s %s", name, s, stdout, stderr)
+			}
+		}
 	}
 }

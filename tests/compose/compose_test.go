@@ -142,14 +142,19 @@ func TestDependsOn(t *testing.T) {
 		"postgres-exporter": {"postgres": types.ServiceConditionHealthy, "db-logins": types.ServiceConditionCompletedSuccessfully},
 		"grafana":           {"prometheus": types.ServiceConditionHealthy},
 		"psql":              {"postgres": types.ServiceConditionHealthy},
-		// Profile s3: the bucket exists before the servers start; versitygw publishes a
-		// test event to NATS when it starts, so it waits for NATS; the ingesters wait for
-		// the bucket's server and only for NATS to start (notifications are a hint).
+		// Profile s3: the volumes are the servers' before they start; versitygw publishes
+		// a test event to NATS when it starts, so it waits for NATS; s3-access makes the
+		// accounts, the bucket and its policy once versitygw answers, and the services
+		// wait for it (their keys do not exist before); the ingesters wait only for NATS
+		// to start (notifications are a hint).
 		"nats":         {"s3-init": types.ServiceConditionCompletedSuccessfully},
 		"versitygw":    {"s3-init": types.ServiceConditionCompletedSuccessfully, "nats": types.ServiceConditionHealthy},
-		"generator-s3": {"versitygw": types.ServiceConditionHealthy},
+		"s3-access":    {"versitygw": types.ServiceConditionHealthy},
+		"generator-s3": {"versitygw": types.ServiceConditionHealthy, "s3-access": types.ServiceConditionCompletedSuccessfully},
 		"ingester-s3": {"postgres": types.ServiceConditionHealthy, "migrate": types.ServiceConditionCompletedSuccessfully,
-			"versitygw": types.ServiceConditionHealthy, "nats": types.ServiceConditionStarted},
+			"db-logins": types.ServiceConditionCompletedSuccessfully, "versitygw": types.ServiceConditionHealthy, "s3-access": types.ServiceConditionCompletedSuccessfully,
+			"nats": types.ServiceConditionStarted},
+		"collector-s3": {"versitygw": types.ServiceConditionHealthy, "s3-access": types.ServiceConditionCompletedSuccessfully},
 	}
 	for name, deps := range want {
 		s := service(t, p, name)
@@ -202,7 +207,7 @@ var pgIsReady = regexp.MustCompile(`\bpg_isready\b`)
 func TestHealthRestartLimits(t *testing.T) {
 	p := loadProject(t, allProfiles...)
 	df := readDockerfile(t)
-	oneShot := map[string]bool{"migrate": true, "db-logins": true, "psql": true, "loadgen": true, "s3-init": true}
+	oneShot := map[string]bool{"migrate": true, "db-logins": true, "psql": true, "loadgen": true, "s3-init": true, "s3-access": true}
 	for name, s := range p.Services {
 		if s.Logging == nil || s.Logging.Options["max-size"] == "" {
 			t.Errorf("%s: logs are not bounded (the x-logging anchor)", name)

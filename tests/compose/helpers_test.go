@@ -26,8 +26,9 @@ var stackServices = []string{
 var loadtestServices = []string{"loadgen", "psql"}
 
 // The s3 profile's services: generators and ingesters sharing a bucket (versitygw) with
-// notifications through NATS, and the one-shot that prepares the bucket and volumes.
-var s3Services = []string{"s3-init", "nats", "versitygw", "generator-s3", "ingester-s3"}
+// notifications through NATS, the one-shot that prepares the volumes and the one that
+// gives each service its account on the bucket.
+var s3Services = []string{"s3-init", "nats", "versitygw", "s3-access", "generator-s3", "ingester-s3"}
 
 // allProfiles loads every service the compose file defines: checks that hold for every
 // container (privileges, pins, healthchecks, settings) see the profiles' services too.

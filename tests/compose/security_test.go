@@ -63,8 +63,8 @@ func TestOurContainersLeastPrivilege(t *testing.T) {
 			}
 		}
 	}
-	if ours != 8 {
-		t.Errorf("%d services are built from the Dockerfile, want 8 (migrate, generator, ingester, collector, loadgen, generator-s3, ingester-s3, collector-s3)", ours)
+	if ours != 9 {
+		t.Errorf("%d services are built from the Dockerfile, want 9 (migrate, generator, ingester, collector, loadgen, generator-s3, ingester-s3, collector-s3, s3-access)", ours)
 	}
 }
 
@@ -74,8 +74,8 @@ func writablePaths(t *testing.T, name string) []string {
 	switch name {
 	case "generator", "loadgen":
 		return []string{settingValue(t, name, "OUTPUT_DIR")}
-	case "generator-s3", "ingester-s3":
-		return nil // they write to the bucket, through the network
+	case "generator-s3", "ingester-s3", "s3-access":
+		return nil // they write to the bucket (and its gateway's accounts), through the network
 	case "ingester":
 		return []string{settingValue(t, name, "INPUT_DIR"), settingValue(t, name, "ARCHIVE_DIR"), settingValue(t, name, "FAILED_DIR")}
 	}
@@ -162,7 +162,8 @@ func TestCredentialsLabelledLocalOnly(t *testing.T) {
 	}
 	lines := strings.Split(string(raw), "\n")
 	creds := []string{"POSTGRES_PASSWORD", "POSTGRES_INGESTER_PASSWORD", "POSTGRES_COLLECTOR_PASSWORD",
-		"POSTGRES_EXPORTER_PASSWORD", "GRAFANA_ADMIN_USER", "GRAFANA_ADMIN_PASSWORD", "S3_SECRET_KEY"}
+		"POSTGRES_EXPORTER_PASSWORD", "GRAFANA_ADMIN_USER", "GRAFANA_ADMIN_PASSWORD", "S3_SECRET_KEY",
+		"S3_GENERATOR_SECRET_KEY", "S3_INGESTER_SECRET_KEY", "S3_COLLECTOR_SECRET_KEY"}
 	for _, cred := range creds {
 		at := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, cred+"=") })
 		if at < 0 {

@@ -139,9 +139,10 @@ func TestEnvironmentMatchesSettings(t *testing.T) {
 }
 
 // TestEachServiceConnectsAsItsOwnRole: only the one-shot migrate job connects as the
-// administrator the postgres service was created with; the ingester, the collector and
-// postgres_exporter each connect as their own role of sql/0005_roles.sql, with the
-// password db-logins gives that role, and the services do not migrate at start.
+// administrator the postgres service was created with; the ingesters, the collectors (of
+// a directory and of the s3 profile's bucket) and postgres_exporter each connect as their
+// own role of sql/0005_roles.sql, with the password db-logins gives that role, and the
+// services do not migrate at start.
 func TestEachServiceConnectsAsItsOwnRole(t *testing.T) {
 	p := loadProject(t, allProfiles...)
 	pg := envOf(service(t, p, "postgres"))
@@ -164,7 +165,9 @@ func TestEachServiceConnectsAsItsOwnRole(t *testing.T) {
 	}
 	for _, c := range []struct{ service, variable, role, passwordVar string }{
 		{"ingester", "DATABASE_URL", "ecomstream_ingester", "INGESTER_PASSWORD"},
+		{"ingester-s3", "DATABASE_URL", "ecomstream_ingester", "INGESTER_PASSWORD"},
 		{"collector", "DATABASE_URL", "ecomstream_collector", "COLLECTOR_PASSWORD"},
+		{"collector-s3", "DATABASE_URL", "ecomstream_collector", "COLLECTOR_PASSWORD"},
 		{"postgres-exporter", "DATA_SOURCE_NAME", "ecomstream_exporter", "EXPORTER_PASSWORD"},
 	} {
 		password := logins[c.passwordVar]
@@ -185,8 +188,18 @@ func TestEachServiceConnectsAsItsOwnRole(t *testing.T) {
 		if _, reads := st.Fields["MIGRATE_AT_START"]; !reads {
 			continue // the generator has no database
 		}
-		if got := envOf(service(t, p, name))[st.Prefix+"_MIGRATE_AT_START"]; got != "false" {
-			t.Errorf("%s: %s_MIGRATE_AT_START=%q, want false (the migrate job migrates; the role could not)", name, st.Prefix, got)
+		for _, svc := range []string{name, name + "-s3"} {
+			if got := envOf(service(t, p, svc))[st.Prefix+"_MIGRATE_AT_START"]; got != "false" {
+				t.Errorf("%s: %s_MIGRATE_AT_START=%q, want false (the migrate job migrates; the role could not)", svc, st.Prefix, got)
+			}
+		}
+	}
+	// No other container holds the administrator's URL (the profiles' included).
+	for name, s := range p.Services {
+		for k, v := range envOf(s) {
+			if strings.HasPrefix(v, admin) && name != "migrate" {
+				t.Errorf("%s: %s connects as the administrator", name, k)
+			}
 		}
 	}
 }

@@ -452,10 +452,11 @@ func TestCollectorMeasuresTheBacklogWhereTheIngestersRead(t *testing.T) {
 	})
 }
 
-// TestCollectorTakesItsOwnListOnlyKeysWhenGiven: collector.s3.existingSecret gives the
-// collector (which only lists) its own keys, and the ingesters keep theirs; without it
-// the collector has the ingesters' (the defaults and every value set).
-func TestCollectorTakesItsOwnListOnlyKeysWhenGiven(t *testing.T) {
+// TestCollectorAndGeneratorTakeTheirOwnKeysWhenGiven: collector.s3.existingSecret gives
+// the collector (which only lists) its own keys, generator.s3.existingSecret the generator
+// (which only puts), and the ingesters keep theirs; without them both have the ingesters'
+// (the defaults and every value set).
+func TestCollectorAndGeneratorTakeTheirOwnKeysWhenGiven(t *testing.T) {
 	keyRefs := func(ms []manifest, component string) map[string]string {
 		t.Helper()
 		d := deployments(t, ms)[component]
@@ -471,26 +472,36 @@ func TestCollectorTakesItsOwnListOnlyKeysWhenGiven(t *testing.T) {
 		return refs
 	}
 	eachSet(t, func(t *testing.T, set string, ms []manifest) {
-		if ing, col := keyRefs(ms, "ingester"), keyRefs(ms, "collector"); !maps.Equal(ing, col) {
-			t.Errorf("without collector.s3.existingSecret: ingester's keys %v, collector's %v", ing, col)
+		ing := keyRefs(ms, "ingester")
+		for _, c := range []string{"collector", "generator"} {
+			if _, ok := deployments(t, ms)[c]; !ok {
+				continue
+			}
+			if own := keyRefs(ms, c); !maps.Equal(ing, own) {
+				t.Errorf("without %s.s3.existingSecret: ingester's keys %v, %s's %v", c, ing, c, own)
+			}
 		}
 	})
 	vals := readValues(t, valueSets(t)["s3-keda"])
-	col, _ := vals["collector"].(map[string]any)
-	if col == nil {
-		col = map[string]any{}
-		vals["collector"] = col
+	for c, secret := range map[string]string{"collector": "collector-list-only", "generator": "generator-put-only"} {
+		v, _ := vals[c].(map[string]any)
+		if v == nil {
+			v = map[string]any{}
+			vals[c] = v
+		}
+		v["s3"] = map[string]any{"existingSecret": secret, "accessKeyIdKey": "id", "secretAccessKeyKey": "secret"}
 	}
-	col["s3"] = map[string]any{"existingSecret": "collector-list-only", "accessKeyIdKey": "id", "secretAccessKeyKey": "secret"}
 	ms, err := renderValues(t, vals)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"AWS_ACCESS_KEY_ID": "collector-list-only/id", "AWS_SECRET_ACCESS_KEY": "collector-list-only/secret"}
-	if got := keyRefs(ms, "collector"); !maps.Equal(got, want) {
-		t.Errorf("collector's keys %v, want %v", got, want)
+	for c, secret := range map[string]string{"collector": "collector-list-only", "generator": "generator-put-only"} {
+		want := map[string]string{"AWS_ACCESS_KEY_ID": secret + "/id", "AWS_SECRET_ACCESS_KEY": secret + "/secret"}
+		if got := keyRefs(ms, c); !maps.Equal(got, want) {
+			t.Errorf("%s's keys %v, want %v", c, got, want)
+		}
 	}
 	if got := keyRefs(ms, "ingester"); got["AWS_ACCESS_KEY_ID"] != "minio-ecomstream/rootUser" {
-		t.Errorf("the ingesters' keys changed with the collector's: %v", got)
+		t.Errorf("the ingesters' keys changed with the collector's and the generator's: %v", got)
 	}
 }

@@ -106,7 +106,7 @@ func MetricsDoc(t *testing.T, name, prefix string, rec *metrics.Recorder) {
 	if len(docs) == 0 {
 		t.Fatalf("no metric named %s* was registered", prefix)
 	}
-	path, err := filepath.Abs(filepath.Join(repoRoot(t), "docs", "metrics.md"))
+	path, err := filepath.Abs(filepath.Join(RepoRoot(t), "docs", "metrics.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,8 +122,8 @@ func MetricsDoc(t *testing.T, name, prefix string, rec *metrics.Recorder) {
 	}
 }
 
-// repoRoot is the directory holding go.work, above the working directory.
-func repoRoot(t *testing.T) string {
+// RepoRoot is the directory holding go.work, above the working directory.
+func RepoRoot(t testing.TB) string {
 	t.Helper()
 	wd, err := os.Getwd()
 	if err != nil {

@@ -79,6 +79,9 @@ func Parse(s string) (Location, error) {
 type Settings struct {
 	Endpoint string // AWS_ENDPOINT_URL; empty: AWS S3
 	Region   string // AWS_REGION (or AWS_DEFAULT_REGION)
+	// Creds, when set, replaces the credential chain: tests and the one-shot s3-access
+	// command hold several accounts' keys in one process, where one environment cannot.
+	Creds *credentials.Credentials
 }
 
 // SettingsFromEnv reads AWS_ENDPOINT_URL, AWS_REGION and AWS_DEFAULT_REGION. The keys
@@ -112,10 +115,14 @@ func New(s Settings) (*minio.Client, error) {
 		}
 		host, secure, custom = u.Host, u.Scheme == "https", true
 	}
-	opts := &minio.Options{
-		Creds: credentials.NewChainCredentials([]credentials.Provider{
+	creds := s.Creds
+	if creds == nil {
+		creds = credentials.NewChainCredentials([]credentials.Provider{
 			&credentials.EnvAWS{}, &credentials.FileAWSCredentials{}, &credentials.IAM{},
-		}),
+		})
+	}
+	opts := &minio.Options{
+		Creds:  creds,
 		Secure: secure,
 		Region: s.Region,
 	}

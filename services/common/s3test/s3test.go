@@ -25,8 +25,11 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
 
+	"github.com/ecomstream/ecomstream/services/common/maintest"
 	"github.com/ecomstream/ecomstream/services/common/objstore"
+	"github.com/ecomstream/ecomstream/services/common/s3access"
 	"github.com/ecomstream/ecomstream/services/common/servertest"
 )
 
@@ -206,6 +209,9 @@ type Options struct {
 	// EventFilter, when set, is the gateway's event filter (a JSON file of event names,
 	// as deploy/versitygw/event-filter.json): the events it turns off are not published.
 	EventFilter string
+	// IAM keeps accounts besides root in an IAM directory (--iam-dir), as compose's
+	// gateway does; Restrict then creates the services' accounts.
+	IAM bool
 }
 
 // StartGateway starts a gateway that lives until the test ends, with the given buckets.
@@ -218,6 +224,11 @@ func StartGateway(tb testing.TB, o Options, buckets ...string) *Gateway {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		tb.Fatal(err)
 	}
+	if o.IAM {
+		if err := os.MkdirAll(filepath.Join(dir, "iam"), 0o700); err != nil {
+			tb.Fatal(err)
+		}
+	}
 	port, err := servertest.FreePort()
 	if err != nil {
 		tb.Fatal(err)
@@ -229,6 +240,9 @@ func StartGateway(tb testing.TB, o Options, buckets ...string) *Gateway {
 		// second, and the gateway's accept per request); every S3 server users run keeps
 		// connections alive, and so does compose's.
 		a := []string{bin, "--access", AccessKey, "--secret", SecretKey, "--port", "127.0.0.1:" + strconv.Itoa(port), "--quiet", "--keep-alive"}
+		if o.IAM {
+			a = append(a, "--iam-dir", filepath.Join(dir, "iam"))
+		}
 		if o.NATSURL != "" {
 			a = append(a, "--event-nats-url", o.NATSURL, "--event-nats-topic", o.Subject)
 			if o.EventFilter != "" {
@@ -292,3 +306,50 @@ func (g *Gateway) Kill() { g.p.kill() }
 
 // Start runs it again on the same port and directory.
 func (g *Gateway) Start() error { return g.p.start() }
+
+// Accounts are throwaway keys of the services' accounts (s3access.Roles), by role.
+var Accounts = map[string]s3access.Account{
+	"generator": {Role: "generator", Access: "test-generator", Secret: "test-generator-secret"},
+	"ingester":  {Role: "ingester", Access: "test-ingester", Secret: "test-ingester-secret"},
+	"collector": {Role: "collector", Access: "test-collector", Secret: "test-collector-secret"},
+}
+
+// Root is the gateway's root account.
+var Root = s3access.Account{Role: "root", Access: AccessKey, Secret: SecretKey}
+
+// Restrict does to a gateway started with Options.IAM what compose's s3-access job does
+// to its gateway, with the same code and the same policy template (s3access.PolicyFile):
+// the three accounts of Accounts, bucket created if missing, the policy put.
+func (g *Gateway) Restrict(tb testing.TB, bucket string) {
+	tb.Helper()
+	tmpl, err := os.ReadFile(filepath.Join(maintest.RepoRoot(tb), s3access.PolicyFile))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	o := s3access.Options{Endpoint: g.Endpoint(), Region: "us-east-1", RootAccess: AccessKey, RootSecret: SecretKey,
+		Bucket: bucket, Policy: tmpl}
+	for _, r := range s3access.Roles {
+		o.Accounts = append(o.Accounts, Accounts[r])
+	}
+	if err := s3access.Apply(context.Background(), o); err != nil {
+		tb.Fatalf("s3access.Apply: %v", err)
+	}
+}
+
+// EnvAs is Env with a's keys.
+func (g *Gateway) EnvAs(a s3access.Account) []string {
+	return []string{"AWS_ENDPOINT_URL=" + g.Endpoint(), "AWS_ACCESS_KEY_ID=" + a.Access,
+		"AWS_SECRET_ACCESS_KEY=" + a.Secret, "AWS_REGION=us-east-1"}
+}
+
+// ClientAs is a client of the gateway with a's keys (the environment is left alone, so
+// one test can hold clients of several accounts).
+func (g *Gateway) ClientAs(tb testing.TB, a s3access.Account) *minio.Client {
+	tb.Helper()
+	c, err := objstore.New(objstore.Settings{Endpoint: g.Endpoint(), Region: "us-east-1",
+		Creds: credentials.NewStaticV4(a.Access, a.Secret, "")})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}

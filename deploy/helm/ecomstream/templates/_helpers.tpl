@@ -154,14 +154,15 @@ affinity:
 
 {{/* The AWS SDK's variables in s3 mode (read bare, without a service prefix); pass
      (dict "ctx" $ "component" "ingester"). The collector's keys are collector.s3's
-     Secret when one is named (a list-only key), else the ingesters'. */}}
+     Secret when one is named (a list-only key), the generator's generator.s3's (a
+     put-only key), else the ingesters'. */}}
 {{- define "ecomstream.s3Env" -}}
 {{- $ctx := .ctx }}
 {{- if eq $ctx.Values.source.mode "s3" }}
 {{- $s3 := $ctx.Values.source.s3 }}
 {{- $keys := $s3 }}
-{{- if and (eq .component "collector") $ctx.Values.collector.s3.existingSecret }}
-{{- $keys = $ctx.Values.collector.s3 }}
+{{- if and (has .component (list "collector" "generator")) (dig "s3" "existingSecret" "" (index $ctx.Values .component)) }}
+{{- $keys = (index $ctx.Values .component).s3 }}
 {{- end }}
 - name: AWS_REGION
   value: {{ $s3.region | quote }}

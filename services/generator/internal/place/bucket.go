@@ -50,17 +50,37 @@ const partSize = 8 << 20
 
 func (b Bucket) String() string { return b.Loc.String() }
 
-// Ready checks that the bucket answers and exists.
+// Ready checks that the server answers, takes the key, has the bucket and lets the key put
+// under the prefix, without writing anything: it sends a part of an upload that does not
+// exist, to a key of the prefix. An UploadPart is authorized as s3:PutObject on the key,
+// the right the generator needs; an S3 server answers NoSuchUpload only once the
+// signature checked out (a wrong key is InvalidAccessKeyId or SignatureDoesNotMatch), the
+// bucket was found (NoSuchBucket) and the put allowed (AccessDenied), and minio-go names it
+// so only from the server's own XML error (a 404 without one is NoSuchKey). A listing, as
+// before, needs s3:ListBucket, which a put-only key has not; and its AccessDenied proves no
+// right to put, and comes as well from any non-S3 endpoint answering 403. The part is
+// empty and its payload unsigned: over plain HTTP minio-go would otherwise send a
+// streaming-signed body, which the gateway's early error leaves unread on the connection.
 func (b Bucket) Ready(ctx context.Context) error {
-	ok, err := b.C.BucketExists(ctx, b.Loc.Bucket)
-	if err != nil {
-		return fmt.Errorf("%s: %w", b.Loc, err)
+	_, err := minio.Core{Client: b.C}.PutObjectPart(ctx, b.Loc.Bucket, b.Loc.Prefix+readyKey, readyUpload, 1,
+		bytes.NewReader(nil), 0, minio.PutObjectPartOptions{DisableContentSha256: true})
+	if err == nil {
+		return fmt.Errorf("%s: took a part of an upload that does not exist: not an S3 server", b.Loc)
 	}
-	if !ok {
+	switch minio.ToErrorResponse(err).Code {
+	case "NoSuchUpload":
+		return nil
+	case "NoSuchBucket":
 		return fmt.Errorf("%s: no such bucket", b.Loc)
 	}
-	return nil
+	return fmt.Errorf("%s: %w", b.Loc, err)
 }
+
+// The key and upload of Ready's probe: no upload has this ID, so nothing is ever written.
+const (
+	readyKey    = ".ecomstream-readyz"
+	readyUpload = "ecomstream-readyz-no-such-upload"
+)
 
 // Create starts name. A file smaller than a part stays in memory and is one PUT of
 // known size on Commit (a PUT of unknown size is a multipart upload of three requests,

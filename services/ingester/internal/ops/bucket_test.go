@@ -430,3 +430,37 @@ func TestBucketRetryNameLookLeavesNoListingRunning(t *testing.T) {
 		}
 	}
 }
+
+// The operator's commands run in the ingester's container, with its account of compose's
+// s3 profile (deploy/versitygw/bucket-policy.json): status, failed and retry need nothing
+// that account is not given.
+func TestBucketCommandsWorkWithTheIngestersOwnAccount(t *testing.T) {
+	f := newFixture(t)
+	g := s3test.StartGateway(t, s3test.Options{IAM: true})
+	g.Restrict(t, testBucket)
+	for _, kv := range g.EnvAs(s3test.Accounts["ingester"]) {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	f.e.s.Source, f.e.s.S3ArchivePrefix, f.e.s.S3FailedPrefix = "s3://ecom/incoming/", "archive/", "failed/"
+	b, err := newBucketStore(f.e.s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.e.store = b
+	bf := &bucketFixture{fixture: f, g: g, c: b.c, loc: b.loc}
+	name := bf.fail(t, "incoming/x.csv", "fixed bytes\n", "not_csv: x")
+	bf.commit(t, "s3://ecom/incoming/x.csv", sum("fixed bytes\n"), "failed", "ing-a", time.Minute, 0, 0)
+	if st := bf.statusJSON(t); st.FailedDirFiles != 1 {
+		t.Errorf("status: %+v", st)
+	}
+	if files := bf.failedJSON(t, failedFlags{Since: time.Hour, Limit: 20, Lines: 2}); len(files) != 1 || files[0].Reason != "not_csv" {
+		t.Errorf("failed: %+v", files)
+	}
+	if err := runRetry(context.Background(), f.e, &retryFlags{}, []string{name}); err != nil {
+		t.Fatal(err)
+	}
+	if objs := bf.objects(t); objs["incoming/x.retry1.csv"] != "fixed bytes\n" || len(objs) != 1 {
+		t.Errorf("bucket %v: want incoming/x.retry1.csv alone", objs)
+	}
+}

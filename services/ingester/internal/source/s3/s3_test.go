@@ -911,3 +911,60 @@ func TestAPacedListingWaitsAtLeastAsLongAsTheLastTook(t *testing.T) {
 		t.Fatalf("off: %s, want the interval", got)
 	}
 }
+
+// The ingester's own account of compose's s3 profile (the policy of
+// deploy/versitygw/bucket-policy.json, set up as compose's s3-access job does) is enough
+// for the source's whole cycle: /readyz, the listing, the HEAD of a notified key, the
+// read, and every finish (archive, delete, fail with its reason). The objects are put
+// with the generator's account and checked with root's keys.
+func TestEveryFinishWorksWithTheIngestersOwnAccount(t *testing.T) {
+	e := &env{reg: prometheus.NewRegistry(), g: s3test.StartGateway(t, s3test.Options{IAM: true})}
+	e.g.Restrict(t, bucket)
+	e.c = e.g.ClientAs(t, s3test.Accounts["ingester"])
+	s := e.source(t, "incoming/", nil)
+	e.c = e.g.ClientAs(t, s3test.Accounts["generator"])
+	infos := map[string]minio.UploadInfo{}
+	for _, k := range []string{"incoming/a.csv", "incoming/d.csv", "incoming/bad.csv", "incoming/n.csv"} {
+		infos[k] = e.put(t, k, "rows of "+k+"\n")
+	}
+	e.c = e.g.Client(t) // root, for e.get
+	ctx := context.Background()
+	if err := s.Ready(ctx); err != nil {
+		t.Fatalf("ready: %v", err)
+	}
+	k := newSink()
+	s.look(ctx, k, hint{key: "incoming/n.csv"}) // a notification without an ETag: a HEAD
+	if _, ok := k.names()[objstore.Location{Bucket: bucket}.URL("incoming/n.csv")]; !ok {
+		t.Fatalf("the notified object was not looked at: %v", k.names())
+	}
+	if _, err := s.list(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	it := k.names()[objstore.Location{Bucket: bucket}.URL("incoming/a.csv")]
+	r, _, err := s.Open(ctx, it)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	if b, err := io.ReadAll(r); err != nil || string(b) != "rows of incoming/a.csv\n" {
+		t.Fatalf("read %q, %v", b, err)
+	}
+	r.Close()
+	for key, a := range map[string]source.Action{"incoming/a.csv": source.Archive, "incoming/d.csv": source.Delete, "incoming/bad.csv": source.Fail} {
+		if _, err := finishOne(t, e, s, key, a, "missing_column: event_id"); err != nil {
+			t.Fatalf("finish %s: %v", key, err)
+		}
+		if _, ok := e.get(t, key); ok {
+			t.Errorf("%s still in the input", key)
+		}
+	}
+	if b, ok := e.get(t, "archive/a."+infos["incoming/a.csv"].ETag+".csv"); !ok || b != "rows of incoming/a.csv\n" {
+		t.Errorf("archive copy: %q, %v", b, ok)
+	}
+	failed := "failed/bad." + infos["incoming/bad.csv"].ETag + ".csv"
+	if _, ok := e.get(t, failed); !ok {
+		t.Error("no failed copy")
+	}
+	if b, ok := e.get(t, failed+".reason.txt"); !ok || !strings.Contains(b, "missing_column") {
+		t.Errorf("reason: %q, %v", b, ok)
+	}
+}
