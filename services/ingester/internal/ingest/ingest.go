@@ -475,9 +475,17 @@ func (r *Runner) record(ctx context.Context, log zerolog.Logger, b *load.Batch, 
 	flog := log.With().Str("file", f.File.Name).Logger()
 	switch f.Outcome {
 	case load.OutcomeLocked:
+		r.metrics.Skipped.WithLabelValues(f.Outcome).Inc()
 		r.queue.Defer(f.File.Name, r.opt.Retry.Locked)
 		return false
-	case load.OutcomeGone:
+	case load.OutcomeHeldCommitted, load.OutcomeGone:
+		// Another replica committed it (and finishes it), or it went: this one forgets
+		// it. Taken again every Retry.Locked until its holder let go, it cost a claim
+		// each time and, once let go, a read answered "gone" (three replicas on one
+		// bucket whose removals are not published, BenchmarkBucketPipeline). Should the
+		// holder never finish it (it crashed), the next listing brings it back and a
+		// replica finishes it by the ledger.
+		r.metrics.Skipped.WithLabelValues(f.Outcome).Inc()
 		r.queue.Done(f.File.Name)
 		return false
 	case load.OutcomeRetry:

@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -46,6 +47,9 @@ const (
 	// OutcomeChanged: the path no longer names the regular file that was claimed (it was
 	// replaced, or a symlink, FIFO, socket or device was put there). It is not read.
 	OutcomeChanged = "changed"
+	// OutcomeHeldCommitted: another replica holds it and the ledger already has a file
+	// of its name and size: the holder has committed it and is finishing it.
+	OutcomeHeldCommitted = "held_committed"
 )
 
 // ReasonDatabaseRejected is a whole-file rejection by PostgreSQL itself: a value the
@@ -329,9 +333,11 @@ func (l *Loader) claim(ctx context.Context, conn *pgxpool.Conn, b *Batch) error 
 	rows, err := conn.Query(ctx, `
 		SELECT f.name,
 		       pg_try_advisory_lock(hashtextextended('ecomstream.file:' || f.name, 0)),
-		       coalesce((SELECT array_agg(i.sha256) FROM ingested_files i WHERE i.file_name = f.name), '{}'),
-		       coalesce((SELECT array_agg(i.outcome) FROM ingested_files i WHERE i.file_name = f.name), '{}')
-		FROM unnest($1::text[]) WITH ORDINALITY AS f(name, n) ORDER BY f.n`, names)
+		       coalesce(l.shas, '{}'), coalesce(l.outcomes, '{}'), coalesce(l.sizes, '{}')
+		FROM unnest($1::text[]) WITH ORDINALITY AS f(name, n)
+		LEFT JOIN LATERAL (SELECT array_agg(i.sha256) AS shas, array_agg(i.outcome) AS outcomes, array_agg(i.bytes) AS sizes
+			FROM ingested_files i WHERE i.file_name = f.name) l ON true
+		ORDER BY f.n`, names)
 	if err != nil {
 		return fmt.Errorf("claim files: %w", err)
 	}
@@ -340,13 +346,18 @@ func (l *Loader) claim(ctx context.Context, conn *pgxpool.Conn, b *Batch) error 
 		var name string
 		var locked bool
 		var shas, outcomes []string
-		if err := rows.Scan(&name, &locked, &shas, &outcomes); err != nil {
+		var sizes []int64
+		if err := rows.Scan(&name, &locked, &shas, &outcomes, &sizes); err != nil {
 			rows.Close()
 			return fmt.Errorf("claim files: %w", err)
 		}
 		fr := b.Files[i]
 		i++
 		switch {
+		case !locked && slices.Contains(sizes, fr.File.Size):
+			// Its holder has committed it (a file of this name and size is in the
+			// ledger) and is finishing it: nothing is left to do here.
+			fr.Outcome = OutcomeHeldCommitted
 		case !locked:
 			fr.Outcome = OutcomeLocked
 		case len(shas) > 0:
