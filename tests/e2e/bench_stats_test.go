@@ -28,6 +28,9 @@ type drainStats struct {
 	pgss    bool
 	pg0     float64
 	others0 map[string]float64
+	kinds0  map[string]float64
+	// kinds: PostgreSQL's live processes' CPU by kind, before the ingesters stop
+	kinds map[string]float64
 }
 
 func startDrainStats(tb testing.TB, admin string) *drainStats {
@@ -46,6 +49,7 @@ func startDrainStats(tb testing.TB, admin string) *drainStats {
 		s.pgss = err == nil
 	}
 	s.pg0, s.others0 = s.pgCPU(), childrenCPU()
+	_, s.kinds0 = s.pgCPUByKind()
 	return s
 }
 
@@ -92,6 +96,13 @@ func eachProc(f func(pid int)) {
 // pgCPU is the CPU seconds of the PostgreSQL server so far: the postmaster's, those of
 // the children it has reaped (backends that ended) and of those alive.
 func (s *drainStats) pgCPU() float64 {
+	total, _ := s.pgCPUByKind()
+	return total
+}
+
+// pgCPUByKind is pgCPU and the CPU seconds of the live children by kind: their process
+// title's first word (a backend's user, or checkpointer, walwriter, autovacuum...).
+func (s *drainStats) pgCPUByKind() (float64, map[string]float64) {
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, s.admin)
 	if err != nil {
@@ -105,12 +116,20 @@ func (s *drainStats) pgCPU() float64 {
 	}
 	pm, _, _, _ := stat(backend, false)
 	_, _, total, _ := stat(pm, true)
+	kinds := map[string]float64{}
 	eachProc(func(pid int) {
 		if ppid, _, cpu, ok := stat(pid, false); ok && ppid == pm && pid != backend {
 			total += cpu
+			title, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
+			f := strings.Fields(strings.TrimPrefix(strings.ReplaceAll(string(title), "\x00", " "), "postgres: "))
+			kind := "?"
+			if len(f) > 0 {
+				kind = f[0]
+			}
+			kinds[kind] += cpu
 		}
 	})
-	return total
+	return total, kinds
 }
 
 // childrenCPU is the CPU seconds of this process's children by name (the gateway, NATS).
@@ -159,6 +178,7 @@ func (s *drainStats) scrapeAll(ings []*proc) map[string]float64 {
 	if s == nil {
 		return nil
 	}
+	_, s.kinds = s.pgCPUByKind()
 	sum := map[string]float64{}
 	for _, p := range ings {
 		for k, v := range scrape(p, "ecomstream_ingester_batches_total", "ecomstream_ingester_source_list_duration_seconds_count",
@@ -193,19 +213,32 @@ func (s *drainStats) report(label, url string, ings []*proc, metrics map[string]
 			fmt.Fprintf(&b, ", %s %.2f", k, d)
 		}
 	}
+	fmt.Fprintf(&b, "; PostgreSQL's live processes by kind:")
+	for k, v := range s.kinds {
+		if d := v - s.kinds0[k]; d > 0.005 {
+			fmt.Fprintf(&b, " %s %.2f", k, d)
+		}
+	}
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	defer conn.Close(ctx)
+	admin, err := pgx.Connect(ctx, s.admin) // where pg_stat_statements was created
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	var dbName string
+	_ = conn.QueryRow(ctx, "SELECT current_database()").Scan(&dbName)
 	var xacts, rollbacks, txFiles int64
 	_ = conn.QueryRow(ctx, `SELECT xact_commit, xact_rollback FROM pg_stat_database WHERE datname = current_database()`).Scan(&xacts, &rollbacks)
 	_ = conn.QueryRow(ctx, `SELECT count(DISTINCT xmin::text) FROM ingested_files`).Scan(&txFiles)
 	fmt.Fprintf(&b, "; xacts %d (rolled back %d), loading transactions %d; metrics %v", xacts, rollbacks, txFiles, metrics)
 	if s.pgss {
-		rows, err := conn.Query(ctx, `SELECT calls, rows, total_exec_time, regexp_replace(left(query, 70), '\s+', ' ', 'g')
-			FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
-			ORDER BY total_exec_time DESC LIMIT 12`)
+		rows, err := admin.Query(ctx, `SELECT calls, rows, total_exec_time, regexp_replace(left(query, 70), '\s+', ' ', 'g')
+			FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = $1)
+			ORDER BY total_exec_time DESC LIMIT 14`, dbName)
 		if err == nil {
 			for rows.Next() {
 				var calls, n int64
@@ -216,6 +249,8 @@ func (s *drainStats) report(label, url string, ings []*proc, metrics map[string]
 				}
 			}
 			rows.Close()
+		} else {
+			fmt.Fprintf(&b, "\n    pg_stat_statements: %v", err)
 		}
 	}
 	tb.Log(b.String())
