@@ -253,5 +253,6 @@ func (s *drainStats) report(label, url string, ings []*proc, metrics map[string]
 			fmt.Fprintf(&b, "\n    pg_stat_statements: %v", err)
 		}
 	}
-	tb.Log(b.String())
+	// Printed, not logged: a benchmark's log is cut after a few lines.
+	fmt.Println(b.String())
 }
