@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -127,6 +128,9 @@ func (s *drainStats) pgCPUByKind() (float64, map[string]float64) {
 				kind = f[0]
 			}
 			kinds[kind] += cpu
+			if kind == "ecomstream_ingester" {
+				kinds[fmt.Sprintf("session %d", pid)] = cpu
+			}
 		}
 	})
 	return total, kinds
@@ -214,11 +218,16 @@ func (s *drainStats) report(label, url string, ings []*proc, metrics map[string]
 		}
 	}
 	fmt.Fprintf(&b, "; PostgreSQL's live processes by kind:")
+	var sessions []string
 	for k, v := range s.kinds {
-		if d := v - s.kinds0[k]; d > 0.005 {
+		if d := v - s.kinds0[k]; d > 0.005 && !strings.HasPrefix(k, "session ") {
 			fmt.Fprintf(&b, " %s %.2f", k, d)
+		} else if strings.HasPrefix(k, "session ") {
+			sessions = append(sessions, fmt.Sprintf("%.2f", v))
 		}
 	}
+	sort.Strings(sessions)
+	fmt.Fprintf(&b, "; the ingesters' %d sessions' CPU s: %s", len(sessions), strings.Join(sessions, " "))
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		tb.Fatal(err)
