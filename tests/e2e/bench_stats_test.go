@@ -85,6 +85,19 @@ func stat(pid int, reaped bool) (ppid int, comm string, cpu float64, ok bool) {
 	return ppid, s[open+1 : end], n / clockTicks, true
 }
 
+// minorFaults is a process's minor page faults so far (its first touches of shared
+// memory, PostgreSQL's buffers among them).
+func minorFaults(pid int) float64 {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	n, _ := strconv.ParseFloat(f[7], 64)
+	return n
+}
+
 func eachProc(f func(pid int)) {
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
@@ -130,6 +143,7 @@ func (s *drainStats) pgCPUByKind() (float64, map[string]float64) {
 			kinds[kind] += cpu
 			if kind == "ecomstream_ingester" {
 				kinds[fmt.Sprintf("session %d", pid)] = cpu
+				kinds[fmt.Sprintf("faults %d", pid)] = minorFaults(pid)
 			}
 		}
 	})
@@ -220,14 +234,16 @@ func (s *drainStats) report(label, url string, ings []*proc, metrics map[string]
 	fmt.Fprintf(&b, "; PostgreSQL's live processes by kind:")
 	var sessions []string
 	for k, v := range s.kinds {
-		if d := v - s.kinds0[k]; d > 0.005 && !strings.HasPrefix(k, "session ") {
-			fmt.Fprintf(&b, " %s %.2f", k, d)
-		} else if strings.HasPrefix(k, "session ") {
-			sessions = append(sessions, fmt.Sprintf("%.2f", v))
+		switch {
+		case strings.HasPrefix(k, "session "):
+			sessions = append(sessions, fmt.Sprintf("%.2f/%.0fk", v, s.kinds["faults "+strings.TrimPrefix(k, "session ")]/1000))
+		case strings.HasPrefix(k, "faults "):
+		case v-s.kinds0[k] > 0.005:
+			fmt.Fprintf(&b, " %s %.2f", k, v-s.kinds0[k])
 		}
 	}
 	sort.Strings(sessions)
-	fmt.Fprintf(&b, "; the ingesters' %d sessions' CPU s: %s", len(sessions), strings.Join(sessions, " "))
+	fmt.Fprintf(&b, "; the ingesters' %d sessions' CPU s/minor page faults: %s", len(sessions), strings.Join(sessions, " "))
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		tb.Fatal(err)
