@@ -56,7 +56,7 @@ type ledgerRow struct {
 }
 
 func newFakeLoader() *fakeLoader {
-	return &fakeLoader{ledger: map[string]ledgerRow{}, rows: map[string]int64{}, locked: map[string]int{}, held: map[string]int{}}
+	return &fakeLoader{ledger: map[string]ledgerRow{}, rows: map[string]int64{}, locked: map[string]int{}}
 }
 
 func itemNames(items []source.Item) []string {
@@ -116,11 +116,6 @@ func (l *fakeLoader) LoadUpTo(ctx context.Context, open load.Opener, items []sou
 		if l.locked[it.Name] > 0 {
 			l.locked[it.Name]--
 			fr.Outcome = load.OutcomeLocked
-			continue
-		}
-		if l.held[it.Name] > 0 {
-			l.held[it.Name]--
-			fr.Outcome = load.OutcomeHeldCommitted
 			continue
 		}
 		if kept++; lim.Files > 0 && kept > lim.Files {
@@ -435,33 +430,6 @@ func TestAnItemLockedByAnotherReplicaCountsNoAttempt(t *testing.T) {
 	}
 	if f.loader.loaded("l.csv") != 6 || testutil.ToFloat64(f.m.Retries.WithLabelValues("read"))+testutil.ToFloat64(f.m.Retries.WithLabelValues("database")) != 0 {
 		t.Fatalf("loads %d (want 6), or an attempt was counted", f.loader.loaded("l.csv"))
-	}
-}
-
-// An item another replica holds and has committed is its holder's to finish: it is
-// forgotten, neither finished here nor taken again, until a listing that began after
-// that brings it back (its holder never finished it): the backstop.
-func TestAnItemHeldAndCommittedByAnotherReplicaIsForgotten(t *testing.T) {
-	f := runFast(t, Options{}, func(src *memory.Source, l *fakeLoader) {
-		src.Put("h.csv", body("h", "1"))
-		l.held["h.csv"] = 1
-	})
-	skipped := f.m.Skipped.WithLabelValues(load.OutcomeHeldCommitted)
-	eventually(t, "h.csv skipped and forgotten", func() bool {
-		n, _, _ := f.queue.Backlog()
-		return testutil.ToFloat64(skipped) == 1 && n == 0
-	})
-	if len(f.src.Finished("h.csv")) != 0 {
-		t.Fatal("an item another replica holds was finished here")
-	}
-	// The first listing after it may have read the source before it was forgotten; the
-	// second brings it back.
-	f.src.Put("x.csv", body("h", "2"))
-	f.finished(t, "x.csv")
-	f.src.Put("y.csv", body("h", "3"))
-	f.finished(t, "h.csv")
-	if n := f.loader.loaded("h.csv"); n != 2 {
-		t.Fatalf("h.csv loaded %d times, want 2 (skipped once, then loaded)", n)
 	}
 }
 

@@ -459,7 +459,7 @@ func (r *Runner) finish(ctx context.Context, log zerolog.Logger, b *load.Batch, 
 	var done []*load.FileResult
 	held := false
 	for _, f := range b.Files {
-		held = held || f.Outcome == load.OutcomeLocked || f.Outcome == load.OutcomeHeldCommitted
+		held = held || f.Outcome == load.OutcomeLocked
 		if !r.record(ctx, log, b, f) {
 			continue
 		}
@@ -524,13 +524,7 @@ func (r *Runner) record(ctx context.Context, log zerolog.Logger, b *load.Batch, 
 		r.metrics.Skipped.WithLabelValues(f.Outcome).Inc()
 		r.queue.Defer(f.File.Name, r.opt.Retry.Locked)
 		return false
-	case load.OutcomeHeldCommitted, load.OutcomeGone:
-		// Another replica committed it (and finishes it), or it went: this one forgets
-		// it. Taken again every Retry.Locked until its holder let go, it cost a claim
-		// each time and, once let go, a read answered "gone" (three replicas on one
-		// bucket whose removals are not published, BenchmarkBucketPipeline). Should the
-		// holder never finish it (it crashed), the next listing brings it back and a
-		// replica finishes it by the ledger.
+	case load.OutcomeGone:
 		r.metrics.Skipped.WithLabelValues(f.Outcome).Inc()
 		r.queue.Done(f.File.Name)
 		return false

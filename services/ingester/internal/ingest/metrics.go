@@ -61,9 +61,9 @@ func NewMetrics(reg prometheus.Registerer, q *queue.Queue, pool *pgxpool.Pool) *
 		Reaped: prometheus.NewCounter(prometheus.CounterOpts{Namespace: metrics.Namespace, Subsystem: subsystem,
 			Name: "stalled_sessions_ended_total", Help: "Database sessions of frozen replicas (stalled mid-statement waiting for their client) that this instance ended."}),
 		Skipped: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metrics.Namespace, Subsystem: subsystem,
-			Name: "files_skipped_total", Help: "Files taken but not loaded: another replica held them (locked: tried again later; held_committed: it had committed them, forgotten here) or they were gone."}, []string{"outcome"}),
+			Name: "files_skipped_total", Help: "Files taken but not loaded: another replica held them (locked; tried again later) or they were gone (another replica finished them)."}, []string{"outcome"}),
 	}
-	for _, o := range []string{load.OutcomeLocked, load.OutcomeHeldCommitted, load.OutcomeGone} {
+	for _, o := range []string{load.OutcomeLocked, load.OutcomeGone} {
 		m.Skipped.WithLabelValues(o)
 	}
 	for _, o := range []string{"inserted", "rejected", "duplicate"} {

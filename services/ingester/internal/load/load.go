@@ -19,7 +19,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"strings"
 	"time"
 
@@ -48,9 +47,6 @@ const (
 	// OutcomeChanged: the path no longer names the regular file that was claimed (it was
 	// replaced, or a symlink, FIFO, socket or device was put there). It is not read.
 	OutcomeChanged = "changed"
-	// OutcomeHeldCommitted: another replica holds it and the ledger already has a file
-	// of its name and size: the holder has committed it and is finishing it.
-	OutcomeHeldCommitted = "held_committed"
 	// OutcomeSpare: claimed beyond the batch's Limit (a spare, taken in case other
 	// replicas held some of the files before it) and let go at once, unread.
 	OutcomeSpare = "spare"
@@ -369,8 +365,8 @@ func (l *Loader) claim(ctx context.Context, conn *pgxpool.Conn, b *Batch) error 
 		SELECT w.name, w.locked,
 		       CASE WHEN w.locked AND NOT (w.nth <= $3 AND (w.nth = 1 OR w.bytes <= $4))
 		            THEN pg_advisory_unlock(hashtextextended('ecomstream.file:' || w.name, 0)) ELSE false END,
-		       coalesce(l.shas, '{}'), coalesce(l.outcomes, '{}'), coalesce(l.sizes, '{}')
-		FROM w LEFT JOIN LATERAL (SELECT array_agg(i.sha256) AS shas, array_agg(i.outcome) AS outcomes, array_agg(i.bytes) AS sizes
+		       coalesce(l.shas, '{}'), coalesce(l.outcomes, '{}')
+		FROM w LEFT JOIN LATERAL (SELECT array_agg(i.sha256) AS shas, array_agg(i.outcome) AS outcomes
 			FROM ingested_files i WHERE i.file_name = w.name) l ON true
 		ORDER BY w.n`, names, sizes, maxFiles, maxBytes)
 	if err != nil {
@@ -381,8 +377,7 @@ func (l *Loader) claim(ctx context.Context, conn *pgxpool.Conn, b *Batch) error 
 		var name string
 		var locked, spare bool
 		var shas, outcomes []string
-		var sizes []int64
-		if err := rows.Scan(&name, &locked, &spare, &shas, &outcomes, &sizes); err != nil {
+		if err := rows.Scan(&name, &locked, &spare, &shas, &outcomes); err != nil {
 			rows.Close()
 			return fmt.Errorf("claim files: %w", err)
 		}
@@ -391,10 +386,6 @@ func (l *Loader) claim(ctx context.Context, conn *pgxpool.Conn, b *Batch) error 
 		switch {
 		case spare:
 			fr.Outcome = OutcomeSpare
-		case !locked && slices.Contains(sizes, fr.File.Size):
-			// Its holder has committed it (a file of this name and size is in the
-			// ledger) and is finishing it: nothing is left to do here.
-			fr.Outcome = OutcomeHeldCommitted
 		case !locked:
 			fr.Outcome = OutcomeLocked
 		case len(shas) > 0:

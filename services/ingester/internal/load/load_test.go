@@ -272,51 +272,6 @@ func TestConcurrentLoadersCommitEachFileOnce(t *testing.T) {
 }
 
 // TestMemoryStaysBoundedForALargeFile streams a file far larger than the heap it may use.
-// A file another replica holds is left to it. Held and committed (its holder is
-// finishing it), it is reported as such, so that this replica forgets it rather than
-// claim it again and again until the holder lets go; held and not yet committed (or
-// another version of the name in the ledger, of another size), it is locked: tried again.
-func TestAFileHeldAndCommittedElsewhereIsToldFromOneStillLoading(t *testing.T) {
-	pool := newPool(t)
-	ctx := context.Background()
-	dir := t.TempDir()
-	committed, loading := writeFile(t, dir, "committed.csv", row()), writeFile(t, dir, "loading.csv", row())
-	holder := &Loader{Pool: pool, Instance: "holder", MaxRejected: 100}
-	_, claim, err := loadOnce(ctx, holder, committed) // committed, its claim held (being finished)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer claim.Release()
-	// loading: claimed by a session of the holder that has not committed it.
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Release()
-	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock(hashtextextended('ecomstream.file:' || $1, 0))", loading.Name); err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Exec(ctx, "SELECT pg_advisory_unlock_all()") //nolint:errcheck
-	rewritten := committed
-	rewritten.Size++ // a new version of the name, of another size
-
-	l := &Loader{Pool: pool, Instance: "t", MaxRejected: 100}
-	b, c, err := loadOnce(ctx, l, committed, loading, rewritten)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Release()
-	want := []string{OutcomeHeldCommitted, OutcomeLocked, OutcomeLocked}
-	for i, f := range b.Files {
-		if f.Outcome != want[i] {
-			t.Errorf("%s (%d bytes): %s, want %s", f.File.Name, f.File.Size, f.Outcome, want[i])
-		}
-	}
-	if n := count(t, pool, "SELECT count(*) FROM ingested_files"); n != 1 {
-		t.Errorf("%d ledger rows, want the holder's 1", n)
-	}
-}
-
 // A batch given spares keeps the first files it obtains, up to its limit, and lets the
 // others go at once, unread: another replica takes them at once.
 func TestABatchKeepsTheFirstFilesItObtainsAndLetsTheSparesGo(t *testing.T) {
@@ -359,8 +314,8 @@ func TestABatchKeepsTheFirstFilesItObtainsAndLetsTheSparesGo(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Release()
-	if b.Files[0].Outcome != OutcomeIngested || b.Files[1].Outcome != OutcomeHeldCommitted {
-		t.Errorf("another replica: the spare %s (want ingested), a kept file %s (want held_committed)", b.Files[0].Outcome, b.Files[1].Outcome)
+	if b.Files[0].Outcome != OutcomeIngested || b.Files[1].Outcome != OutcomeLocked {
+		t.Errorf("another replica: the spare %s (want ingested), a kept file %s (want locked)", b.Files[0].Outcome, b.Files[1].Outcome)
 	}
 	// A byte limit: the first file is kept whatever its size, the next only within it.
 	fresh := []input.Item{writeFile(t, dir, "f.csv", row()), writeFile(t, dir, "g.csv", row())}

@@ -124,7 +124,7 @@ func TestABatchWithNothingToLoadTakesNoSlot(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	if o.Verdict != Done || o.Batch.Files[0].Outcome != OutcomeHeldCommitted || o.Batch.Files[1].Outcome != OutcomeAlreadyCommitted {
+	if o.Verdict != Done || o.Batch.Files[0].Outcome != OutcomeLocked || o.Batch.Files[1].Outcome != OutcomeAlreadyCommitted {
 		t.Fatalf("%s %v %+v", o.Verdict, o.Err, o.Batch)
 	}
 }
