@@ -489,20 +489,6 @@ func (r *Runner) finish(ctx context.Context, log zerolog.Logger, b *load.Batch, 
 	}
 }
 
-// maxHeldWait bounds the doubling of Retry.Locked (heldWait).
-const maxHeldWait = 8
-
-// heldWait is how long an item another replica held n times in a row waits before it is
-// looked at again: Retry.Locked, doubling each time, up to maxHeldWait times it. Its
-// holder loads and finishes it; looking again only notices the holder is gone (its
-// locks end with its session). Three replicas on one bucket took each object's claim
-// about three times while its holder waited for a load slot, then read it once more to
-// find it gone (BenchmarkBucketPipeline: 280-374 claims found an object held and 75-112
-// GETs answered 404 per 120 objects); later looks find it gone from the listing.
-func (r *Runner) heldWait(n int) time.Duration {
-	return r.opt.Retry.Locked * time.Duration(min(1<<min(n-1, 30), maxHeldWait))
-}
-
 // contendedBatches is how many batches take spares after one that found items other
 // replicas held.
 const contendedBatches = 8
@@ -536,7 +522,7 @@ func (r *Runner) record(ctx context.Context, log zerolog.Logger, b *load.Batch, 
 		return false
 	case load.OutcomeLocked:
 		r.metrics.Skipped.WithLabelValues(f.Outcome).Inc()
-		r.queue.Held(f.File.Name, r.heldWait)
+		r.queue.Defer(f.File.Name, r.opt.Retry.Locked)
 		return false
 	case load.OutcomeGone:
 		r.metrics.Skipped.WithLabelValues(f.Outcome).Inc()

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +18,6 @@ import (
 	"github.com/ecomstream/ecomstream/services/common/pgtest"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/load"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/queue"
-	"github.com/ecomstream/ecomstream/services/ingester/internal/retry"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -211,18 +209,4 @@ func TestNonUTF8FileNameIsMovedAside(t *testing.T) {
 	r := startRunner(t, nil)
 	os.WriteFile(filepath.Join(r.opt.InputDir, "b\xffad.csv"), []byte("x"), 0o644)
 	waitFile(t, filepath.Join(r.opt.FailedDir, "b\xffad.csv.reason.txt"))
-}
-
-// An item another replica holds is looked at again after Retry.Locked, doubling each
-// time in a row, up to maxHeldWait times it.
-func TestHeldWaitDoublesUpToItsBound(t *testing.T) {
-	r := &Runner{opt: Options{Retry: retry.Policies{Locked: 100 * time.Millisecond}}}
-	var got []time.Duration
-	for n := 1; n <= 6; n++ {
-		got = append(got, r.heldWait(n))
-	}
-	want := []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond, 800 * time.Millisecond, 800 * time.Millisecond}
-	if !slices.Equal(got, want) {
-		t.Fatalf("%v, want %v", got, want)
-	}
 }

@@ -34,7 +34,6 @@ type entry struct {
 	inflight bool      // handed to a worker
 	notUntil time.Time // do not hand out before (retry backoff)
 	attempts int
-	held     int  // times in a row another replica held it (Held)
 	parked   bool // failed too often: kept out of Take until it changes or Unpark
 	// still is when this process last saw the item's version change (or first saw it).
 	still time.Time
@@ -110,7 +109,7 @@ func (q *Queue) Found(it source.Item, complete bool) {
 		changed := known && !e.Version.Same(it.Version)
 		if changed {
 			e.still = now
-			e.parked, e.attempts, e.held = false, 0, 0
+			e.parked, e.attempts = false, 0
 		}
 		e.Item = it
 		// Arriving complete makes an item ready; a later in-place write makes it
@@ -278,7 +277,7 @@ func (q *Queue) Fail(name string, backoff func(attempts int) time.Duration) int 
 	if !ok {
 		return 0
 	}
-	e.inflight, e.held = false, 0
+	e.inflight = false
 	e.attempts++
 	e.notUntil = q.now().Add(backoff(e.attempts))
 	return e.attempts
@@ -293,19 +292,6 @@ func (q *Queue) Attempts(name string) int {
 		return e.attempts
 	}
 	return 0
-}
-
-// Held puts back an item another replica holds: no attempt is counted, and it is not
-// handed out again before wait(n) has passed, n counting the times in a row it was found
-// held (a claim of it that succeeds ends the row: Done, Fail, Park or Changed follow).
-func (q *Queue) Held(name string, wait func(n int) time.Duration) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if e, ok := q.items[name]; ok {
-		e.inflight = false
-		e.held++
-		e.notUntil = q.now().Add(wait(e.held))
-	}
 }
 
 // Defer puts back an item that could not be tried for reasons not its own (locked by
@@ -388,6 +374,6 @@ func (q *Queue) Changed(name string) {
 	defer q.mu.Unlock()
 	if e, ok := q.items[name]; ok {
 		e.inflight, e.complete, e.still = false, false, q.now()
-		e.parked, e.attempts, e.notUntil, e.held = false, 0, time.Time{}, 0
+		e.parked, e.attempts, e.notUntil = false, 0, time.Time{}
 	}
 }

@@ -279,35 +279,3 @@ func TestAListingOlderThanAnItemsFinishDoesNotBringItBack(t *testing.T) {
 		t.Fatalf("the same version put again after a newer listing: %v", got)
 	}
 }
-
-// An item found held by another replica waits wait(n), n counting the times in a row;
-// an attempt of its own (Fail) or a new version ends the row.
-func TestAHeldItemWaitsLongerEachTimeInARow(t *testing.T) {
-	c := newClock()
-	src := memory.New(c.Now)
-	q := queue.NewWithClock(src, 0, c.Now)
-	q.Found(src.Put("h.csv", []byte("x\n")), true)
-	var asked []int
-	wait := func(n int) time.Duration { asked = append(asked, n); return time.Duration(n) * time.Second }
-	for n := 1; n <= 3; n++ {
-		if got := q.Take(10, 1<<30); len(got) != 1 {
-			t.Fatalf("round %d: not taken", n)
-		}
-		q.Held("h.csv", wait)
-		c.Advance(time.Duration(n)*time.Second - time.Millisecond)
-		if got := q.Take(10, 1<<30); len(got) != 0 {
-			t.Fatalf("held %d times in a row: taken before %d s", n, n)
-		}
-		c.Advance(time.Millisecond)
-	}
-	q.Take(10, 1<<30)
-	q.Fail("h.csv", func(int) time.Duration { return 0 })
-	q.Take(10, 1<<30)
-	q.Held("h.csv", wait)
-	if fmt.Sprint(asked) != "[1 2 3 1]" {
-		t.Fatalf("wait asked for %v, want [1 2 3 1] (a failed attempt ends the row)", asked)
-	}
-	if q.Attempts("h.csv") != 1 {
-		t.Fatalf("attempts %d, want 1: being held counts none", q.Attempts("h.csv"))
-	}
-}

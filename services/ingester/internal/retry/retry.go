@@ -51,8 +51,7 @@ type Policies struct {
 	File Policy
 	// Database: the database is away; no file is to blame and no attempt is counted.
 	Database Policy
-	// Locked: how long a file another replica holds waits before it is looked at again,
-	// the first time; the runner doubles it each time in a row, up to 8 times it.
+	// Locked: how long a file another replica holds waits before it is looked at again.
 	Locked time.Duration
 	// Staging: batches that go straight through the staging table after a duplicate key
 	// (duplicates come in runs).
