@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -37,14 +36,11 @@ import (
 // committed item already committed when it comes again. down makes the next Loads find
 // the database away.
 type fakeLoader struct {
-	mu     sync.Mutex
-	ledger map[string]ledgerRow
-	down   int
-	locked map[string]int // name: the next Loads that find it claimed by another replica
-	// held: the next Loads that find it claimed by another replica that has committed it
-	held    map[string]int
-	loads   [][]string // the names of each Load, in order
-	limits  []int      // the file limit of each Load (0: none)
+	mu      sync.Mutex
+	ledger  map[string]ledgerRow
+	down    int
+	locked  map[string]int // name: the next Loads that find it claimed by another replica
+	loads   [][]string     // the names of each Load, in order
 	rejects []string
 	rows    map[string]int64 // rows committed, per name
 }
@@ -94,16 +90,9 @@ func read(ctx context.Context, open load.Opener, fr *load.FileResult) ([]byte, b
 func checksum(b []byte) string { return fmt.Sprintf("%x", sha256.Sum256(b)) }
 
 func (l *fakeLoader) Load(ctx context.Context, open load.Opener, items []source.Item) load.Outcome {
-	return l.LoadUpTo(ctx, open, items, load.Limit{})
-}
-
-// LoadUpTo keeps the first lim.Files items it claims (lim.Bytes is not applied).
-func (l *fakeLoader) LoadUpTo(ctx context.Context, open load.Opener, items []source.Item, lim load.Limit) load.Outcome {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.loads = append(l.loads, itemNames(items))
-	l.limits = append(l.limits, lim.Files)
-	kept := 0
 	if l.down > 0 {
 		l.down--
 		return load.Outcome{Verdict: load.Retry, Stage: "database", After: time.Millisecond, Err: errors.New("dial tcp: connection refused")}
@@ -116,10 +105,6 @@ func (l *fakeLoader) LoadUpTo(ctx context.Context, open load.Opener, items []sou
 		if l.locked[it.Name] > 0 {
 			l.locked[it.Name]--
 			fr.Outcome = load.OutcomeLocked
-			continue
-		}
-		if kept++; lim.Files > 0 && kept > lim.Files {
-			fr.Outcome = load.OutcomeSpare
 			continue
 		}
 		data, ok := read(ctx, open, fr)
@@ -399,6 +384,9 @@ func TestAnItemGoneBeforeItIsReadIsForgotten(t *testing.T) {
 	if len(f.src.Finished("g.csv")) != 0 || len(f.loader.ledger) != 0 {
 		t.Fatal("a gone item was finished or committed")
 	}
+	if n := testutil.ToFloat64(f.m.Skipped.WithLabelValues(load.OutcomeGone)); n != 1 {
+		t.Fatalf("files_skipped_total{outcome=gone} %v, want 1", n)
+	}
 }
 
 // An item found incomplete (written in place) is not read until its source says it is
@@ -431,37 +419,8 @@ func TestAnItemLockedByAnotherReplicaCountsNoAttempt(t *testing.T) {
 	if f.loader.loaded("l.csv") != 6 || testutil.ToFloat64(f.m.Retries.WithLabelValues("read"))+testutil.ToFloat64(f.m.Retries.WithLabelValues("database")) != 0 {
 		t.Fatalf("loads %d (want 6), or an attempt was counted", f.loader.loaded("l.csv"))
 	}
-}
-
-// After a batch that found an item another replica held, the next batches take as many
-// spares as their size and keep the first items they claim, so that they still load what
-// they were sized for; the spares go back to the queue unread and are loaded once.
-func TestAfterAnItemHeldElsewhereBatchesTakeSpares(t *testing.T) {
-	names := []string{"a.csv", "b.csv", "c.csv", "d.csv", "e.csv", "f.csv"}
-	f := runFast(t, Options{Workers: 1, MaxBatchFiles: 2}, func(src *memory.Source, l *fakeLoader) {
-		for i, n := range names {
-			src.Put(n, body("h", strconv.Itoa(i)))
-		}
-		l.locked["a.csv"] = 1
-	})
-	for _, n := range names {
-		f.finished(t, n)
-	}
-	f.loader.mu.Lock()
-	defer f.loader.mu.Unlock()
-	spares := 0
-	for i, names := range f.loader.loads {
-		if lim := f.loader.limits[i]; lim > 0 {
-			spares += len(names) - lim
-		}
-	}
-	if spares == 0 {
-		t.Errorf("no batch took spares after a.csv was held elsewhere: loads %v, limits %v", f.loader.loads, f.loader.limits)
-	}
-	for _, n := range names {
-		if f.loader.rows[n] != 1 {
-			t.Errorf("%s: %d rows committed, want 1", n, f.loader.rows[n])
-		}
+	if n := testutil.ToFloat64(f.m.Skipped.WithLabelValues(load.OutcomeLocked)); n != 5 {
+		t.Fatalf("files_skipped_total{outcome=locked} %v, want 5", n)
 	}
 }
 

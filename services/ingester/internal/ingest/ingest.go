@@ -83,9 +83,6 @@ type Runner struct {
 
 	// burst counts the items taken since the queue last had none ready (batchFiles).
 	burst atomic.Int64
-	// contended counts down the batches that take spares (worker): set when a batch
-	// finds items another replica holds.
-	contended atomic.Int64
 
 	// busySince[i] is when worker i last made progress on the claim it holds (unix
 	// nanoseconds on opt.Now), 0 while it holds none.
@@ -229,17 +226,12 @@ func (r *Runner) worker(ctx context.Context, id int) {
 			}
 		}
 		for ctx.Err() == nil {
-			lim := load.Limit{Files: r.batchFiles(), Bytes: r.byteBudget()}
-			n, budget := lim.Files, lim.Bytes
-			if r.contended.Load() > 0 {
-				n, budget = n+lim.Files, budget+lim.Bytes
-			}
-			items := r.queue.Take(n, budget)
+			items := r.queue.Take(r.batchFiles(), r.byteBudget())
 			if len(items) == 0 {
 				break
 			}
-			r.burst.Add(int64(min(len(items), lim.Files)))
-			wait, err := r.batch(ctx, id, log, items, lim)
+			r.burst.Add(int64(len(items)))
+			wait, err := r.batch(ctx, id, log, items)
 			r.busySince[id].Store(0)
 			if err != nil {
 				log.Error().Err(err).Int("files", len(items)).Dur("retry_in", wait).Msg("database unavailable; files stay in the input")
@@ -301,11 +293,11 @@ func (r *Runner) byteBudget() int64 {
 // for any reason but a lost database goes again one item at a time, so one item's
 // trouble never holds back another. It returns an error (and how long to wait) only
 // when the database itself is unavailable; everything else is settled per item.
-func (r *Runner) batch(ctx context.Context, worker int, log zerolog.Logger, items []source.Item, lim load.Limit) (time.Duration, error) {
+func (r *Runner) batch(ctx context.Context, worker int, log zerolog.Logger, items []source.Item) (time.Duration, error) {
 	r.busySince[worker].Store(r.opt.Now().UnixNano()) // a new claim is progress
 	dctx, cancel := graceContext(ctx, r.opt.Grace)
 	defer cancel()
-	o := r.load(dctx, items, lim)
+	o := r.load(dctx, items)
 	r.metrics.Batches.WithLabelValues("rolled_back").Add(float64(o.RolledBack))
 	if o.Verdict != load.Done {
 		r.metrics.Batches.WithLabelValues("rolled_back").Inc()
@@ -315,24 +307,15 @@ func (r *Runner) batch(ctx context.Context, worker int, log zerolog.Logger, item
 	return 0, nil
 }
 
-// LimitedLoader is a loader that keeps only some of the items it claims (load.Loader).
-type LimitedLoader interface {
-	LoadUpTo(ctx context.Context, open load.Opener, items []source.Item, lim load.Limit) load.Outcome
-}
-
-// load commits items through the loader, reading them ahead where the source asks for
-// it. Beyond lim, items are spares (see worker): the loader keeps the first it claims.
-func (r *Runner) load(ctx context.Context, items []source.Item, lim load.Limit) load.Outcome {
-	var open load.Opener = r.src
-	if ra, ok := r.src.(ReadAheader); ok && ra.ReadAhead() > 0 {
-		ahead := newReadAhead(ctx, r.src, items, ra.ReadAhead())
-		defer ahead.close()
-		open = ahead
+// load commits items through the loader, reading them ahead where the source asks for it.
+func (r *Runner) load(ctx context.Context, items []source.Item) load.Outcome {
+	ra, ok := r.src.(ReadAheader)
+	if !ok || ra.ReadAhead() <= 0 {
+		return r.loader.Load(ctx, r.src, items)
 	}
-	if ll, ok := r.loader.(LimitedLoader); ok && len(items) > lim.Files {
-		return ll.LoadUpTo(ctx, open, items, lim)
-	}
-	return r.loader.Load(ctx, open, items)
+	ahead := newReadAhead(ctx, r.src, items, ra.ReadAhead())
+	defer ahead.close()
+	return r.loader.Load(ctx, ahead, items)
 }
 
 // committed records a committed batch and finishes its items, then releases its claim
@@ -363,7 +346,7 @@ func (r *Runner) failed(ctx, dctx context.Context, worker int, log zerolog.Logge
 				}
 				return 0, nil
 			}
-			if wait, err := r.batch(ctx, worker, log, items[i:i+1], load.Limit{}); err != nil {
+			if wait, err := r.batch(ctx, worker, log, items[i:i+1]); err != nil {
 				for _, rest := range items[i+1:] {
 					r.queue.Defer(rest.Name, wait)
 				}
@@ -457,9 +440,7 @@ func (r *Runner) finish(ctx context.Context, log zerolog.Logger, b *load.Batch, 
 	var rows, bytes int64
 	var fs []source.Finish
 	var done []*load.FileResult
-	held := false
 	for _, f := range b.Files {
-		held = held || f.Outcome == load.OutcomeLocked
 		if !r.record(ctx, log, b, f) {
 			continue
 		}
@@ -473,7 +454,6 @@ func (r *Runner) finish(ctx context.Context, log zerolog.Logger, b *load.Batch, 
 		}
 		fs, done = append(fs, fin), append(done, f)
 	}
-	r.sawHeld(held)
 	if rows > 0 {
 		r.mu.Lock()
 		r.bytesPerRow = 0.8*r.bytesPerRow + 0.2*float64(bytes)/float64(rows)
@@ -489,37 +469,11 @@ func (r *Runner) finish(ctx context.Context, log zerolog.Logger, b *load.Batch, 
 	}
 }
 
-// contendedBatches is how many batches take spares after one that found items other
-// replicas held.
-const contendedBatches = 8
-
-// sawHeld notes whether a batch found items other replicas held. Replicas that list the
-// same items take them in the same order, oldest first, and claim the same ones at once:
-// with three replicas on one bucket a batch kept part of what it was sized for, and
-// more, smaller transactions loaded the same rows. After such a batch, the next ones
-// take as many spares as their size and keep the first items they claim (worker).
-// Alone, a replica finds nothing held and takes no spares.
-func (r *Runner) sawHeld(held bool) {
-	if held {
-		r.contended.Store(contendedBatches)
-		return
-	}
-	for {
-		n := r.contended.Load()
-		if n <= 0 || r.contended.CompareAndSwap(n, n-1) {
-			return
-		}
-	}
-}
-
 // record counts and logs what the batch decided for one item, and tells whether the
 // item is to be finished (its outcome is committed); the others go back to the queue.
 func (r *Runner) record(ctx context.Context, log zerolog.Logger, b *load.Batch, f *load.FileResult) bool {
 	flog := log.With().Str("file", f.File.Name).Logger()
 	switch f.Outcome {
-	case load.OutcomeSpare: // not needed: back in the queue as it was
-		r.queue.Defer(f.File.Name, 0)
-		return false
 	case load.OutcomeLocked:
 		r.metrics.Skipped.WithLabelValues(f.Outcome).Inc()
 		r.queue.Defer(f.File.Name, r.opt.Retry.Locked)

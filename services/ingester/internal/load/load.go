@@ -18,7 +18,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 
@@ -47,17 +46,7 @@ const (
 	// OutcomeChanged: the path no longer names the regular file that was claimed (it was
 	// replaced, or a symlink, FIFO, socket or device was put there). It is not read.
 	OutcomeChanged = "changed"
-	// OutcomeSpare: claimed beyond the batch's Limit (a spare, taken in case other
-	// replicas held some of the files before it) and let go at once, unread.
-	OutcomeSpare = "spare"
 )
-
-// Limit bounds the files a batch keeps of those it claims, in the order given: the first
-// Files it obtains whose bytes stay within Bytes (the first always). Zero: no bound.
-type Limit struct {
-	Files int
-	Bytes int64
-}
 
 // ReasonDatabaseRejected is a whole-file rejection by PostgreSQL itself: a value the
 // contract's validation let through but the database refused.
@@ -114,7 +103,6 @@ type Batch struct {
 	Committed time.Time
 	Duration  time.Duration
 	open      Opener
-	limit     Limit
 }
 
 // toLoad tells whether any file of the batch is still to be read and committed (none
@@ -180,27 +168,20 @@ func (c *Claim) Release() {
 // Outcome.Claim holds the items' locks until the caller has finished them; otherwise
 // nothing was committed and no lock is held.
 func (l *Loader) Load(ctx context.Context, open Opener, items []input.Item) Outcome {
-	return l.LoadUpTo(ctx, open, items, Limit{})
-}
-
-// LoadUpTo is Load keeping, of the items it claims, only those within lim: the others
-// (OutcomeSpare) are let go unread. A replica that finds files held by others takes
-// spares beyond its batch, so that the batch still holds what it was sized for.
-func (l *Loader) LoadUpTo(ctx context.Context, open Opener, items []input.Item, lim Limit) Outcome {
 	staging, rolled := l.stagingNext(), 0
-	b, claim, err := l.load(ctx, open, items, staging, lim)
+	b, claim, err := l.load(ctx, open, items, staging)
 	if errors.Is(err, ErrDuplicateKey) {
 		rolled++
 		l.sawDuplicate()
-		b, claim, err = l.load(ctx, open, items, true, lim)
+		b, claim, err = l.load(ctx, open, items, true)
 	}
 	o := l.verdict(b, claim, err)
 	o.RolledBack += rolled
 	return o
 }
 
-func (l *Loader) load(ctx context.Context, open Opener, items []input.Item, staging bool, lim Limit) (*Batch, *Claim, error) {
-	batch := &Batch{Staging: staging, open: open, limit: lim}
+func (l *Loader) load(ctx context.Context, open Opener, items []input.Item, staging bool) (*Batch, *Claim, error) {
+	batch := &Batch{Staging: staging, open: open}
 	for _, it := range items {
 		batch.Files = append(batch.Files, &FileResult{File: it, Outcome: OutcomeIngested})
 	}
@@ -342,50 +323,30 @@ func (l *Loader) takeSlot(ctx context.Context, tx pgx.Tx) error {
 // knows of them; a file with the same name and bytes in the ledger is already committed.
 func (l *Loader) claim(ctx context.Context, conn *pgxpool.Conn, b *Batch) error {
 	names := make([]string, len(b.Files))
-	sizes := make([]int64, len(b.Files))
 	for i, f := range b.Files {
-		names[i], sizes[i] = f.File.Name, f.File.Size
+		names[i] = f.File.Name
 	}
-	maxFiles, maxBytes := int64(b.limit.Files), b.limit.Bytes
-	if maxFiles <= 0 {
-		maxFiles = int64(len(names))
-	}
-	if maxBytes <= 0 {
-		maxBytes = math.MaxInt64
-	}
-	// The locks are tried on every file (one statement, in order), then those obtained
-	// beyond the limit are let go in the same statement: spares.
 	rows, err := conn.Query(ctx, `
-		WITH c AS MATERIALIZED (
-			SELECT f.name, f.size, f.n, pg_try_advisory_lock(hashtextextended('ecomstream.file:' || f.name, 0)) AS locked
-			FROM unnest($1::text[], $2::bigint[]) WITH ORDINALITY AS f(name, size, n)),
-		w AS (
-			SELECT c.*, count(*) FILTER (WHERE locked) OVER o AS nth, sum(size) FILTER (WHERE locked) OVER o AS bytes
-			FROM c WINDOW o AS (ORDER BY n))
-		SELECT w.name, w.locked,
-		       CASE WHEN w.locked AND NOT (w.nth <= $3 AND (w.nth = 1 OR w.bytes <= $4))
-		            THEN pg_advisory_unlock(hashtextextended('ecomstream.file:' || w.name, 0)) ELSE false END,
-		       coalesce(l.shas, '{}'), coalesce(l.outcomes, '{}')
-		FROM w LEFT JOIN LATERAL (SELECT array_agg(i.sha256) AS shas, array_agg(i.outcome) AS outcomes
-			FROM ingested_files i WHERE i.file_name = w.name) l ON true
-		ORDER BY w.n`, names, sizes, maxFiles, maxBytes)
+		SELECT f.name,
+		       pg_try_advisory_lock(hashtextextended('ecomstream.file:' || f.name, 0)),
+		       coalesce((SELECT array_agg(i.sha256) FROM ingested_files i WHERE i.file_name = f.name), '{}'),
+		       coalesce((SELECT array_agg(i.outcome) FROM ingested_files i WHERE i.file_name = f.name), '{}')
+		FROM unnest($1::text[]) WITH ORDINALITY AS f(name, n) ORDER BY f.n`, names)
 	if err != nil {
 		return fmt.Errorf("claim files: %w", err)
 	}
 	i := 0
 	for rows.Next() {
 		var name string
-		var locked, spare bool
+		var locked bool
 		var shas, outcomes []string
-		if err := rows.Scan(&name, &locked, &spare, &shas, &outcomes); err != nil {
+		if err := rows.Scan(&name, &locked, &shas, &outcomes); err != nil {
 			rows.Close()
 			return fmt.Errorf("claim files: %w", err)
 		}
 		fr := b.Files[i]
 		i++
 		switch {
-		case spare:
-			fr.Outcome = OutcomeSpare
 		case !locked:
 			fr.Outcome = OutcomeLocked
 		case len(shas) > 0:

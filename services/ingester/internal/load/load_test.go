@@ -272,63 +272,6 @@ func TestConcurrentLoadersCommitEachFileOnce(t *testing.T) {
 }
 
 // TestMemoryStaysBoundedForALargeFile streams a file far larger than the heap it may use.
-// A batch given spares keeps the first files it obtains, up to its limit, and lets the
-// others go at once, unread: another replica takes them at once.
-func TestABatchKeepsTheFirstFilesItObtainsAndLetsTheSparesGo(t *testing.T) {
-	pool := newPool(t)
-	ctx := context.Background()
-	dir := t.TempDir()
-	var items []input.Item
-	for _, n := range []string{"a.csv", "b.csv", "c.csv", "d.csv", "e.csv"} {
-		items = append(items, writeFile(t, dir, n, row()))
-	}
-	conn, err := pool.Acquire(ctx) // another replica holds b.csv
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Release()
-	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock(hashtextextended('ecomstream.file:' || $1, 0))", items[1].Name); err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Exec(ctx, "SELECT pg_advisory_unlock_all()") //nolint:errcheck
-
-	l := &Loader{Pool: pool, Instance: "t", MaxRejected: 100}
-	o := l.LoadUpTo(ctx, byPath{}, items, Limit{Files: 3})
-	if o.Verdict != Done {
-		t.Fatalf("%s: %v", o.Verdict, o.Err)
-	}
-	defer o.Claim.Release()
-	want := []string{OutcomeIngested, OutcomeLocked, OutcomeIngested, OutcomeIngested, OutcomeSpare}
-	for i, f := range o.Batch.Files {
-		if f.Outcome != want[i] {
-			t.Errorf("%s: %s, want %s", f.File.Name, f.Outcome, want[i])
-		}
-	}
-	if n := count(t, pool, "SELECT count(*) FROM ingested_files"); n != 3 {
-		t.Errorf("%d files committed, want 3", n)
-	}
-	// The spare is free while the batch's claim is held; the kept files are not.
-	other := &Loader{Pool: pool, Instance: "other", MaxRejected: 100}
-	b, c, err := loadOnce(ctx, other, items[4], items[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Release()
-	if b.Files[0].Outcome != OutcomeIngested || b.Files[1].Outcome != OutcomeLocked {
-		t.Errorf("another replica: the spare %s (want ingested), a kept file %s (want locked)", b.Files[0].Outcome, b.Files[1].Outcome)
-	}
-	// A byte limit: the first file is kept whatever its size, the next only within it.
-	fresh := []input.Item{writeFile(t, dir, "f.csv", row()), writeFile(t, dir, "g.csv", row())}
-	o2 := l.LoadUpTo(ctx, byPath{}, fresh, Limit{Files: 2, Bytes: fresh[0].Size})
-	if o2.Verdict != Done {
-		t.Fatalf("%s: %v", o2.Verdict, o2.Err)
-	}
-	defer o2.Claim.Release()
-	if o2.Batch.Files[0].Outcome != OutcomeIngested || o2.Batch.Files[1].Outcome != OutcomeSpare {
-		t.Errorf("byte limit: %s %s, want ingested spare", o2.Batch.Files[0].Outcome, o2.Batch.Files[1].Outcome)
-	}
-}
-
 func TestMemoryStaysBoundedForALargeFile(t *testing.T) {
 	if testing.Short() {
 		t.Skip("large file")
