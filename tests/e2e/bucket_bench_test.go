@@ -261,6 +261,7 @@ func BenchmarkBucketPipeline(b *testing.B) {
 		url := newDB()
 		upload()
 		ingesterURL(b, url) // migrated before the replicas start, not by the first of them
+		stats := startDrainStats(b, admin)
 		ings := bucketIngesters(url, replicas, "bench-pb")
 		var t0 time.Time
 		for _, p := range ings {
@@ -269,7 +270,9 @@ func BenchmarkBucketPipeline(b *testing.B) {
 			}
 		}
 		rate, fromStart := committedRate(url, t0)
+		m := stats.scrapeAll(ings)
 		stopBucket(ings)
+		stats.report(fmt.Sprintf("placed bucket, %d replicas, %.0f rows/s", replicas, rate), url, ings, m)
 		return rate, fromStart
 	}
 

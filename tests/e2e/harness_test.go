@@ -37,8 +37,14 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binDir = dir
+	// ECOMSTREAM_E2E_BUILD_FROM builds the services from another checkout (a baseline's
+	// worktree): an A/B of a benchmark runs the same bench against both.
+	from := os.Getenv("ECOMSTREAM_E2E_BUILD_FROM")
+	if from == "" {
+		from = "."
+	}
 	for _, s := range []string{"generator", "ingester", "collector"} {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, s), "github.com/ecomstream/ecomstream/services/"+s)
+		cmd := exec.Command("go", "build", "-C", from, "-o", filepath.Join(dir, s), "github.com/ecomstream/ecomstream/services/"+s)
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {
 			fmt.Fprintf(os.Stderr, "build %s: %v\n", s, err)

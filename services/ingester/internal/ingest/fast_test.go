@@ -384,6 +384,9 @@ func TestAnItemGoneBeforeItIsReadIsForgotten(t *testing.T) {
 	if len(f.src.Finished("g.csv")) != 0 || len(f.loader.ledger) != 0 {
 		t.Fatal("a gone item was finished or committed")
 	}
+	if n := testutil.ToFloat64(f.m.Skipped.WithLabelValues(load.OutcomeGone)); n != 1 {
+		t.Fatalf("files_skipped_total{outcome=gone} %v, want 1", n)
+	}
 }
 
 // An item found incomplete (written in place) is not read until its source says it is
@@ -415,6 +418,9 @@ func TestAnItemLockedByAnotherReplicaCountsNoAttempt(t *testing.T) {
 	}
 	if f.loader.loaded("l.csv") != 6 || testutil.ToFloat64(f.m.Retries.WithLabelValues("read"))+testutil.ToFloat64(f.m.Retries.WithLabelValues("database")) != 0 {
 		t.Fatalf("loads %d (want 6), or an attempt was counted", f.loader.loaded("l.csv"))
+	}
+	if n := testutil.ToFloat64(f.m.Skipped.WithLabelValues(load.OutcomeLocked)); n != 5 {
+		t.Fatalf("files_skipped_total{outcome=locked} %v, want 5", n)
 	}
 }
 

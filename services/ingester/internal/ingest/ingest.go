@@ -475,9 +475,11 @@ func (r *Runner) record(ctx context.Context, log zerolog.Logger, b *load.Batch, 
 	flog := log.With().Str("file", f.File.Name).Logger()
 	switch f.Outcome {
 	case load.OutcomeLocked:
+		r.metrics.Skipped.WithLabelValues(f.Outcome).Inc()
 		r.queue.Defer(f.File.Name, r.opt.Retry.Locked)
 		return false
 	case load.OutcomeGone:
+		r.metrics.Skipped.WithLabelValues(f.Outcome).Inc()
 		r.queue.Done(f.File.Name)
 		return false
 	case load.OutcomeRetry:

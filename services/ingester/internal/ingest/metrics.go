@@ -5,6 +5,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ecomstream/ecomstream/services/common/metrics"
+	"github.com/ecomstream/ecomstream/services/ingester/internal/load"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/queue"
 )
 
@@ -24,6 +25,8 @@ type Metrics struct {
 	Retries *prometheus.CounterVec
 	// Reaped counts stalled sessions of frozen replicas that this one ended.
 	Reaped prometheus.Counter
+	// Skipped counts files taken but left to another replica or gone, by outcome.
+	Skipped *prometheus.CounterVec
 }
 
 const subsystem = "ingester"
@@ -57,6 +60,11 @@ func NewMetrics(reg prometheus.Registerer, q *queue.Queue, pool *pgxpool.Pool) *
 			Name: "file_retries_total", Help: "Failed attempts of single files (each retried with backoff), by stage."}, []string{"stage"}),
 		Reaped: prometheus.NewCounter(prometheus.CounterOpts{Namespace: metrics.Namespace, Subsystem: subsystem,
 			Name: "stalled_sessions_ended_total", Help: "Database sessions of frozen replicas (stalled mid-statement waiting for their client) that this instance ended."}),
+		Skipped: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metrics.Namespace, Subsystem: subsystem,
+			Name: "files_skipped_total", Help: "Files taken but not loaded: another replica held them (locked; tried again later) or they were gone (another replica finished them)."}, []string{"outcome"}),
+	}
+	for _, o := range []string{load.OutcomeLocked, load.OutcomeGone} {
+		m.Skipped.WithLabelValues(o)
 	}
 	for _, o := range []string{"inserted", "rejected", "duplicate"} {
 		m.Records.WithLabelValues(o)
@@ -80,7 +88,7 @@ func NewMetrics(reg prometheus.Registerer, q *queue.Queue, pool *pgxpool.Pool) *
 	parked := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: metrics.Namespace, Subsystem: subsystem,
 		Name: "files_parked", Help: "Files that kept failing and could not be moved aside; they wait in the input directory until they change."},
 		func() float64 { return float64(q.Parked()) })
-	reg.MustRegister(m.Records, m.Files, m.Bytes, m.Batches, m.BatchSeconds, m.BatchRecords, m.Latency, m.Errors, m.Aside, m.Retries, m.Reaped, parked)
+	reg.MustRegister(m.Records, m.Files, m.Bytes, m.Batches, m.BatchSeconds, m.BatchRecords, m.Latency, m.Errors, m.Aside, m.Retries, m.Reaped, m.Skipped, parked)
 	reg.MustRegister(&backlogCollector{stats: Backlog(q)}, &poolCollector{pool: pool})
 	return m
 }
