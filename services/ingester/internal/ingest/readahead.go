@@ -10,10 +10,9 @@ import (
 
 // ReadAheader is a source whose Open is a network round trip (a bucket's GET): the
 // runner opens the items of a batch up to ReadAhead() ahead of the loader, so each
-// one's round trip overlaps the parsing and COPY of the item before it, and the first
-// one's the batch's BEGIN and load slot (from the moment the batch's claim takes them,
-// unless it then queues for a slot). A directory's open is a system call and gains
-// nothing from it.
+// one's round trip overlaps the parsing and COPY of the item before it (from the moment
+// the batch holds its load slot). A directory's open is a system call and gains nothing
+// from it.
 type ReadAheader interface {
 	ReadAhead() int
 }

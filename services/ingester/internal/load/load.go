@@ -241,17 +241,11 @@ func (l *Loader) commit(ctx context.Context, b *Batch, body func(pgx.Tx) error) 
 		b.Duration = b.Committed.Sub(start)
 		return b, claim, nil
 	}
-	// The claimed items are read ahead from here, their GETs overlapping the round trips
-	// of BEGIN and the load slot; only a batch that must queue for a slot takes them back
-	// until it holds one (see claimed).
-	claimed(b, true)
-	tx, waited, err := l.begin(ctx, conn, func() { claimed(b, false) })
+	tx, err := l.begin(ctx, conn)
 	if err != nil {
 		return fail(err)
 	}
-	if waited {
-		claimed(b, true)
-	}
+	claimed(b)
 	if err := body(tx); err != nil {
 		_ = tx.Rollback(context.WithoutCancel(ctx))
 		return fail(err)
@@ -269,27 +263,20 @@ func (l *Loader) commit(ctx context.Context, b *Batch, body func(pgx.Tx) error) 
 const slotKey = 0x65636f6d
 
 // begin starts the batch's transaction holding one of LoadSlots slots, waiting for one
-// if need be (after calling queueing; waited says so). A statement timeout while waiting
-// (a long queue) waits again.
-func (l *Loader) begin(ctx context.Context, conn *pgxpool.Conn, queueing func()) (pgx.Tx, bool, error) {
-	waited := false
+// if need be. A statement timeout while waiting (a long queue) waits again.
+func (l *Loader) begin(ctx context.Context, conn *pgxpool.Conn) (pgx.Tx, error) {
 	for {
 		tx, err := conn.Begin(ctx)
 		if err != nil {
-			return nil, waited, fmt.Errorf("begin: %w", err)
+			return nil, fmt.Errorf("begin: %w", err)
 		}
-		err = l.takeSlot(ctx, tx, func() {
-			if !waited {
-				waited = true
-				queueing()
-			}
-		})
+		err = l.takeSlot(ctx, tx)
 		if err == nil {
-			return tx, waited, nil
+			return tx, nil
 		}
 		_ = tx.Rollback(context.WithoutCancel(ctx))
 		if !db.IsQueryCanceled(err) || ctx.Err() != nil {
-			return nil, waited, err
+			return nil, err
 		}
 	}
 }
@@ -306,7 +293,7 @@ func (l *Loader) begin(ctx context.Context, conn *pgxpool.Conn, queueing func())
 // one whose holder began first (batches are alike: it is the first to end). A lock waits
 // on one key, not on any of N, so a slot may free up while a batch queues on another:
 // it waits at most for the batch ahead of it.
-func (l *Loader) takeSlot(ctx context.Context, tx pgx.Tx, queueing func()) error {
+func (l *Loader) takeSlot(ctx context.Context, tx pgx.Tx) error {
 	if l.LoadSlots <= 0 {
 		return nil
 	}
@@ -318,7 +305,6 @@ func (l *Loader) takeSlot(ctx context.Context, tx pgx.Tx, queueing func()) error
 	if free {
 		return nil
 	}
-	queueing()
 	if _, err := tx.Exec(ctx, `WITH k AS (
 			SELECT k.objid::int AS s, k.granted, a.xact_start FROM pg_locks k LEFT JOIN pg_stat_activity a ON a.pid = k.pid
 			WHERE k.locktype = 'advisory' AND k.objsubid = 2 AND k.classid = $2::int::oid
@@ -386,21 +372,19 @@ func (l *Loader) claim(ctx context.Context, conn *pgxpool.Conn, b *Batch) error 
 	return l.committedFailures(ctx, conn, b)
 }
 
-// claimed tells b's opener, if it reads ahead, the items the claim took (reading), or
-// none (not reading). It is told them once they are claimed, so that their GETs overlap
-// the batch's BEGIN and slot round trips (a batch of one object waited for its GET
-// after them), and told none if the batch must then queue for a slot, until it holds
-// one: that wait has no bound (a statement timeout only restarts it), and a response
-// body opened ahead and left unread that long may be dropped by the server or a proxy,
-// failing the batch on a read error counted against its objects.
-func claimed(b *Batch, reading bool) {
+// claimed tells b's opener, if it reads ahead, the items the claim took. It is told once
+// the batch holds its slot, not before: a batch may wait for a slot without bound (a
+// statement timeout only restarts the wait), and a response body opened ahead and left
+// unread that long may be dropped by the server or a proxy, failing the batch on a read
+// error counted against its objects.
+func claimed(b *Batch) {
 	c, ok := b.open.(ClaimedOpener)
 	if !ok {
 		return
 	}
 	var toRead []input.Item
 	for _, fr := range b.Files {
-		if reading && fr.Outcome == OutcomeIngested {
+		if fr.Outcome == OutcomeIngested {
 			toRead = append(toRead, fr.File)
 		}
 	}

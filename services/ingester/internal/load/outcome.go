@@ -19,11 +19,10 @@ type Opener interface {
 	Open(ctx context.Context, it input.Item) (io.ReadCloser, input.Version, error)
 }
 
-// ClaimedOpener is an Opener that is told, once a batch is claimed, which of its items
-// will be read (in batch order): those this replica locked, not already committed; told
-// none if the batch then queues for its load slot, and told them again once it holds
-// one. One that reads ahead (a bucket's) reads only those, not objects another replica
-// loads, and nothing while the batch queues.
+// ClaimedOpener is an Opener that is told, once a batch is claimed and holds its load
+// slot (not while it waits for one), which of its items will be read (in batch order):
+// those this replica locked, not already committed. One that reads ahead (a bucket's)
+// reads only those, not objects another replica loads.
 type ClaimedOpener interface {
 	Opener
 	Claimed(items []input.Item)

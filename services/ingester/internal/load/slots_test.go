@@ -147,59 +147,19 @@ func TestZeroLoadSlotsSetNoBound(t *testing.T) {
 	}
 }
 
-// claimedOpener records what the claim tells it will be read, and, with slots, how many
-// load slots were held (another session's view of the slots' locks) when it was told.
+// claimedOpener records when the claim tells it which items will be read, and whether
+// the batch's slot was then held (another session's view of the slots' locks).
 type claimedOpener struct {
 	byPath
-	told  chan []input.Item
-	slots *pgxpool.Pool
-	held  []int64
+	told chan []input.Item
 }
 
-func (c *claimedOpener) Claimed(items []input.Item) {
-	if c.slots != nil {
-		c.held = append(c.held, slotsHeld(c.slots))
-	}
-	c.told <- items
-}
-
-// slotsHeld is how many load slots are held, as any session sees it.
-func slotsHeld(pool *pgxpool.Pool) int64 {
-	var n int64
-	_ = pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2
-		AND classid = $1::int::oid AND granted`, slotKey).Scan(&n)
-	return n
-}
-
-// A batch with a free slot has its claimed items read ahead from its claim on, before
-// its transaction and slot (their GETs overlap those round trips: a batch of one object
-// waited for its GET after them, on every object's path), and once only.
-func TestClaimedItemsAreReadAheadBeforeTheSlotIsTaken(t *testing.T) {
-	pool := newPool(t)
-	f := writeFile(t, t.TempDir(), "early.csv", row(), row())
-	l := &Loader{Pool: pool, Instance: "early", MaxRejected: 100, LoadSlots: 2}
-	open := &claimedOpener{told: make(chan []input.Item, 4), slots: pool}
-	o := l.Load(context.Background(), open, []input.Item{f})
-	if o.Verdict != Done {
-		t.Fatalf("%s %v", o.Verdict, o.Err)
-	}
-	o.Claim.Release()
-	if len(open.told) != 1 {
-		t.Fatalf("told %d times, want once", len(open.told))
-	}
-	if items := <-open.told; len(items) != 1 || items[0].Name != f.Name {
-		t.Fatalf("told %+v, want the claimed item", items)
-	}
-	if open.held[0] != 0 {
-		t.Fatalf("told the claimed items once %d load slots were held, want before the batch took its own", open.held[0])
-	}
-}
+func (c *claimedOpener) Claimed(items []input.Item) { c.told <- items }
 
 // A batch waiting for a slot reads nothing ahead: the wait has no bound (a statement
 // timeout only restarts it), and a response body left unread that long may be dropped
 // by the server or a proxy, failing the batch on a read error counted against its
-// objects. The read-ahead, told the claimed items at the claim, is told none before the
-// batch queues, and the claimed items again once the slot is held.
+// objects. The read-ahead is told the claimed items once the slot is held.
 func TestNothingIsReadAheadWhileTheBatchWaitsForASlot(t *testing.T) {
 	pool := newPool(t)
 	ctx := context.Background()
@@ -217,12 +177,10 @@ func TestNothingIsReadAheadWhileTheBatchWaitsForASlot(t *testing.T) {
 		return count(t, pool, `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'
 			AND query LIKE '%pg_advisory_xact_lock%'`) == 1
 	})
-	var last []input.Item
-	for len(open.told) > 0 {
-		last = <-open.told
-	}
-	if len(last) != 0 {
-		t.Fatalf("told to read %d items ahead while the batch waits for a slot", len(last))
+	select {
+	case items := <-open.told:
+		t.Fatalf("told to read %d items ahead while the batch waits for a slot", len(items))
+	default:
 	}
 	if _, err := others.Exec(ctx, "SELECT pg_advisory_unlock_all()"); err != nil {
 		t.Fatal(err)
