@@ -173,6 +173,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	rules := retry.Defaults()
 	rules.File = retry.Policy{Base: cfg.RetryBase, Max: cfg.RetryMax, Attempts: cfg.MaxFileAttempts, Jitter: rules.File.Jitter}
 	onSuccess := map[string]source.Action{"archive": source.Archive, "delete": source.Delete, "keep": source.Keep}[cfg.OnSuccess]
+	loader := &load.Loader{Pool: pool, Instance: instance, MaxRejected: cfg.MaxRejected,
+		MaxRejectedPerFile: cfg.MaxRejectedPerFile, Retry: rules, LoadSlots: cfg.Slots()}
 	runner := ingest.New(ingest.Options{
 		OnSuccess: onSuccess, TriggerInterval: cfg.TriggerInterval,
 		MaxBatchRecords: cfg.MaxBatchRecords, MaxBatchFiles: cfg.MaxBatchFiles, Workers: cfg.Workers,
@@ -180,17 +182,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		// A statement that outlived the statement timeout while waiting for its client
 		// belongs to a frozen replica (the timeout itself cannot end it).
 		ReapAfter: cfg.DBStatementTimeout + cfg.DBStatementTimeout/2, ReapPrefix: appNamePrefix,
-	}, log, src, q, &load.Loader{Pool: pool, Instance: instance, MaxRejected: cfg.MaxRejected,
-		MaxRejectedPerFile: cfg.MaxRejectedPerFile, Retry: rules, LoadSlots: cfg.Slots()}, m)
+	}, log, src, q, loader, m)
 	// The sessions the workers and the finishes behind them hold at once, opened now: made
 	// on the first batches' path, each cost a worker 30-100 ms on a loaded host while
-	// objects queued behind it (BenchmarkBucketPipeline's notify run).
+	// objects queued behind it (BenchmarkBucketPipeline's notify run). Each is primed
+	// too (load.Loader.Prime): opened but cold, its first batch still took 20-45 ms more.
 	sessions := cfg.Workers
 	if bf, ok := src.(ingest.BackgroundFinisher); ok && bf.FinishBehind() > 0 {
 		sessions += ingest.ClaimsBehind
 	}
 	wctx, wcancel := context.WithTimeout(ctx, max(cfg.DBConnectTimeout, 5*time.Second))
-	db.Warm(wctx, pool, sessions)
+	db.Warm(wctx, pool, sessions, loader.Prime)
 	wcancel()
 	router := httpserver.RouterWithAlive(log, reg, runner.Healthy, func(ctx context.Context) error {
 		if err := pool.Ping(ctx); err != nil {

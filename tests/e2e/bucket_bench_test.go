@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,6 +35,12 @@ import (
 //     INGESTER_RESCAN_MIN_INTERVAL, and without it), beside the directory's.
 //
 //     go test -run '^$' -bench BucketPipeline -benchtime 1x ./tests/e2e/
+//
+// Parts: ECOMSTREAM_BENCH_DRAIN_ONLY (drains only), ECOMSTREAM_BENCH_LATENCY_ONLY
+// (latency only), ECOMSTREAM_BENCH_LATENCY=notify (modes of the latency part:
+// dir,notify,list,list-fixed), ECOMSTREAM_BENCH_DRAINS=placed|upload. Diagnosis:
+// ECOMSTREAM_BENCH_WAITS (pg_stat_activity samples), ECOMSTREAM_BENCH_CPU_PROFILE and
+// ECOMSTREAM_BENCH_LOG (the latency part's bucket ingesters' profiles, its ingesters' logs).
 func BenchmarkBucketPipeline(b *testing.B) {
 	s3test.Require(b, true)
 	requireBucketSource(b)
@@ -51,9 +58,18 @@ func BenchmarkBucketPipeline(b *testing.B) {
 	c := gw.Client(b)
 	ctx := context.Background()
 
+	// ECOMSTREAM_BENCH_LATENCY_ONLY skips the drains (and their workload): a run of the
+	// latency part alone, with ECOMSTREAM_BENCH_LATENCY=notify of one mode, is short
+	// enough to repeat A/B under the benchmark lock.
+	latencyOnly := os.Getenv("ECOMSTREAM_BENCH_LATENCY_ONLY") != ""
+
 	// The workload: the same files for every drain. 120 files of 2,000 rows (a few
 	// seconds a drain) so that a drain's start and end weigh little beside it.
 	const files, rows = 120, 2000
+	if latencyOnly {
+		latencyPart(b, admin, gw, n)
+		return
+	}
 	src := b.TempDir()
 	gen := start(b, "generator", nil, "--output-dir", src, "--http-addr", freeAddr(b), "--instance", "bench",
 		"--max-files", strconv.Itoa(files), "--seed", "5", "--min-records", strconv.Itoa(rows), "--max-records", strconv.Itoa(rows), "--sleep", "0")
@@ -76,27 +92,9 @@ func BenchmarkBucketPipeline(b *testing.B) {
 	phase := 0
 	newDB := func() string {
 		phase++
-		name := fmt.Sprintf("bench_%d", phase)
-		conn, err := pgx.Connect(ctx, admin)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-			b.Fatal(err)
-		}
-		return db.WithDatabase(admin, name)
+		return createDB(b, admin, fmt.Sprintf("bench_%d", phase))
 	}
-	started := func(p *proc) {
-		await(b, "ingester started", func() bool {
-			for _, l := range p.log.all() {
-				if strings.Contains(l, `"ingester started"`) {
-					return true
-				}
-			}
-			return false
-		})
-	}
+	started := func(p *proc) { awaitStarted(b, p) }
 	// startedAt is the time of p's "ingester started" record (its own clock, this host's).
 	startedAt := func(p *proc) time.Time {
 		started(p)
@@ -335,10 +333,40 @@ func BenchmarkBucketPipeline(b *testing.B) {
 	if os.Getenv("ECOMSTREAM_BENCH_DRAIN_ONLY") != "" {
 		return
 	}
-	var (
-		url string // of the latency part's databases
-		d   dirs
-	)
+	latencyPart(b, admin, gw, n)
+}
+
+// latencyPart is BenchmarkBucketPipeline's PUT -> commit latency at the stress rate, in
+// the modes ECOMSTREAM_BENCH_LATENCY names (comma-separated: dir, notify, list,
+// list-fixed; empty: all four, in that order), each against a new database.
+func latencyPart(b *testing.B, admin string, gw *s3test.Gateway, n *s3test.NATS) {
+	ctx := context.Background()
+	modes := []string{"dir", "notify", "list", "list-fixed"}
+	if v := os.Getenv("ECOMSTREAM_BENCH_LATENCY"); v != "" {
+		modes = strings.Split(v, ",")
+		for _, m := range modes {
+			if !slices.Contains([]string{"dir", "notify", "list", "list-fixed"}, m) {
+				b.Fatalf("ECOMSTREAM_BENCH_LATENCY=%q: %q is none of dir, notify, list, list-fixed", v, m)
+			}
+		}
+	}
+	phase := 0
+	newDB := func() string {
+		phase++
+		return createDB(b, admin, fmt.Sprintf("latency_%d", phase))
+	}
+	started := func(p *proc) { awaitStarted(b, p) }
+	bucketIngester := func(url, instance string, extra ...string) *proc {
+		args := append([]string{"--source", "s3://" + bucketName + "/incoming/", "--http-addr", freeAddr(b),
+			"--instance", instance, "--rescan-interval", "1s", "--migrate-at-start=false"}, extra...)
+		env := append(gw.Env(), "DATABASE_URL="+ingesterURL(b, url))
+		// ECOMSTREAM_BENCH_CPU_PROFILE=PATH: each bucket ingester of the latency part
+		// writes its CPU profile to PATH.INSTANCE (flushed at its SIGTERM).
+		if v := os.Getenv("ECOMSTREAM_BENCH_CPU_PROFILE"); v != "" {
+			env = append(env, "INGESTER_CPU_PROFILE="+v+"."+instance)
+		}
+		return start(b, "ingester", env, args...)
+	}
 
 	// Latency at about 10,000 rows/s: 100 files of 100 rows a second for 20 s.
 	// ECOMSTREAM_BENCH_GEN_SLEEP sets another rate (0.16: 2,500 rows/s).
@@ -346,8 +374,9 @@ func BenchmarkBucketPipeline(b *testing.B) {
 	if v := os.Getenv("ECOMSTREAM_BENCH_GEN_SLEEP"); v != "" {
 		genSleep = v
 	}
-	latency := func(url string, genOut []string, ing *proc) (p50, p99 float64) {
+	latency := func(mode, url string, genOut []string, ing *proc) (p50, p99 float64) {
 		started(ing)
+		stopWaits := sampleWaits(b, url)
 		// Four generators of 25 files a second: one generator's PUTs, one after another,
 		// do not reach 100 a second here.
 		var gens []*proc
@@ -370,33 +399,87 @@ func BenchmarkBucketPipeline(b *testing.B) {
 			var n int64
 			return p.QueryRow(ctx, "SELECT count(*) FROM ingested_files").Scan(&n) == nil && n == counts.Files
 		})
+		stopWaits()
 		_ = ing.stop()
+		// ECOMSTREAM_BENCH_LOG=PATH keeps the ingester's log of each mode in PATH.MODE
+		// (with INGESTER_LOG_LEVEL=debug, a line for every object committed).
+		if v := os.Getenv("ECOMSTREAM_BENCH_LOG"); v != "" {
+			if err := os.WriteFile(v+"."+mode, []byte(strings.Join(ing.log.all(), "\n")+"\n"), 0o644); err != nil {
+				b.Error(err)
+			}
+		}
 		if err := p.QueryRow(ctx, `SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM committed_at - file_created_at)),
 			percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM committed_at - file_created_at)) FROM ingested_files`).Scan(&p50, &p99); err != nil {
 			b.Fatal(err)
 		}
 		b.Logf("latency run (%s): %d files, %d rows in 20 s", genOut[0], counts.Files, counts.Records)
+		// The tail's shape: how many objects were late, and when (seconds from the first
+		// PUT, the 1 s windows with the most late objects): bursts or scattered.
+		var over100, over50 int
+		var maxMs float64
+		var when string
+		if err := p.QueryRow(ctx, `WITH l AS (SELECT file_created_at, extract(epoch FROM committed_at - file_created_at) * 1000 AS ms FROM ingested_files),
+			t0 AS (SELECT min(file_created_at) AS t FROM l)
+			SELECT count(*) FILTER (WHERE ms > 100), count(*) FILTER (WHERE ms > 50), coalesce(max(ms), 0),
+				coalesce((SELECT string_agg(s || 's:' || n, ' ' ORDER BY n DESC) FROM (
+					SELECT floor(extract(epoch FROM file_created_at - (SELECT t FROM t0)))::int AS s, count(*) AS n
+					FROM l WHERE ms > 100 GROUP BY 1 ORDER BY 2 DESC LIMIT 6) w), '')
+			FROM l`).Scan(&over100, &over50, &maxMs, &when); err != nil {
+			b.Fatal(err)
+		}
+		b.Logf("latency tail: %d objects > 100 ms, %d > 50 ms, max %.0f ms; late by second of the run: %s", over100, over50, maxMs, when)
 		return p50 * 1000, p99 * 1000
 	}
-	url = newDB()
-	d = newDirs(b)
-	p50, p99 := latency(url, []string{"--output-dir", d.In}, startIngester(b, url, d, "lat-dir"))
-	b.ReportMetric(p50, "dir-p50-ms")
-	b.ReportMetric(p99, "dir-p99-ms")
-	url = newDB()
-	p50, p99 = latency(url, []string{"--output", "s3://" + bucketName + "/incoming"},
-		bucketIngester(url, "lat-nats", "--nats-url", n.URL(), "--nats-subject", subject))
-	b.ReportMetric(p50, "notify-p50-ms")
-	b.ReportMetric(p99, "notify-p99-ms")
-	url = newDB()
-	p50, p99 = latency(url, []string{"--output", "s3://" + bucketName + "/incoming"}, bucketIngester(url, "lat-list"))
-	b.ReportMetric(p50, "list1s-p50-ms")
-	b.ReportMetric(p99, "list1s-p99-ms")
-	// Listing without backoff: every object waits for the next tick of the 1 s interval.
-	url = newDB()
-	p50, p99 = latency(url, []string{"--output", "s3://" + bucketName + "/incoming"}, bucketIngester(url, "lat-list-fixed", "--rescan-min-interval", "0"))
-	b.ReportMetric(p50, "list1s-fixed-p50-ms")
-	b.ReportMetric(p99, "list1s-fixed-p99-ms")
+	bucketOut := []string{"--output", "s3://" + bucketName + "/incoming"}
+	for _, m := range modes {
+		url := newDB()
+		var p50, p99 float64
+		var name string
+		switch m {
+		case "dir":
+			d := newDirs(b)
+			p50, p99 = latency(m, url, []string{"--output-dir", d.In}, startIngester(b, url, d, "lat-dir"))
+			name = "dir"
+		case "notify":
+			p50, p99 = latency(m, url, bucketOut, bucketIngester(url, "lat-nats", "--nats-url", n.URL(), "--nats-subject", subject))
+			name = "notify"
+		case "list":
+			p50, p99 = latency(m, url, bucketOut, bucketIngester(url, "lat-list"))
+			name = "list1s"
+		case "list-fixed":
+			// Listing without backoff: every object waits for the next tick of the 1 s interval.
+			p50, p99 = latency(m, url, bucketOut, bucketIngester(url, "lat-list-fixed", "--rescan-min-interval", "0"))
+			name = "list1s-fixed"
+		}
+		b.ReportMetric(p50, name+"-p50-ms")
+		b.ReportMetric(p99, name+"-p99-ms")
+	}
+}
+
+// createDB creates the database name in the cluster of admin and returns its URL.
+func createDB(tb testing.TB, admin, name string) string {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		tb.Fatal(err)
+	}
+	return db.WithDatabase(admin, name)
+}
+
+// awaitStarted waits for p's "ingester started" record.
+func awaitStarted(tb testing.TB, p *proc) {
+	await(tb, "ingester started", func() bool {
+		for _, l := range p.log.all() {
+			if strings.Contains(l, `"ingester started"`) {
+				return true
+			}
+		}
+		return false
+	})
 }
 
 func keysUnder(tb testing.TB, c *minio.Client, prefix string) (n int) {

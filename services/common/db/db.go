@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -168,9 +169,11 @@ func ConnectWith(ctx context.Context, log zerolog.Logger, url string, o Options)
 // new one is a server process forked and started, tens of milliseconds on a loaded
 // host, and work that starts with a burst (an ingester started under load) needs several
 // at once. A session that cannot be opened now is left to be opened when needed; the
-// pool closes idle ones as it always does (MaxConnIdleTime). It returns how many the
-// pool holds.
-func Warm(ctx context.Context, pool *pgxpool.Pool, n int) int {
+// pool closes idle ones as it always does (MaxConnIdleTime). prime, if not nil, is run
+// on each session held (those the pool had too) to load what the work's first
+// statements would otherwise load on its path; its errors leave the session as it is.
+// It returns how many the pool holds.
+func Warm(ctx context.Context, pool *pgxpool.Pool, n int, prime func(context.Context, *pgxpool.Conn) error) int {
 	// n held at once are n sessions: the idle ones are taken, the rest opened.
 	want := min(n, int(pool.Config().MaxConns))
 	conns := make(chan *pgxpool.Conn, max(want, 0))
@@ -192,9 +195,16 @@ func Warm(ctx context.Context, pool *pgxpool.Pool, n int) int {
 		}
 	}
 	total := int(pool.Stat().TotalConns())
+	var wg sync.WaitGroup
 	for _, c := range held {
-		c.Release()
+		wg.Go(func() {
+			if prime != nil {
+				_ = prime(ctx, c)
+			}
+			c.Release()
+		})
 	}
+	wg.Wait()
 	return total
 }
 

@@ -153,14 +153,26 @@ func TestWarmOpensTheSessionsAhead(t *testing.T) {
 	if n := pool.Stat().TotalConns(); n != 1 {
 		t.Fatalf("a connected pool holds %d sessions, want the 1 of its ping", n)
 	}
-	if n := db.Warm(ctx, pool, 4); n != 4 {
+	if n := db.Warm(ctx, pool, 4, nil); n != 4 {
 		t.Fatalf("Warm(4): %d sessions", n)
 	}
 	if s := pool.Stat(); s.TotalConns() != 4 || s.IdleConns() != 4 {
 		t.Fatalf("after Warm(4): %d sessions, %d idle; want 4 idle", s.TotalConns(), s.IdleConns())
 	}
-	if n := db.Warm(ctx, pool, 9); n != 5 {
+	var mu sync.Mutex
+	primed := map[uint32]bool{}
+	prime := func(_ context.Context, c *pgxpool.Conn) error {
+		mu.Lock()
+		defer mu.Unlock()
+		primed[c.Conn().PgConn().PID()] = true
+		return nil
+	}
+	if n := db.Warm(ctx, pool, 9, prime); n != 5 {
 		t.Fatalf("Warm(9) with 5 at most: %d sessions", n)
+	}
+	// Every session is primed, those the pool held already too.
+	if len(primed) != 5 {
+		t.Fatalf("%d sessions primed, want the pool's 5", len(primed))
 	}
 	var backends int
 	if err := pool.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend'").Scan(&backends); err != nil {

@@ -116,11 +116,28 @@ func (r *copyReader) stop() {
 		putChunk(r.chunk)
 		r.chunk = nil
 	}
+	if r.buf != nil {
+		select {
+		case freeCopyBufs <- r.buf[:0]:
+		default:
+		}
+		r.buf = nil
+	}
 	r.mu.Unlock()
 }
 
+// freeCopyBufs keeps the COPY buffers of ended COPYs for the next ones (one made and
+// cleared for each batch of one small object cost as much as the object's encoding).
+var freeCopyBufs = make(chan []byte, 8)
+
 func newCopyReader(src *source) *copyReader {
-	return &copyReader{src: src, buf: pgcopy.AppendHeader(make([]byte, 0, 96<<10)), sorted: !src.staging}
+	var buf []byte
+	select {
+	case buf = <-freeCopyBufs:
+	default:
+		buf = make([]byte, 0, 96<<10)
+	}
+	return &copyReader{src: src, buf: pgcopy.AppendHeader(buf), sorted: !src.staging}
 }
 
 // Read fills p with encoded rows; a read error of the source aborts the COPY (pgconn

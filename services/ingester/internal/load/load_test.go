@@ -673,3 +673,44 @@ func TestReapStalledEndsTheSessionOfAFrozenCopy(t *testing.T) {
 		t.Fatalf("%d rows from the ended COPY", n)
 	}
 }
+
+// Prime readies a session for its first batch: the claim and the ledger statements are
+// prepared in it (they were prepared on the first batch's path), and nothing is claimed
+// or written.
+func TestPrimePreparesTheBatchStatements(t *testing.T) {
+	pool := newPool(t)
+	ctx := context.Background()
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	prepared := func() (n int64) {
+		// The patterns as parameters: this statement, prepared too, does not match them.
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_prepared_statements WHERE strpos(statement, $1) > 0 OR strpos(statement, $2) > 0`,
+			"pg_try_advisory_lock(hashtextextended", "INSERT INTO ingested_files").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := prepared(); n != 0 {
+		t.Fatalf("a new session has %d of the batch statements prepared", n)
+	}
+	l := &Loader{Pool: pool, Instance: "primed", MaxRejected: 100}
+	if err := l.Prime(ctx, conn); err != nil {
+		t.Fatal(err)
+	}
+	if n := prepared(); n != 2 {
+		t.Fatalf("%d of the claim and ledger statements prepared, want both", n)
+	}
+	if n := count(t, pool, "SELECT count(*) FROM ingested_files"); n != 0 {
+		t.Fatalf("priming wrote %d ledger rows", n)
+	}
+	var locks int64
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()").Scan(&locks); err != nil {
+		t.Fatal(err)
+	}
+	if locks != 0 {
+		t.Fatalf("priming left %d advisory locks", locks)
+	}
+}
