@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/ecomstream/ecomstream/services/common/db"
 )
 
@@ -26,11 +28,7 @@ func TestPrimeOpensOnlyTheLastDaysPartitions(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Release()
+	conn := acquire(t, pool)
 	// In a transaction of the test's, the locks Prime's statements take are still held
 	// when it returns: each relation opened is one.
 	if _, err := conn.Exec(ctx, "BEGIN"); err != nil {
@@ -58,11 +56,7 @@ func TestPrimeOpensOnlyTheLastDaysPartitions(t *testing.T) {
 func TestPrimeRunsWithTheIngestersRightsAndLeavesTheSessionIdle(t *testing.T) {
 	pool := newPool(t)
 	ctx := context.Background()
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Release()
+	conn := acquire(t, pool)
 	if _, err := conn.Exec(ctx, "SET ROLE ecomstream_ingester"); err != nil {
 		t.Fatal(err)
 	}
@@ -106,4 +100,15 @@ func TestWarmPrimingBehindALockedLedgerEndsWithItsContext(t *testing.T) {
 	if n := count(t, pool, "SELECT count(*) FROM ingested_files"); n != 0 {
 		t.Fatalf("priming wrote %d ledger rows", n)
 	}
+}
+
+// acquire holds one of pool's sessions until the test ends.
+func acquire(t *testing.T, pool *pgxpool.Pool) *pgxpool.Conn {
+	t.Helper()
+	conn, err := pool.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(conn.Release)
+	return conn
 }
