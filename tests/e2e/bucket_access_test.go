@@ -81,7 +81,7 @@ func TestBucketPipelineWithEachServicesOwnAccount(t *testing.T) {
 	// The collector listed incoming/ with its list-only account: a backlog series, and no
 	// failed listing.
 	await(t, "the collector's bucket backlog", func() bool {
-		m := scrape(colAddr)
+		m := scrapeText(colAddr)
 		return m["ecomstream_collector_backlog_files"] != "" && m["ecomstream_collector_backlog_errors_total"] == "0"
 	})
 	for _, p := range []*proc{ing, col} {
@@ -96,8 +96,8 @@ func TestBucketPipelineWithEachServicesOwnAccount(t *testing.T) {
 	}
 }
 
-// scrape reads a /metrics page into name -> value (series without labels only).
-func scrape(addr string) map[string]string {
+// scrapeText reads a /metrics page into name -> value (series without labels only).
+func scrapeText(addr string) map[string]string {
 	out := map[string]string{}
 	res, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {

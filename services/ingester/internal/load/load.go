@@ -559,9 +559,14 @@ func (l *Loader) Prime(ctx context.Context, conn *pgxpool.Conn) error {
 		return fmt.Errorf("prime the ledger: %w", err)
 	}
 	// Planned over the partitions of the last day (daily ones: today's and yesterday's),
-	// which opens each with its indexes; nothing is read.
-	if _, err := conn.Exec(ctx, `SELECT 1 FROM events WHERE event_time >= now() - interval '1 day'
-		AND event_time < now() + interval '1 hour' LIMIT 0`); err != nil {
+	// which opens each with its indexes; nothing is read. The bounds are constants when
+	// it is planned (the simple protocol writes them into the statement): with now() in
+	// it, the planner could prune nothing and opened and locked every partition and its
+	// indexes, the table's whole history (daily partitions accumulate with no retention
+	// set), in every session primed at once.
+	now := time.Now()
+	if _, err := conn.Exec(ctx, `SELECT 1 FROM events WHERE event_time >= $1 AND event_time < $2 LIMIT 0`,
+		pgx.QueryExecModeSimpleProtocol, now.Add(-24*time.Hour), now.Add(time.Hour)); err != nil {
 		return fmt.Errorf("prime events: %w", err)
 	}
 	return nil
