@@ -277,7 +277,11 @@ func holdSlots(t *testing.T, pool *pgxpool.Pool, n int) *pgxpool.Conn {
 func TestAStatementTimeoutWhileWaitingForASlotWaitsAgain(t *testing.T) {
 	url, admin := migratedDB(t)
 	ctx := context.Background()
-	cfg, err := db.Options{StatementTimeout: 300 * time.Millisecond}.Config(url)
+	// The timeout must end the slot's wait, not the claim before it: a claim in a new
+	// session (its catalogs and plans loaded on the way) took over 300 ms on a busy host
+	// under -race and failed the batch. So the session is primed as the ingester primes
+	// its own at start, and the timeout leaves a loaded host room.
+	cfg, err := db.Options{StatementTimeout: time.Second}.Config(url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,6 +296,9 @@ func TestAStatementTimeoutWhileWaitingForASlotWaitsAgain(t *testing.T) {
 	}
 	before := canceled()
 	l := &Loader{Pool: pool, Instance: "timeout", MaxRejected: 100, LoadSlots: 1}
+	if n := db.Warm(ctx, pool, 1, l.Prime); n != 1 {
+		t.Fatalf("the pool holds %d sessions after Warm, want 1", n)
+	}
 	f := writeFile(t, t.TempDir(), "timeout.csv", row())
 	var o Outcome
 	loaded := make(chan struct{})
