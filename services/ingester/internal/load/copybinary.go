@@ -83,27 +83,17 @@ func compareRows(a, b chunkRow) int {
 	return cmp.Compare(a.t, b.t)
 }
 
-// freeChunks keeps chunks for the next COPY. Not a sync.Pool: that drops its items at
-// every GC, and a chunk grown again per batch would double the heap's peak.
-// Its capacity bounds the idle chunks kept (one per worker is what is used).
-var freeChunks = make(chan *chunk, 8)
+// freeChunks keeps chunks for the next COPY (freeList).
+var freeChunks = newFreeList(8, func() *chunk {
+	return &chunk{data: make([]byte, 0, maxChunkBytes+maxRowSlack), rows: make([]chunkRow, 0, maxChunkRows),
+		tmp: make([]chunkRow, maxChunkRows)}
+})
 
-func getChunk() *chunk {
-	select {
-	case c := <-freeChunks:
-		return c
-	default:
-		return &chunk{data: make([]byte, 0, maxChunkBytes+maxRowSlack), rows: make([]chunkRow, 0, maxChunkRows),
-			tmp: make([]chunkRow, maxChunkRows)}
-	}
-}
+func getChunk() *chunk { return freeChunks.get() }
 
 func putChunk(c *chunk) {
 	c.data, c.rows = c.data[:0], c.rows[:0]
-	select {
-	case freeChunks <- c:
-	default:
-	}
+	freeChunks.put(c)
 }
 
 var errCopyStopped = errors.New("copy stopped")
@@ -117,10 +107,7 @@ func (r *copyReader) stop() {
 		r.chunk = nil
 	}
 	if r.buf != nil {
-		select {
-		case freeCopyBufs <- r.buf[:0]:
-		default:
-		}
+		freeCopyBufs.put(r.buf[:0])
 		r.buf = nil
 	}
 	r.mu.Unlock()
@@ -128,16 +115,10 @@ func (r *copyReader) stop() {
 
 // freeCopyBufs keeps the COPY buffers of ended COPYs for the next ones (one made and
 // cleared for each batch of one small object cost as much as the object's encoding).
-var freeCopyBufs = make(chan []byte, 8)
+var freeCopyBufs = newFreeList(8, func() []byte { return make([]byte, 0, 96<<10) })
 
 func newCopyReader(src *source) *copyReader {
-	var buf []byte
-	select {
-	case buf = <-freeCopyBufs:
-	default:
-		buf = make([]byte, 0, 96<<10)
-	}
-	return &copyReader{src: src, buf: pgcopy.AppendHeader(buf), sorted: !src.staging}
+	return &copyReader{src: src, buf: pgcopy.AppendHeader(freeCopyBufs.get()), sorted: !src.staging}
 }
 
 // Read fills p with encoded rows; a read error of the source aborts the COPY (pgconn
