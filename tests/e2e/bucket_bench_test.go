@@ -64,8 +64,17 @@ func BenchmarkBucketPipeline(b *testing.B) {
 	latencyOnly := os.Getenv("ECOMSTREAM_BENCH_LATENCY_ONLY") != ""
 
 	// The workload: the same files for every drain. 120 files of 2,000 rows (a few
-	// seconds a drain) so that a drain's start and end weigh little beside it.
-	const files, rows = 120, 2000
+	// seconds a drain) so that a drain's start and end weigh little beside it;
+	// ECOMSTREAM_BENCH_FILES sets another number of files.
+	const rows = 2000
+	files := 120
+	if v := os.Getenv("ECOMSTREAM_BENCH_FILES"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			b.Fatalf("ECOMSTREAM_BENCH_FILES=%q: not a positive number", v)
+		}
+		files = n
+	}
 	if latencyOnly {
 		latencyPart(b, admin, gw, n)
 		return
@@ -121,7 +130,7 @@ func BenchmarkBucketPipeline(b *testing.B) {
 		defer stopWaits()
 		await(b, "drained", func() bool {
 			var n int64
-			return p.QueryRow(ctx, "SELECT count(*) FROM ingested_files").Scan(&n) == nil && n == files
+			return p.QueryRow(ctx, "SELECT count(*) FROM ingested_files").Scan(&n) == nil && n == int64(files)
 		})
 		var first, last time.Time
 		var firstFiles int
@@ -138,7 +147,7 @@ func BenchmarkBucketPipeline(b *testing.B) {
 		stopWaits := sampleWaits(b, url)
 		await(b, "drained", func() bool {
 			var n int64
-			return p.QueryRow(ctx, "SELECT count(*) FROM ingested_files").Scan(&n) == nil && n == files
+			return p.QueryRow(ctx, "SELECT count(*) FROM ingested_files").Scan(&n) == nil && n == int64(files)
 		})
 		rate := float64(files*rows) / time.Since(t0).Seconds()
 		stopWaits()
