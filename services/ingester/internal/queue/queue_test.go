@@ -126,14 +126,16 @@ func TestTakeHandsOutTheOldestOfManyInOrder(t *testing.T) {
 }
 
 // Items whose modification times are equal (a bucket's whole seconds: a hundred objects
-// a second share one) are handed out in the order they were found, which follows their
-// age, not in name order, which put one producer's objects before another's.
+// a second share one) are handed out in the order they were found (notifications, one
+// at a time), which follows their age, not in name order, which put one producer's
+// objects before another's.
 func TestItemsOfEqualTimesAreHandedOutInTheOrderFound(t *testing.T) {
 	c := newClock()
 	q := queue.NewWithClock(nil, 0, c.Now)
 	second := c.Now().Truncate(time.Second)
 	for _, name := range []string{"lat3-1.csv", "lat1-1.csv", "lat2-1.csv", "lat0-1.csv"} {
 		q.Found(source.Item{Name: name, Version: source.Version{Size: 10, ModTime: second, ETag: name}}, true)
+		c.Advance(time.Second)
 	}
 	q.Found(source.Item{Name: "lat1-1.csv", Version: source.Version{Size: 10, ModTime: second, ETag: "lat1-1.csv"}}, true) // found again: keeps its place
 	if got := names(q.Take(2, 1<<30)); fmt.Sprint(got) != "[lat3-1.csv lat1-1.csv]" {
@@ -141,6 +143,46 @@ func TestItemsOfEqualTimesAreHandedOutInTheOrderFound(t *testing.T) {
 	}
 	if got := names(q.Take(2, 1<<30)); fmt.Sprint(got) != "[lat2-1.csv lat0-1.csv]" {
 		t.Fatalf("got %v, want [lat2-1.csv lat0-1.csv]", got)
+	}
+}
+
+// A listing reports many items at once, in the same (key) order to every replica. Items
+// found together with equal times are handed out in an order of each queue's own: three
+// replicas' first batches from the same listing share few items, where in the listing's
+// order they were the same batch (each replica then found the others' items held).
+func TestItemsListedTogetherAreHandedOutInADifferentOrderByEachQueue(t *testing.T) {
+	c := newClock()
+	second := c.Now().Truncate(time.Second)
+	const n, batch = 120, 10
+	var firsts [3]map[string]bool
+	for r := range firsts {
+		q := queue.NewWithClock(nil, 0, c.Now)
+		for i := range n {
+			name := fmt.Sprintf("incoming/gen-%04d.csv", i)
+			q.Found(source.Item{Name: name, Version: source.Version{Size: 10, ModTime: second, ETag: name}}, true)
+		}
+		firsts[r] = map[string]bool{}
+		for _, name := range names(q.Take(batch, 1<<30)) {
+			firsts[r][name] = true
+		}
+		if len(firsts[r]) != batch {
+			t.Fatalf("replica %d took %d items, want %d", r, len(firsts[r]), batch)
+		}
+	}
+	// Independent orders share 10 × 10 / 120 ≈ 0.8 items a pair on average; a sum of 10
+	// (one pair's whole batch) is more than 5 standard deviations out.
+	shared := 0
+	for a := range firsts {
+		for b := a + 1; b < len(firsts); b++ {
+			for name := range firsts[a] {
+				if firsts[b][name] {
+					shared++
+				}
+			}
+		}
+	}
+	if shared >= batch {
+		t.Fatalf("the three first batches share %d items (pairs summed): the replicas would take the same objects", shared)
 	}
 }
 
