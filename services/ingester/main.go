@@ -124,6 +124,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 			log.Error().Err(err).Msg("converting events to partitions failed; run again to resume")
 			return 1
 		}
+		// The retention floor (sql/0006): the database refuses to remove anything newer
+		// than these windows, whoever asks. The administrator's to set, from the same
+		// settings the ingesters run with (compose and the Helm chart give both the same
+		// values).
+		policy := partition.PolicyOf(cfg.Partitions())
+		if err := partition.WritePolicy(ctx, pool, policy); err != nil {
+			log.Error().Err(err).Msg("setting the retention policy failed")
+			return 1
+		}
+		log.Info().Str("events", partition.Retention(policy.Events).String()).Str("ledger", partition.Retention(policy.Ledger).String()).
+			Str("rejected", partition.Retention(policy.Rejected).String()).Msg("retention policy set: the database removes nothing newer")
 	}
 	if _, err := maint.Pass(ctx, true); err != nil {
 		if sub == "migrate" {
