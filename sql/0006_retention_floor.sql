@@ -144,3 +144,13 @@ $fn$;
 -- them, by the ingester only (it removes nothing: it says whether a cutoff may be used).
 REVOKE ALL ON FUNCTION public.ecomstream_retention_check(text, timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION public.ecomstream_retention_check(text, timestamptz) TO ecomstream_ingester;
+
+-- The partition functions read a bound back as text (pg_get_expr, cast to timestamptz)
+-- and write one as text (format's %L), both in the session's DateStyle and TimeZone,
+-- which are the caller's to set. A caller printing them with a zone abbreviation the
+-- input side reads otherwise (TimeZone 'LINT+167' prints "LINT", which reads back as
+-- UTC+14) moved each bound up to 7.5 days: drop_partition then dropped a partition
+-- holding rows days newer than the policy, and create_partition made a partition whose
+-- range is not the one its name says. In ISO style a bound carries its numeric offset.
+ALTER FUNCTION public.ecomstream_drop_partition(text, timestamptz) SET TimeZone = 'UTC' SET DateStyle = 'ISO, YMD';
+ALTER FUNCTION public.ecomstream_create_partition(text, timestamptz, timestamptz) SET TimeZone = 'UTC' SET DateStyle = 'ISO, YMD';

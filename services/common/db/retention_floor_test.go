@@ -2,8 +2,10 @@ package db_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ecomstream/ecomstream/services/common/pgtest"
 )
@@ -166,5 +168,57 @@ func TestOnlyTheAdministratorWritesTheRetentionPolicy(t *testing.T) {
 	if err := connect(t, url).QueryRow(context.Background(),
 		"SELECT count(*) FROM ecomstream_retention_policy WHERE min_age IS NULL").Scan(&n); err != nil || n != 3 {
 		t.Fatalf("the default policy: %d kinds never removed (%v), want all 3", n, err)
+	}
+}
+
+// The functions read a partition's bounds back as text (pg_get_expr) and write them as
+// text (format's %L), both in the caller's DateStyle and TimeZone. A caller that prints
+// them with a zone abbreviation the input side reads otherwise (TimeZone 'LINT+167':
+// 167 hours west, printed "LINT", read back as Line Islands Time, 14 hours east) moved
+// every bound seven and a half days earlier: the ingester's role dropped a partition
+// holding rows days newer than the policy, and made a partition whose range is not the
+// one its name says (the maintenance then fails on it, "already exists", every pass).
+func TestRetentionFloorHoldsWhateverTheCallersTimeZoneAndDateStyle(t *testing.T) {
+	url := migrated(t)
+	ctx := context.Background()
+	setPolicy(t, url, "30 days", "30 days", "30 days")
+	// A day 3 days inside the policy: its rows are too new to go.
+	from := time.Now().UTC().Add(-27 * 24 * time.Hour).Truncate(24 * time.Hour)
+	name := "events_p" + from.Format("20060102")
+	ing := connect(t, pgtest.AsRole(t, url, "ecomstream_ingester"))
+	if _, err := ing.Exec(ctx, "SELECT public.ecomstream_create_partition($1, $2, $3)", name, from, from.Add(24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ing.Exec(ctx, `INSERT INTO events (event_id, event_time, event_type, user_id, session_id, product_id, category, price, quantity, source_file)
+		SELECT gen_random_uuid(), $1, 'view', 1, gen_random_uuid(), 1, 'c', 1, 1, 'f.csv' FROM generate_series(1, 2)`, from.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ing.Exec(ctx, "SET TimeZone = 'LINT+167'; SET DateStyle = 'Postgres'"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := ing.Exec(ctx, "SELECT public.ecomstream_drop_partition($1, now() - interval '30 days 1 minute')", name)
+	if sqlstate(err) != "22023" {
+		t.Errorf("dropping %s (rows of %s, 3 days inside a 30-day policy) with a cutoff just past the policy: %v, want 22023 (ends after the cutoff)", name, from, err)
+	}
+	var rows int64
+	if err := connect(t, url).QueryRow(ctx, "SELECT count(*) FROM events").Scan(&rows); err != nil || rows != 2 {
+		t.Errorf("events left %d (%v), want the 2 the policy keeps", rows, err)
+	}
+
+	// A partition made in such a session has the range its name says.
+	next := from.Add(24 * time.Hour)
+	nextName := "events_p" + next.Format("20060102")
+	if _, err := ing.Exec(ctx, "SELECT public.ecomstream_create_partition($1, $2, $3)", nextName, next, next.Add(24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	admin := connect(t, url)
+	var bound string
+	if err := admin.QueryRow(ctx, `SELECT set_config('TimeZone', 'UTC', false), set_config('DateStyle', 'ISO', false),
+		(SELECT pg_get_expr(relpartbound, oid) FROM pg_class WHERE relname = $1)`, nextName).Scan(nil, nil, &bound); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("FOR VALUES FROM ('%s+00') TO ('%s+00')", next.Format("2006-01-02 15:04:05"), next.Add(24*time.Hour).Format("2006-01-02 15:04:05"))
+	if bound != want {
+		t.Errorf("%s made as %q, want %q", nextName, bound, want)
 	}
 }
