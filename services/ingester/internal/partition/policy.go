@@ -30,7 +30,13 @@ func PolicyOf(o Options) Policy {
 // after its ledger row is gone is ingested again (docs/scaling.md, "Retention"). The
 // database keeps the ledger that long anyway; saying so here names the settings.
 func (p Policy) Check() error {
-	if p.Ledger > 0 && (p.Events == 0 || p.Ledger < p.Events) {
+	if p.Ledger > 0 && p.Events == 0 {
+		// Most likely a deployment that pruned only the ledger before sql/0006: the
+		// events' "off" is forever, which no ledger window reaches.
+		return fmt.Errorf("INGESTER_LEDGER_RETENTION is %s but INGESTER_EVENTS_RETENTION is off (the events are kept forever), and the ledger is kept at least as long as the events, or a file dropped again after its ledger row is gone is ingested again: set INGESTER_LEDGER_RETENTION=off, or INGESTER_EVENTS_RETENTION=%s (or less)",
+			Retention(p.Ledger), Retention(p.Ledger))
+	}
+	if p.Ledger > 0 && p.Ledger < p.Events {
 		return fmt.Errorf("INGESTER_LEDGER_RETENTION (%s) is shorter than INGESTER_EVENTS_RETENTION (%s): keep the ledger at least as long as the events (off, or %s or more), or a file dropped again after its ledger row is gone is ingested again",
 			Retention(p.Ledger), Retention(p.Events), Retention(p.Events))
 	}

@@ -102,3 +102,22 @@ func TestARetentionShorterThanThePolicyIsRefusedLoggedAndTheRestRuns(t *testing.
 		t.Errorf("the rejected lines' retention, within the policy, was refused:\n%s", out)
 	}
 }
+
+// An existing deployment that pruned only the ledger (INGESTER_LEDGER_RETENTION set, the
+// events kept) is the likely one to meet this refusal when it upgrades: the message says
+// what the events' "off" means and the two ways out, not "(off, or off or more)".
+func TestALedgerWindowWithTheEventsKeptIsRefusedWithTheWaysOut(t *testing.T) {
+	err := Policy{Ledger: 90 * day, Rejected: 10 * day}.Check()
+	if err == nil {
+		t.Fatal("a ledger window with the events kept forever was accepted; the database would refuse every prune of it")
+	}
+	for _, want := range []string{"INGESTER_LEDGER_RETENTION is 90d", "INGESTER_EVENTS_RETENTION is off", "INGESTER_LEDGER_RETENTION=off",
+		"INGESTER_EVENTS_RETENTION=90d"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the refusal %q does not say %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "off or more") {
+		t.Errorf("the refusal %q offers \"off or more\"", err)
+	}
+}
