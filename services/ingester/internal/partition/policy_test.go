@@ -121,3 +121,40 @@ func TestALedgerWindowWithTheEventsKeptIsRefusedWithTheWaysOut(t *testing.T) {
 		t.Errorf("the refusal %q offers \"off or more\"", err)
 	}
 }
+
+// A host clock ahead of the database's (6 hours here, the maintainer's injected clock)
+// counts its cutoffs from the database's: with windows equal to the policy, its own
+// clock's cutoffs would be refused, and would remove rows the policy keeps. Rows an hour
+// past each window go; rows 3 hours inside it, past it by the host's clock, stay.
+func TestAHostClockAheadOfTheDatabasesCountsFromTheDatabases(t *testing.T) {
+	p, admin := freshDBAndAdmin(t)
+	ctx := context.Background()
+	windows := func(o *Options) { o.Retention, o.LedgerRetention, o.RejectedRetention = 30*day, 30*day, 10*day }
+	setPolicy(t, admin, windows)
+	real := time.Now().UTC()
+	insertAt(t, p, real.Add(-31*day), 1)             // a day past the events' window
+	insertAt(t, p, real.Add(-30*day+3*time.Hour), 1) // 3 hours inside it
+	for _, at := range []time.Time{real.Add(-30*day - time.Hour), real.Add(-30*day + 3*time.Hour)} {
+		if _, err := p.Exec(ctx, `INSERT INTO ingested_files (file_name, sha256, file_created_at, committed_at, records_total,
+			records_inserted, records_rejected, records_duplicate, bytes, ingester_instance) VALUES ($1, 'x', $2, $2, 0, 0, 0, 0, 0, 't')`,
+			"f"+at.Format("20060102T1504")+".csv", at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, at := range []time.Time{real.Add(-10*day - time.Hour), real.Add(-10*day + 3*time.Hour)} {
+		if _, err := p.Exec(ctx, `INSERT INTO rejected_records (source_file, line_number, raw_line, reason, message, rejected_at)
+			VALUES ('f.csv', 1, 'x', 'bad_event_id', 'm', $1)`, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := maintainer(p, real.Add(6*time.Hour), windows).Pass(ctx, true)
+	if err != nil {
+		t.Fatalf("a host clock 6 hours ahead, windows equal to the policy: %v", err)
+	}
+	if got := left(t, p); got != [3]int64{1, 1, 1} {
+		t.Errorf("rows left (events, ledger, rejected) %v, want [1 1 1]: the rows inside the policy by the database's clock stay, the others go", got)
+	}
+	if r.Deleted[Table] != 1 || r.Deleted["ingested_files"] != 1 || r.Deleted["rejected_records"] != 1 {
+		t.Errorf("deleted %v, want one of each", r.Deleted)
+	}
+}
