@@ -77,6 +77,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "ingester: invalid settings:\n%v\n", err)
 		return 2
 	}
+	// A run that migrates also writes the retention policy (below): one it would refuse
+	// is a bad setting, said before the database. Refused after the migrations, it left
+	// the schema at sql/0006 with the policy "never" under the release still running (a
+	// failed Helm upgrade hook), whose retention the database then refused.
+	if sub == "migrate" || cfg.MigrateAtStart {
+		if err := partition.PolicyOf(cfg.Partitions()).Check(); err != nil {
+			fmt.Fprintf(stderr, "ingester: invalid settings:\n%v\n", err)
+			return 2
+		}
+	}
 	instance := logging.Instance(cfg.Instance)
 	log, err := logging.New(stderr, "ingester", instance, cfg.LogLevel)
 	if err != nil {
