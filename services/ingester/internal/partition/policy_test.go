@@ -158,3 +158,32 @@ func TestAHostClockAheadOfTheDatabasesCountsFromTheDatabases(t *testing.T) {
 		t.Errorf("deleted %v, want one of each", r.Deleted)
 	}
 }
+
+// A kind's policy row deleted by hand (the administrator's to do) means never: the
+// functions refuse every cutoff of it, the ledger's too when the events' row is the one
+// gone. `ingester migrate` writes the row back rather than failing on it.
+func TestADeletedPolicyRowIsNeverAndMigrateWritesItBack(t *testing.T) {
+	p, admin := freshDBAndAdmin(t)
+	ctx := context.Background()
+	windows := func(o *Options) { o.Retention, o.LedgerRetention, o.RejectedRetention = 30*day, 30*day, 10*day }
+	setPolicy(t, admin, windows)
+	if _, err := admin.Exec(ctx, "DELETE FROM ecomstream_retention_policy WHERE kind IN ('events', 'rejected')"); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{
+		"SELECT public.ecomstream_expire_default(now() - interval '31 days')",
+		"SELECT public.ecomstream_prune('ingested_files', now() - interval '31 days', 10)",
+		"SELECT public.ecomstream_prune('rejected_records', now() - interval '31 days', 10)",
+	} {
+		if _, err := p.Exec(ctx, s); !IsPolicyRefusal(err) {
+			t.Errorf("%s with the events' and the rejected lines' rows deleted: %v, want the policy's refusal", s, err)
+		}
+	}
+	setPolicy(t, admin, windows)
+	if got, err := ReadPolicy(ctx, p); err != nil || got != (Policy{Events: 30 * day, Ledger: 30 * day, Rejected: 10 * day}) {
+		t.Fatalf("the policy migrate wrote back: %v (%v)", got, err)
+	}
+	if _, err := p.Exec(ctx, "SELECT public.ecomstream_expire_default(now() - interval '31 days')"); err != nil {
+		t.Errorf("within the policy written back: %v", err)
+	}
+}
