@@ -77,6 +77,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "ingester: invalid settings:\n%v\n", err)
 		return 2
 	}
+	// A run that migrates also writes the retention policy (below): one it would refuse
+	// is a bad setting, said before the database. Refused after the migrations, it left
+	// the schema at sql/0006 with the policy "never" under the release still running (a
+	// failed Helm upgrade hook), whose retention the database then refused.
+	if sub == "migrate" || cfg.MigrateAtStart {
+		if err := partition.PolicyOf(cfg.Partitions()).Check(); err != nil {
+			fmt.Fprintf(stderr, "ingester: invalid settings:\n%v\n", err)
+			return 2
+		}
+	}
 	instance := logging.Instance(cfg.Instance)
 	log, err := logging.New(stderr, "ingester", instance, cfg.LogLevel)
 	if err != nil {
@@ -124,6 +134,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 			log.Error().Err(err).Msg("converting events to partitions failed; run again to resume")
 			return 1
 		}
+		// The retention floor (sql/0006): the database refuses to remove anything newer
+		// than these windows, whoever asks. The administrator's to set, from the same
+		// settings the ingesters run with (compose and the Helm chart give both the same
+		// values).
+		policy := partition.PolicyOf(cfg.Partitions())
+		if err := partition.WritePolicy(ctx, pool, policy); err != nil {
+			log.Error().Err(err).Msg("setting the retention policy failed")
+			return 1
+		}
+		log.Info().Str("events", partition.Retention(policy.Events).String()).Str("ledger", partition.Retention(policy.Ledger).String()).
+			Str("rejected", partition.Retention(policy.Rejected).String()).Msg("retention policy set: the database removes nothing newer")
 	}
 	if _, err := maint.Pass(ctx, true); err != nil {
 		if sub == "migrate" {

@@ -88,6 +88,25 @@ func TestBadSettingsGiveAClearErrorAndExit2(t *testing.T) {
 	}
 }
 
+// A retention policy `ingester migrate` would refuse (the ledger kept less long than the
+// events) is a bad setting, said before the database: refused after the migrations, it
+// left the database at sql/0006 with the policy "never", under the release still running
+// (a failed Helm upgrade hook), whose retention the database then refused.
+func TestARefusedRetentionPolicyExits2BeforeTheDatabase(t *testing.T) {
+	t.Setenv("DATABASE_URL", "postgres://127.0.0.1:1/x")
+	for _, args := range [][]string{
+		{"migrate", "--ledger-retention", "90d", "--db-wait", "0"},
+		{"migrate", "--events-retention", "30d", "--ledger-retention", "7d", "--db-wait", "0"},
+		{"--migrate-at-start", "--ledger-retention", "90d", "--db-wait", "0"},
+	} {
+		var out, errb bytes.Buffer
+		code := run(args, &out, &errb)
+		if msg := errb.String(); code != 2 || !strings.Contains(msg, "INGESTER_LEDGER_RETENTION") {
+			t.Errorf("%v: exit %d, stderr %q; want 2 naming INGESTER_LEDGER_RETENTION", args, code, msg)
+		}
+	}
+}
+
 // INGESTER_CPU_PROFILE: the profile is written, gzipped as go tool pprof reads it, by
 // the time the stop func returns (run defers it, so a SIGTERM's return writes it).
 func TestCPUProfileIsWrittenWhenStopped(t *testing.T) {

@@ -61,10 +61,20 @@ func loadProject(t testing.TB, profiles ...string) *types.Project {
 	if p, ok := projectOnce.Load(key); ok {
 		return p.(*types.Project)
 	}
+	p := loadProjectWith(t, nil, profiles...)
+	projectOnce.Store(key, p)
+	return p
+}
+
+// loadProjectWith is loadProject with shell variables (KEY=VALUE) set, which override
+// .env as they do for `docker compose`.
+func loadProjectWith(t testing.TB, shell []string, profiles ...string) *types.Project {
+	t.Helper()
 	root := repoRoot(t)
 	opts, err := cli.NewProjectOptions(
 		[]string{filepath.Join(root, "docker-compose.yml")},
 		cli.WithWorkingDirectory(root),
+		cli.WithEnv(shell),
 		cli.WithEnvFiles(),
 		cli.WithDotEnv,
 		cli.WithProfiles(profiles),
@@ -80,7 +90,6 @@ func loadProject(t testing.TB, profiles ...string) *types.Project {
 	if err != nil {
 		t.Fatalf("docker-compose.yml does not load: %v", err)
 	}
-	projectOnce.Store(key, p)
 	return p
 }
 

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -199,6 +200,53 @@ func TestEachServiceConnectsAsItsOwnRole(t *testing.T) {
 		for k, v := range envOf(s) {
 			if strings.HasPrefix(v, admin) && name != "migrate" {
 				t.Errorf("%s: %s connects as the administrator", name, k)
+			}
+		}
+	}
+}
+
+// TestRetentionIsOneSettingForTheMigrationAndEveryIngester: the migrate job writes the
+// database's retention policy (sql/0006) from the same three settings the ingesters run
+// with; an ingester whose window is shorter than the policy has that step refused. So
+// each of them reaches the job and every ingester service from one variable of .env
+// (or the shell): with .env's values, and with others set in the shell.
+func TestRetentionIsOneSettingForTheMigrationAndEveryIngester(t *testing.T) {
+	keys := []string{"EVENTS_RETENTION", "LEDGER_RETENTION", "REJECTED_RETENTION"}
+	services := []string{"migrate", "ingester", "ingester-s3"}
+	for s, prog := range programOf {
+		if prog == "ingester" && !slices.Contains(services, s) {
+			t.Errorf("%s runs the ingester: add it here", s)
+		}
+	}
+	dot := dotEnv(t)
+	st := readSettings(t, "ingester")
+	for _, c := range []struct {
+		name  string
+		shell []string
+	}{
+		{".env", nil},
+		{"the shell", []string{"INGESTER_EVENTS_RETENTION=31d", "INGESTER_LEDGER_RETENTION=45d", "INGESTER_REJECTED_RETENTION=36h"}},
+	} {
+		p := loadProjectWith(t, c.shell, allProfiles...)
+		want := map[string]string{}
+		for _, kv := range c.shell {
+			k, v, _ := strings.Cut(kv, "=")
+			want[k] = v
+		}
+		for _, key := range keys {
+			name := st.Prefix + "_" + key
+			if _, ok := want[name]; !ok {
+				v, ok := dot[name]
+				if !ok {
+					t.Errorf(".env does not set %s: the migration and the ingesters need one value of it", name)
+				}
+				want[name] = v
+			}
+			for _, svc := range services {
+				if got, ok := envOf(service(t, p, svc))[name]; !ok || got != want[name] {
+					t.Errorf("with %s: %s runs with %s=%q (set: %v), want %q as every ingester and the migration",
+						c.name, svc, name, got, ok, want[name])
+				}
 			}
 		}
 	}

@@ -186,11 +186,12 @@ func startIngester(t testing.TB, dbURL string, d dirs, instance string, extra ..
 var migratedURLs sync.Map
 
 // ingesterURL migrates the database at adminURL (once per database, as compose's one-shot
-// job) and returns its URL for the ingester's role.
-func ingesterURL(t testing.TB, adminURL string) string {
+// job, with migrateArgs: the retention settings that set the database's policy) and
+// returns its URL for the ingester's role.
+func ingesterURL(t testing.TB, adminURL string, migrateArgs ...string) string {
 	t.Helper()
 	if _, done := migratedURLs.Load(adminURL); !done {
-		m := start(t, "ingester", []string{"DATABASE_URL=" + adminURL}, "migrate", "--db-wait", "120s")
+		m := start(t, "ingester", []string{"DATABASE_URL=" + adminURL}, append([]string{"migrate", "--db-wait", "120s"}, migrateArgs...)...)
 		if err := m.wait(2 * time.Minute); err != nil {
 			t.Fatalf("ingester migrate: %v\n%s", err, strings.Join(m.log.all(), "\n"))
 		}

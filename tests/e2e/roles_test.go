@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -48,8 +50,16 @@ func TestEveryServiceRunsAsItsOwnRole(t *testing.T) {
 	d := newDirs(t)
 	db := pool(t, admin)
 	ctx := context.Background()
-	ingURL := ingesterURL(t, admin) // migrates as the administrator
+	// The administrator's migration sets the database's retention policy from the same
+	// settings the ingesters run with (compose and the Helm chart pass both the same).
+	retention := []string{"--events-retention", "30d", "--ledger-retention", "60d", "--rejected-retention", "30d"}
+	ingURL := ingesterURL(t, admin, retention...) // migrates as the administrator
 	const secret = "Pw-never-in-a-log-7f3a"
+	var policy string
+	if err := db.QueryRow(ctx, `SELECT string_agg(kind || ' ' || coalesce(justify_hours(min_age)::text, 'never'), ', ' ORDER BY kind)
+		FROM ecomstream_retention_policy`).Scan(&policy); err != nil || policy != "events 30 days, ledger 60 days, rejected 30 days" {
+		t.Fatalf("the policy ingester migrate wrote: %q (%v), want the retention settings", policy, err)
+	}
 
 	// What retention must remove: a partition of 60 days ago with its rows, rows of 90
 	// days ago in the default partition, a ledger row and a rejected line of 90 days ago.
@@ -75,15 +85,18 @@ func TestEveryServiceRunsAsItsOwnRole(t *testing.T) {
 		}
 	}
 
-	retention := []string{"--events-retention", "30d", "--ledger-retention", "60d", "--rejected-retention", "30d",
-		"--partition-maintenance-interval", "1s"}
+	// ing-role-2 keeps events 20 days, less than the policy's 30 (a settings mismatch, or
+	// what stolen credentials would ask): the database refuses that step of its
+	// maintenance, it says so in its log, and it ingests on like the other.
+	shorter := append(slices.Clone(retention), "--events-retention", "20d")
 	var procs []*proc
-	for _, name := range []string{"ing-role-1", "ing-role-2"} {
+	for _, keep := range [][]string{retention, shorter} {
 		args := append([]string{"--input-dir", d.In, "--archive-dir", d.Archive, "--failed-dir", d.Failed,
-			"--http-addr", freeAddr(t), "--instance", name, "--rescan-interval", "500ms", "--db-wait", "120s",
-			"--migrate-at-start=false"}, retention...)
+			"--http-addr", freeAddr(t), "--instance", fmt.Sprintf("ing-role-%d", len(procs)+1), "--rescan-interval", "500ms", "--db-wait", "120s",
+			"--migrate-at-start=false", "--partition-maintenance-interval", "1s"}, keep...)
 		procs = append(procs, start(t, "ingester", []string{"DATABASE_URL=" + withPassword(ingURL, secret)}, args...))
 	}
+	ing2 := procs[1]
 	colAddr := freeAddr(t)
 	col := start(t, "collector", []string{"DATABASE_URL=" + withPassword(pgtest.AsRole(t, admin, "ecomstream_collector"), secret),
 		"COLLECTOR_MIGRATE_AT_START=false"},
@@ -106,6 +119,16 @@ func TestEveryServiceRunsAsItsOwnRole(t *testing.T) {
 	})
 	waitDrained(t, db, d, counts.Files, time.Minute)
 	checkInvariant(t, db, d, &counts)
+	// Its start-up pass (which waits for the maintenance lock) and each of its loop's
+	// refuse. Waited for: ing-role-1 alone may drain the files before ing-role-2 is up.
+	waitFor(t, "ing-role-2, whose events retention is shorter than the policy, to log the refusal", time.Minute, func() bool {
+		l := strings.Join(ing2.log.all(), "\n")
+		return strings.Contains(l, "retention of events refused") && strings.Contains(l, "ingester migrate")
+	})
+	// From here on ing-role-2 ingests alone.
+	if err := procs[0].stop(); err != nil {
+		t.Errorf("ing-role-1: %v", err)
+	}
 	var ahead int64
 	if err := db.QueryRow(ctx, `SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
 		WHERE i.inhparent = 'events'::regclass AND c.relname LIKE 'events_p%'`).Scan(&ahead); err != nil || ahead < 8 {
@@ -137,9 +160,10 @@ func TestEveryServiceRunsAsItsOwnRole(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "role-bad.retry1.csv") {
 		t.Fatalf("ingester retry as the ingester role: exit %d\n%s", code, out)
 	}
-	waitFor(t, "the retried file committed", time.Minute, func() bool {
+	waitFor(t, "the retried file committed (by ing-role-2, its retention refused)", time.Minute, func() bool {
 		var n int64
-		err := db.QueryRow(ctx, `SELECT count(*) FROM ingested_files WHERE file_name = 'role-bad.retry1.csv' AND outcome = 'ingested'`).Scan(&n)
+		err := db.QueryRow(ctx, `SELECT count(*) FROM ingested_files WHERE file_name = 'role-bad.retry1.csv' AND outcome = 'ingested'
+			AND ingester_instance = 'ing-role-2'`).Scan(&n)
 		return err == nil && n == 1
 	})
 	code, out = runIngesterCommand(t, opsEnv, "status")

@@ -505,3 +505,43 @@ func TestCollectorAndGeneratorTakeTheirOwnKeysWhenGiven(t *testing.T) {
 		t.Errorf("the ingesters' keys changed with the collector's and the generator's: %v", got)
 	}
 }
+
+// TestMigrationSetsTheIngestersRetentionAsThePolicy: the migration Job writes the
+// database's retention policy (sql/0006) from the three retention settings, and an
+// ingester whose window is shorter than the policy has that step of its maintenance
+// refused. So the Job runs with exactly the ingesters' values, from ingester.settings: in
+// every value set, and with windows set there.
+func TestMigrationSetsTheIngestersRetentionAsThePolicy(t *testing.T) {
+	keys := []string{"INGESTER_EVENTS_RETENTION", "INGESTER_LEDGER_RETENTION", "INGESTER_REJECTED_RETENTION"}
+	check := func(t *testing.T, ms []manifest, want map[string]string) {
+		t.Helper()
+		jobs := find(ms, "Job")
+		if len(jobs) != 1 {
+			t.Fatalf("%d Jobs, want the migration", len(jobs))
+		}
+		job := decodeAs[batchv1.Job](t, jobs[0]).Spec.Template.Spec.Containers[0]
+		ing := deployments(t, ms)["ingester"].Spec.Template.Spec.Containers[0]
+		for _, k := range keys {
+			// Unset, the ingester reads off (its settings' default).
+			got, ingester := envValue(t, ms, job, k, "(unset)"), envValue(t, ms, ing, k, "off")
+			if got != ingester || (want != nil && got != want[k]) {
+				t.Errorf("%s: the migration Job runs with %q, the ingesters with %q (want %q)", k, got, ingester, want[k])
+			}
+		}
+	}
+	eachSet(t, func(t *testing.T, set string, ms []manifest) { check(t, ms, nil) })
+	t.Run("windows set", func(t *testing.T) {
+		want := map[string]string{"INGESTER_EVENTS_RETENTION": "31d", "INGESTER_LEDGER_RETENTION": "45d", "INGESTER_REJECTED_RETENTION": "36h"}
+		vals := readValues(t, "")
+		settings := map[string]any{}
+		for k, v := range want {
+			settings[k] = v
+		}
+		vals["ingester"] = map[string]any{"settings": settings}
+		ms, err := renderValues(t, vals)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, ms, want)
+	})
+}

@@ -128,14 +128,16 @@ func TestIngesterRoleWritesRowsButCannotChangeOrDestroyTheSchema(t *testing.T) {
 			t.Errorf("ingester: %q gave %v, want invalid_parameter_value (22023)", s, err)
 		}
 	}
-	// A partition that ends after the cutoff is not the function's to drop.
-	if _, err := ing.Exec(context.Background(), `SELECT public.ecomstream_create_partition('events_p20261201', '2026-12-01Z', '2026-12-02Z')`); err != nil {
+	// A partition that ends after the cutoff is not the function's to drop (a policy
+	// that lets events of 30 days go, sql/0006, allows the cutoffs below).
+	setPolicy(t, url, "30 days", "30 days", "30 days")
+	if _, err := ing.Exec(context.Background(), `SELECT public.ecomstream_create_partition('events_p20200101', '2020-01-01Z', '2020-01-02Z')`); err != nil {
 		t.Fatal(err)
 	}
-	if err := try(ing, `SELECT public.ecomstream_drop_partition('events_p20261201', '2026-12-01 12:00Z')`); sqlstate(err) != "22023" {
+	if err := try(ing, `SELECT public.ecomstream_drop_partition('events_p20200101', '2020-01-01 12:00Z')`); sqlstate(err) != "22023" {
 		t.Errorf("a partition ending after the cutoff was dropped or refused wrongly: %v", err)
 	}
-	allowed(t, ing, "ingester", `SELECT public.ecomstream_drop_partition('events_p20261201', '2026-12-02Z')`)
+	allowed(t, ing, "ingester", `SELECT public.ecomstream_drop_partition('events_p20200101', '2020-01-02Z')`)
 	// It sees other roles' sessions but not what they run (no pg_read_all_stats).
 	col := connect(t, pgtest.AsRole(t, url, "ecomstream_collector"))
 	var query string

@@ -55,9 +55,9 @@ type Config struct {
 	PartitionWidth      time.Duration       `envconfig:"PARTITION_WIDTH" flag:"partition-width" default:"24h" desc:"time range of one events partition (divides a day, or whole days)"`
 	PartitionsAhead     int                 `envconfig:"PARTITIONS_AHEAD" flag:"partitions-ahead" default:"7" desc:"events partitions kept ready beyond the current one"`
 	MaintenanceInterval time.Duration       `envconfig:"PARTITION_MAINTENANCE_INTERVAL" flag:"partition-maintenance-interval" default:"10m" desc:"how often partitions and retention are maintained (one replica at a time)"`
-	EventsRetention     partition.Retention `envconfig:"EVENTS_RETENTION" flag:"events-retention" default:"off" desc:"drop events partitions wholly older than this (30d, 36h; off = keep)"`
-	LedgerRetention     partition.Retention `envconfig:"LEDGER_RETENTION" flag:"ledger-retention" default:"off" desc:"delete ledger rows committed longer ago (keep it >= the events retention so a replayed file stays a no-op)"`
-	RejectedRetention   partition.Retention `envconfig:"REJECTED_RETENTION" flag:"rejected-retention" default:"off" desc:"delete rejected rows older than this"`
+	EventsRetention     partition.Retention `envconfig:"EVENTS_RETENTION" flag:"events-retention" default:"off" desc:"drop events partitions wholly older than this (30d, 36h; off = keep); ingester migrate writes it as the database's retention policy, which refuses to remove anything newer"`
+	LedgerRetention     partition.Retention `envconfig:"LEDGER_RETENTION" flag:"ledger-retention" default:"off" desc:"delete ledger rows committed longer ago (keep it >= the events retention so a replayed file stays a no-op; ingester migrate refuses less); the database's policy, as for the events"`
+	RejectedRetention   partition.Retention `envconfig:"REJECTED_RETENTION" flag:"rejected-retention" default:"off" desc:"delete rejected rows older than this; the database's policy, as for the events"`
 
 	// Bounds on a replica that hangs or loses its host while it holds claims: the server
 	// ends its sessions, and their advisory locks, within about a minute.

@@ -37,6 +37,7 @@ type Report struct {
 	Deleted     map[string]int64 // rows removed by retention, by table
 	DefaultRows int64            // rows left in the default partition
 	Coverage    time.Duration    // newest partition's end minus now
+	measured    bool             // DefaultRows and Coverage were read (a failed retention step does not stop that)
 }
 
 // ErrLocked means another replica holds the maintenance lock (Pass with wait false).
@@ -86,9 +87,23 @@ func (m *Maintainer) pass(ctx context.Context, conn *pgxpool.Conn, r *Report) er
 	if err := m.createAll(ctx, conn, want, r); err != nil {
 		return err
 	}
+	// Retention counts on the older of this host's clock and the database's: the
+	// database refuses a cutoff newer than its policy allows by its own clock
+	// (sql/0006), so a host clock ahead of it would be refused, and a host clock wrongly
+	// ahead should not remove anything early either.
+	cutoffs := now
+	if m.Opt.Retention > 0 || m.Opt.LedgerRetention > 0 || m.Opt.RejectedRetention > 0 {
+		var dbNow time.Time
+		if err := conn.QueryRow(ctx, "SELECT now()").Scan(&dbNow); err != nil {
+			return fmt.Errorf("read the database's clock: %w", err)
+		}
+		if dbNow.Before(cutoffs) {
+			cutoffs = dbNow.UTC()
+		}
+	}
 	cutoff := minTime
 	if m.Opt.Retention > 0 {
-		cutoff = now.Add(-m.Opt.Retention)
+		cutoff = cutoffs.Add(-m.Opt.Retention)
 	}
 	// Rows that reached the default partition get a partition of their own, unless they
 	// are already past retention (they are deleted below).
@@ -102,9 +117,12 @@ func (m *Maintainer) pass(ctx context.Context, conn *pgxpool.Conn, r *Report) er
 	if err := m.createAll(ctx, conn, ranges, r); err != nil {
 		return err
 	}
+	// Each kind's retention is a step of its own: one that fails (above all one the
+	// database's policy refuses) is reported with the pass, and the others still run.
+	var failed []error
 	if m.Opt.Retention > 0 {
 		if err := m.expire(ctx, conn, cutoff, r); err != nil {
-			return err
+			failed = append(failed, err)
 		}
 	}
 	for _, t := range []struct {
@@ -114,13 +132,13 @@ func (m *Maintainer) pass(ctx context.Context, conn *pgxpool.Conn, r *Report) er
 		if t.keep <= 0 {
 			continue
 		}
-		n, err := deleteOlder(ctx, conn, t.table, now.Add(-t.keep))
+		n, err := deleteOlder(ctx, conn, t.table, cutoffs.Add(-t.keep))
 		r.Deleted[t.table] += n
 		if n > 0 {
 			m.Log.Info().Str("table", t.table).Int64("rows", n).Str("retention", Retention(t.keep).String()).Msg("retention: rows deleted")
 		}
 		if err != nil {
-			return err
+			failed = append(failed, err)
 		}
 	}
 	if err := conn.QueryRow(ctx, "SELECT count(*) FROM "+Default).Scan(&r.DefaultRows); err != nil {
@@ -132,7 +150,8 @@ func (m *Maintainer) pass(ctx context.Context, conn *pgxpool.Conn, r *Report) er
 	if len(parts) > 0 {
 		r.Coverage = parts[len(parts)-1].To.Sub(now)
 	}
-	return nil
+	r.measured = true
+	return errors.Join(failed...)
 }
 
 func (m *Maintainer) createAll(ctx context.Context, conn *pgxpool.Conn, ranges [][2]time.Time, r *Report) error {
@@ -243,6 +262,12 @@ func (m *Maintainer) Once(ctx context.Context, met *Metrics) {
 	switch {
 	case errors.Is(err, ErrLocked):
 		met.record(r, "skipped")
+	case err != nil && ctx.Err() == nil && IsPolicyRefusal(err):
+		// Not retried sooner: the policy changes only with `ingester migrate`.
+		m.Log.Error().Err(err).Msg("retention refused by the database's retention policy: this ingester's retention is shorter than " +
+			"the policy `ingester migrate` wrote (give both the same INGESTER_*_RETENTION); the rest of the maintenance ran, " +
+			"retrying at the next interval")
+		met.record(r, "error")
 	case err != nil && ctx.Err() == nil:
 		m.Log.Error().Err(err).Msg("partition maintenance failed; retrying at the next interval")
 		met.record(r, "error")

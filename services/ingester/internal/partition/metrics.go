@@ -61,7 +61,7 @@ func (m *Metrics) record(r Report, outcome string) {
 	for t, n := range r.Deleted {
 		m.deleted.WithLabelValues(t).Add(float64(n))
 	}
-	if outcome == "done" {
+	if outcome == "done" || r.measured {
 		m.defaultRows.Set(float64(r.DefaultRows))
 		m.coverage.Set(r.Coverage.Seconds())
 	}

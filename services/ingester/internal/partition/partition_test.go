@@ -45,17 +45,25 @@ func pool(t *testing.T, url string) *pgxpool.Pool {
 // compose: every maintenance test also proves the role is enough for what it does.
 func freshDB(t *testing.T) *pgxpool.Pool {
 	t.Helper()
+	p, admin := freshDBAndAdmin(t)
+	admin.Close()
+	return p
+}
+
+// freshDBAndAdmin is freshDB and the administrator's pool (who sets the retention
+// policy, as `ingester migrate` does).
+func freshDBAndAdmin(t *testing.T) (ingester, admin *pgxpool.Pool) {
+	t.Helper()
 	url := pgtest.DB(t)
-	admin := pool(t, url)
+	admin = pool(t, url)
 	if _, err := db.Migrate(context.Background(), admin); err != nil {
 		t.Fatal(err)
 	}
-	admin.Close()
 	p := pool(t, pgtest.AsRole(t, url, "ecomstream_ingester"))
 	if user := scalar[string](t, p, "SELECT current_user"); user != "ecomstream_ingester" {
 		t.Fatalf("connected as %s", user)
 	}
-	return p
+	return p, admin
 }
 
 func maintainer(p *pgxpool.Pool, now time.Time, mod func(*Options)) *Maintainer {
@@ -231,19 +239,60 @@ func TestRowsOutsideEveryPartitionLandInDefaultAndMoveWhenTheirPartitionIsMade(t
 	}
 }
 
+// The database bounds retention by its own clock (sql/0006), so this test's "later" is
+// now and its start 40 days before (the other tests' t0 is a fixed day).
 func TestRetentionDropsWholePartitionsAndPrunesLedgerAndRejects(t *testing.T) {
-	p := freshDB(t)
+	p, admin := freshDBAndAdmin(t)
 	ctx := context.Background()
 	keep := func(o *Options) {
 		o.Retention, o.LedgerRetention, o.RejectedRetention = 30*24*time.Hour, 60*24*time.Hour, 10*24*time.Hour
 	}
-	if _, err := maintainer(p, t0, keep).Pass(ctx, true); err != nil {
+	later := time.Now().UTC()
+	start := later.Add(-40 * 24 * time.Hour)
+	setPolicy(t, admin, keep)
+	if _, err := maintainer(p, start, keep).Pass(ctx, true); err != nil {
 		t.Fatal(err)
 	}
-	insertAt(t, p, t0, 100)
-	insertAt(t, p, t0.Add(-20*time.Hour), 10)
-	for _, age := range []int{5, 20, 70} { // days before t0+40d
-		at := t0.Add(time.Duration(40-age) * 24 * time.Hour)
+	insertAt(t, p, start, 100)
+	insertAt(t, p, start.Add(-20*time.Hour), 10)
+	insertOld(t, p, later, 5, 20, 70)              // ledger and rejected rows, days before later
+	insertAt(t, p, later.Add(-45*24*time.Hour), 7) // lands in default (its day has no partition), past retention
+	r, err := maintainer(p, later, keep).Pass(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// start's window reached start+8d; everything ending before later-30d = start+10d goes.
+	first, _ := Slot(start.Add(-24*time.Hour), 24*time.Hour)
+	last, _ := Slot(start.Add(7*24*time.Hour), 24*time.Hour)
+	if len(r.Dropped) != 9 || r.Dropped[0] != Name(first) || r.Dropped[8] != Name(last) {
+		t.Fatalf("dropped %v, want start's nine partitions %s ... %s", r.Dropped, Name(first), Name(last))
+	}
+	if got := left(t, p); got != [3]int64{0, 2, 1} {
+		t.Fatalf("rows left (events, ledger, rejected) %v, want [0 2 1]: no event past retention, the ledger rows within 60 days, the rejected line within 10", got)
+	}
+	if r.Deleted["ingested_files"] != 1 || r.Deleted["rejected_records"] != 2 || r.Deleted["events"] != 117 {
+		t.Fatalf("deleted counts %v", r.Deleted)
+	}
+	// The window around the new now is there, and nothing older than retention.
+	got := names(t, p)
+	if yesterday, _ := Slot(later.Add(-24*time.Hour), 24*time.Hour); got[0] != Name(yesterday) || len(got) != 9 {
+		t.Fatalf("partitions after retention: %v", got)
+	}
+}
+
+// left is the rows of events, ingested_files and rejected_records.
+func left(t *testing.T, p *pgxpool.Pool) [3]int64 {
+	t.Helper()
+	return [3]int64{scalar[int64](t, p, "SELECT count(*) FROM events"), scalar[int64](t, p, "SELECT count(*) FROM ingested_files"),
+		scalar[int64](t, p, "SELECT count(*) FROM rejected_records")}
+}
+
+// insertOld stores a ledger row and a rejected line of each age (days before now).
+func insertOld(t *testing.T, p *pgxpool.Pool, now time.Time, ages ...int) {
+	t.Helper()
+	ctx := context.Background()
+	for _, age := range ages {
+		at := now.Add(-time.Duration(age) * 24 * time.Hour)
 		if _, err := p.Exec(ctx, `INSERT INTO ingested_files (file_name, sha256, file_created_at, committed_at, records_total,
 			records_inserted, records_rejected, records_duplicate, bytes, ingester_instance) VALUES ($1, 'x', $2, $2, 0, 0, 0, 0, 0, 't')`,
 			"f"+at.Format("20060102")+".csv", at); err != nil {
@@ -254,32 +303,16 @@ func TestRetentionDropsWholePartitionsAndPrunesLedgerAndRejects(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	later := t0.Add(40 * 24 * time.Hour)
-	insertAt(t, p, later.Add(-45*24*time.Hour), 7) // lands in default (its day has no partition), past retention
-	r, err := maintainer(p, later, keep).Pass(ctx, true)
-	if err != nil {
+}
+
+// setPolicy writes the retention policy of the options mod makes, as `ingester migrate`
+// does with the settings.
+func setPolicy(t *testing.T, admin *pgxpool.Pool, mod func(*Options)) {
+	t.Helper()
+	o := Defaults
+	mod(&o)
+	if err := WritePolicy(context.Background(), admin, PolicyOf(o)); err != nil {
 		t.Fatal(err)
-	}
-	// t0's window reached t0+8d; everything ending before later-30d = t0+10d goes.
-	if len(r.Dropped) != 9 || r.Dropped[0] != "events_p20261130" || r.Dropped[8] != "events_p20261208" {
-		t.Fatalf("dropped %v, want t0's nine partitions", r.Dropped)
-	}
-	if n := scalar[int64](t, p, "SELECT count(*) FROM events"); n != 0 {
-		t.Fatalf("%d events left past retention", n)
-	}
-	if n := scalar[int64](t, p, "SELECT count(*) FROM ingested_files"); n != 2 {
-		t.Fatalf("ledger rows left %d, want the two within 60 days", n)
-	}
-	if n := scalar[int64](t, p, "SELECT count(*) FROM rejected_records"); n != 1 {
-		t.Fatalf("rejected rows left %d, want the one within 10 days", n)
-	}
-	if r.Deleted["ingested_files"] != 1 || r.Deleted["rejected_records"] != 2 || r.Deleted["events"] != 117 {
-		t.Fatalf("deleted counts %v", r.Deleted)
-	}
-	// The window around the new now is there, and nothing older than retention.
-	got := names(t, p)
-	if got[0] != "events_p20270109" || len(got) != 9 {
-		t.Fatalf("partitions after retention: %v", got)
 	}
 }
 
