@@ -400,18 +400,25 @@ func latencyPart(b *testing.B, admin string, gw *s3test.Gateway, n *s3test.NATS)
 		started(ing)
 		stopWaits := sampleWaits(b, url)
 		// Four generators of 25 files a second: one generator's PUTs, one after another,
-		// do not reach 100 a second here. They begin their schedules together a second
-		// after they are started (--start-at): started at once, the four processes' own
-		// start-up (about 0.1 CPU-s in the first 0.2 s, a core of the two) fell in the
+		// do not reach 100 a second here. They begin their schedules a second after they
+		// are started (--start-at), a quarter of the pace apart, so that together they
+		// place one file every pace/4 as one producer would: started at once, the four
+		// processes' own start-up (about a core of the two for 0.2 s) fell in the
 		// measured first second. Every object they place is measured; only the
 		// processes' start-up is before the first. ECOMSTREAM_BENCH_GEN_AT_ONCE=1: as before.
-		var at []string
-		if os.Getenv("ECOMSTREAM_BENCH_GEN_AT_ONCE") == "" {
-			at = []string{"--start-at", time.Now().Add(time.Second).UTC().Format(time.RFC3339Nano)}
+		pace, err := strconv.ParseFloat(genSleep, 64)
+		if err != nil {
+			b.Fatalf("ECOMSTREAM_BENCH_GEN_SLEEP=%q: not a number of seconds", genSleep)
 		}
+		first := time.Now().Add(time.Second)
 		var gens []*proc
 		for i := range 4 {
-			gens = append(gens, start(b, "generator", gw.Env(), append(append(genOut, at...), "--http-addr", freeAddr(b), "--instance", fmt.Sprintf("lat%d", i),
+			args := append([]string{}, genOut...)
+			if os.Getenv("ECOMSTREAM_BENCH_GEN_AT_ONCE") == "" {
+				at := first.Add(time.Duration(float64(i) * pace / 4 * float64(time.Second)))
+				args = append(args, "--start-at", at.UTC().Format(time.RFC3339Nano))
+			}
+			gens = append(gens, start(b, "generator", gw.Env(), append(args, "--http-addr", freeAddr(b), "--instance", fmt.Sprintf("lat%d", i),
 				"--min-records", "100", "--max-records", "100", "--sleep", genSleep, "--duration", genFor.String())...))
 		}
 		var counts genCounts
