@@ -71,12 +71,13 @@ func TestEnvironmentAndFlags(t *testing.T) {
 	t.Setenv("GENERATOR_DURATION", "20")
 	t.Setenv("GENERATOR_INSTANCE", "gen-7")
 	t.Setenv("LOG_LEVEL", "debug")
-	s, err := load([]string{"--bad-rate", "0.01", "--duplicate-rate", "0.02", "--max-files", "9", "--seed", "5"}, io.Discard)
+	s, err := load([]string{"--bad-rate", "0.01", "--duplicate-rate", "0.02", "--max-files", "9", "--seed", "5", "--start-at", "2026-12-02T16:00:00.5Z"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := settings.Config{Base: config.Base{LogLevel: "debug", HTTPAddr: ":8081", Instance: "gen-7"}, OutputDir: "/data/incoming",
-		MinRecords: 1000, MaxRecords: 1000, BadRate: 0.01, DuplicateRate: 0.02, MaxFiles: 9, Seed: 5, Compress: "none"}
+		MinRecords: 1000, MaxRecords: 1000, BadRate: 0.01, DuplicateRate: 0.02, MaxFiles: 9, Seed: 5, Compress: "none",
+		StartAt: "2026-12-02T16:00:00.5Z"}
 	want.Sleep.Set("0.1")
 	want.Duration.Set("20s")
 	if s != want {
@@ -99,6 +100,7 @@ func TestHelpAndBadSettings(t *testing.T) {
 		{"--bad-rate 1", "GENERATOR_BAD_RATE (--bad-rate) 1 is outside [0, 1)"},
 		{"--duplicate-rate -0.5", "GENERATOR_DUPLICATE_RATE (--duplicate-rate) -0.5 is outside [0, 1)"},
 		{"--sleep soon", "soon"},
+		{"--start-at 16:00", "GENERATOR_START_AT (--start-at) must be an instant in RFC 3339"},
 		{"--log-level loud", "LOG_LEVEL (--log-level) must be debug, info, warn or error"},
 		{"--instance .x", "GENERATOR_INSTANCE (--instance) instance \".x\" must not start"},
 		{"--no-such-flag", "no-such-flag"},

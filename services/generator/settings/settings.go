@@ -8,6 +8,7 @@ package settings
 import (
 	"io"
 	"math"
+	"time"
 
 	"github.com/ecomstream/ecomstream/services/common/config"
 	"github.com/ecomstream/ecomstream/services/generator/internal/place"
@@ -31,6 +32,7 @@ type Config struct {
 	Duration      config.Seconds `envconfig:"DURATION" flag:"duration" default:"0" desc:"stop after this long, e.g. 20s or 1m (0 = never)"`
 	Seed          int64          `envconfig:"SEED" flag:"seed" default:"0" desc:"random seed, for a repeatable stream (0 = random)"`
 	Compress      string         `envconfig:"COMPRESS" flag:"compress" default:"none" desc:"none, gzip or zstd: files are placed as .csv, .csv.gz or .csv.zst"`
+	StartAt       string         `envconfig:"START_AT" flag:"start-at" desc:"the instant of the first file (RFC 3339, e.g. 2026-12-02T16:00:00.5Z; empty = at once): generators started one after another begin together, their start-up behind them"`
 }
 
 // New is the settings before the environment and the flags: the defaults of the shared
@@ -52,7 +54,14 @@ func (c *Config) Producer(instance string) producer.Config {
 		Dir: c.OutputDir, Instance: instance, MinRecords: c.MinRecords, MaxRecords: c.MaxRecords,
 		Sleep: c.Sleep.D(), BadRate: c.BadRate, DuplicateRate: c.DuplicateRate,
 		MaxFiles: c.MaxFiles, Duration: c.Duration.D(), Seed: uint64(c.Seed), Compress: c.Compress,
+		StartAt: c.startAt(),
 	}
+}
+
+// startAt is StartAt parsed (zero when empty or not an instant: Validate says so).
+func (c *Config) startAt() time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, c.StartAt)
+	return t
 }
 
 // Validate says what is wrong with the settings, every problem named by its variable and
@@ -72,6 +81,10 @@ func (c *Config) Validate() error {
 	v.If(c.Sleep < 0, &c.Sleep, "must be >= 0, got %s", c.Sleep)
 	v.If(c.Duration < 0, &c.Duration, "must be >= 0 (0 = run until stopped), got %s", c.Duration)
 	v.If(c.MaxFiles < 0, &c.MaxFiles, "must be >= 0 (0 = no limit), got %d", c.MaxFiles)
+	if c.StartAt != "" {
+		_, err := time.Parse(time.RFC3339Nano, c.StartAt)
+		v.If(err != nil, &c.StartAt, "must be an instant in RFC 3339 (2026-12-02T16:00:00.5Z), got %q", c.StartAt)
+	}
 	share := true
 	for _, r := range []*float64{&c.BadRate, &c.DuplicateRate} {
 		if math.IsNaN(*r) || *r < 0 || *r >= 1 {

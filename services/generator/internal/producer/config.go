@@ -28,6 +28,8 @@ type Config struct {
 	Clock         Clock         // SystemClock when nil; tests simulate time
 	Traffic       traffic.Params
 	Compress      string // none (or empty), gzip or zstd: the files are .csv, .csv.gz or .csv.zst
+	// StartAt is the instant of the first file (zero: at once); --duration counts from it.
+	StartAt time.Time
 }
 
 // MaxRecordsLimit bounds rows per file (about 15 GB of CSV).

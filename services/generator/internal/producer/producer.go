@@ -122,6 +122,15 @@ func (p *Producer) Summary() Summary { return p.sum }
 // --duration; each of these is a clean stop. It logs the run's summary line and
 // returns an error only when a file could not be placed.
 func (p *Producer) Run(ctx context.Context) (Summary, error) {
+	// --start-at: the schedule begins then, so that generators started one after another
+	// place their first files together, once their start-up (and its CPU) is behind them.
+	if !p.cfg.StartAt.IsZero() {
+		if err := p.clock.SleepUntil(ctx, p.cfg.StartAt); err != nil {
+			p.sum.Reason = StopSignal
+			p.logSummary(nil)
+			return p.sum, nil
+		}
+	}
 	start := p.clock.Now()
 	p.log.Info().Str("output", p.cfg.Output.String()).Int("min_records", p.cfg.MinRecords).Int("max_records", p.cfg.MaxRecords).
 		Float64("sleep_seconds", p.cfg.Sleep.Seconds()).Float64("bad_rate", p.cfg.BadRate).

@@ -364,6 +364,49 @@ func TestKeepsPace(t *testing.T) {
 	}
 }
 
+// TestStartAtBeginsTheScheduleThen: with StartAt, no file begins before it, file k
+// begins at StartAt + k·sleep, and --duration counts from it (a run started earlier,
+// its start-up behind it, places the same files as one started at StartAt).
+func TestStartAtBeginsTheScheduleThen(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	clock := newSimClock(0)
+	startAt := clock.now.Add(700 * time.Millisecond)
+	cfg.Sleep, cfg.Duration, cfg.StartAt, cfg.Clock = 20*time.Millisecond, 100*time.Millisecond, startAt, clock
+	p, _, _ := newProducer(t, cfg)
+	sum, err := p.Run(context.Background())
+	if err != nil || sum.Reason != StopDuration {
+		t.Fatalf("run: %+v %v", sum, err)
+	}
+	starts := fileStarts(t, dir)
+	if len(starts) != 5 {
+		t.Fatalf("%d files in the 100 ms from StartAt at a 20 ms pace, want 5", len(starts))
+	}
+	for k, at := range starts {
+		if want := startAt.Add(time.Duration(k) * cfg.Sleep); !at.Equal(want) {
+			t.Errorf("file %d begins %v after StartAt, want %v", k+1, at.Sub(startAt), want.Sub(startAt))
+		}
+	}
+}
+
+// TestAStopWhileWaitingForStartAtPlacesNothing: a signal before StartAt is a clean stop.
+func TestAStopWhileWaitingForStartAtPlacesNothing(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	clock := newSimClock(0)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	cfg.Sleep, cfg.StartAt, cfg.Clock = 20*time.Millisecond, clock.now.Add(time.Hour), clock
+	p, _, _ := newProducer(t, cfg)
+	sum, err := p.Run(ctx)
+	if err != nil || sum.Reason != StopSignal || sum.Files != 0 {
+		t.Fatalf("run: %+v %v", sum, err)
+	}
+	if files, _, _ := readDir(t, dir); files != 0 {
+		t.Errorf("%d files placed", files)
+	}
+}
+
 // TestBehindScheduleIsExposed: writes slower than the pace are made back to back, the
 // schedule is not reset, and the lag is exposed.
 func TestStaleTmpRemovedAndDirCreated(t *testing.T) {

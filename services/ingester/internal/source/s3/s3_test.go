@@ -802,6 +802,40 @@ func TestOpenTakesTheProducersMtimeWhenPlausible(t *testing.T) {
 	if v := open("in/none.csv"); v.ModTime.IsZero() || v.ModTime.Nanosecond() != 0 {
 		t.Fatalf("without an mtime: %v, want Last-Modified", v.ModTime)
 	}
+	// The server stamps files with the file system's coarse clock, a tick behind the one a
+	// producer reads: an object begun 2 ms into a second can be stamped in the second
+	// before. Its mtime is taken; one a few seconds ahead of the stamp is not.
+	lastModified := func(key string) time.Time {
+		st, err := e.c.StatObject(ctx, bucket, key, minio.StatObjectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.LastModified
+	}
+	for _, tc := range []struct {
+		key   string
+		ahead time.Duration // of the mtime, past Last-Modified's second
+		taken bool
+	}{{"in/tick.csv", time.Second + 2*time.Millisecond, true}, {"in/ahead.csv", 3 * time.Second, false}} {
+		// The mtime is written before the server stamps the object: aim it at the second
+		// after the one the PUT lands in, and put again if the PUT landed in the next one.
+		var lm, mtime time.Time
+		for {
+			now := time.Now().Truncate(time.Second)
+			mtime = now.Add(tc.ahead)
+			put(tc.key, fmt.Sprintf("%d.%09d", mtime.Unix(), mtime.Nanosecond()))
+			if lm = lastModified(tc.key); lm.Equal(now) {
+				break
+			}
+		}
+		v := open(tc.key)
+		if got := v.ModTime.Equal(mtime); got != tc.taken {
+			t.Errorf("%s: an mtime %v past Last-Modified %v: got %v, taken %v, want taken %v", tc.key, mtime.Sub(lm), lm, v.ModTime, got, tc.taken)
+		}
+		if !tc.taken && !v.ModTime.Equal(lm) {
+			t.Errorf("%s: %v, want Last-Modified %v", tc.key, v.ModTime, lm)
+		}
+	}
 }
 
 // pacedSource is a bucket source whose listings are paced with backoff (ListMinInterval):
