@@ -451,7 +451,7 @@ func modTime(st minio.ObjectInfo) time.Time {
 // coarse (a clock tick, 1-10 ms, behind the clock a producer reads): an object begun
 // 2 ms after a whole second was stamped in the second before, its mtime was refused, and
 // the ledger measured its latency from that earlier whole second, a second too long
-// (BenchmarkBucketPipeline: 0-16 objects a 20 s run, each "~1 s" with a real 8-230 ms: a
+// (BenchmarkBucketPipeline: 0-18 objects a 20 s run, each "~1 s" with a real 8-230 ms: a
 // generator's 40 ms pace repeats every second, so one whose files begin in a second's
 // first milliseconds does so nearly every second).
 const coarseSlack = 100 * time.Millisecond
