@@ -22,6 +22,19 @@ func median(xs []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
+// medianRatio is the median of a[i]/b[i]: the ratio of two measurements taken side by
+// side in each round.
+func medianRatio(a, b []float64) float64 {
+	r := make([]float64, min(len(a), len(b)))
+	for i := range r {
+		r[i] = a[i] / b[i]
+	}
+	if len(r) == 0 {
+		return 0
+	}
+	return median(r)
+}
+
 // sampleWaits, with ECOMSTREAM_BENCH_WAITS set, samples every 20 ms what the active
 // sessions of the database at url wait for (pg_stat_activity's wait event; "CPU" when
 // none) until the returned function is called, which logs the shares: where a drain's

@@ -30,6 +30,9 @@ type drainStats struct {
 	pg0     float64
 	others0 map[string]float64
 	kinds0  map[string]float64
+	// wal0, checkpoints0: the server's WAL position and checkpoints begun, at the start
+	wal0         string
+	checkpoints0 int64
 	// kinds: PostgreSQL's live processes' CPU by kind, before the ingesters stop
 	kinds map[string]float64
 }
@@ -49,9 +52,20 @@ func startDrainStats(tb testing.TB, admin string) *drainStats {
 		_, err = conn.Exec(ctx, "SELECT pg_stat_statements_reset()")
 		s.pgss = err == nil
 	}
+	s.wal0, s.checkpoints0 = walAndCheckpoints(tb, conn)
 	s.pg0, s.others0 = s.pgCPU(), childrenCPU()
 	_, s.kinds0 = s.pgCPUByKind()
 	return s
+}
+
+// walAndCheckpoints is the server's WAL insert position and the checkpoints it has
+// begun (timed or requested).
+func walAndCheckpoints(tb testing.TB, conn *pgx.Conn) (lsn string, checkpoints int64) {
+	if err := conn.QueryRow(context.Background(), `SELECT pg_current_wal_insert_lsn()::text,
+		checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter`).Scan(&lsn, &checkpoints); err != nil {
+		tb.Fatal(err)
+	}
+	return lsn, checkpoints
 }
 
 // clockTicks is USER_HZ, the unit of /proc's CPU times (100 on every Linux port Go runs on).
@@ -259,6 +273,10 @@ func (s *drainStats) report(label, url string, ings []*proc, metrics map[string]
 	var xacts, rollbacks, txFiles int64
 	_ = conn.QueryRow(ctx, `SELECT xact_commit, xact_rollback FROM pg_stat_database WHERE datname = current_database()`).Scan(&xacts, &rollbacks)
 	_ = conn.QueryRow(ctx, `SELECT count(DISTINCT xmin::text) FROM ingested_files`).Scan(&txFiles)
+	var walMB float64
+	lsn, checkpoints := walAndCheckpoints(tb, admin)
+	_ = admin.QueryRow(ctx, "SELECT pg_wal_lsn_diff($1::pg_lsn, $2::pg_lsn) / 1e6", lsn, s.wal0).Scan(&walMB)
+	fmt.Fprintf(&b, "; WAL %.0f MB, checkpoints begun %d", walMB, checkpoints-s.checkpoints0)
 	fmt.Fprintf(&b, "; xacts %d (rolled back %d), loading transactions %d; metrics %v", xacts, rollbacks, txFiles, metrics)
 	if s.pgss {
 		rows, err := admin.Query(ctx, `SELECT calls, rows, total_exec_time, regexp_replace(left(query, 70), '\s+', ' ', 'g')

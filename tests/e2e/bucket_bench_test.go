@@ -100,8 +100,15 @@ func BenchmarkBucketPipeline(b *testing.B) {
 		bodies[i] = body
 	}
 
+	// Every drain starts from the same server state: the previous drain's database
+	// dropped (its pages leave shared_buffers rather than be written out by the next
+	// drain's backends) and a checkpoint (else one falls at a different point of each
+	// drain, and the pages first written after it cost a full-page image in the WAL).
 	phase := 0
 	newDB := func() string {
+		if phase > 0 {
+			resetServer(b, admin, fmt.Sprintf("bench_%d", phase))
+		}
 		phase++
 		return createDB(b, admin, fmt.Sprintf("bench_%d", phase))
 	}
@@ -234,11 +241,18 @@ func BenchmarkBucketPipeline(b *testing.B) {
 		_ = ing.stop()
 		return rate, fromStart
 	}
-	// bucketIngesters starts replicas ingesters on the bucket at once.
+	// bucketIngesters starts replicas ingesters on the bucket at once. For a comparison
+	// of settings, ECOMSTREAM_BENCH_ARGS_ONE and ECOMSTREAM_BENCH_ARGS_THREE add
+	// arguments (space-separated) to the single ingester's and to each of the three's.
 	bucketIngesters := func(url string, replicas int, name string) []*proc {
 		var ings []*proc
+		extra := strings.Fields(os.Getenv("ECOMSTREAM_BENCH_ARGS_ONE"))
+		if replicas > 1 {
+			extra = strings.Fields(os.Getenv("ECOMSTREAM_BENCH_ARGS_THREE"))
+		}
 		for i := range replicas {
-			ings = append(ings, bucketIngester(url, fmt.Sprintf("%s-%d-%d-%d", name, replicas, phase, i), "--nats-url", n.URL(), "--nats-subject", subject))
+			args := append([]string{"--nats-url", n.URL(), "--nats-subject", subject}, extra...)
+			ings = append(ings, bucketIngester(url, fmt.Sprintf("%s-%d-%d-%d", name, replicas, phase, i), args...))
 		}
 		return ings
 	}
@@ -331,6 +345,10 @@ func BenchmarkBucketPipeline(b *testing.B) {
 		b.ReportMetric(threeRate, "placed-bucket3-rows/s")
 		b.ReportMetric(bucketRate/dirRate, "placed-bucket/dir")
 		b.ReportMetric(threeRate/bucketRate, "placed-three/one")
+		// Each round's drains ran back to back: the median of the rounds' own ratios
+		// weighs less what changed on the host between rounds.
+		b.ReportMetric(medianRatio(placed[2], placed[1]), "placed-three/one-by-round")
+		b.ReportMetric(medianRatio(placed[1], placed[0]), "placed-bucket/dir-by-round")
 	}
 	if which != "placed" {
 		b.Logf("drain rows/s by round: directory %.0f, bucket %.0f, three on the bucket %.0f", dirRates, bucketRates, threeRates)
@@ -558,6 +576,23 @@ func createDB(tb testing.TB, admin, name string) string {
 		tb.Fatal(err)
 	}
 	return db.WithDatabase(admin, name)
+}
+
+// resetServer drops the database name (once its drain has been measured) and runs a
+// checkpoint, so that the next drain starts from the same server state as any other.
+func resetServer(tb testing.TB, admin, name string) {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "CHECKPOINT"); err != nil {
+		tb.Fatal(err)
+	}
 }
 
 // awaitStarted waits for p's "ingester started" record.
