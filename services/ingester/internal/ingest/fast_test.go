@@ -43,6 +43,7 @@ type fakeLoader struct {
 	loads   [][]string     // the names of each Load, in order
 	rejects []string
 	rows    map[string]int64 // rows committed, per name
+	waited  bool             // every Load says it waited for a load slot
 }
 
 type ledgerRow struct {
@@ -138,7 +139,7 @@ func (l *fakeLoader) Load(ctx context.Context, open load.Opener, items []source.
 			l.rows[f.File.Name] += f.Inserted
 		}
 	}
-	return load.Outcome{Verdict: load.Done, Batch: b}
+	return load.Outcome{Verdict: load.Done, Batch: b, Waited: l.waited}
 }
 
 func (l *fakeLoader) Reject(ctx context.Context, open load.Opener, it source.Item, rej *event.Rejection) load.Outcome {

@@ -83,6 +83,8 @@ type Runner struct {
 
 	// burst counts the items taken since the queue last had none ready (batchFiles).
 	burst atomic.Int64
+	// gate holds back workers while batches wait for a load slot (gate.go).
+	gate *gate
 
 	// busySince[i] is when worker i last made progress on the claim it holds (unix
 	// nanoseconds on opt.Now), 0 while it holds none.
@@ -113,6 +115,11 @@ func New(opt Options, log zerolog.Logger, src source.Source, q *queue.Queue, loa
 	}
 	r := &Runner{opt: opt, log: log, src: src, queue: q, loader: loader, metrics: m, bytesPerRow: 150,
 		listed: make(chan struct{}), busySince: make([]atomic.Int64, opt.Workers)}
+	var setLimit func(int)
+	if m != nil {
+		setLimit = func(n int) { m.WorkerLimit.Set(float64(n)) }
+	}
+	r.gate = newGate(opt.Workers, setLimit)
 	if opt.TriggerInterval > 0 {
 		r.trigger = newTrigger()
 	}
@@ -226,13 +233,18 @@ func (r *Runner) worker(ctx context.Context, id int) {
 			}
 		}
 		for ctx.Err() == nil {
+			if !r.gate.acquire(ctx) {
+				return
+			}
 			items := r.queue.Take(r.batchFiles(), r.byteBudget())
 			if len(items) == 0 {
+				r.gate.release()
 				break
 			}
 			r.burst.Add(int64(len(items)))
 			wait, err := r.batch(ctx, id, log, items)
 			r.busySince[id].Store(0)
+			r.gate.release()
 			if err != nil {
 				log.Error().Err(err).Int("files", len(items)).Dur("retry_in", wait).Msg("database unavailable; files stay in the input")
 				select {
@@ -256,7 +268,7 @@ func (r *Runner) worker(ctx context.Context, id int) {
 const burstStart = 4
 
 // batchFiles is how many items one worker takes: what is ready shared among the workers
-// (up to MaxBatchFiles), so a listing that finds a burst of small items has every worker
+// the gate lets through now (up to MaxBatchFiles), so a listing that finds a burst of small items has every worker
 // load a part of it at once rather than one worker all of it while the others idle.
 // Items in flight, parked or waiting out a delay are not shared: counted, they would
 // give one worker the whole burst.
@@ -275,7 +287,8 @@ func (r *Runner) batchFiles() int {
 	if n == 0 {
 		r.burst.Store(0) // ran dry: what comes next is a new burst
 	}
-	share := (n + r.opt.Workers - 1) / r.opt.Workers
+	workers := r.gate.current()
+	share := (n + workers - 1) / workers
 	grown := burstStart + int(min(r.burst.Load(), int64(r.opt.MaxBatchFiles)))
 	return max(1, min(r.opt.MaxBatchFiles, share, grown))
 }
@@ -298,6 +311,7 @@ func (r *Runner) batch(ctx context.Context, worker int, log zerolog.Logger, item
 	dctx, cancel := graceContext(ctx, r.opt.Grace)
 	defer cancel()
 	o := r.load(dctx, items)
+	r.gate.observe(o.Waited)
 	r.metrics.Batches.WithLabelValues("rolled_back").Add(float64(o.RolledBack))
 	if o.Verdict != load.Done {
 		r.metrics.Batches.WithLabelValues("rolled_back").Inc()

@@ -103,6 +103,7 @@ type Batch struct {
 	Committed time.Time
 	Duration  time.Duration
 	open      Opener
+	waited    bool // found every load slot taken and waited for one
 }
 
 // toLoad tells whether any file of the batch is still to be read and committed (none
@@ -169,23 +170,28 @@ func (c *Claim) Release() {
 // nothing was committed and no lock is held.
 func (l *Loader) Load(ctx context.Context, open Opener, items []input.Item) Outcome {
 	staging, rolled := l.stagingNext(), 0
-	b, claim, err := l.load(ctx, open, items, staging)
+	b, claim, waited, err := l.load(ctx, open, items, staging)
 	if errors.Is(err, ErrDuplicateKey) {
 		rolled++
 		l.sawDuplicate()
-		b, claim, err = l.load(ctx, open, items, true)
+		var again bool
+		b, claim, again, err = l.load(ctx, open, items, true)
+		waited = waited || again
 	}
 	o := l.verdict(b, claim, err)
 	o.RolledBack += rolled
+	o.Waited = waited
 	return o
 }
 
-func (l *Loader) load(ctx context.Context, open Opener, items []input.Item, staging bool) (*Batch, *Claim, error) {
+// load is one attempt of Load; waited tells whether it waited for a load slot.
+func (l *Loader) load(ctx context.Context, open Opener, items []input.Item, staging bool) (b *Batch, c *Claim, waited bool, err error) {
 	batch := &Batch{Staging: staging, open: open}
 	for _, it := range items {
 		batch.Files = append(batch.Files, &FileResult{File: it, Outcome: OutcomeIngested})
 	}
-	return l.commit(ctx, batch, func(tx pgx.Tx) error { return l.fill(ctx, tx, batch) })
+	b, c, err = l.commit(ctx, batch, func(tx pgx.Tx) error { return l.fill(ctx, tx, batch) })
+	return b, c, batch.waited, err
 }
 
 // Reject commits a whole-file rejection of one item without loading its rows: an item
@@ -210,7 +216,9 @@ func (l *Loader) Reject(ctx context.Context, open Opener, it input.Item, rej *ev
 		}
 		return l.insertLedger(ctx, tx, batch)
 	})
-	return l.verdict(b, claim, err)
+	o := l.verdict(b, claim, err)
+	o.Waited = batch.waited
+	return o
 }
 
 // commit claims b's files on one connection, runs body in a transaction on it and
@@ -241,7 +249,7 @@ func (l *Loader) commit(ctx context.Context, b *Batch, body func(pgx.Tx) error) 
 		b.Duration = b.Committed.Sub(start)
 		return b, claim, nil
 	}
-	tx, err := l.begin(ctx, conn)
+	tx, err := l.begin(ctx, conn, b)
 	if err != nil {
 		return fail(err)
 	}
@@ -263,14 +271,16 @@ func (l *Loader) commit(ctx context.Context, b *Batch, body func(pgx.Tx) error) 
 const slotKey = 0x65636f6d
 
 // begin starts the batch's transaction holding one of LoadSlots slots, waiting for one
-// if need be. A statement timeout while waiting (a long queue) waits again.
-func (l *Loader) begin(ctx context.Context, conn *pgxpool.Conn) (pgx.Tx, error) {
+// if need be (and noting it in b). A statement timeout while waiting (a long queue)
+// waits again.
+func (l *Loader) begin(ctx context.Context, conn *pgxpool.Conn, b *Batch) (pgx.Tx, error) {
 	for {
 		tx, err := conn.Begin(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("begin: %w", err)
 		}
-		err = l.takeSlot(ctx, tx)
+		waited, err := l.takeSlot(ctx, tx)
+		b.waited = b.waited || waited
 		if err == nil {
 			return tx, nil
 		}
@@ -292,18 +302,18 @@ func (l *Loader) begin(ctx context.Context, conn *pgxpool.Conn) (pgx.Tx, error) 
 // batch queues on the slot with the fewest batches already queued on it, of those the
 // one whose holder began first (batches are alike: it is the first to end). A lock waits
 // on one key, not on any of N, so a slot may free up while a batch queues on another:
-// it waits at most for the batch ahead of it.
-func (l *Loader) takeSlot(ctx context.Context, tx pgx.Tx) error {
+// it waits at most for the batch ahead of it. waited tells whether no slot was free.
+func (l *Loader) takeSlot(ctx context.Context, tx pgx.Tx) (waited bool, err error) {
 	if l.LoadSlots <= 0 {
-		return nil
+		return false, nil
 	}
 	var free bool
 	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT FROM generate_series(0, $1 - 1) s
 		WHERE pg_try_advisory_xact_lock($2, s))`, l.LoadSlots, slotKey).Scan(&free); err != nil {
-		return fmt.Errorf("load slot: %w", err)
+		return false, fmt.Errorf("load slot: %w", err)
 	}
 	if free {
-		return nil
+		return false, nil
 	}
 	if _, err := tx.Exec(ctx, `WITH k AS (
 			SELECT k.objid::int AS s, k.granted, a.xact_start FROM pg_locks k LEFT JOIN pg_stat_activity a ON a.pid = k.pid
@@ -314,9 +324,9 @@ func (l *Loader) takeSlot(ctx context.Context, tx pgx.Tx) error {
 			ORDER BY (SELECT count(*) FROM k WHERE k.s = s.s AND NOT k.granted),
 			         (SELECT min(k.xact_start) FROM k WHERE k.s = s.s AND k.granted) NULLS FIRST, random()
 			LIMIT 1))`, l.LoadSlots, slotKey); err != nil {
-		return fmt.Errorf("load slot: %w", err)
+		return true, fmt.Errorf("load slot: %w", err)
 	}
-	return nil
+	return true, nil
 }
 
 // claimSQL locks the files named in $1 and reads what the ledger holds of them.

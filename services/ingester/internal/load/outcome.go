@@ -76,7 +76,11 @@ type Outcome struct {
 	// RolledBack counts transactions rolled back on the way, even when the outcome is
 	// Done (a direct COPY that met a duplicate key and went again through staging).
 	RolledBack int
-	Err        error // Reject, Retry: why
+	// Waited: a transaction of this batch found every load slot taken (Loader.LoadSlots)
+	// and waited for one, whatever the verdict: more batches are ready to load than the
+	// database is given to load at once (the runner holds back its workers).
+	Waited bool
+	Err    error // Reject, Retry: why
 }
 
 // tally is the loader's memory between batches: the staging mode after a duplicate and

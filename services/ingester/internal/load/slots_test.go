@@ -78,6 +78,9 @@ func TestNoBatchLoadsWhileEverySlotIsHeldElsewhere(t *testing.T) {
 	if o.Verdict != Done || o.Batch.Files[0].Inserted != 3 {
 		t.Fatalf("once a slot was free: %s %v %+v", o.Verdict, o.Err, o.Batch)
 	}
+	if !o.Waited {
+		t.Fatal("the outcome does not tell that the batch waited for a slot (the runner holds back its workers on it)")
+	}
 	var free bool
 	if err := others.QueryRow(ctx, "SELECT pg_try_advisory_lock($1, 0) AND pg_try_advisory_lock($1, 1)", slotKey).Scan(&free); err != nil || !free {
 		t.Fatalf("a slot still held after the commit (claim not yet released): %v %v", free, err)
@@ -124,8 +127,27 @@ func TestABatchWithNothingToLoadTakesNoSlot(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	if o.Verdict != Done || o.Batch.Files[0].Outcome != OutcomeLocked || o.Batch.Files[1].Outcome != OutcomeAlreadyCommitted {
-		t.Fatalf("%s %v %+v", o.Verdict, o.Err, o.Batch)
+	if o.Verdict != Done || o.Batch.Files[0].Outcome != OutcomeLocked || o.Batch.Files[1].Outcome != OutcomeAlreadyCommitted || o.Waited {
+		t.Fatalf("%s %v %+v waited %v", o.Verdict, o.Err, o.Batch, o.Waited)
+	}
+}
+
+// A batch that finds a slot free, and one loaded with no bound, did not wait.
+func TestABatchThatFindsASlotFreeDidNotWait(t *testing.T) {
+	pool := newPool(t)
+	ctx := context.Background()
+	others := holdSlots(t, pool, 1)
+	t.Cleanup(func() { _, _ = others.Exec(ctx, "SELECT pg_advisory_unlock_all()"); others.Release() })
+	dir := t.TempDir()
+	for _, l := range []*Loader{{Pool: pool, Instance: "t", MaxRejected: 100, LoadSlots: 2}, {Pool: pool, Instance: "t", MaxRejected: 100}} {
+		o := l.Load(ctx, byPath{}, []input.Item{writeFile(t, dir, fmt.Sprintf("free-%d.csv", l.LoadSlots), row())})
+		if o.Verdict != Done {
+			t.Fatalf("%s %v", o.Verdict, o.Err)
+		}
+		o.Claim.Release()
+		if o.Waited {
+			t.Fatalf("LoadSlots %d, one of two held: the outcome says the batch waited", l.LoadSlots)
+		}
 	}
 }
 
