@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/ecomstream/ecomstream/services/common/objstore"
+	"github.com/ecomstream/ecomstream/services/ingester/internal/listturn"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/source"
 	s3source "github.com/ecomstream/ecomstream/services/ingester/internal/source/s3"
 	"github.com/ecomstream/ecomstream/services/ingester/settings"
@@ -14,8 +17,9 @@ import (
 
 // newSource returns the source cfg names: a bucket for s3://BUCKET/PREFIX; nil for the
 // input directory (the directory source is made where the runner is, as today).
-// Endpoint and keys come from the AWS SDKs' standard variables, read by objstore.
-func newSource(cfg *settings.Config, log zerolog.Logger, reg prometheus.Registerer) (source.Source, error) {
+// Endpoint and keys come from the AWS SDKs' standard variables, read by objstore. The
+// replicas of one bucket prefix take turns at its periodic listing through turns.
+func newSource(cfg *settings.Config, log zerolog.Logger, reg prometheus.Registerer, turns *listturn.Turns) (source.Source, error) {
 	if cfg.Source == "" {
 		return nil, nil
 	}
@@ -36,6 +40,31 @@ func newSource(cfg *settings.Config, log zerolog.Logger, reg prometheus.Register
 		Location: loc, ArchivePrefix: cfg.S3ArchivePrefix, FailedPrefix: cfg.S3FailedPrefix,
 		ListInterval: cfg.RescanInterval, ListMinInterval: cfg.ListMinInterval(), NATSURL: cfg.NATSURL, NATSSubject: cfg.NATSSubject,
 		NATSStream: cfg.NATSStream, NATSConsumer: consumer,
-		Log: log, Metrics: s3source.NewMetrics(reg),
+		Log: log, Metrics: s3source.NewMetrics(reg), Turn: listingTurn(turns, loc.String(), log),
 	})
+}
+
+// listingTurn asks turns whether this replica makes the periodic listing of source. When
+// the database cannot say, it lists (the safe side: a listing too many costs a request);
+// that is logged once until an answer comes again.
+func listingTurn(turns *listturn.Turns, source string, log zerolog.Logger) func(context.Context, time.Duration) bool {
+	if turns == nil {
+		return nil // every listing is this replica's
+	}
+	failing := false // Discover asks from one goroutine
+	return func(ctx context.Context, within time.Duration) bool {
+		ok, err := turns.Take(ctx, source, within)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			if !failing {
+				log.Warn().Err(err).Msg("cannot take a listing turn; listing every interval until the database answers")
+			}
+			failing = true
+			return true
+		case err != nil:
+			return false // stopping
+		}
+		failing = false
+		return ok
+	}
 }

@@ -49,12 +49,12 @@ func TestNewSourceIsTheBucketOrNilForTheDirectory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := newSource(&cfg, zerolog.Nop(), prometheus.NewRegistry())
+	s, err := newSource(&cfg, zerolog.Nop(), prometheus.NewRegistry(), nil)
 	if err != nil || s == nil || s.String() != "s3://in-bucket/incoming/" {
 		t.Fatalf("newSource: %v, %v", s, err)
 	}
 	cfg.Source = ""
-	if s, err := newSource(&cfg, zerolog.Nop(), prometheus.NewRegistry()); s != nil || err != nil {
+	if s, err := newSource(&cfg, zerolog.Nop(), prometheus.NewRegistry(), nil); s != nil || err != nil {
 		t.Fatalf("no --source: %v, %v", s, err)
 	}
 }

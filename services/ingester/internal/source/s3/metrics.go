@@ -23,6 +23,8 @@ type Metrics struct {
 	listed      prometheus.Gauge
 	lag         prometheus.Histogram
 	errors      *prometheus.CounterVec
+	// turnsLeft counts periodic listings left to another replica (Options.Turn).
+	turnsLeft prometheus.Counter
 }
 
 // NewMetrics registers the source's metrics on reg (nil: unregistered), every error
@@ -40,12 +42,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: metrics.LatencyBuckets, NativeHistogramBucketFactor: metrics.NativeBucketFactor}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "source_errors_total", Help: "Failed requests to the source (each retried), by operation."}, []string{"operation"}),
+		turnsLeft: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "source_listings_left_total", Help: "Periodic listings not made because another replica of the same source began one within the interval."}),
 	}
 	for _, op := range []string{opList, opGet, opCopy, opDelete, opPut, opNotify} {
 		m.errors.WithLabelValues(op)
 	}
 	if reg != nil {
-		reg.MustRegister(m.listSeconds, m.listed, m.lag, m.errors)
+		reg.MustRegister(m.listSeconds, m.listed, m.lag, m.errors, m.turnsLeft)
 	}
 	return m
 }

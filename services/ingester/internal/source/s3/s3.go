@@ -99,6 +99,13 @@ type Options struct {
 	After func(time.Duration) <-chan time.Time
 	// Now is the clock of the notification lag (time.Now when nil).
 	Now func() time.Time
+
+	// Turn, when set, is asked before each periodic listing (not the first: a replica
+	// fills its own queue at start) whether this replica should make it: false when
+	// another replica of the same source began one within the given time (package
+	// listturn). The listing is the notifications' backstop and any replica that finds an
+	// object loads it, so one listing per interval across the replicas is enough.
+	Turn func(ctx context.Context, within time.Duration) bool
 }
 
 // Source is a bucket prefix.
@@ -244,16 +251,30 @@ func (s *Source) Discover(ctx context.Context, sink source.Sink) error {
 		defer t.Stop()
 		ticks = t.C
 	}
-	// list lists once and, paced, sets when the next listing begins.
-	list := func() error {
+	// wait is what led to the next listing: the interval, or the paced wait.
+	wait := s.o.ListInterval
+	if paced {
+		wait = p.cur
+	}
+	// list lists once and, paced, sets when the next listing begins. Past the first, a
+	// listing another replica began within most of the wait is left to it (turnMargin).
+	list := func(first bool) error {
+		if !first && s.o.Turn != nil && !s.o.Turn(ctx, wait-wait/turnMargin) {
+			s.m.turnsLeft.Inc()
+			if paced {
+				ticks = s.after(wait)
+			}
+			return nil
+		}
 		began := time.Now()
 		news, err := s.list(ctx, sink)
 		if paced {
-			ticks = s.after(p.next(news, time.Since(began)))
+			wait = p.next(news, time.Since(began))
+			ticks = s.after(wait)
 		}
 		return err
 	}
-	if err := list(); err != nil {
+	if err := list(true); err != nil {
 		return err
 	}
 	for {
@@ -261,7 +282,7 @@ func (s *Source) Discover(ctx context.Context, sink source.Sink) error {
 		case <-ctx.Done():
 			return nil
 		case <-ticks:
-			if err := list(); err != nil && ctx.Err() == nil {
+			if err := list(false); err != nil && ctx.Err() == nil {
 				// The next listing is the retry; the objects wait in the bucket.
 				s.log.Warn().Err(err).Msg("listing failed; trying again at the next interval")
 			}
@@ -270,6 +291,12 @@ func (s *Source) Discover(ctx context.Context, sink source.Sink) error {
 		}
 	}
 }
+
+// turnMargin: a listing another replica began within all but 1/turnMargin of this
+// replica's wait counts as this one's. A replica alone always finds its own last listing
+// older than its wait (the wait runs from that listing's end, or a ticker's period from
+// its start, give or take the ticker's jitter), so it keeps listing every interval.
+const turnMargin = 8
 
 // after is the timer of the paced listings: Options.After, else time.After.
 func (s *Source) after(d time.Duration) <-chan time.Time {

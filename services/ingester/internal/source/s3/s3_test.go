@@ -1002,3 +1002,45 @@ func TestEveryFinishWorksWithTheIngestersOwnAccount(t *testing.T) {
 		t.Errorf("reason: %q, %v", b, ok)
 	}
 }
+
+// A replica asks for its turn before each periodic listing, never before its first (it
+// fills its own queue at start): a listing another replica began within most of the
+// interval is left to that one (counted), and the objects wait for the next turn.
+func TestAPeriodicListingIsLeftToTheReplicaWhoseTurnItWas(t *testing.T) {
+	e := setup(t, false)
+	ticks := make(chan time.Time)
+	s := e.source(t, "in/", ticks)
+	asked, answer := make(chan time.Duration), make(chan bool)
+	s.o.Turn = func(_ context.Context, within time.Duration) bool { asked <- within; return <-answer }
+	e.put(t, "in/first.csv", "x\n")
+	k := newSink()
+	discover(t, s, k)
+	k.await(t, "the first listing, no turn asked", func() bool { return k.listings() == 1 })
+	if _, ok := k.names()["s3://input/in/first.csv"]; !ok {
+		t.Fatal("the first listing missed in/first.csv")
+	}
+
+	e.put(t, "in/second.csv", "x\n")
+	ticks <- time.Now()
+	if w := <-asked; w != time.Hour-time.Hour/turnMargin {
+		t.Fatalf("asked whether a listing began within %v, want %v (most of the interval)", w, time.Hour-time.Hour/turnMargin)
+	}
+	answer <- false // another replica's turn
+	k.await(t, "the listing left to another replica counted", func() bool {
+		return testutil.ToFloat64(s.m.turnsLeft) == 1
+	})
+	if k.listings() != 1 {
+		t.Fatalf("%d listings: the one left to another replica was made", k.listings())
+	}
+	if _, ok := k.names()["s3://input/in/second.csv"]; ok {
+		t.Fatal("in/second.csv found without a listing")
+	}
+
+	ticks <- time.Now()
+	<-asked
+	answer <- true
+	k.await(t, "the listing of this replica's turn", func() bool { return k.listings() == 2 })
+	if _, ok := k.names()["s3://input/in/second.csv"]; !ok {
+		t.Fatal("this replica's listing missed in/second.csv")
+	}
+}
