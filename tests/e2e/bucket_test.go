@@ -77,6 +77,12 @@ func (r *bucketRig) startIngesterAt(t *testing.T, addr, instance, interval strin
 // listings is the number of full listings an ingester has made (the count of its
 // listing-duration histogram), or -1 while its /metrics does not answer.
 func listings(addr string) int {
+	return counter(addr, "ecomstream_ingester_source_list_duration_seconds_count")
+}
+
+// counter is the value of an ingester's unlabelled counter name, or -1 while its
+// /metrics does not answer.
+func counter(addr, name string) int {
 	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
 		return -1
@@ -84,10 +90,10 @@ func listings(addr string) int {
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "ecomstream_ingester_source_list_duration_seconds_count "); ok {
-			n, err := strconv.Atoi(strings.TrimSpace(v))
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			n, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 			if err == nil {
-				return n
+				return int(n)
 			}
 		}
 	}
@@ -423,6 +429,62 @@ func TestBucketLostNotificationsCostOneListing(t *testing.T) {
 	t.Logf("listings: %d when the last object was put, %d when all were committed", before, after)
 	if err := ing.stop(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Three replicas of one prefix take turns at its listing (sql/0007): with NATS down, the
+// objects put meanwhile are found and committed by whichever lists next, and of the
+// replicas' periodic ticks about one per interval lists, the others are left to it
+// (ecomstream_ingester_source_listings_left_total). Counted in ticks, not seconds: each
+// replica ticks once an interval, so nine ticks are about three intervals, in which
+// three replicas that each listed would have made nine listings.
+func TestBucketReplicasTakeTurnsAtTheListing(t *testing.T) {
+	r := newBucketRig(t)
+	db := pool(t, r.url)
+	ctx := context.Background()
+	var addrs []string
+	for i := range 3 {
+		addr := freeAddr(t)
+		addrs = append(addrs, addr)
+		r.startIngesterAt(t, addr, fmt.Sprintf("ing-turn-%d", i), "1s", "--rescan-min-interval", "0")
+	}
+	ticks := func() (listed, left int) {
+		for _, a := range addrs {
+			n, l := listings(a), counter(a, "ecomstream_ingester_source_listings_left_total")
+			if n < 0 || l < 0 {
+				return -1, -1
+			}
+			listed, left = listed+n, left+l
+		}
+		return listed, left
+	}
+	await(t, "every replica's first listing", func() bool { l, _ := ticks(); return l >= 3 })
+
+	r.nats.Kill()
+	const lost = 20
+	for i := range lost {
+		body := csvBody(20)
+		if _, err := r.c.PutObject(ctx, bucketName, fmt.Sprintf("incoming/turn-%02d.csv", i), strings.NewReader(body), int64(len(body)), minio.PutObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	await(t, "the objects put while NATS was down committed", func() bool {
+		var n int
+		return db.QueryRow(ctx, `SELECT count(*) FROM ingested_files`).Scan(&n) == nil && n == lost
+	})
+	l0, s0 := ticks()
+	var l1, s1 int
+	await(t, "nine more ticks across the replicas", func() bool {
+		l1, s1 = ticks()
+		return l1 >= 0 && (l1-l0)+(s1-s0) >= 9
+	})
+	t.Logf("of %d ticks, %d listed and %d were left to another replica", (l1-l0)+(s1-s0), l1-l0, s1-s0)
+	if s1-s0 < 3 || l1-l0 > 6 {
+		t.Errorf("the replicas listed %d times and left %d listings to another: they do not take turns", l1-l0, s1-s0)
+	}
+	var n int
+	if err := db.QueryRow(ctx, `SELECT count(*) FROM ecomstream_listing_turns WHERE source = $1`, "s3://"+bucketName+"/incoming/").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("listing turns recorded for the prefix: %d, %v", n, err)
 	}
 }
 
