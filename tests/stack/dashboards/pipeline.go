@@ -164,5 +164,14 @@ func PipelineSLA(s SLA) *Builder {
 		"Failed calls to the bucket and to NATS per second, by operation (list, get, copy, delete, put, notify), all selected replicas. Each is retried: a file is never rejected for a transient S3 error, so a steady rate means the server or the network, not the data.",
 		unitOpsPerSecond, 6, 8, nil,
 		query(`sum by (operation) (rate(ecomstream_ingester_source_errors_total{`+inst+`}[$__rate_interval]))`, "{{operation}}")))
+	d.WithPanel(series("Bucket listings: made and left to another replica",
+		"Periodic listings per second each replica made, and those it left because another replica of the same prefix began one within the interval (the replicas take turns: about one listing per INGESTER_RESCAN_INTERVAL in all, whatever their number). Several replicas and no left line: the database cannot say whose turn it is, and each replica lists every interval.",
+		unitOpsPerSecond, 12, 8, nil,
+		query(named(`sum by (instance) (rate(ecomstream_ingester_source_list_duration_seconds_count{`+inst+`}[$__rate_interval]))`), "made {{replica}}"),
+		query(named(`sum by (instance) (rate(ecomstream_ingester_source_listings_left_total{`+inst+`}[$__rate_interval]))`), "left {{replica}}")))
+	d.WithPanel(series("Workers allowed to hold a batch",
+		"Per replica: INGESTER_WORKERS, or fewer while its batches find every load slot (INGESTER_LOAD_SLOTS) taken: more replicas and workers than the slots only queue, and each batch that waited holds one more worker back (down to one).",
+		unitShort, 12, 8, nil,
+		query(named(`max by (instance) (ecomstream_ingester_workers_limit{`+inst+`})`), "{{replica}}")))
 	return d
 }
