@@ -192,6 +192,14 @@ func runFastOn(t *testing.T, opt Options, src *memory.Source, place func(*memory
 	if place != nil {
 		place(src, l)
 	}
+	f := startFast(t, opt, src, l)
+	f.loader = l
+	return f
+}
+
+// startFast runs a runner over src and loader until the test ends.
+func startFast(t *testing.T, opt Options, src *memory.Source, loader Loader) *fastRig {
+	t.Helper()
 	q := queue.New(src, 0)
 	m := NewMetrics(prometheus.NewRegistry(), q, nil)
 	if opt.Retry.File.Base == 0 {
@@ -200,7 +208,7 @@ func runFastOn(t *testing.T, opt Options, src *memory.Source, place func(*memory
 	if opt.MaxBatchRecords == 0 {
 		opt.MaxBatchRecords = 1000
 	}
-	r := New(opt, zerolog.Nop(), src, q, l, m)
+	r := New(opt, zerolog.Nop(), src, q, loader, m)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
@@ -210,7 +218,7 @@ func runFastOn(t *testing.T, opt Options, src *memory.Source, place func(*memory
 			t.Error(err)
 		}
 	})
-	return &fastRig{src: src, loader: l, queue: q, m: m, runner: r}
+	return &fastRig{src: src, queue: q, m: m, runner: r}
 }
 
 // eventually waits for cond: a generous deadline for goroutines to run, never a

@@ -4,10 +4,14 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/ecomstream/ecomstream/services/ingester/internal/load"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/source"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/source/memory"
 )
@@ -132,5 +136,86 @@ func TestTheRunnerHoldsBackWorkersWhileBatchesWaitForALoadSlot(t *testing.T) {
 		if f.src.Finished(fmtName(0))[0].Action != source.Archive {
 			t.Fatalf("%+v", f.src.Finished(fmtName(0)))
 		}
+	}
+}
+
+// crowdLoader is the fake loader with every batch finding the load slots taken (as with
+// more replicas than slots); each Load waits for the test's word, outside the fake's
+// lock, so the test sees how many run at once.
+type crowdLoader struct {
+	*fakeLoader
+	mu      sync.Mutex
+	in      int // Loads running now
+	ended   int // Loads returned
+	proceed chan struct{}
+}
+
+func (c *crowdLoader) Load(ctx context.Context, open load.Opener, items []source.Item) load.Outcome {
+	c.mu.Lock()
+	c.in++
+	c.mu.Unlock()
+	select {
+	case <-c.proceed:
+	case <-ctx.Done():
+	}
+	o := c.fakeLoader.Load(ctx, open, items)
+	o.Waited = true
+	c.mu.Lock()
+	c.in--
+	c.ended++
+	c.mu.Unlock()
+	return o
+}
+
+// running is the Loads running now and those returned.
+func (c *crowdLoader) running() (in, ended int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.in, c.ended
+}
+
+// heldAtTheGate counts the goroutines waiting in gate.acquire.
+func heldAtTheGate() int {
+	buf := make([]byte, 1<<20)
+	return strings.Count(string(buf[:runtime.Stack(buf, true)]), "ingest.(*gate).acquire(")
+}
+
+// The gate is in front of the workers, not beside them: once batches have waited for a
+// load slot, the workers it holds back take nothing (they wait before the queue, their
+// items left for a replica with a slot) and one batch loads at a time. Without the
+// acquire in the worker loop the gauge would still read 1 while three batches load.
+func TestWorkersHeldBackByTheGateTakeNothing(t *testing.T) {
+	src := memory.New(nil)
+	const items = 10
+	for i := range items {
+		src.Put(fmtName(i), body("h", "1"))
+	}
+	l := &crowdLoader{fakeLoader: newFakeLoader(), proceed: make(chan struct{})}
+	f := startFast(t, Options{Workers: 3, MaxBatchFiles: 1}, src, l)
+
+	eventually(t, "all three workers loading at first", func() bool { in, _ := l.running(); return in == 3 })
+	for range 3 {
+		l.proceed <- struct{}{}
+	}
+	for n := 3; n < items; n++ {
+		eventually(t, fmt.Sprintf("batch %d loading, the two other workers held at the gate", n+1), func() bool {
+			in, ended := l.running()
+			if ended == n && in > 1 {
+				t.Fatalf("%d batches loading at once after every batch waited for a slot, want 1", in)
+			}
+			return ended == n && in == 1 && heldAtTheGate() == 2 && f.runner.gate.free() == 0
+		})
+		if ready := f.queue.Ready(); ready != items-n-1 {
+			t.Fatalf("%d items ready while batch %d loads, want %d: a held worker took some", ready, n+1, items-n-1)
+		}
+		l.proceed <- struct{}{}
+	}
+	for i := range items {
+		if fin := f.finished(t, fmtName(i)); fin.Action != source.Archive {
+			t.Fatalf("%s: %s", fmtName(i), fin.Action)
+		}
+	}
+	if got := testutil.ToFloat64(f.m.WorkerLimit); got != 1 {
+		t.Fatalf("workers_limit %v, want 1", got)
 	}
 }

@@ -268,8 +268,9 @@ func (r *Runner) worker(ctx context.Context, id int) {
 const burstStart = 4
 
 // batchFiles is how many items one worker takes: what is ready shared among the workers
-// the gate lets through now (up to MaxBatchFiles), so a listing that finds a burst of small items has every worker
-// load a part of it at once rather than one worker all of it while the others idle.
+// the gate lets through now (up to MaxBatchFiles), so a listing that finds a burst of
+// small items has every worker load a part of it at once rather than one worker all of
+// it while the others idle.
 // Items in flight, parked or waiting out a delay are not shared: counted, they would
 // give one worker the whole burst.
 //

@@ -254,21 +254,8 @@ func TestTheIngesterRoleQueuesForASlotAndHoldsOnlyOne(t *testing.T) {
 	}
 
 	others := holdSlots(t, admin, slots)
-	var o Outcome
-	loaded := make(chan struct{})
-	two := writeFile(t, dir, "two.csv", row())
-	go func() { o = l.Load(ctx, byPath{}, []input.Item{two}); close(loaded) }()
-	t.Cleanup(func() { <-loaded; o.Claim.Release() })
-	t.Cleanup(func() { _, _ = others.Exec(ctx, "SELECT pg_advisory_unlock_all()"); others.Release() }) // first, on a failure
-	awaitEvent(t, "the batch waiting for a slot", loaded, "the batch did not wait", func() string { return fmt.Sprintf(": %s %v", o.Verdict, o.Err) }, func() bool {
-		return count(t, admin, `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'
-			AND query LIKE '%pg_advisory_xact_lock%'`) == 1
-	})
-	if _, err := others.Exec(ctx, "SELECT pg_advisory_unlock_all()"); err != nil {
-		t.Fatal(err)
-	}
-	<-loaded
-	if o.Verdict != Done {
+	t.Cleanup(others.Release)
+	if o := loadAfterAWait(t, admin, others, l, writeFile(t, dir, "two.csv", row())); o.Verdict != Done {
 		t.Fatalf("once the slots were free: %s %v", o.Verdict, o.Err)
 	}
 }
@@ -352,4 +339,46 @@ func migratedDB(t *testing.T) (string, *pgxpool.Pool) {
 		t.Fatal(err)
 	}
 	return url, admin
+}
+
+// A batch that waited for a slot, met a duplicate key on its direct COPY and went again
+// through staging with a slot free at once still waited: the runner holds back its
+// workers on the batch, not on its last attempt.
+func TestABatchThatWaitedThenWentThroughStagingWaited(t *testing.T) {
+	pool := newPool(t)
+	dir := t.TempDir()
+	stored := row()
+	load(t, &Loader{Pool: pool, Instance: "other", MaxRejected: 100}, writeFile(t, dir, "first.csv", stored))
+	others := holdSlots(t, pool, 2)
+	t.Cleanup(others.Release)
+	l := &Loader{Pool: pool, Instance: "t", MaxRejected: 100, LoadSlots: 2}
+	o := loadAfterAWait(t, pool, others, l, writeFile(t, dir, "again.csv", stored, row()))
+	if o.Verdict != Done || !o.Batch.Staging || o.RolledBack != 1 || o.Batch.Files[0].Duplicate != 1 {
+		t.Fatalf("want a direct COPY rolled back on the duplicate, then staging: %s %v rolled back %d %+v", o.Verdict, o.Err, o.RolledBack, o.Batch)
+	}
+	if !o.Waited {
+		t.Fatal("the outcome forgets the first attempt's wait for a slot (the second found one free)")
+	}
+}
+
+// loadAfterAWait loads it with l while others holds every slot: once the batch queues for
+// a slot (as watch sees the server), it frees them and returns the outcome, whose claim
+// is released at the test's end.
+func loadAfterAWait(t *testing.T, watch *pgxpool.Pool, others *pgxpool.Conn, l *Loader, it input.Item) Outcome {
+	t.Helper()
+	ctx := context.Background()
+	var o Outcome
+	loaded := make(chan struct{})
+	go func() { o = l.Load(ctx, byPath{}, []input.Item{it}); close(loaded) }()
+	t.Cleanup(func() { <-loaded; o.Claim.Release() })
+	t.Cleanup(func() { _, _ = others.Exec(ctx, "SELECT pg_advisory_unlock_all()") }) // first, on a failure
+	awaitEvent(t, "the batch waiting for a slot", loaded, "the batch did not wait", func() string { return fmt.Sprintf(": %s %v", o.Verdict, o.Err) }, func() bool {
+		return count(t, watch, `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'
+			AND query LIKE '%pg_advisory_xact_lock%'`) == 1
+	})
+	if _, err := others.Exec(ctx, "SELECT pg_advisory_unlock_all()"); err != nil {
+		t.Fatal(err)
+	}
+	<-loaded
+	return o
 }
