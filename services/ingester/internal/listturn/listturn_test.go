@@ -128,3 +128,18 @@ func TestAnErrorIsReturnedNotATurn(t *testing.T) {
 		t.Fatalf("turn %v, error %v on a database without the table", ok, err)
 	}
 }
+
+// Within 0 (a replica's own listing, s3's ownListingEvery) always takes the turn and
+// records it: the others leave theirs to it.
+func TestWithinZeroRecordsTheListing(t *testing.T) {
+	tr, _ := turns(t)
+	ctx := context.Background()
+	for i := range 2 {
+		if ok, err := tr.Take(ctx, "s3://b/in/", 0); err != nil || !ok {
+			t.Fatalf("take %d within 0: %v, %v", i, ok, err)
+		}
+	}
+	if ok, err := tr.Take(ctx, "s3://b/in/", time.Hour); err != nil || ok {
+		t.Fatalf("a listing recorded within 0 was not seen: %v, %v", ok, err)
+	}
+}

@@ -1044,3 +1044,40 @@ func TestAPeriodicListingIsLeftToTheReplicaWhoseTurnItWas(t *testing.T) {
 		t.Fatal("this replica's listing missed in/second.csv")
 	}
 }
+
+// A replica whose ticks always come after another's listing is never given the turn,
+// yet its own listings are what end its queue's memory of the items it finished
+// (queue.Listed), its kept objects no longer there (forgetKept) and its backlog gauge:
+// without one it keeps an entry for every object it ever loaded. So it lists on its own
+// at least every ownListingEvery ticks, and records that listing as a turn (within 0).
+func TestAReplicaNeverGivenTheTurnStillListsNowAndThen(t *testing.T) {
+	e := setup(t, false)
+	ticks := make(chan time.Time)
+	s := e.source(t, "in/", ticks)
+	var mu sync.Mutex
+	var recorded int
+	s.o.Turn = func(_ context.Context, within time.Duration) bool {
+		if within > 0 {
+			return false // another replica always listed just before
+		}
+		mu.Lock()
+		recorded++
+		mu.Unlock()
+		return true
+	}
+	k := newSink()
+	discover(t, s, k)
+	k.await(t, "the first listing", func() bool { return k.listings() == 1 })
+	for range 2 * ownListingEvery {
+		ticks <- time.Now()
+	}
+	k.await(t, "two listings of its own in twice ownListingEvery ticks", func() bool { return k.listings() == 3 })
+	mu.Lock()
+	defer mu.Unlock()
+	if recorded != 2 {
+		t.Fatalf("%d of its own listings recorded as turns, want 2", recorded)
+	}
+	if left := testutil.ToFloat64(s.m.turnsLeft); left != 2*ownListingEvery-2 {
+		t.Fatalf("%v listings left to another replica, want %d", left, 2*ownListingEvery-2)
+	}
+}
