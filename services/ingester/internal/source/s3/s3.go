@@ -107,6 +107,11 @@ type Options struct {
 	// object loads it, so one listing per interval across the replicas is enough. Asked
 	// within 0 (ownListingEvery), it records this replica's listing as the turn.
 	Turn func(ctx context.Context, within time.Duration) bool
+	// TurnFailed, when set, hands back a turn whose listing failed: the next replica to
+	// ask lists. Held, the others left their listings to it for most of every interval,
+	// and a replica that cannot list (its own credentials, its own route to the store)
+	// held every turn its tick came first to.
+	TurnFailed func(ctx context.Context)
 }
 
 // Source is a bucket prefix.
@@ -263,7 +268,8 @@ func (s *Source) Discover(ctx context.Context, sink source.Sink) error {
 	// records this replica's listing as the turn.
 	skipped := 0 // ticks in a row left to another replica
 	list := func(first bool) error {
-		if !first && s.o.Turn != nil {
+		turn := !first && s.o.Turn != nil
+		if turn {
 			within := wait - wait/turnMargin
 			if skipped+1 >= ownListingEvery {
 				within = 0
@@ -280,6 +286,9 @@ func (s *Source) Discover(ctx context.Context, sink source.Sink) error {
 		skipped = 0
 		began := time.Now()
 		news, err := s.list(ctx, sink)
+		if err != nil && turn && s.o.TurnFailed != nil && ctx.Err() == nil {
+			s.o.TurnFailed(ctx)
+		}
 		if paced {
 			wait = p.next(news, time.Since(began))
 			ticks = s.after(wait)
