@@ -40,7 +40,7 @@ func newSource(cfg *settings.Config, log zerolog.Logger, reg prometheus.Register
 		Location: loc, ArchivePrefix: cfg.S3ArchivePrefix, FailedPrefix: cfg.S3FailedPrefix,
 		ListInterval: cfg.RescanInterval, ListMinInterval: cfg.ListMinInterval(), NATSURL: cfg.NATSURL, NATSSubject: cfg.NATSSubject,
 		NATSStream: cfg.NATSStream, NATSConsumer: consumer,
-		Log: log, Metrics: s3source.NewMetrics(reg), Turn: listingTurn(turns, loc.String(), log),
+		Log: log, Metrics: s3source.NewMetrics(reg), Turn: listingTurn(turns, loc.String(), log), TurnFailed: turnFailed(turns, loc.String(), log),
 	})
 }
 
@@ -66,5 +66,17 @@ func listingTurn(turns *listturn.Turns, source string, log zerolog.Logger) func(
 		}
 		failing = false
 		return ok
+	}
+}
+
+// turnFailed hands back a turn whose listing failed (listturn.Turns.Give).
+func turnFailed(turns *listturn.Turns, source string, log zerolog.Logger) func(context.Context) {
+	if turns == nil {
+		return nil
+	}
+	return func(ctx context.Context) {
+		if err := turns.Give(ctx, source); err != nil && ctx.Err() == nil {
+			log.Warn().Err(err).Msg("listing turn not handed back; the other replicas take it at their next interval")
+		}
 	}
 }

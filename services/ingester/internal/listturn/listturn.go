@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -21,6 +22,9 @@ import (
 // Turns takes listing turns in the database of Pool.
 type Turns struct {
 	Pool *pgxpool.Pool
+
+	mu    sync.Mutex
+	taken map[string]time.Time // the time of each source's turn this one took last (Give)
 }
 
 // takeSQL records a listing of $1 beginning now unless one began within the last $2
@@ -31,21 +35,48 @@ const takeSQL = `
 	INSERT INTO ecomstream_listing_turns AS t (source, began_at) VALUES ($1, clock_timestamp())
 	ON CONFLICT (source) DO UPDATE SET began_at = excluded.began_at
 	WHERE t.began_at <= excluded.began_at - make_interval(secs => $2) OR t.began_at > excluded.began_at
-	RETURNING true`
+	RETURNING began_at`
 
 // Take tells whether the caller should list source now: true when no listing of it
 // began within the last within, and the caller's listing is then recorded as begun. Two
 // replicas asking at once: one gets the turn (the row is locked, the other sees its
 // time). An error leaves the decision to the caller (list: the listing is the safe side).
 func (t *Turns) Take(ctx context.Context, source string, within time.Duration) (bool, error) {
-	var took bool
-	err := t.Pool.QueryRow(ctx, takeSQL, source, within.Seconds()).Scan(&took)
+	var began time.Time
+	err := t.Pool.QueryRow(ctx, takeSQL, source, within.Seconds()).Scan(&began)
 	switch {
 	case err == nil:
-		return took, nil
+		t.mu.Lock()
+		if t.taken == nil {
+			t.taken = map[string]time.Time{}
+		}
+		t.taken[source] = began
+		t.mu.Unlock()
+		return true, nil
 	case errors.Is(err, pgx.ErrNoRows):
 		return false, nil
 	default:
 		return false, fmt.Errorf("listing turn of %s: %w", source, err)
 	}
+}
+
+// giveSQL dates the turn of $1 taken at $2 to the earliest time, so that the next to ask
+// takes it; a turn since taken by another is left as it is.
+const giveSQL = `UPDATE ecomstream_listing_turns SET began_at = '-infinity' WHERE source = $1 AND began_at = $2`
+
+// Give hands back the last turn of source this one took: its listing failed, and the
+// other replicas would have left theirs to it. An error is returned to be logged; the
+// turn then lapses at the end of the others' intervals.
+func (t *Turns) Give(ctx context.Context, source string) error {
+	t.mu.Lock()
+	began, ok := t.taken[source]
+	delete(t.taken, source)
+	t.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	if _, err := t.Pool.Exec(ctx, giveSQL, source, began); err != nil {
+		return fmt.Errorf("handing back the listing turn of %s: %w", source, err)
+	}
+	return nil
 }

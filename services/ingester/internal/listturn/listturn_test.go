@@ -128,3 +128,41 @@ func TestAnErrorIsReturnedNotATurn(t *testing.T) {
 		t.Fatalf("turn %v, error %v on a database without the table", ok, err)
 	}
 }
+
+// Within 0 (a replica's own listing, s3's ownListingEvery) always takes the turn and
+// records it: the others leave theirs to it.
+func TestWithinZeroRecordsTheListing(t *testing.T) {
+	tr, _ := turns(t)
+	ctx := context.Background()
+	for i := range 2 {
+		if ok, err := tr.Take(ctx, "s3://b/in/", 0); err != nil || !ok {
+			t.Fatalf("take %d within 0: %v, %v", i, ok, err)
+		}
+	}
+	if ok, err := tr.Take(ctx, "s3://b/in/", time.Hour); err != nil || ok {
+		t.Fatalf("a listing recorded within 0 was not seen: %v, %v", ok, err)
+	}
+}
+
+// A turn handed back (its listing failed) goes to the next to ask; one since taken by
+// another replica is not handed back by the first.
+func TestATurnHandedBackGoesToTheNext(t *testing.T) {
+	a, _ := turns(t)
+	b := &Turns{Pool: a.Pool}
+	ctx := context.Background()
+	if ok, err := a.Take(ctx, "s3://b/in/", 0); err != nil || !ok {
+		t.Fatalf("take: %v, %v", ok, err)
+	}
+	if err := a.Give(ctx, "s3://b/in/"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := b.Take(ctx, "s3://b/in/", time.Hour); err != nil || !ok {
+		t.Fatalf("the turn handed back was not given to the next: %v, %v", ok, err)
+	}
+	if err := a.Give(ctx, "s3://b/in/"); err != nil { // nothing of a's to hand back
+		t.Fatal(err)
+	}
+	if ok, err := a.Take(ctx, "s3://b/in/", time.Hour); err != nil || ok {
+		t.Fatalf("b's turn was handed back by a: %v, %v", ok, err)
+	}
+}

@@ -104,8 +104,14 @@ type Options struct {
 	// fills its own queue at start) whether this replica should make it: false when
 	// another replica of the same source began one within the given time (package
 	// listturn). The listing is the notifications' backstop and any replica that finds an
-	// object loads it, so one listing per interval across the replicas is enough.
+	// object loads it, so one listing per interval across the replicas is enough. Asked
+	// within 0 (ownListingEvery), it records this replica's listing as the turn.
 	Turn func(ctx context.Context, within time.Duration) bool
+	// TurnFailed, when set, hands back a turn whose listing failed: the next replica to
+	// ask lists. Held, the others left their listings to it for most of every interval,
+	// and a replica that cannot list (its own credentials, its own route to the store)
+	// held every turn its tick came first to.
+	TurnFailed func(ctx context.Context)
 }
 
 // Source is a bucket prefix.
@@ -257,17 +263,32 @@ func (s *Source) Discover(ctx context.Context, sink source.Sink) error {
 		wait = p.cur
 	}
 	// list lists once and, paced, sets when the next listing begins. Past the first, a
-	// listing another replica began within most of the wait is left to it (turnMargin).
+	// listing another replica began within most of the wait is left to it (turnMargin),
+	// but never more than ownListingEvery-1 in a row: that one is asked within 0, which
+	// records this replica's listing as the turn.
+	skipped := 0 // ticks in a row left to another replica
 	list := func(first bool) error {
-		if !first && s.o.Turn != nil && !s.o.Turn(ctx, wait-wait/turnMargin) {
-			s.m.turnsLeft.Inc()
-			if paced {
-				ticks = s.after(wait)
+		turn := !first && s.o.Turn != nil
+		if turn {
+			within := wait - wait/turnMargin
+			if skipped+1 >= ownListingEvery {
+				within = 0
 			}
-			return nil
+			if !s.o.Turn(ctx, within) {
+				skipped++
+				s.m.turnsLeft.Inc()
+				if paced {
+					ticks = s.after(wait)
+				}
+				return nil
+			}
 		}
+		skipped = 0
 		began := time.Now()
 		news, err := s.list(ctx, sink)
+		if err != nil && turn && s.o.TurnFailed != nil && ctx.Err() == nil {
+			s.o.TurnFailed(ctx)
+		}
 		if paced {
 			wait = p.next(news, time.Since(began))
 			ticks = s.after(wait)
@@ -297,6 +318,16 @@ func (s *Source) Discover(ctx context.Context, sink source.Sink) error {
 // older than its wait (the wait runs from that listing's end, or a ticker's period from
 // its start, give or take the ticker's jitter), so it keeps listing every interval.
 const turnMargin = 8
+
+// ownListingEvery bounds the listings a replica leaves to others: at least every
+// ownListingEvery-th tick it lists itself. Its own listings are what end its queue's
+// memory of the items it finished (queue.Listed drops those done before a listing
+// began), its kept objects no longer in the bucket (forgetKept), the items another
+// replica took while NATS was down, and its backlog gauge (source_listed_items): a
+// replica whose ticks always follow another's listing was never given the turn, and
+// kept an entry for every object it ever loaded. Three replicas list about 1 + 2/8
+// times an interval rather than 1 (3 without turns).
+const ownListingEvery = 8
 
 // after is the timer of the paced listings: Options.After, else time.After.
 func (s *Source) after(d time.Duration) <-chan time.Time {

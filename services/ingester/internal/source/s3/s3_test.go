@@ -9,6 +9,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -1043,4 +1044,70 @@ func TestAPeriodicListingIsLeftToTheReplicaWhoseTurnItWas(t *testing.T) {
 	if _, ok := k.names()["s3://input/in/second.csv"]; !ok {
 		t.Fatal("this replica's listing missed in/second.csv")
 	}
+}
+
+// A replica whose ticks always come after another's listing is never given the turn,
+// yet its own listings are what end its queue's memory of the items it finished
+// (queue.Listed), its kept objects no longer there (forgetKept) and its backlog gauge:
+// without one it keeps an entry for every object it ever loaded. So it lists on its own
+// at least every ownListingEvery ticks, and records that listing as a turn (within 0).
+func TestAReplicaNeverGivenTheTurnStillListsNowAndThen(t *testing.T) {
+	e := setup(t, false)
+	ticks := make(chan time.Time)
+	s := e.source(t, "in/", ticks)
+	var recorded atomic.Int32
+	s.o.Turn = func(_ context.Context, within time.Duration) bool {
+		recorded.Add(int32(btoi(within == 0)))
+		return within == 0 // else another replica always listed just before
+	}
+	k := newSink()
+	discover(t, s, k)
+	k.await(t, "the first listing", func() bool { return k.listings() == 1 })
+	for range 2 * ownListingEvery {
+		ticks <- time.Now()
+	}
+	k.await(t, "two listings of its own in twice ownListingEvery ticks", func() bool { return k.listings() == 3 })
+	if recorded := recorded.Load(); recorded != 2 {
+		t.Fatalf("%d of its own listings recorded as turns, want 2", recorded)
+	}
+	if left := testutil.ToFloat64(s.m.turnsLeft); left != 2*ownListingEvery-2 {
+		t.Fatalf("%v listings left to another replica, want %d", left, 2*ownListingEvery-2)
+	}
+}
+
+// A replica that took the turn and whose listing then failed hands the turn back
+// (Options.TurnFailed): held, the others would leave their listings to it for most of
+// every interval, and a replica that cannot list (its own credentials, its own route to
+// the store) would hold every turn whose tick came first.
+func TestATurnWhoseListingFailedIsHandedBack(t *testing.T) {
+	e := setup(t, false)
+	ticks := make(chan time.Time)
+	s := e.source(t, "in/", ticks)
+	var handedBack atomic.Int32
+	s.o.Turn = func(context.Context, time.Duration) bool { return true }
+	s.o.TurnFailed = func(context.Context) { handedBack.Add(1) }
+	back := func() int32 { return handedBack.Load() }
+	k := newSink()
+	discover(t, s, k)
+	k.await(t, "the first listing", func() bool { return k.listings() == 1 })
+	ticks <- time.Now()
+	k.await(t, "the second listing", func() bool { return k.listings() == 2 })
+	if back() != 0 {
+		t.Fatal("a turn whose listing succeeded was handed back")
+	}
+	if err := e.c.RemoveBucket(context.Background(), bucket); err != nil { // every listing now fails
+		t.Fatal(err)
+	}
+	ticks <- time.Now()
+	k.await(t, "the failed listing's turn handed back", func() bool { return back() == 1 })
+	if k.listings() != 2 {
+		t.Fatalf("%d listings: the failed one completed", k.listings())
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
