@@ -116,6 +116,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		ApplicationName: appNamePrefix + instance,
 	})
 	if err != nil {
+		if ctx.Err() != nil {
+			// Stopped (SIGTERM, Ctrl-C) while waiting for the database: nothing was taken,
+			// so this is a clean stop, not a failed start (a replica replaced during a
+			// database restart, a rollout that stops a pod still waiting).
+			log.Info().Msg("stopped before the database answered")
+			return 0
+		}
 		log.Error().Err(err).Msg("cannot start")
 		return 1
 	}
