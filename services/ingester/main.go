@@ -24,7 +24,6 @@ import (
 	"github.com/ecomstream/ecomstream/services/common/logging"
 	"github.com/ecomstream/ecomstream/services/common/metrics"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/ingest"
-	"github.com/ecomstream/ecomstream/services/ingester/internal/listturn"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/load"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/ops"
 	"github.com/ecomstream/ecomstream/services/ingester/internal/partition"
@@ -170,7 +169,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	reg := metrics.NewRegistry()
 	var m *ingest.Metrics
 	// The source: a bucket (INGESTER_SOURCE=s3://...) or the input directory.
-	src, err := newSource(&cfg, log, reg, &listturn.Turns{Pool: pool})
+	src, err := newSource(&cfg, log, reg, pool)
 	if err != nil {
 		log.Error().Err(err).Msg("cannot reach the bucket source")
 		return 2

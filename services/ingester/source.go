@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
@@ -18,8 +19,9 @@ import (
 // newSource returns the source cfg names: a bucket for s3://BUCKET/PREFIX; nil for the
 // input directory (the directory source is made where the runner is, as today).
 // Endpoint and keys come from the AWS SDKs' standard variables, read by objstore. The
-// replicas of one bucket prefix take turns at its periodic listing through turns.
-func newSource(cfg *settings.Config, log zerolog.Logger, reg prometheus.Registerer, turns *listturn.Turns) (source.Source, error) {
+// replicas of one bucket prefix take turns at its periodic listing in the database of
+// pool (nil: this replica makes every listing).
+func newSource(cfg *settings.Config, log zerolog.Logger, reg prometheus.Registerer, pool *pgxpool.Pool) (source.Source, error) {
 	if cfg.Source == "" {
 		return nil, nil
 	}
@@ -36,24 +38,25 @@ func newSource(cfg *settings.Config, log zerolog.Logger, reg prometheus.Register
 		// One consumer per bucket prefix, whatever else shares the subject.
 		consumer = s3source.ConsumerName(loc)
 	}
-	return s3source.New(c, s3source.Options{
+	o := s3source.Options{
 		Location: loc, ArchivePrefix: cfg.S3ArchivePrefix, FailedPrefix: cfg.S3FailedPrefix,
 		ListInterval: cfg.RescanInterval, ListMinInterval: cfg.ListMinInterval(), NATSURL: cfg.NATSURL, NATSSubject: cfg.NATSSubject,
 		NATSStream: cfg.NATSStream, NATSConsumer: consumer,
-		Log: log, Metrics: s3source.NewMetrics(reg), Turn: listingTurn(turns, loc.String(), log), TurnFailed: turnFailed(turns, loc.String(), log),
-	})
+		Log: log, Metrics: s3source.NewMetrics(reg)}
+	if pool != nil {
+		turns := &listturn.Turns{Pool: pool, Source: loc.String()}
+		o.Turn, o.TurnFailed = listingTurn(turns, log), turnFailed(turns, log)
+	}
+	return s3source.New(c, o)
 }
 
-// listingTurn asks turns whether this replica makes the periodic listing of source. When
-// the database cannot say, it lists (the safe side: a listing too many costs a request);
+// listingTurn asks turns whether this replica makes the periodic listing. When the
+// database cannot say, it lists (the safe side: a listing too many costs a request);
 // that is logged once until an answer comes again.
-func listingTurn(turns *listturn.Turns, source string, log zerolog.Logger) func(context.Context, time.Duration) bool {
-	if turns == nil {
-		return nil // every listing is this replica's
-	}
+func listingTurn(turns *listturn.Turns, log zerolog.Logger) func(context.Context, time.Duration) bool {
 	failing := false // Discover asks from one goroutine
 	return func(ctx context.Context, within time.Duration) bool {
-		ok, err := turns.Take(ctx, source, within)
+		ok, err := turns.Take(ctx, within)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			if !failing {
@@ -70,12 +73,9 @@ func listingTurn(turns *listturn.Turns, source string, log zerolog.Logger) func(
 }
 
 // turnFailed hands back a turn whose listing failed (listturn.Turns.Give).
-func turnFailed(turns *listturn.Turns, source string, log zerolog.Logger) func(context.Context) {
-	if turns == nil {
-		return nil
-	}
+func turnFailed(turns *listturn.Turns, log zerolog.Logger) func(context.Context) {
 	return func(ctx context.Context) {
-		if err := turns.Give(ctx, source); err != nil && ctx.Err() == nil {
+		if err := turns.Give(ctx); err != nil && ctx.Err() == nil {
 			log.Warn().Err(err).Msg("listing turn not handed back; the other replicas take it at their next interval")
 		}
 	}

@@ -69,14 +69,7 @@ func BenchmarkBucketPipeline(b *testing.B) {
 	// seconds a drain) so that a drain's start and end weigh little beside it;
 	// ECOMSTREAM_BENCH_FILES sets another number of files.
 	const rows = 2000
-	files := 120
-	if v := os.Getenv("ECOMSTREAM_BENCH_FILES"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			b.Fatalf("ECOMSTREAM_BENCH_FILES=%q: not a positive number", v)
-		}
-		files = n
-	}
+	files := positiveEnv(b, "ECOMSTREAM_BENCH_FILES", 120)
 	if latencyOnly {
 		latencyPart(b, admin, gw, n)
 		return
@@ -305,14 +298,7 @@ func BenchmarkBucketPipeline(b *testing.B) {
 	// ECOMSTREAM_BENCH_ROUNDS sets another number of rounds; ECOMSTREAM_BENCH_DRAIN_ONLY
 	// skips the latency part; ECOMSTREAM_BENCH_DRAINS=placed (or upload) runs only those
 	// drains.
-	rounds := 3
-	if v := os.Getenv("ECOMSTREAM_BENCH_ROUNDS"); v != "" {
-		r, err := strconv.Atoi(v)
-		if err != nil || r < 1 {
-			b.Fatalf("ECOMSTREAM_BENCH_ROUNDS=%q: not a positive number", v)
-		}
-		rounds = r
-	}
+	rounds := positiveEnv(b, "ECOMSTREAM_BENCH_ROUNDS", 3)
 	which := os.Getenv("ECOMSTREAM_BENCH_DRAINS")
 	if which != "" && which != "placed" && which != "upload" {
 		b.Fatalf("ECOMSTREAM_BENCH_DRAINS=%q: placed, upload or empty (both)", which)

@@ -19,12 +19,14 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// Turns takes listing turns in the database of Pool.
+// Turns takes the listing turns of one source (its URL, s3://BUCKET/PREFIX/) in the
+// database of Pool.
 type Turns struct {
-	Pool *pgxpool.Pool
+	Pool   *pgxpool.Pool
+	Source string
 
 	mu    sync.Mutex
-	taken map[string]time.Time // the time of each source's turn this one took last (Give)
+	taken time.Time // the time of the turn this one took last (Give); zero: none
 }
 
 // takeSQL records a listing of $1 beginning now unless one began within the last $2
@@ -37,26 +39,23 @@ const takeSQL = `
 	WHERE t.began_at <= excluded.began_at - make_interval(secs => $2) OR t.began_at > excluded.began_at
 	RETURNING began_at`
 
-// Take tells whether the caller should list source now: true when no listing of it
+// Take tells whether the caller should list the source now: true when no listing of it
 // began within the last within, and the caller's listing is then recorded as begun. Two
 // replicas asking at once: one gets the turn (the row is locked, the other sees its
 // time). An error leaves the decision to the caller (list: the listing is the safe side).
-func (t *Turns) Take(ctx context.Context, source string, within time.Duration) (bool, error) {
+func (t *Turns) Take(ctx context.Context, within time.Duration) (bool, error) {
 	var began time.Time
-	err := t.Pool.QueryRow(ctx, takeSQL, source, within.Seconds()).Scan(&began)
+	err := t.Pool.QueryRow(ctx, takeSQL, t.Source, within.Seconds()).Scan(&began)
 	switch {
 	case err == nil:
 		t.mu.Lock()
-		if t.taken == nil {
-			t.taken = map[string]time.Time{}
-		}
-		t.taken[source] = began
+		t.taken = began
 		t.mu.Unlock()
 		return true, nil
 	case errors.Is(err, pgx.ErrNoRows):
 		return false, nil
 	default:
-		return false, fmt.Errorf("listing turn of %s: %w", source, err)
+		return false, fmt.Errorf("listing turn of %s: %w", t.Source, err)
 	}
 }
 
@@ -64,19 +63,19 @@ func (t *Turns) Take(ctx context.Context, source string, within time.Duration) (
 // takes it; a turn since taken by another is left as it is.
 const giveSQL = `UPDATE ecomstream_listing_turns SET began_at = '-infinity' WHERE source = $1 AND began_at = $2`
 
-// Give hands back the last turn of source this one took: its listing failed, and the
+// Give hands back the last turn this one took: its listing failed, and the
 // other replicas would have left theirs to it. An error is returned to be logged; the
 // turn then lapses at the end of the others' intervals.
-func (t *Turns) Give(ctx context.Context, source string) error {
+func (t *Turns) Give(ctx context.Context) error {
 	t.mu.Lock()
-	began, ok := t.taken[source]
-	delete(t.taken, source)
+	began := t.taken
+	t.taken = time.Time{}
 	t.mu.Unlock()
-	if !ok {
+	if began.IsZero() {
 		return nil
 	}
-	if _, err := t.Pool.Exec(ctx, giveSQL, source, began); err != nil {
-		return fmt.Errorf("handing back the listing turn of %s: %w", source, err)
+	if _, err := t.Pool.Exec(ctx, giveSQL, t.Source, began); err != nil {
+		return fmt.Errorf("handing back the listing turn of %s: %w", t.Source, err)
 	}
 	return nil
 }

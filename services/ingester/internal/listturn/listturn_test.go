@@ -34,7 +34,7 @@ func turns(t *testing.T) (*Turns, *pgxpool.Pool) {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	return &Turns{Pool: pool}, admin
+	return &Turns{Pool: pool, Source: "s3://b/in/"}, admin
 }
 
 // The first to ask lists; within the interval nobody else does, whichever source it is
@@ -44,7 +44,7 @@ func TestOneListingOfASourcePerInterval(t *testing.T) {
 	ctx := context.Background()
 	take := func(source string, within time.Duration) bool {
 		t.Helper()
-		ok, err := tr.Take(ctx, source, within)
+		ok, err := (&Turns{Pool: tr.Pool, Source: source}).Take(ctx, within)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -79,7 +79,7 @@ func TestATurnRecordedInTheFutureDoesNotStopTheListings(t *testing.T) {
 	if _, err := admin.Exec(ctx, `INSERT INTO ecomstream_listing_turns VALUES ('s3://b/in/', clock_timestamp() + interval '1 day')`); err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := tr.Take(ctx, "s3://b/in/", time.Hour); err != nil || !ok {
+	if ok, err := tr.Take(ctx, time.Hour); err != nil || !ok {
 		t.Fatalf("turn %v, %v: a listing dated tomorrow stops every replica's", ok, err)
 	}
 }
@@ -96,7 +96,7 @@ func TestReplicasAskingAtOnceGiveTheTurnToOne(t *testing.T) {
 	for range replicas {
 		wg.Go(func() {
 			<-start
-			ok, err := tr.Take(ctx, "s3://b/in/", time.Hour)
+			ok, err := tr.Take(ctx, time.Hour)
 			if err != nil {
 				t.Error(err)
 			}
@@ -123,7 +123,7 @@ func TestAnErrorIsReturnedNotATurn(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	ok, err := (&Turns{Pool: pool}).Take(ctx, "s3://b/in/", time.Hour)
+	ok, err := (&Turns{Pool: pool, Source: "s3://b/in/"}).Take(ctx, time.Hour)
 	if err == nil || ok {
 		t.Fatalf("turn %v, error %v on a database without the table", ok, err)
 	}
@@ -135,11 +135,11 @@ func TestWithinZeroRecordsTheListing(t *testing.T) {
 	tr, _ := turns(t)
 	ctx := context.Background()
 	for i := range 2 {
-		if ok, err := tr.Take(ctx, "s3://b/in/", 0); err != nil || !ok {
+		if ok, err := tr.Take(ctx, 0); err != nil || !ok {
 			t.Fatalf("take %d within 0: %v, %v", i, ok, err)
 		}
 	}
-	if ok, err := tr.Take(ctx, "s3://b/in/", time.Hour); err != nil || ok {
+	if ok, err := tr.Take(ctx, time.Hour); err != nil || ok {
 		t.Fatalf("a listing recorded within 0 was not seen: %v, %v", ok, err)
 	}
 }
@@ -148,21 +148,21 @@ func TestWithinZeroRecordsTheListing(t *testing.T) {
 // another replica is not handed back by the first.
 func TestATurnHandedBackGoesToTheNext(t *testing.T) {
 	a, _ := turns(t)
-	b := &Turns{Pool: a.Pool}
+	b := &Turns{Pool: a.Pool, Source: a.Source}
 	ctx := context.Background()
-	if ok, err := a.Take(ctx, "s3://b/in/", 0); err != nil || !ok {
+	if ok, err := a.Take(ctx, 0); err != nil || !ok {
 		t.Fatalf("take: %v, %v", ok, err)
 	}
-	if err := a.Give(ctx, "s3://b/in/"); err != nil {
+	if err := a.Give(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := b.Take(ctx, "s3://b/in/", time.Hour); err != nil || !ok {
+	if ok, err := b.Take(ctx, time.Hour); err != nil || !ok {
 		t.Fatalf("the turn handed back was not given to the next: %v, %v", ok, err)
 	}
-	if err := a.Give(ctx, "s3://b/in/"); err != nil { // nothing of a's to hand back
+	if err := a.Give(ctx); err != nil { // nothing of a's to hand back
 		t.Fatal(err)
 	}
-	if ok, err := a.Take(ctx, "s3://b/in/", time.Hour); err != nil || ok {
+	if ok, err := a.Take(ctx, time.Hour); err != nil || ok {
 		t.Fatalf("b's turn was handed back by a: %v, %v", ok, err)
 	}
 }
