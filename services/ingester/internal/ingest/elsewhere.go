@@ -1,0 +1,84 @@
+package ingest
+
+import (
+	"context"
+	"time"
+
+	"github.com/ecomstream/ecomstream/services/ingester/internal/load"
+)
+
+// Ledger tells what other replicas committed lately: load.Loader in production.
+type Ledger interface {
+	CommittedElsewhere(ctx context.Context, since time.Time, limit int) ([]load.Committed, error)
+}
+
+// Following the ledger. Replicas of one source each queue every item their listings
+// (or notifications) find, and learn that another replica finished one only from a
+// removal event (which a bucket's gateway may not publish, and a shared directory on NFS
+// never does) or from their next own listing (which listing turns make rarer). Until
+// then the item is taken, claimed and found gone: a claim, a GET answered 404, and a
+// batch smaller by one. The ledger already knows: every commit is a row with its
+// instance and time. So each replica reads the rows other replicas committed since its
+// last look and forgets those items (queue.CommittedElsewhere), a few times a second
+// while its queue holds anything: one indexed range read, a few rows.
+const (
+	elsewhereEvery = 200 * time.Millisecond // below Retry.Locked's 500 ms: a file found locked is forgotten before it is tried again
+	elsewhereLimit = 5000                   // rows per read; more are read at once after
+	// elsewhereOverlap: each read starts this far before the last row read, because a
+	// row's committed_at is stamped just before its transaction commits and a commit
+	// stamped earlier may become visible after a later one. Rows read twice are nothing.
+	elsewhereOverlap = time.Second
+)
+
+// elsewhere reads the ledger from where it left off.
+type elsewhere struct {
+	ledger Ledger
+	since  time.Time // the database's clock; zero: the last minute
+	limit  int       // rows per read (elsewhereLimit)
+}
+
+// followLedger forgets the items other replicas committed since the last call; it
+// returns how many it forgot.
+func (r *Runner) followLedger(ctx context.Context, e *elsewhere) (forgotten int, err error) {
+	for {
+		rows, err := e.ledger.CommittedElsewhere(ctx, e.since, e.limit)
+		if err != nil {
+			return forgotten, err
+		}
+		for _, c := range rows {
+			if r.queue.CommittedElsewhere(c.Name, c.Modified) {
+				forgotten++
+			}
+		}
+		if len(rows) < e.limit {
+			if len(rows) > 0 {
+				e.since = later(e.since, rows[len(rows)-1].At.Add(-elsewhereOverlap))
+			}
+			return forgotten, nil
+		}
+		e.since = rows[len(rows)-1].At // a full page: the next one from its end
+	}
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// ledgerLoop follows the ledger until ctx ends, while the queue holds items.
+func (r *Runner) ledgerLoop(ctx context.Context, ledger Ledger) {
+	e := &elsewhere{ledger: ledger, limit: elsewhereLimit}
+	every(ctx, elsewhereEvery, func() {
+		if r.queue.Len() == 0 {
+			return
+		}
+		n, err := r.followLedger(ctx, e)
+		r.metrics.Elsewhere.Add(float64(n))
+		if err != nil && ctx.Err() == nil {
+			// Only a hint is lost: those items are claimed and found gone, as without it.
+			r.log.Debug().Err(err).Msg("cannot read what other replicas committed")
+		}
+	})
+}

@@ -1,0 +1,83 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/ecomstream/ecomstream/services/ingester/internal/load"
+	"github.com/ecomstream/ecomstream/services/ingester/internal/queue"
+	"github.com/ecomstream/ecomstream/services/ingester/internal/source"
+	"github.com/ecomstream/ecomstream/services/ingester/internal/source/memory"
+)
+
+// A replica forgets the items another replica committed, as the ledger (a real
+// PostgreSQL) tells it, a page at a time, and reads each commit once past the overlap:
+// it never claims them to find them gone. Its own commits and items not committed stay
+// its business.
+func TestItemsCommittedElsewhereLeaveTheQueue(t *testing.T) {
+	ctx := context.Background()
+	pool := migratedPool(t)
+	src := memory.New(nil)
+	me := &load.Loader{Pool: pool, Instance: "me", MaxRejected: 100}
+	other := &load.Loader{Pool: pool, Instance: "other", MaxRejected: 100}
+	q := queue.New(src, time.Hour)
+	var items []source.Item
+	for i := range 5 {
+		it := src.Put(fmt.Sprintf("f%d.csv", i), []byte(csvBody("Books")))
+		items = append(items, it)
+		q.Found(it, true)
+	}
+	r := New(Options{Workers: 1}, zerolog.Nop(), src, q, me, nil)
+	commit := func(l *load.Loader, its ...source.Item) {
+		t.Helper()
+		o := l.Load(ctx, src, its)
+		if o.Verdict != load.Done {
+			t.Fatalf("%s: %v", o.Verdict, o.Err)
+		}
+		o.Claim.Release()
+	}
+	commit(other, items[0], items[1], items[2])
+	commit(me, items[4]) // this replica's own: its workers' business (Done), not the ledger's
+
+	e := &elsewhere{ledger: me, limit: 2} // two pages
+	n, err := r.followLedger(ctx, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 3 {
+		t.Fatalf("forgot %d items, want the 3 the other replica committed", n)
+	}
+	if got := names(q.Take(10, 1<<30)); len(got) != 2 || got[0] != "f3.csv" && got[1] != "f3.csv" {
+		t.Fatalf("the queue handed out %v, want f3.csv and f4.csv", got)
+	}
+	q.Done("f3.csv")
+	q.Done("f4.csv")
+	if e.since.IsZero() {
+		t.Fatal("the read did not move on")
+	}
+	// Read again: nothing new, nothing forgotten; a later commit elsewhere is read.
+	again := src.Put("f5.csv", []byte(csvBody("Toys")))
+	q.Found(again, true)
+	if n, err := r.followLedger(ctx, e); err != nil || n != 0 {
+		t.Fatalf("second read forgot %d (%v), want 0", n, err)
+	}
+	commit(other, again)
+	if n, err := r.followLedger(ctx, e); err != nil || n != 1 {
+		t.Fatalf("after another commit elsewhere forgot %d (%v), want 1", n, err)
+	}
+	if q.Len() != 0 {
+		t.Fatalf("queue holds %d items, want none", q.Len())
+	}
+}
+
+func names(items []source.Item) []string {
+	var out []string
+	for _, it := range items {
+		out = append(out, it.Name)
+	}
+	return out
+}
