@@ -46,7 +46,7 @@ func (r *Runner) followLedger(ctx context.Context, e *elsewhere) (forgotten int,
 			return forgotten, err
 		}
 		for _, c := range rows {
-			if r.queue.CommittedElsewhere(c.Name, c.Modified) {
+			if r.queue.CommittedElsewhere(c.Name, c.Size, c.Modified) {
 				forgotten++
 			}
 		}

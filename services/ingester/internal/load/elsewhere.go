@@ -8,10 +8,11 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
-// Committed is a ledger row another replica committed: the item's name, the
-// modification time of the version it committed (file_created_at) and when.
+// Committed is a ledger row another replica committed: the item's name, the size
+// (bytes) and modification time (file_created_at) of the version it committed, and when.
 type Committed struct {
 	Name     string
+	Size     int64
 	Modified time.Time
 	At       time.Time
 }
@@ -20,7 +21,7 @@ type Committed struct {
 // after $1 (with no $1: within the last minute, on the database's clock), through the
 // committed_at index.
 const committedElsewhereSQL = `
-		SELECT file_name, file_created_at, committed_at FROM ingested_files
+		SELECT file_name, bytes, file_created_at, committed_at FROM ingested_files
 		WHERE committed_at > coalesce($1, now() - interval '1 minute') AND ingester_instance <> $2
 		ORDER BY committed_at LIMIT $3`
 
@@ -37,7 +38,7 @@ func (l *Loader) CommittedElsewhere(ctx context.Context, since time.Time, limit 
 	var out []Committed
 	for rows.Next() {
 		var c Committed
-		if err := rows.Scan(&c.Name, &c.Modified, &c.At); err != nil {
+		if err := rows.Scan(&c.Name, &c.Size, &c.Modified, &c.At); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("read the ledger's recent commits: %w", err)
 		}

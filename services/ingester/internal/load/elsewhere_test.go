@@ -8,7 +8,7 @@ import (
 )
 
 // What a replica reads of the others' commits: their rows only, after the time asked,
-// oldest first, at most the limit, each with the version's modification time.
+// oldest first, at most the limit, each with the version's size and modification time.
 func TestCommittedElsewhereReadsOtherInstancesRows(t *testing.T) {
 	pool := newPool(t)
 	dir := t.TempDir()
@@ -18,11 +18,13 @@ func TestCommittedElsewhereReadsOtherInstancesRows(t *testing.T) {
 	load(t, me, mine)
 	var theirs []string
 	modified := map[string]time.Time{}
+	sizes := map[string]int64{}
 	for i := range 3 {
 		it := writeFile(t, dir, fmt.Sprintf("theirs%d.csv", i), row())
 		load(t, other, it)
 		theirs = append(theirs, it.Name)
 		modified[it.Name] = it.ModTime
+		sizes[it.Name] = it.Size
 	}
 	ctx := context.Background()
 
@@ -39,6 +41,9 @@ func TestCommittedElsewhereReadsOtherInstancesRows(t *testing.T) {
 		}
 		if want := modified[c.Name].Truncate(time.Microsecond); !c.Modified.Equal(want) {
 			t.Fatalf("%s: modified %v, want the committed version's %v (PostgreSQL keeps microseconds)", c.Name, c.Modified, want)
+		}
+		if c.Size != sizes[c.Name] || c.Size == 0 {
+			t.Fatalf("%s: size %d, want the committed version's %d", c.Name, c.Size, sizes[c.Name])
 		}
 		if i > 0 && c.At.Before(got[i-1].At) {
 			t.Fatalf("row %d committed at %v, before row %d's %v", i, c.At, i-1, got[i-1].At)
