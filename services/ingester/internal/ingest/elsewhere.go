@@ -39,9 +39,18 @@ type elsewhere struct {
 
 // followLedger forgets the items other replicas committed since the last call; it
 // returns how many it forgot.
+//
+// It reads a page at a time from where the last page ended and, once a page is not
+// full, starts the next call elsewhereOverlap before the newest row read, however many
+// pages it took. A full page's next one starts again from its last instant when the
+// page spans more than one: rows committed at that same microsecond (a batch's rows
+// share one at times) may go on past the page, and a page that began after that
+// instant skipped them.
 func (r *Runner) followLedger(ctx context.Context, e *elsewhere) (forgotten int, err error) {
+	cursor := e.since
+	var newest time.Time // the newest row's commit time read
 	for {
-		rows, err := e.ledger.CommittedElsewhere(ctx, e.since, e.limit)
+		rows, err := e.ledger.CommittedElsewhere(ctx, cursor, e.limit)
 		if err != nil {
 			return forgotten, err
 		}
@@ -50,13 +59,21 @@ func (r *Runner) followLedger(ctx context.Context, e *elsewhere) (forgotten int,
 				forgotten++
 			}
 		}
+		if len(rows) > 0 {
+			newest = rows[len(rows)-1].At
+		}
 		if len(rows) < e.limit {
-			if len(rows) > 0 {
-				e.since = later(e.since, rows[len(rows)-1].At.Add(-elsewhereOverlap))
+			if !newest.IsZero() {
+				e.since = later(e.since, newest.Add(-elsewhereOverlap))
 			}
 			return forgotten, nil
 		}
-		e.since = rows[len(rows)-1].At // a full page: the next one from its end
+		first, last := rows[0].At, rows[len(rows)-1].At
+		if first.Before(last) {
+			cursor = last.Add(-time.Microsecond) // later than cursor: first is
+		} else {
+			cursor = last // a page of one instant: on past it
+		}
 	}
 }
 

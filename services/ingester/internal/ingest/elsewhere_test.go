@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -80,4 +81,60 @@ func names(items []source.Item) []string {
 		out = append(out, it.Name)
 	}
 	return out
+}
+
+// fakeLedger is a ledger whose visible rows the test sets: the query of load's
+// CommittedElsewhere (after since, oldest first, at most limit).
+type fakeLedger struct{ rows []load.Committed }
+
+func (f *fakeLedger) CommittedElsewhere(_ context.Context, since time.Time, limit int) ([]load.Committed, error) {
+	rows := slices.Clone(f.rows)
+	slices.SortStableFunc(rows, func(a, b load.Committed) int { return a.At.Compare(b.At) })
+	var out []load.Committed
+	for _, c := range rows {
+		if c.At.After(since) && len(out) < limit {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// The overlap holds after a read that ended on a full page, and rows that share the
+// last instant of a full page are read with the next: neither is skipped.
+func TestFollowingTheLedgerSkipsNoRowAtAPageEnd(t *testing.T) {
+	ctx := context.Background()
+	src := memory.New(nil)
+	q := queue.New(src, time.Hour)
+	item := func(name string) source.Item {
+		it := src.Put(name, []byte(csvBody("Books")))
+		q.Found(it, true)
+		return it
+	}
+	row := func(it source.Item, at time.Time) load.Committed {
+		return load.Committed{Name: it.Name, Size: it.Size, Modified: it.ModTime, At: at}
+	}
+	r := New(Options{Workers: 1}, zerolog.Nop(), src, q, nil, nil)
+	t0 := time.Now().Truncate(time.Microsecond)
+	a, b, c, late := item("a.csv"), item("b.csv"), item("c.csv"), item("late.csv")
+	// b and c committed at the same instant; a page of two ends between them.
+	ledger := &fakeLedger{rows: []load.Committed{row(a, t0), row(b, t0.Add(time.Millisecond)), row(c, t0.Add(time.Millisecond))}}
+	e := &elsewhere{ledger: ledger, limit: 2}
+	if n, err := r.followLedger(ctx, e); err != nil || n != 3 {
+		t.Fatalf("forgot %d (%v), want a, b and c", n, err)
+	}
+	// Exactly a full page, then a row stamped before its end becomes visible after it
+	// (its transaction committed later): within the overlap, it is read.
+	d := item("d.csv")
+	ledger.rows = append(ledger.rows, row(d, t0.Add(3*time.Millisecond)))
+	e2 := &elsewhere{ledger: &fakeLedger{rows: ledger.rows[2:]}, limit: 2, since: t0}
+	if n, err := r.followLedger(ctx, e2); err != nil || n != 1 {
+		t.Fatalf("forgot %d (%v), want d", n, err)
+	}
+	e2.ledger.(*fakeLedger).rows = append(ledger.rows[2:], row(late, t0.Add(2*time.Millisecond)))
+	if n, err := r.followLedger(ctx, e2); err != nil || n != 1 {
+		t.Fatalf("forgot %d (%v), want the row that became visible late", n, err)
+	}
+	if q.Len() != 0 {
+		t.Fatalf("queue holds %d items, want none", q.Len())
+	}
 }
