@@ -9,7 +9,7 @@ import (
 
 // Ledger tells what other replicas committed lately: load.Loader in production.
 type Ledger interface {
-	CommittedElsewhere(ctx context.Context, since time.Time, limit int) ([]load.Committed, error)
+	CommittedElsewhere(ctx context.Context, since time.Time, limit int) (rows []load.Committed, asOf time.Time, err error)
 }
 
 // Following the ledger. Replicas of one source each queue every item their listings
@@ -41,16 +41,16 @@ type elsewhere struct {
 // returns how many it forgot.
 //
 // It reads a page at a time from where the last page ended and, once a page is not
-// full, starts the next call elsewhereOverlap before the newest row read, however many
-// pages it took. A full page's next one starts again from its last instant when the
-// page spans more than one: rows committed at that same microsecond (a batch's rows
-// share one at times) may go on past the page, and a page that began after that
-// instant skipped them.
+// full, starts the next call elsewhereOverlap before that read's time on the database's
+// clock (or the newest row read, if later), however many pages it took. A full page's
+// next one starts again from its last instant when the page spans more than one: rows
+// committed at that same microsecond (a batch's rows share one at times) may go on
+// past the page, and a page that began after that instant skipped them.
 func (r *Runner) followLedger(ctx context.Context, e *elsewhere) (forgotten int, err error) {
 	cursor := e.since
 	var newest time.Time // the newest row's commit time read
 	for {
-		rows, err := e.ledger.CommittedElsewhere(ctx, cursor, e.limit)
+		rows, asOf, err := e.ledger.CommittedElsewhere(ctx, cursor, e.limit)
 		if err != nil {
 			return forgotten, err
 		}
@@ -63,9 +63,10 @@ func (r *Runner) followLedger(ctx context.Context, e *elsewhere) (forgotten int,
 			newest = rows[len(rows)-1].At
 		}
 		if len(rows) < e.limit {
-			if !newest.IsZero() {
-				e.since = later(e.since, newest.Add(-elsewhereOverlap))
-			}
+			// Read up to asOf: from then on, even with no row read (a replica alone, or
+			// whose peers stopped), the read covers the last overlap, not every row
+			// this replica committed since another's.
+			e.since = later(e.since, later(newest, asOf).Add(-elsewhereOverlap))
 			return forgotten, nil
 		}
 		first, last := rows[0].At, rows[len(rows)-1].At

@@ -85,9 +85,12 @@ func names(items []source.Item) []string {
 
 // fakeLedger is a ledger whose visible rows the test sets: the query of load's
 // CommittedElsewhere (after since, oldest first, at most limit).
-type fakeLedger struct{ rows []load.Committed }
+type fakeLedger struct {
+	rows []load.Committed
+	asOf time.Time // the database's clock
+}
 
-func (f *fakeLedger) CommittedElsewhere(_ context.Context, since time.Time, limit int) ([]load.Committed, error) {
+func (f *fakeLedger) CommittedElsewhere(_ context.Context, since time.Time, limit int) ([]load.Committed, time.Time, error) {
 	rows := slices.Clone(f.rows)
 	slices.SortStableFunc(rows, func(a, b load.Committed) int { return a.At.Compare(b.At) })
 	var out []load.Committed
@@ -96,7 +99,7 @@ func (f *fakeLedger) CommittedElsewhere(_ context.Context, since time.Time, limi
 			out = append(out, c)
 		}
 	}
-	return out, nil
+	return out, f.asOf, nil
 }
 
 // The overlap holds after a read that ended on a full page, and rows that share the
@@ -136,5 +139,41 @@ func TestFollowingTheLedgerSkipsNoRowAtAPageEnd(t *testing.T) {
 	}
 	if q.Len() != 0 {
 		t.Fatalf("queue holds %d items, want none", q.Len())
+	}
+}
+
+// A replica alone (or one whose peers stopped committing: scaled down) moves its read
+// on all the same, on the database's clock: otherwise each read, five a second, went
+// over every row it committed itself since the last row of another (its own rows are
+// only filtered out), a range that grew for as long as it ran alone.
+func TestFollowingTheLedgerMovesOnWithNothingCommittedElsewhere(t *testing.T) {
+	ctx := context.Background()
+	pool := migratedPool(t)
+	src := memory.New(nil)
+	me := &load.Loader{Pool: pool, Instance: "me", MaxRejected: 100}
+	other := &load.Loader{Pool: pool, Instance: "other", MaxRejected: 100}
+	q := queue.New(src, time.Hour)
+	r := New(Options{Workers: 1}, zerolog.Nop(), src, q, me, nil)
+	commit := func(l *load.Loader, it source.Item) {
+		t.Helper()
+		o := l.Load(ctx, src, []source.Item{it})
+		if o.Verdict != load.Done {
+			t.Fatalf("%s: %v", o.Verdict, o.Err)
+		}
+		o.Claim.Release()
+	}
+	commit(other, src.Put("theirs.csv", []byte(csvBody("Books"))))
+	e := &elsewhere{ledger: me, limit: 100}
+	if _, err := r.followLedger(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	first := e.since
+	commit(me, src.Put("mine.csv", []byte(csvBody("Toys"))))
+	time.Sleep(20 * time.Millisecond)
+	if _, err := r.followLedger(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	if !e.since.After(first) {
+		t.Fatalf("a read that found nothing committed elsewhere left the read at %v", e.since)
 	}
 }

@@ -28,9 +28,12 @@ func TestCommittedElsewhereReadsOtherInstancesRows(t *testing.T) {
 	}
 	ctx := context.Background()
 
-	got, err := me.CommittedElsewhere(ctx, time.Time{}, 100)
+	got, asOf, err := me.CommittedElsewhere(ctx, time.Time{}, 100)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if asOf.Before(got[len(got)-1].At) && len(got) > 0 {
+		t.Fatalf("read as of %v, before the last row's commit at %v", asOf, got[len(got)-1].At)
 	}
 	if len(got) != 3 {
 		t.Fatalf("read %d rows (%v), want the other instance's 3 (not this one's)", len(got), got)
@@ -49,22 +52,27 @@ func TestCommittedElsewhereReadsOtherInstancesRows(t *testing.T) {
 			t.Fatalf("row %d committed at %v, before row %d's %v", i, c.At, i-1, got[i-1].At)
 		}
 	}
-	page, err := me.CommittedElsewhere(ctx, time.Time{}, 2)
+	page, _, err := me.CommittedElsewhere(ctx, time.Time{}, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(page) != 2 || page[1].Name != theirs[1] {
 		t.Fatalf("limit 2 read %v, want the first two", page)
 	}
-	after, err := me.CommittedElsewhere(ctx, got[1].At, 100)
+	after, _, err := me.CommittedElsewhere(ctx, got[1].At, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(after) != 1 || after[0].Name != theirs[2] {
 		t.Fatalf("after the second row's time read %v, want only the third", after)
 	}
+	// Nothing after: no row, the database's clock all the same.
+	none, noneAsOf, err := me.CommittedElsewhere(ctx, asOf.Add(time.Hour), 100)
+	if err != nil || len(none) != 0 || !noneAsOf.After(asOf) {
+		t.Fatalf("a read past every row read %v as of %v (%v), want none as of after %v", none, noneAsOf, err, asOf)
+	}
 	// The other instance reads this one's row, and only it.
-	back, err := other.CommittedElsewhere(ctx, time.Time{}, 100)
+	back, _, err := other.CommittedElsewhere(ctx, time.Time{}, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
