@@ -89,14 +89,24 @@ func later(a, b time.Time) time.Time {
 func (r *Runner) ledgerLoop(ctx context.Context, ledger Ledger) {
 	e := &elsewhere{ledger: ledger, limit: elsewhereLimit}
 	every(ctx, elsewhereEvery, func() {
-		if r.queue.Len() == 0 {
-			return
-		}
-		n, err := r.followLedger(ctx, e)
+		n, err := r.lookElsewhere(ctx, e)
 		r.metrics.Elsewhere.Add(float64(n))
 		if err != nil && ctx.Err() == nil {
 			// Only a hint is lost: those items are claimed and found gone, as without it.
 			r.log.Debug().Err(err).Msg("cannot read what other replicas committed")
 		}
 	})
+}
+
+// lookElsewhere is one turn of ledgerLoop. With the queue empty it reads nothing and
+// lets go of where the read stopped: what other replicas commit meanwhile is no item
+// of this queue's (they finish what they commit), and a read that went on from there
+// after an idle hour would page through that hour's rows at once; the next read is of
+// the last minute.
+func (r *Runner) lookElsewhere(ctx context.Context, e *elsewhere) (forgotten int, err error) {
+	if r.queue.Len() == 0 {
+		e.since = time.Time{}
+		return 0, nil
+	}
+	return r.followLedger(ctx, e)
 }

@@ -86,11 +86,16 @@ func names(items []source.Item) []string {
 // fakeLedger is a ledger whose visible rows the test sets: the query of load's
 // CommittedElsewhere (after since, oldest first, at most limit).
 type fakeLedger struct {
-	rows []load.Committed
-	asOf time.Time // the database's clock
+	rows  []load.Committed
+	asOf  time.Time // the database's clock
+	reads int       // reads so far; with asOf set, a zero since reads the minute before it
 }
 
 func (f *fakeLedger) CommittedElsewhere(_ context.Context, since time.Time, limit int) ([]load.Committed, time.Time, error) {
+	f.reads++
+	if since.IsZero() && !f.asOf.IsZero() {
+		since = f.asOf.Add(-time.Minute)
+	}
 	rows := slices.Clone(f.rows)
 	slices.SortStableFunc(rows, func(a, b load.Committed) int { return a.At.Compare(b.At) })
 	var out []load.Committed
@@ -175,5 +180,28 @@ func TestFollowingTheLedgerMovesOnWithNothingCommittedElsewhere(t *testing.T) {
 	}
 	if !e.since.After(first) {
 		t.Fatalf("a read that found nothing committed elsewhere left the read at %v", e.since)
+	}
+}
+
+// A replica whose queue is empty reads nothing, and once it holds items again reads
+// from the last minute, not every row committed while it was idle.
+func TestAnIdleReplicaReadsNoLedgerAndStartsAgainFromTheLastMinute(t *testing.T) {
+	ctx := context.Background()
+	src := memory.New(nil)
+	q := queue.New(src, time.Hour)
+	r := New(Options{Workers: 1}, zerolog.Nop(), src, q, nil, nil)
+	ledger := &fakeLedger{asOf: time.Now()}
+	stopped := time.Now().Add(-time.Hour)
+	e := &elsewhere{ledger: ledger, limit: 2, since: stopped}
+	for i := range 10 { // an hour of others' commits, five pages
+		ledger.rows = append(ledger.rows, load.Committed{Name: fmt.Sprintf("x%d.csv", i), At: stopped.Add(time.Duration(i+1) * time.Minute)})
+	}
+	if _, err := r.lookElsewhere(ctx, e); err != nil || ledger.reads != 0 {
+		t.Fatalf("an empty queue read the ledger %d times (%v)", ledger.reads, err)
+	}
+	it := src.Put("a.csv", []byte(csvBody("Books")))
+	q.Found(it, true)
+	if _, err := r.lookElsewhere(ctx, e); err != nil || ledger.reads != 1 {
+		t.Fatalf("after an idle hour the ledger was read %d times (%v), want once: the last minute", ledger.reads, err)
 	}
 }
