@@ -9,7 +9,7 @@ import (
 
 // Ledger tells what other replicas committed lately: load.Loader in production.
 type Ledger interface {
-	CommittedElsewhere(ctx context.Context, since time.Time, limit int) ([]load.Committed, error)
+	CommittedElsewhere(ctx context.Context, since time.Time, limit int) (rows []load.Committed, asOf time.Time, err error)
 }
 
 // Following the ledger. Replicas of one source each queue every item their listings
@@ -39,24 +39,42 @@ type elsewhere struct {
 
 // followLedger forgets the items other replicas committed since the last call; it
 // returns how many it forgot.
+//
+// It reads a page at a time from where the last page ended and, once a page is not
+// full, starts the next call elsewhereOverlap before that read's time on the database's
+// clock (or the newest row read, if later), however many pages it took. A full page's
+// next one starts again from its last instant when the page spans more than one: rows
+// committed at that same microsecond (a batch's rows share one at times) may go on
+// past the page, and a page that began after that instant skipped them.
 func (r *Runner) followLedger(ctx context.Context, e *elsewhere) (forgotten int, err error) {
+	cursor := e.since
+	var newest time.Time // the newest row's commit time read
 	for {
-		rows, err := e.ledger.CommittedElsewhere(ctx, e.since, e.limit)
+		rows, asOf, err := e.ledger.CommittedElsewhere(ctx, cursor, e.limit)
 		if err != nil {
 			return forgotten, err
 		}
 		for _, c := range rows {
-			if r.queue.CommittedElsewhere(c.Name, c.Modified) {
+			if r.queue.CommittedElsewhere(c.Name, c.Size, c.Modified) {
 				forgotten++
 			}
 		}
+		if len(rows) > 0 {
+			newest = rows[len(rows)-1].At
+		}
 		if len(rows) < e.limit {
-			if len(rows) > 0 {
-				e.since = later(e.since, rows[len(rows)-1].At.Add(-elsewhereOverlap))
-			}
+			// Read up to asOf: from then on, even with no row read (a replica alone, or
+			// whose peers stopped), the read covers the last overlap, not every row
+			// this replica committed since another's.
+			e.since = later(e.since, later(newest, asOf).Add(-elsewhereOverlap))
 			return forgotten, nil
 		}
-		e.since = rows[len(rows)-1].At // a full page: the next one from its end
+		first, last := rows[0].At, rows[len(rows)-1].At
+		if first.Before(last) {
+			cursor = last.Add(-time.Microsecond) // later than cursor: first is
+		} else {
+			cursor = last // a page of one instant: on past it
+		}
 	}
 }
 
@@ -71,14 +89,24 @@ func later(a, b time.Time) time.Time {
 func (r *Runner) ledgerLoop(ctx context.Context, ledger Ledger) {
 	e := &elsewhere{ledger: ledger, limit: elsewhereLimit}
 	every(ctx, elsewhereEvery, func() {
-		if r.queue.Len() == 0 {
-			return
-		}
-		n, err := r.followLedger(ctx, e)
+		n, err := r.lookElsewhere(ctx, e)
 		r.metrics.Elsewhere.Add(float64(n))
 		if err != nil && ctx.Err() == nil {
 			// Only a hint is lost: those items are claimed and found gone, as without it.
 			r.log.Debug().Err(err).Msg("cannot read what other replicas committed")
 		}
 	})
+}
+
+// lookElsewhere is one turn of ledgerLoop. With the queue empty it reads nothing and
+// lets go of where the read stopped: what other replicas commit meanwhile is no item
+// of this queue's (they finish what they commit), and a read that went on from there
+// after an idle hour would page through that hour's rows at once; the next read is of
+// the last minute.
+func (r *Runner) lookElsewhere(ctx context.Context, e *elsewhere) (forgotten int, err error) {
+	if r.queue.Len() == 0 {
+		e.since = time.Time{}
+		return 0, nil
+	}
+	return r.followLedger(ctx, e)
 }

@@ -26,16 +26,16 @@ func TestAnItemCommittedElsewhereIsForgottenUnlessHeldOrNewer(t *testing.T) {
 		t.Fatalf("took %v, want held.csv", names(got))
 	}
 	committed := done.ModTime.Truncate(time.Microsecond)
-	if !q.CommittedElsewhere("done.csv", committed) {
+	if !q.CommittedElsewhere("done.csv", done.Size, committed) {
 		t.Fatal("the version committed elsewhere (at the ledger's precision) was kept")
 	}
-	if q.CommittedElsewhere("newer.csv", newer.ModTime.Add(-time.Second)) {
+	if q.CommittedElsewhere("newer.csv", newer.Size, newer.ModTime.Add(-time.Second)) {
 		t.Fatal("a version modified after the one committed elsewhere was forgotten")
 	}
-	if q.CommittedElsewhere("held.csv", held.ModTime) {
+	if q.CommittedElsewhere("held.csv", held.Size, held.ModTime) {
 		t.Fatal("an item a worker holds was forgotten")
 	}
-	if q.CommittedElsewhere("unknown.csv", c.Now()) {
+	if q.CommittedElsewhere("unknown.csv", 10, c.Now()) {
 		t.Fatal("an item never found was reported forgotten")
 	}
 	if n := q.Len(); n != 2 {
@@ -64,12 +64,43 @@ func TestAnItemCommittedElsewhereIsForgottenUnlessHeldOrNewer(t *testing.T) {
 	q.Done("done.csv")
 	v2 := item("v2.csv", c, 0)
 	q.Found(v2, true)
-	if !q.CommittedElsewhere("v2.csv", v2.ModTime) {
+	if !q.CommittedElsewhere("v2.csv", v2.Size, v2.ModTime) {
 		t.Fatal("v2.csv kept")
 	}
 	v2.ETag, v2.ModTime = "v2-new", v2.ModTime.Add(time.Second)
 	q.Found(v2, true)
 	if got := q.Take(10, 1<<30); len(got) != 1 || got[0].Name != "v2.csv" {
 		t.Fatalf("a new version of a name forgotten: took %v, want v2.csv", names(got))
+	}
+}
+
+// A new version written over a name within a second of the one another replica
+// committed is not forgotten for it when its size differs. A bucket's listing gives
+// Last-Modified in whole seconds while the ledger keeps the committed version's finer
+// time (the producer's mtime, up to a second past Last-Modified's second, or a
+// notification's milliseconds), so the new version's time alone does not tell it from
+// the old; forgotten, it would wait for this replica's listings (Listed, then one more)
+// and every other replica that forgot it likewise.
+func TestANewVersionOfTheSameSecondIsNotForgottenForTheOldOne(t *testing.T) {
+	c := newClock()
+	q := queue.NewWithClock(nil, time.Hour, c.Now)
+	second := c.Now().Truncate(time.Second)
+	// v1 was committed elsewhere with its producer's mtime, 700 ms into the second;
+	// v2, uploaded 200 ms later, is listed at the whole second.
+	committed := second.Add(700 * time.Millisecond)
+	v2 := source.Item{Name: "s3://b/in/a.csv", Version: source.Version{Size: 120, ModTime: second, ETag: "v2"}}
+	q.Found(v2, true)
+	if q.CommittedElsewhere("s3://b/in/a.csv", 100, committed) {
+		t.Fatal("the new version was forgotten for the old one committed elsewhere (another size)")
+	}
+	if got := q.Take(10, 1<<30); len(got) != 1 || got[0].ETag != "v2" {
+		t.Fatalf("took %v, want the new version", got)
+	}
+	q.Done("s3://b/in/a.csv")
+	// The same size: the committed version, as far as the ledger tells.
+	v3 := source.Item{Name: "s3://b/in/b.csv", Version: source.Version{Size: 100, ModTime: second, ETag: "v1"}}
+	q.Found(v3, true)
+	if !q.CommittedElsewhere("s3://b/in/b.csv", 100, committed) {
+		t.Fatal("the version committed elsewhere (its size, an earlier whole second) was kept")
 	}
 }
