@@ -93,6 +93,9 @@ func (r *Runner) ledgerLoop(ctx context.Context, ledger Ledger) {
 		r.metrics.Elsewhere.Add(float64(n))
 		if err != nil && ctx.Err() == nil {
 			// Only a hint is lost: those items are claimed and found gone, as without it.
+			// Counted, so that a read that keeps failing (a role without SELECT on the
+			// ledger) is seen; logged at debug, five times a second being too loud.
+			r.metrics.Errors.WithLabelValues("database").Inc()
 			r.log.Debug().Err(err).Msg("cannot read what other replicas committed")
 		}
 	})

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
 
 	"github.com/ecomstream/ecomstream/services/ingester/internal/load"
@@ -203,5 +205,48 @@ func TestAnIdleReplicaReadsNoLedgerAndStartsAgainFromTheLastMinute(t *testing.T)
 	q.Found(it, true)
 	if _, err := r.lookElsewhere(ctx, e); err != nil || ledger.reads != 1 {
 		t.Fatalf("after an idle hour the ledger was read %d times (%v), want once: the last minute", ledger.reads, err)
+	}
+}
+
+// A running replica follows the ledger by itself: its workers held (a trigger that
+// never comes), another replica's commit of one of its items takes that item out of its
+// queue, and the metric counts it.
+func TestARunningReplicaForgetsWhatAnotherCommits(t *testing.T) {
+	ctx := context.Background()
+	pool := migratedPool(t)
+	src := memory.New(nil)
+	x := src.Put("x.csv", []byte(csvBody("Books")))
+	src.Put("y.csv", []byte(csvBody("Toys")))
+	q := queue.New(src, time.Hour)
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg, q, pool)
+	me := &load.Loader{Pool: pool, Instance: "me", MaxRejected: 100}
+	r := New(Options{Workers: 1, TriggerInterval: time.Hour}, zerolog.Nop(), src, q, me, m)
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = r.Run(rctx) }()
+	defer func() { cancel(); <-done }()
+	await := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); !ok(); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("never: %s", what)
+			}
+		}
+	}
+	await("the first listing queued both items", func() bool { return q.Len() == 2 })
+
+	other := &load.Loader{Pool: pool, Instance: "other", MaxRejected: 100}
+	o := other.Load(ctx, src, []source.Item{x})
+	if o.Verdict != load.Done {
+		t.Fatalf("%s: %v", o.Verdict, o.Err)
+	}
+	o.Claim.Release()
+	await("x.csv forgotten", func() bool { return q.Len() == 1 })
+	if n := testutil.ToFloat64(m.Elsewhere); n != 1 {
+		t.Fatalf("files_committed_elsewhere_total %v, want 1", n)
+	}
+	if got := names(q.Take(10, 1<<30)); !slices.Equal(got, []string{"y.csv"}) {
+		t.Fatalf("the queue holds %v, want y.csv", got)
 	}
 }
