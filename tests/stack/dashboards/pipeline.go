@@ -173,5 +173,10 @@ func PipelineSLA(s SLA) *Builder {
 		"Per replica: INGESTER_WORKERS, or fewer while its batches find every load slot (INGESTER_LOAD_SLOTS) taken: more replicas and workers than the slots only queue, and each batch that waited holds one more worker back (down to one).",
 		unitShort, 12, 8, nil,
 		query(named(`max by (instance) (ecomstream_ingester_workers_limit{`+inst+`})`), "{{replica}}")))
+	d.WithPanel(series("Files another replica committed: forgotten or claimed",
+		"Per replica, per second: files it dropped from its queue because the ledger showed another replica had committed them (forgotten: no claim, no read), and files it claimed only to find another replica held them (locked: tried again later) or had finished them (gone). Replicas of one source all queue every file; a steady gone line means commits reach a replica's queue late (its ledger reads failing: errors_total{stage=\"database\"}).",
+		unitOpsPerSecond, 12, 8, nil,
+		query(named(`sum by (instance) (rate(ecomstream_ingester_files_committed_elsewhere_total{`+inst+`}[$__rate_interval]))`), "forgotten {{replica}}"),
+		query(named(`sum by (instance, outcome) (rate(ecomstream_ingester_files_skipped_total{`+inst+`}[$__rate_interval]))`), "{{outcome}} {{replica}}")))
 	return d
 }

@@ -29,9 +29,10 @@ const maxQueued = 4
 // ClaimsBehind is the most committed batches that hold their claim's database session
 // behind the workers (queued, or being finished). The ingester's pool has that many
 // sessions beyond the workers' own and the two the health check, the partition
-// maintainer and the reaper share: without them, finishes waiting behind a slow bucket
-// took every session and /readyz's ping waited for one, reporting the database down. A
-// pool opens sessions only when they are needed, so a directory source costs nothing.
+// maintainer, the reaper and the ledger's follower (elsewhere.go) share: without them,
+// finishes waiting behind a slow bucket took every session and /readyz's ping waited
+// for one, reporting the database down. A pool opens sessions only when they are
+// needed, so a directory source costs nothing.
 const ClaimsBehind = maxQueued + finishers
 
 // finishJob is one committed batch's finishes, and its claim, released once they are done.

@@ -171,6 +171,10 @@ func (r *Runner) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); r.reapLoop(ctx, reaper) }()
 	}
+	if ledger, ok := r.loader.(Ledger); ok {
+		wg.Add(1)
+		go func() { defer wg.Done(); r.ledgerLoop(ctx, ledger) }()
+	}
 	stopBehind := func() {}
 	if bf, ok := r.src.(BackgroundFinisher); ok && bf.FinishBehind() > 0 {
 		stopBehind = r.startBehind(ctx, bf.FinishBehind())

@@ -27,6 +27,8 @@ type Metrics struct {
 	Reaped prometheus.Counter
 	// Skipped counts files taken but left to another replica or gone, by outcome.
 	Skipped *prometheus.CounterVec
+	// Elsewhere counts items forgotten because another replica committed them (elsewhere.go).
+	Elsewhere prometheus.Counter
 	// WorkerLimit is how many workers may hold a batch at once now (the runner's gate).
 	WorkerLimit prometheus.Gauge
 }
@@ -64,6 +66,8 @@ func NewMetrics(reg prometheus.Registerer, q *queue.Queue, pool *pgxpool.Pool) *
 			Name: "stalled_sessions_ended_total", Help: "Database sessions of frozen replicas (stalled mid-statement waiting for their client) that this instance ended."}),
 		Skipped: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: metrics.Namespace, Subsystem: subsystem,
 			Name: "files_skipped_total", Help: "Files taken but not loaded: another replica held them (locked; tried again later) or they were gone (another replica finished them)."}, []string{"outcome"}),
+		Elsewhere: prometheus.NewCounter(prometheus.CounterOpts{Namespace: metrics.Namespace, Subsystem: subsystem,
+			Name: "files_committed_elsewhere_total", Help: "Files dropped from this instance's queue because the ledger shows another replica committed them (no claim needed)."}),
 		WorkerLimit: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: metrics.Namespace, Subsystem: subsystem,
 			Name: "workers_limit", Help: "Workers allowed to hold a batch at once: the configured workers, fewer while batches find every load slot taken."}),
 	}
@@ -92,7 +96,7 @@ func NewMetrics(reg prometheus.Registerer, q *queue.Queue, pool *pgxpool.Pool) *
 	parked := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: metrics.Namespace, Subsystem: subsystem,
 		Name: "files_parked", Help: "Files that kept failing and could not be moved aside; they wait in the input directory until they change."},
 		func() float64 { return float64(q.Parked()) })
-	reg.MustRegister(m.Records, m.Files, m.Bytes, m.Batches, m.BatchSeconds, m.BatchRecords, m.Latency, m.Errors, m.Aside, m.Retries, m.Reaped, m.Skipped, m.WorkerLimit, parked)
+	reg.MustRegister(m.Records, m.Files, m.Bytes, m.Batches, m.BatchSeconds, m.BatchRecords, m.Latency, m.Errors, m.Aside, m.Retries, m.Reaped, m.Skipped, m.Elsewhere, m.WorkerLimit, parked)
 	reg.MustRegister(&backlogCollector{stats: Backlog(q)}, &poolCollector{pool: pool})
 	return m
 }
