@@ -40,9 +40,10 @@ import (
 // (latency only), ECOMSTREAM_BENCH_LATENCY=notify (modes of the latency part:
 // dir,notify,list,list-fixed), ECOMSTREAM_BENCH_LATENCY_DURATION (the latency runs'
 // length, a Go duration, default 20s), ECOMSTREAM_BENCH_DRAINS=placed|upload. Diagnosis:
-// ECOMSTREAM_BENCH_WAITS (pg_stat_activity samples), ECOMSTREAM_BENCH_CPU_PROFILE and
-// ECOMSTREAM_BENCH_LOG (the latency part's bucket ingesters' profiles, its ingesters' logs
-// and each object's PUT and commit times, the generators' logs).
+// ECOMSTREAM_BENCH_WAITS (pg_stat_activity samples), ECOMSTREAM_BENCH_CPU_PROFILE=PATH
+// (each bucket ingester's CPU profile, PATH.INSTANCE; a drain's overwrite the round
+// before's) and ECOMSTREAM_BENCH_LOG (the latency part's ingesters' logs and each
+// object's PUT and commit times, the generators' logs).
 func BenchmarkBucketPipeline(b *testing.B) {
 	s3test.Require(b, true)
 	requireBucketSource(b)
@@ -172,7 +173,11 @@ func BenchmarkBucketPipeline(b *testing.B) {
 		// Migrated once and run as the ingester's role, as the directory's ingester is.
 		args := append([]string{"--source", "s3://" + bucketName + "/incoming/", "--http-addr", freeAddr(b),
 			"--instance", instance, "--rescan-interval", "1s", "--migrate-at-start=false"}, extra...)
-		return start(b, "ingester", append(gw.Env(), "DATABASE_URL="+ingesterURL(b, url)), args...)
+		env := append(gw.Env(), "DATABASE_URL="+ingesterURL(b, url))
+		if v := os.Getenv("ECOMSTREAM_BENCH_CPU_PROFILE"); v != "" { // as in the latency part
+			env = append(env, "INGESTER_CPU_PROFILE="+v+"."+instance)
+		}
+		return start(b, "ingester", env, args...)
 	}
 	upload := func() {
 		var wg sync.WaitGroup
