@@ -23,11 +23,7 @@ import (
 // its business.
 func TestItemsCommittedElsewhereLeaveTheQueue(t *testing.T) {
 	ctx := context.Background()
-	pool := migratedPool(t)
-	src := memory.New(nil)
-	me := &load.Loader{Pool: pool, Instance: "me", MaxRejected: 100}
-	other := &load.Loader{Pool: pool, Instance: "other", MaxRejected: 100}
-	q := queue.New(src, time.Hour)
+	src, q, me, other := twoReplicas(t)
 	var items []source.Item
 	for i := range 5 {
 		it := src.Put(fmt.Sprintf("f%d.csv", i), []byte(csvBody("Books")))
@@ -155,11 +151,7 @@ func TestFollowingTheLedgerSkipsNoRowAtAPageEnd(t *testing.T) {
 // only filtered out), a range that grew for as long as it ran alone.
 func TestFollowingTheLedgerMovesOnWithNothingCommittedElsewhere(t *testing.T) {
 	ctx := context.Background()
-	pool := migratedPool(t)
-	src := memory.New(nil)
-	me := &load.Loader{Pool: pool, Instance: "me", MaxRejected: 100}
-	other := &load.Loader{Pool: pool, Instance: "other", MaxRejected: 100}
-	q := queue.New(src, time.Hour)
+	src, q, me, other := twoReplicas(t)
 	r := New(Options{Workers: 1}, zerolog.Nop(), src, q, me, nil)
 	commit := func(l *load.Loader, it source.Item) {
 		t.Helper()
@@ -249,4 +241,13 @@ func TestARunningReplicaForgetsWhatAnotherCommits(t *testing.T) {
 	if got := names(q.Take(10, 1<<30)); !slices.Equal(got, []string{"y.csv"}) {
 		t.Fatalf("the queue holds %v, want y.csv", got)
 	}
+}
+
+// twoReplicas is a queue over an in-memory source and the loaders of two replicas, "me"
+// and "other", on one migrated database.
+func twoReplicas(t *testing.T) (*memory.Source, *queue.Queue, *load.Loader, *load.Loader) {
+	pool := migratedPool(t)
+	src := memory.New(nil)
+	return src, queue.New(src, time.Hour), &load.Loader{Pool: pool, Instance: "me", MaxRejected: 100},
+		&load.Loader{Pool: pool, Instance: "other", MaxRejected: 100}
 }
