@@ -122,14 +122,9 @@ func BenchmarkBucketPipeline(b *testing.B) {
 		b.Fatal("no time in the ingester started record")
 		return time.Time{}
 	}
-	// committedRate waits until every file is in the ledger and returns the rate of the
-	// rows committed after the first transaction, from its commit to the last one (the
-	// ledger's committed_at, written by the statement before COMMIT; a transaction's files
-	// share its xmin), and the rate of all rows from t0 to the last commit.
-	// committedRate also returns the steady rate: between the commits of the 10th and
-	// the 90th percentile file, leaving out the drain's start (replicas starting, their
-	// first listings) and its tail (the last batches, fewer than the workers).
-	committedRate := func(url string, t0 time.Time) (rate, fromStart, steady float64) {
+	// committedRate waits until every file is in the ledger and returns the drain's
+	// rates (drainRates).
+	committedRate := func(url string, t0 time.Time) (r drainRates) {
 		p := pool(b, url)
 		defer p.Close()
 		stopWaits := sampleWaits(b, url)
@@ -153,9 +148,11 @@ func BenchmarkBucketPipeline(b *testing.B) {
 			b.Fatal(err)
 		}
 		if p90.After(p10) {
-			steady = float64((n90-n10)*rows) / p90.Sub(p10).Seconds()
+			r.steady = float64((n90-n10)*rows) / p90.Sub(p10).Seconds()
 		}
-		return float64((files-firstFiles)*rows) / last.Sub(first).Seconds(), float64(files*rows) / last.Sub(t0).Seconds(), steady
+		r.rate = float64((files-firstFiles)*rows) / last.Sub(first).Seconds()
+		r.fromStart = float64(files*rows) / last.Sub(t0).Seconds()
+		return r
 	}
 	drained := func(url string, t0 time.Time) float64 {
 		p := pool(b, url)
@@ -168,16 +165,6 @@ func BenchmarkBucketPipeline(b *testing.B) {
 		rate := float64(files*rows) / time.Since(t0).Seconds()
 		stopWaits()
 		return rate
-	}
-	bucketIngester := func(url, instance string, extra ...string) *proc {
-		// Migrated once and run as the ingester's role, as the directory's ingester is.
-		args := append([]string{"--source", "s3://" + bucketName + "/incoming/", "--http-addr", freeAddr(b),
-			"--instance", instance, "--rescan-interval", "1s", "--migrate-at-start=false"}, extra...)
-		env := append(gw.Env(), "DATABASE_URL="+ingesterURL(b, url))
-		if v := os.Getenv("ECOMSTREAM_BENCH_CPU_PROFILE"); v != "" { // as in the latency part
-			env = append(env, "INGESTER_CPU_PROFILE="+v+"."+instance)
-		}
-		return start(b, "ingester", env, args...)
 	}
 	upload := func() {
 		var wg sync.WaitGroup
@@ -241,16 +228,16 @@ func BenchmarkBucketPipeline(b *testing.B) {
 		return rate
 	}
 	// drainPlacedDir is one ingester's rate over the files in a directory before it
-	// starts (committedRate's two rates).
-	drainPlacedDir := func() (float64, float64, float64) {
+	// starts.
+	drainPlacedDir := func() drainRates {
 		url := newDB()
 		d := newDirs(b)
 		placeDir(d.In)
 		ing := startIngester(b, url, d, fmt.Sprintf("bench-pdir-%d", phase))
 		t0 := startedAt(ing)
-		rate, fromStart, steady := committedRate(url, t0)
+		r := committedRate(url, t0)
 		_ = ing.stop()
-		return rate, fromStart, steady
+		return r
 	}
 	// bucketIngesters starts replicas ingesters on the bucket at once. For a comparison
 	// of settings, ECOMSTREAM_BENCH_ARGS_ONE and ECOMSTREAM_BENCH_ARGS_THREE add
@@ -263,7 +250,7 @@ func BenchmarkBucketPipeline(b *testing.B) {
 		}
 		for i := range replicas {
 			args := append([]string{"--nats-url", n.URL(), "--nats-subject", subject}, extra...)
-			ings = append(ings, bucketIngester(url, fmt.Sprintf("%s-%d-%d-%d", name, replicas, phase, i), args...))
+			ings = append(ings, startBucketIngester(b, gw, url, fmt.Sprintf("%s-%d-%d-%d", name, replicas, phase, i), args...))
 		}
 		return ings
 	}
@@ -289,9 +276,8 @@ func BenchmarkBucketPipeline(b *testing.B) {
 		return rate
 	}
 	// drainPlacedBucket is the rate of replicas ingesters started together over the
-	// objects in the bucket before they start (committedRate's two rates, the second from
-	// the first replica's start).
-	drainPlacedBucket := func(replicas int) (float64, float64, float64) {
+	// objects in the bucket before they start (fromStart from the first replica's start).
+	drainPlacedBucket := func(replicas int) drainRates {
 		url := newDB()
 		upload()
 		ingesterURL(b, url) // migrated before the replicas start, not by the first of them
@@ -303,11 +289,11 @@ func BenchmarkBucketPipeline(b *testing.B) {
 				t0 = t
 			}
 		}
-		rate, fromStart, steady := committedRate(url, t0)
+		r := committedRate(url, t0)
 		m := stats.scrapeAll(ings)
 		stopBucket(ings)
-		stats.report(fmt.Sprintf("placed bucket, %d replicas, %.0f rows/s (steady %.0f)", replicas, rate, steady), url, ings, m)
-		return rate, fromStart, steady
+		stats.report(fmt.Sprintf("placed bucket, %d replicas, %.0f rows/s (steady %.0f)", replicas, r.rate, r.steady), url, ings, m)
+		return r
 	}
 
 	// Drain: rounds of directory, bucket and three ingesters on the bucket, alternated so
@@ -325,13 +311,13 @@ func BenchmarkBucketPipeline(b *testing.B) {
 	// placed: directory, bucket, three on the bucket; from the first commit, and from the
 	// (first) ingester's start.
 	var placed, fromStart, steady [3][]float64
-	placedDrains := []func() (float64, float64, float64){drainPlacedDir,
-		func() (float64, float64, float64) { return drainPlacedBucket(1) }, func() (float64, float64, float64) { return drainPlacedBucket(3) }}
+	placedDrains := []func() drainRates{drainPlacedDir,
+		func() drainRates { return drainPlacedBucket(1) }, func() drainRates { return drainPlacedBucket(3) }}
 	for range rounds {
 		if which != "upload" {
 			for i, drain := range placedDrains {
-				rate, start, st := drain()
-				placed[i], fromStart[i], steady[i] = append(placed[i], rate), append(fromStart[i], start), append(steady[i], st)
+				r := drain()
+				placed[i], fromStart[i], steady[i] = append(placed[i], r.rate), append(fromStart[i], r.fromStart), append(steady[i], r.steady)
 			}
 		}
 		if which != "placed" {
@@ -373,6 +359,29 @@ func BenchmarkBucketPipeline(b *testing.B) {
 	latencyPart(b, admin, gw, n)
 }
 
+// drainRates are a placed drain's rows per second: rate from the first transaction's
+// commit to the last one, over the rows committed after the first (the ledger's
+// committed_at, written by the statement before COMMIT; a transaction's files share its
+// xmin); fromStart over all rows from the (first) ingester's start; steady between the
+// commits of the 10th and the 90th percentile file, leaving out the drain's start
+// (replicas starting, their first listings) and its tail (the last batches, fewer than
+// the workers).
+type drainRates struct{ rate, fromStart, steady float64 }
+
+// startBucketIngester starts an ingester of the bench's bucket on the database at url,
+// run as the ingester's role on a database migrated before it (not by the first of
+// several replicas). ECOMSTREAM_BENCH_CPU_PROFILE=PATH: it writes its CPU profile to
+// PATH.INSTANCE (flushed at its SIGTERM).
+func startBucketIngester(b *testing.B, gw *s3test.Gateway, url, instance string, extra ...string) *proc {
+	args := append([]string{"--source", "s3://" + bucketName + "/incoming/", "--http-addr", freeAddr(b),
+		"--instance", instance, "--rescan-interval", "1s", "--migrate-at-start=false"}, extra...)
+	env := append(gw.Env(), "DATABASE_URL="+ingesterURL(b, url))
+	if v := os.Getenv("ECOMSTREAM_BENCH_CPU_PROFILE"); v != "" {
+		env = append(env, "INGESTER_CPU_PROFILE="+v+"."+instance)
+	}
+	return start(b, "ingester", env, args...)
+}
+
 // latencyPart is BenchmarkBucketPipeline's PUT -> commit latency at the stress rate, in
 // the modes ECOMSTREAM_BENCH_LATENCY names (comma-separated: dir, notify, list,
 // list-fixed; empty: all four, in that order), each against a new database.
@@ -393,17 +402,6 @@ func latencyPart(b *testing.B, admin string, gw *s3test.Gateway, n *s3test.NATS)
 		return createDB(b, admin, fmt.Sprintf("latency_%d", phase))
 	}
 	started := func(p *proc) { awaitStarted(b, p) }
-	bucketIngester := func(url, instance string, extra ...string) *proc {
-		args := append([]string{"--source", "s3://" + bucketName + "/incoming/", "--http-addr", freeAddr(b),
-			"--instance", instance, "--rescan-interval", "1s", "--migrate-at-start=false"}, extra...)
-		env := append(gw.Env(), "DATABASE_URL="+ingesterURL(b, url))
-		// ECOMSTREAM_BENCH_CPU_PROFILE=PATH: each bucket ingester of the latency part
-		// writes its CPU profile to PATH.INSTANCE (flushed at its SIGTERM).
-		if v := os.Getenv("ECOMSTREAM_BENCH_CPU_PROFILE"); v != "" {
-			env = append(env, "INGESTER_CPU_PROFILE="+v+"."+instance)
-		}
-		return start(b, "ingester", env, args...)
-	}
 
 	// Latency at about 10,000 rows/s: 100 files of 100 rows a second, for 20 s by default.
 	// ECOMSTREAM_BENCH_GEN_SLEEP sets another rate (0.16: 2,500 rows/s).
@@ -557,14 +555,14 @@ func latencyPart(b *testing.B, admin string, gw *s3test.Gateway, n *s3test.NATS)
 			p50, p99 = latency(m, url, []string{"--output-dir", d.In}, startIngester(b, url, d, "lat-dir"))
 			name = "dir"
 		case "notify":
-			p50, p99 = latency(m, url, bucketOut, bucketIngester(url, "lat-nats", "--nats-url", n.URL(), "--nats-subject", subject))
+			p50, p99 = latency(m, url, bucketOut, startBucketIngester(b, gw, url, "lat-nats", "--nats-url", n.URL(), "--nats-subject", subject))
 			name = "notify"
 		case "list":
-			p50, p99 = latency(m, url, bucketOut, bucketIngester(url, "lat-list"))
+			p50, p99 = latency(m, url, bucketOut, startBucketIngester(b, gw, url, "lat-list"))
 			name = "list1s"
 		case "list-fixed":
 			// Listing without backoff: every object waits for the next tick of the 1 s interval.
-			p50, p99 = latency(m, url, bucketOut, bucketIngester(url, "lat-list-fixed", "--rescan-min-interval", "0"))
+			p50, p99 = latency(m, url, bucketOut, startBucketIngester(b, gw, url, "lat-list-fixed", "--rescan-min-interval", "0"))
 			name = "list1s-fixed"
 		}
 		b.ReportMetric(p50, name+"-p50-ms")

@@ -32,7 +32,7 @@ func TestCommittedElsewhereReadsOtherInstancesRows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if asOf.Before(got[len(got)-1].At) && len(got) > 0 {
+	if len(got) > 0 && asOf.Before(got[len(got)-1].At) {
 		t.Fatalf("read as of %v, before the last row's commit at %v", asOf, got[len(got)-1].At)
 	}
 	if len(got) != 3 {
