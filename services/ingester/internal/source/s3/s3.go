@@ -37,8 +37,11 @@
 //
 // Errors. S3's verdicts about a key (NoSuchKey: ErrGone; PreconditionFailed: ErrChanged)
 // are the only ones turned into control flow; everything else (5xx, timeouts, refused
-// connections, throttling) is returned as is and retried, first by the client (minio-go
-// retries transient failures with backoff), then by the runner. None becomes a rejection.
+// connections, throttling) is retried, first by the client (minio-go retries transient
+// failures with backoff), then by the runner. None becomes a rejection. The store's own
+// trouble (no answer, 5xx, throttling) is wrapped in source.ErrUnavailable: it counts
+// against no object's attempts, so an outage longer than they allow moves nothing to
+// the failed prefix.
 package s3
 
 import (
@@ -468,7 +471,28 @@ func (s *Source) Open(ctx context.Context, it source.Item) (io.ReadCloser, sourc
 		return nil, source.Version{}, fmt.Errorf("open %s: %w", it.Name, v)
 	}
 	s.m.errors.WithLabelValues(opGet).Inc()
-	return nil, source.Version{}, fmt.Errorf("open %s: %w", it.Name, err)
+	return nil, source.Version{}, fmt.Errorf("open %s: %w", it.Name, unavailable(err))
+}
+
+// unavailable wraps err in source.ErrUnavailable when it is the store's trouble rather
+// than the object's: no HTTP answer at all (a refused or reset connection, a timeout, a
+// body cut short, no answer before the request's deadline: minio-go has already retried
+// the request) or an answer that means "later" (5xx, 429, SlowDown, RequestTimeout).
+// Any other answer (403 on this key, 400) is about the request and counts against the
+// object, so that one that can never be read is moved aside with its reason in the end.
+// A cancelled request (shutting down) is left as it is.
+func unavailable(err error) error {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return err
+	}
+	r := minio.ToErrorResponse(err)
+	switch {
+	case r.StatusCode >= 500 || r.StatusCode == 429,
+		r.Code == "SlowDown" || r.Code == "RequestTimeout" || r.Code == "InternalError" || r.Code == "ServiceUnavailable":
+	case r.StatusCode != 0 || r.Code != "":
+		return err // an answer about this request
+	}
+	return fmt.Errorf("%w: %w", source.ErrUnavailable, err)
 }
 
 // MtimeKey is the user metadata (x-amz-meta-mtime, Unix seconds with a fraction, the
@@ -524,6 +548,7 @@ func (r *reader) Read(p []byte) (int, error) {
 	n, err := r.body.Read(p)
 	if err != nil && err != io.EOF {
 		r.m.errors.WithLabelValues(opGet).Inc()
+		err = unavailable(err) // the connection broke under the body
 	}
 	return n, err
 }
@@ -586,7 +611,7 @@ func (s *Source) finish(ctx context.Context, f source.Finish) error {
 		if _, err := s.c.PutObject(ctx, s.o.Location.Bucket, dst+".reason.txt", strings.NewReader(reason), int64(len(reason)),
 			minio.PutObjectOptions{ContentType: "text/plain; charset=utf-8"}); err != nil {
 			s.m.errors.WithLabelValues(opPut).Inc()
-			return fmt.Errorf("write the reason of %s: %w", f.Item.Name, err)
+			return fmt.Errorf("write the reason of %s: %w", f.Item.Name, unavailable(err))
 		}
 	default:
 		return fmt.Errorf("finish %s: unknown action %v", f.Item.Name, f.Action)
@@ -599,7 +624,7 @@ func (s *Source) finish(ctx context.Context, f source.Finish) error {
 		return fmt.Errorf("remove %s: %w", f.Item.Name, v)
 	}
 	s.m.errors.WithLabelValues(opDelete).Inc()
-	return fmt.Errorf("remove %s: %w", f.Item.Name, err)
+	return fmt.Errorf("remove %s: %w", f.Item.Name, unavailable(err))
 }
 
 // copy copies key, only while it holds etag, to dst.
@@ -613,7 +638,7 @@ func (s *Source) copy(ctx context.Context, key, etag, dst string) error {
 		return fmt.Errorf("copy %s to %s: %w", s.o.Location.URL(key), dst, v)
 	}
 	s.m.errors.WithLabelValues(opCopy).Inc()
-	return fmt.Errorf("copy %s to %s: %w", s.o.Location.URL(key), dst, err)
+	return fmt.Errorf("copy %s to %s: %w", s.o.Location.URL(key), dst, unavailable(err))
 }
 
 // Limits of the keys aside writes. S3 takes keys of up to 1024 bytes; a gateway over a
