@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math/big"
 	"net/http"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"strconv"
@@ -43,24 +42,11 @@ type bucketRig struct {
 
 func newBucketRig(t *testing.T) *bucketRig {
 	s3test.Require(t, true)
-	requireBucketSource(t)
 	r := &bucketRig{pg: pgtest.New(t), nats: s3test.StartNATS(t)}
 	r.url = r.pg.URL("postgres")
 	r.gw = s3test.StartGateway(t, s3test.Options{NATSURL: r.nats.URL(), Subject: subject}, bucketName)
 	r.c = r.gw.Client(t)
 	return r
-}
-
-// requireBucketSource skips while the ingester binary says it cannot run a bucket source
-// yet (built before the source seam's runner was merged); once newSource is connected
-// the message is gone and these tests run.
-func requireBucketSource(t testing.TB) {
-	t.Helper()
-	out, _ := exec.Command(filepath.Join(binDir, "ingester"), "--source", "s3://probe/", "--db-wait", "1ms",
-		"--database-url", "postgres://127.0.0.1:1/none?sslmode=disable", "--http-addr", "127.0.0.1:0").CombinedOutput()
-	if strings.Contains(string(out), "needs the runner of the source seam") {
-		t.Skip("this ingester build cannot run a bucket source yet (newSource is not connected to the runner)")
-	}
 }
 
 func (r *bucketRig) startIngester(t *testing.T, instance string, extra ...string) *proc {
@@ -328,7 +314,8 @@ func uuid() string {
 func TestBucketOverwrittenObjectIsANewVersion(t *testing.T) {
 	r := newBucketRig(t)
 	db := pool(t, r.url)
-	ing := r.startIngester(t, "ing-v", "--on-success", "keep")
+	addr := freeAddr(t)
+	ing := r.startIngesterAt(t, addr, "ing-v", "1s", "--on-success", "keep")
 	ctx := context.Background()
 	put := func(body string) {
 		if _, err := r.c.PutObject(ctx, bucketName, "incoming/same-name.csv", strings.NewReader(body), int64(len(body)), minio.PutObjectOptions{}); err != nil {
@@ -359,9 +346,13 @@ func TestBucketOverwrittenObjectIsANewVersion(t *testing.T) {
 	ledgerRows(2)
 	put(first) // the first bytes again: the ledger knows them
 	put(second)
-	// Let listings pass (each 1s) before checking that nothing more was committed: the
-	// kept object is listed again and again, and must stay a no-op.
-	time.Sleep(3 * time.Second)
+	// Two listings that began after the puts, and nothing left in the queue, before
+	// checking that nothing more was committed: the kept object is listed again and
+	// again, and must stay a no-op.
+	l0 := listings(addr)
+	await(t, "two listings after the puts, the queue empty", func() bool {
+		return listings(addr) >= l0+2 && counter(addr, "ecomstream_ingester_backlog_files") == 0
+	})
 	ledgerRows(2)
 	if err := ing.stop(); err != nil {
 		t.Fatal(err)
