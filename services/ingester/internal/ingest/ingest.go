@@ -85,9 +85,6 @@ type Runner struct {
 	burst atomic.Int64
 	// gate holds back workers while batches wait for a load slot (gate.go).
 	gate *gate
-	// away counts the source's failures of its own (source.ErrUnavailable) since the
-	// last commit: the wait before its items are tried again (sourceAway).
-	away atomic.Int64
 
 	// busySince[i] is when worker i last made progress on the claim it holds (unix
 	// nanoseconds on opt.Now), 0 while it holds none.
@@ -347,7 +344,6 @@ func (r *Runner) load(ctx context.Context, items []source.Item) load.Outcome {
 // (once they are finished, behind the workers or here).
 func (r *Runner) committed(ctx context.Context, log zerolog.Logger, o load.Outcome) {
 	r.metrics.Batches.WithLabelValues("committed").Inc()
-	r.away.Store(0) // the source served the batch's reads
 	r.metrics.BatchSeconds.Observe(o.Batch.Duration.Seconds())
 	r.metrics.BatchRecords.Observe(float64(o.Batch.Rows()))
 	r.finish(ctx, log, o.Batch, o.Claim)
@@ -362,12 +358,6 @@ func (r *Runner) failed(ctx, dctx context.Context, worker int, log zerolog.Logge
 			r.queue.Defer(it.Name, o.After)
 		}
 		return o.After, o.Err
-	}
-	if errors.Is(o.Err, source.ErrUnavailable) {
-		// The source is away: no item is to blame, and committing them one by one
-		// would only ask it once per item.
-		r.sourceAway(log, o.Stage, o.Err, items...)
-		return 0, nil
 	}
 	if len(items) > 1 {
 		log.Warn().Err(o.Err).Int("files", len(items)).Msg("batch refused; committing its files one by one to find the one at fault")
@@ -439,23 +429,23 @@ func (r *Runner) retryItem(ctx context.Context, log zerolog.Logger, it source.It
 	flog.Error().Err(err).Msg("file kept failing and cannot be moved aside; parked until it changes (see ecomstream_ingester_files_parked)")
 }
 
-// sourceAway puts back items the source could not serve for a reason of its own
+// sourceAway puts back an item the source could not serve for a reason of its own
 // (source.ErrUnavailable: no answer, 5xx, throttling). No attempt is counted, so an
 // outage of any length moves nothing aside: before, a bucket down for longer than the
 // file policy's 10 attempts (about 8 minutes) sent every object in the queue to the
 // failed prefix as retries_exhausted, or, the failed prefix being down too, parked it
-// until a restart. The wait is the database policy's (100 ms doubling to 5 s), grown
-// by such failures in a row across items and reset by a commit: an outage is met with
-// few requests, and its end is noticed within seconds.
-func (r *Runner) sourceAway(log zerolog.Logger, stage string, err error, items ...source.Item) {
+// until a restart. The item's wait is the database policy's, 100 ms doubling to 5 s
+// with each such failure of it (queue.Unavailable): an outage is met with few
+// requests, its end is noticed within seconds, and an object the store keeps failing
+// on alone (a 500 for that key only) is asked about every 5 s, in errors_total and the
+// log each time, without holding back the others (it fails alone: a read that fails
+// before its first byte is settled per item in a batch).
+func (r *Runner) sourceAway(log zerolog.Logger, stage string, err error, it source.Item) {
 	r.metrics.Errors.WithLabelValues(stage).Inc()
-	r.metrics.Retries.WithLabelValues(stage).Add(float64(len(items)))
-	wait := r.opt.Retry.Database.Delay(int(r.away.Add(1)))
-	for _, it := range items {
-		r.queue.Defer(it.Name, wait)
-	}
-	log.Warn().Err(err).Str("stage", stage).Int("files", len(items)).Dur("retry_in", wait).
-		Msg("source unavailable; the files are tried again, no attempt counted")
+	r.metrics.Retries.WithLabelValues(stage).Inc()
+	wait := r.queue.Unavailable(it.Name, r.opt.Retry.Database.Delay)
+	log.Warn().Err(err).Str("file", it.Name).Str("stage", stage).Dur("retry_in", wait).
+		Msg("source unavailable; the file is tried again, no attempt counted")
 }
 
 // Healthy tells whether every worker is making progress: a worker that has held a

@@ -35,6 +35,7 @@ type entry struct {
 	inflight bool      // handed to a worker
 	notUntil time.Time // do not hand out before (retry backoff)
 	attempts int
+	away     int // failures the source blamed on itself (Unavailable), counted apart
 	parked   bool // failed too often: kept out of Take until it changes or Unpark
 	// still is when this process last saw the item's version change (or first saw it).
 	still time.Time
@@ -362,6 +363,25 @@ func (q *Queue) Attempts(name string) int {
 	return 0
 }
 
+// Unavailable puts back an item the source could not serve for a reason of its own
+// (source.ErrUnavailable): no attempt is counted, so it is never given up, but each such
+// failure of the item waits longer than the last (backoff(n) after the n-th; a new
+// version starts over), so that an outage, or one object a store keeps failing on, is
+// asked about ever less often. It returns the wait.
+func (q *Queue) Unavailable(name string, backoff func(n int) time.Duration) time.Duration {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	e, ok := q.items[name]
+	if !ok {
+		return 0
+	}
+	e.inflight = false
+	e.away++
+	d := backoff(e.away)
+	e.notUntil = q.now().Add(d)
+	return d
+}
+
 // Defer puts back an item that could not be tried for reasons not its own (locked by
 // another replica, the database away): no attempt is counted.
 func (q *Queue) Defer(name string, delay time.Duration) {
@@ -442,6 +462,6 @@ func (q *Queue) Changed(name string) {
 	defer q.mu.Unlock()
 	if e, ok := q.items[name]; ok {
 		e.inflight, e.complete, e.still = false, false, q.now()
-		e.parked, e.attempts, e.notUntil = false, 0, time.Time{}
+		e.parked, e.attempts, e.away, e.notUntil = false, 0, 0, time.Time{}
 	}
 }

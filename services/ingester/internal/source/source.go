@@ -34,8 +34,8 @@ var (
 	// Nothing of it was read or moved; a new version is discovered and loaded as such.
 	ErrChanged = errors.New("item changed")
 	// ErrUnavailable wraps an error of the store itself, not of the item: no answer (a
-	// refused or reset connection, a timeout, a body cut short) or an answer meaning
-	// "later" (5xx, throttling). Every item would meet it alike, so it counts against no
+	// refused or reset connection, a timeout) or an answer meaning "later" (5xx,
+	// throttling). Every item would meet it alike, so it counts against no
 	// item's attempts: an outage of any length never moves an item aside, and the items
 	// are tried again, with backoff, until the store answers.
 	ErrUnavailable = errors.New("source unavailable")

@@ -39,9 +39,9 @@
 // are the only ones turned into control flow; everything else (5xx, timeouts, refused
 // connections, throttling) is retried, first by the client (minio-go retries transient
 // failures with backoff), then by the runner. None becomes a rejection. The store's own
-// trouble (no answer, 5xx, throttling) is wrapped in source.ErrUnavailable: it counts
-// against no object's attempts, so an outage longer than they allow moves nothing to
-// the failed prefix.
+// trouble (no answer, 500/502/503/504, throttling; see unavailable) is wrapped in
+// source.ErrUnavailable: it counts against no object's attempts, so an outage longer
+// than they allow moves nothing to the failed prefix.
 package s3
 
 import (
@@ -53,6 +53,7 @@ import (
 	"io"
 	"net/url"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -475,25 +476,30 @@ func (s *Source) Open(ctx context.Context, it source.Item) (io.ReadCloser, sourc
 }
 
 // unavailable wraps err in source.ErrUnavailable when it is the store's trouble rather
-// than the object's: no HTTP answer at all (a refused or reset connection, a timeout, a
-// body cut short, no answer before the request's deadline: minio-go has already retried
-// the request) or an answer that means "later" (5xx, 429, SlowDown, RequestTimeout).
-// Any other answer (403 on this key, 400) is about the request and counts against the
-// object, so that one that can never be read is moved aside with its reason in the end.
-// A cancelled request (shutting down) is left as it is.
+// than the object's: no HTTP answer at all (a refused or reset connection, a timeout, no
+// answer before the request's deadline: minio-go has already retried the request) or
+// an answer that means "later" (500, 502, 503, 504, 429, the throttling codes) or that
+// the credentials expired. Any other answer (403 on this key, 400, 501) is about the
+// request and counts against the object, so that one that can never be read is moved
+// aside with its reason in the end. A cancelled request (shutting down) is left as it is.
+// minio.ToErrorResponse does not unwrap: err must be minio-go's own.
 func unavailable(err error) error {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return err
 	}
 	r := minio.ToErrorResponse(err)
 	switch {
-	case r.StatusCode >= 500 || r.StatusCode == 429,
-		r.Code == "SlowDown" || r.Code == "RequestTimeout" || r.Code == "InternalError" || r.Code == "ServiceUnavailable":
+	case slices.Contains([]int{500, 502, 503, 504, 429}, r.StatusCode), slices.Contains(laterCodes, r.Code):
 	case r.StatusCode != 0 || r.Code != "":
 		return err // an answer about this request
 	}
 	return fmt.Errorf("%w: %w", source.ErrUnavailable, err)
 }
+
+// laterCodes are S3 error codes that say "later" or "not with these credentials"
+// whatever their HTTP status (AWS answers throttling with 400 or 503).
+var laterCodes = []string{"SlowDown", "RequestTimeout", "ServiceUnavailable", "Throttling", "ThrottlingException",
+	"RequestLimitExceeded", "TooManyRequests", "ExpiredToken"}
 
 // MtimeKey is the user metadata (x-amz-meta-mtime, Unix seconds with a fraction, the
 // convention of rclone) in which a producer records when it wrote an object. S3 servers
@@ -547,8 +553,12 @@ type reader struct {
 func (r *reader) Read(p []byte) (int, error) {
 	n, err := r.body.Read(p)
 	if err != nil && err != io.EOF {
+		// Not unavailable(err): a body cut short after its answer began counts against
+		// the object. An outage meets the next requests before their answer (those are
+		// the store's), while a body that breaks every time (a bad sector under the
+		// gateway, a proxy cutting long responses) is the object's, moved aside with its
+		// reason after its attempts rather than retried, its batch with it, for ever.
 		r.m.errors.WithLabelValues(opGet).Inc()
-		err = unavailable(err) // the connection broke under the body
 	}
 	return n, err
 }

@@ -790,8 +790,12 @@ func TestUnavailableIsTheStoresTroubleOnly(t *testing.T) {
 		{minio.ErrorResponse{StatusCode: 500, Code: "InternalError"}, true},
 		{minio.ErrorResponse{StatusCode: 429, Code: "TooManyRequests"}, true},
 		{minio.ErrorResponse{StatusCode: 400, Code: "RequestTimeout"}, true},
+		{minio.ErrorResponse{StatusCode: 400, Code: "Throttling"}, true},
+		{minio.ErrorResponse{StatusCode: 400, Code: "ExpiredToken"}, true},
 		{minio.ErrorResponse{StatusCode: 403, Code: "AccessDenied"}, false},
 		{minio.ErrorResponse{StatusCode: 400, Code: "InvalidRequest"}, false},
+		{minio.ErrorResponse{StatusCode: 501, Code: "NotImplemented"}, false},
+		{minio.ErrorResponse{StatusCode: 200, Code: "InternalError"}, false}, // minio-go's own, e.g. a malformed header
 		{fmt.Errorf("stopping: %w", context.Canceled), false},
 	} {
 		err := unavailable(c.err)
