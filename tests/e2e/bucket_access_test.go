@@ -38,7 +38,6 @@ func s3AccessEnv(g *s3test.Gateway) []string {
 // measures the backlog; none of them ever had the root keys.
 func TestBucketPipelineWithEachServicesOwnAccount(t *testing.T) {
 	s3test.Require(t, true)
-	requireBucketSource(t)
 	r := &bucketRig{pg: pgtest.New(t), nats: s3test.StartNATS(t)}
 	r.url = r.pg.URL("postgres")
 	r.gw = s3test.StartGateway(t, s3test.Options{NATSURL: r.nats.URL(), Subject: subject, IAM: true}) // no bucket yet

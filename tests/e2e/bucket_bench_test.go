@@ -46,7 +46,6 @@ import (
 // object's PUT and commit times, the generators' logs).
 func BenchmarkBucketPipeline(b *testing.B) {
 	s3test.Require(b, true)
-	requireBucketSource(b)
 	admin := durablePostgres(b)
 	n := s3test.StartNATS(b)
 	// The gateway as compose runs it: object-created events only (the ingesters' archive

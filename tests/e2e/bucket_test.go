@@ -7,14 +7,15 @@ import (
 	"fmt"
 	"math/big"
 	"net/http"
-	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/minio/minio-go/v7"
 
@@ -43,24 +44,11 @@ type bucketRig struct {
 
 func newBucketRig(t *testing.T) *bucketRig {
 	s3test.Require(t, true)
-	requireBucketSource(t)
 	r := &bucketRig{pg: pgtest.New(t), nats: s3test.StartNATS(t)}
 	r.url = r.pg.URL("postgres")
 	r.gw = s3test.StartGateway(t, s3test.Options{NATSURL: r.nats.URL(), Subject: subject}, bucketName)
 	r.c = r.gw.Client(t)
 	return r
-}
-
-// requireBucketSource skips while the ingester binary says it cannot run a bucket source
-// yet (built before the source seam's runner was merged); once newSource is connected
-// the message is gone and these tests run.
-func requireBucketSource(t testing.TB) {
-	t.Helper()
-	out, _ := exec.Command(filepath.Join(binDir, "ingester"), "--source", "s3://probe/", "--db-wait", "1ms",
-		"--database-url", "postgres://127.0.0.1:1/none?sslmode=disable", "--http-addr", "127.0.0.1:0").CombinedOutput()
-	if strings.Contains(string(out), "needs the runner of the source seam") {
-		t.Skip("this ingester build cannot run a bucket source yet (newSource is not connected to the runner)")
-	}
 }
 
 func (r *bucketRig) startIngester(t *testing.T, instance string, extra ...string) *proc {
@@ -139,36 +127,40 @@ func (r *bucketRig) waitBucketDrained(t *testing.T, db *pgxpool.Pool, files int6
 
 // checkBucketInvariant: every archived object is in the ledger (by its s3:// name) with
 // exactly its rows, nothing else is, and the ledger, events and rejected_records agree
-// with each other and with the generator's own counts.
+// with each other and with the generator's own counts. A name may be in the ledger more
+// than once, each time with other bytes (an object overwritten: a new version), each
+// archived copy matching one of them.
 func (r *bucketRig) checkBucketInvariant(t *testing.T, db *pgxpool.Pool, gen *genCounts) {
 	t.Helper()
 	ctx := context.Background()
 	type row struct{ total, ins, rej, dup int64 }
-	ledger := map[string]row{}
-	rows, err := db.Query(ctx, `SELECT file_name, records_total, records_inserted, records_rejected, records_duplicate
+	ledger := map[string][]row{} // by name, a row per version
+	versions := map[string]bool{}
+	rows, err := db.Query(ctx, `SELECT file_name, sha256, records_total, records_inserted, records_rejected, records_duplicate
 		FROM ingested_files WHERE outcome = 'ingested'`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var sum row
 	for rows.Next() {
-		var name string
+		var name, sha string
 		var x row
-		if err := rows.Scan(&name, &x.total, &x.ins, &x.rej, &x.dup); err != nil {
+		if err := rows.Scan(&name, &sha, &x.total, &x.ins, &x.rej, &x.dup); err != nil {
 			t.Fatal(err)
 		}
-		if _, twice := ledger[name]; twice {
-			t.Errorf("object %s committed twice", name)
+		if versions[name+" "+sha] {
+			t.Errorf("object %s (sha256 %s) committed twice", name, sha)
 		}
-		ledger[name] = x
+		versions[name+" "+sha] = true
+		ledger[name] = append(ledger[name], x)
 		sum.total, sum.ins, sum.rej, sum.dup = sum.total+x.total, sum.ins+x.ins, sum.rej+x.rej, sum.dup+x.dup
 	}
 	rows.Close()
 
 	dir := t.TempDir()
 	archived := r.keys(t, "archive/")
-	if len(archived) != len(ledger) {
-		t.Errorf("archive/ holds %d objects, the ledger %d", len(archived), len(ledger))
+	if len(archived) != len(versions) {
+		t.Errorf("archive/ holds %d objects, the ledger %d", len(archived), len(versions))
 	}
 	var produced int64
 	for _, k := range archived {
@@ -179,11 +171,12 @@ func (r *bucketRig) checkBucketInvariant(t *testing.T, db *pgxpool.Pool, gen *ge
 		n := countRows(t, local)
 		produced += n
 		name := "s3://" + bucketName + "/incoming/" + unTag(path.Base(k))
-		if x, ok := ledger[name]; !ok {
-			t.Errorf("archived %s (%s) is not in the ledger", k, name)
-		} else if x.total != n {
-			t.Errorf("%s has %d rows, the ledger says %d", k, n, x.total)
+		i := slices.IndexFunc(ledger[name], func(x row) bool { return x.total == n })
+		if i < 0 {
+			t.Errorf("archived %s (%s, %d rows) is not in the ledger (%+v)", k, name, n, ledger[name])
+			continue
 		}
+		ledger[name] = slices.Delete(ledger[name], i, i+1) // each version matches one archived copy
 	}
 	var events, rejected int64
 	if err := db.QueryRow(ctx, `SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM rejected_records WHERE line_number > 0)`).
@@ -194,10 +187,10 @@ func (r *bucketRig) checkBucketInvariant(t *testing.T, db *pgxpool.Pool, gen *ge
 		t.Errorf("objects hold %d rows; ledger total %d = %d inserted + %d rejected + %d duplicate; events %d, rejected rows %d",
 			produced, sum.total, sum.ins, sum.rej, sum.dup, events, rejected)
 	}
-	if gen != nil && (gen.Files != int64(len(ledger)) || gen.Records != sum.total || gen.Valid != sum.ins || gen.Invalid != sum.rej || gen.Duplicate != sum.dup) {
+	if gen != nil && (gen.Files != int64(len(versions)) || gen.Records != sum.total || gen.Valid != sum.ins || gen.Invalid != sum.rej || gen.Duplicate != sum.dup) {
 		t.Errorf("generator counted %+v; the database has %d objects, %+v", *gen, len(ledger), sum)
 	}
-	t.Logf("accounted: %d objects, %d rows = %d inserted + %d rejected + %d duplicate", len(ledger), sum.total, sum.ins, sum.rej, sum.dup)
+	t.Logf("accounted: %d objects, %d rows = %d inserted + %d rejected + %d duplicate", len(versions), sum.total, sum.ins, sum.rej, sum.dup)
 }
 
 // unTag is the input name of an archived object: a.<etag>.csv -> a.csv.
@@ -218,7 +211,8 @@ func randInt(n int) int {
 // TestBucketPipelineSurvivesKillsAndRestarts: a generator writes to the bucket while
 // three ingesters read it; ingesters are killed with SIGKILL at random and restarted, the
 // S3 server and NATS are each killed and restarted once, PostgreSQL once. Every row of
-// every object is accounted for exactly once.
+// every object is accounted for exactly once, and an object overwritten with new bytes
+// meanwhile is both of its versions, each once.
 func TestBucketPipelineSurvivesKillsAndRestarts(t *testing.T) {
 	r := newBucketRig(t)
 	ings := make([]*proc, 3)
@@ -244,6 +238,25 @@ func TestBucketPipelineSurvivesKillsAndRestarts(t *testing.T) {
 		ings[k].kill()
 		ings[k] = r.startIngester(t, fmt.Sprintf("ing-b%d", k), "--workers", "2")
 	}
+	// An object overwritten with new bytes once its first version is committed and
+	// archived (overwritten before its archive, the first version's bytes would be gone:
+	// committed, but nothing left to archive): the second is a new version, loaded
+	// through the faults that follow.
+	db := pool(t, r.url)
+	const over = "incoming/overwritten.csv"
+	putOver := func(body string) {
+		if _, err := r.c.PutObject(context.Background(), bucketName, over, strings.NewReader(body), int64(len(body)), minio.PutObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	putOver(csvBody(40))
+	await(t, "the first version committed and archived", func() bool {
+		var n int
+		err := db.QueryRow(context.Background(), "SELECT count(*) FROM ingested_files WHERE file_name = $1", "s3://"+bucketName+"/"+over).Scan(&n)
+		return err == nil && n == 1 && !slices.Contains(r.keys(t, "incoming/"), over) &&
+			slices.ContainsFunc(r.keys(t, "archive/"), func(k string) bool { return strings.HasPrefix(path.Base(k), "overwritten.") })
+	})
+	putOver(csvBody(60))
 	pause()
 	r.nats.Kill() // notifications lost: the listing finds what was put meanwhile
 	pause()
@@ -272,7 +285,11 @@ func TestBucketPipelineSurvivesKillsAndRestarts(t *testing.T) {
 	pause()
 	k := randInt(len(ings))
 	ings[k].kill()
-	ings[k] = r.startIngester(t, fmt.Sprintf("ing-b%d", k), "--workers", "2")
+	addr := freeAddr(t)
+	ings[k] = r.startIngesterAt(t, addr, fmt.Sprintf("ing-b%d", k), "1s", "--workers", "2")
+	// Up (its /metrics answers) before anything may stop it: a SIGTERM in a process's
+	// first milliseconds, before it handles the signal, ends it as a kill would.
+	await(t, "the last restarted ingester up", func() bool { return listings(addr) >= 0 })
 
 	if err := gen.wait(5 * time.Minute); err != nil {
 		t.Fatalf("generator: %v", err)
@@ -286,7 +303,7 @@ func TestBucketPipelineSurvivesKillsAndRestarts(t *testing.T) {
 		counts.Files, counts.Records, counts.Valid = counts.Files+c.Files, counts.Records+c.Records, counts.Valid+c.Valid
 		counts.Invalid, counts.Duplicate = counts.Invalid+c.Invalid, counts.Duplicate+c.Duplicate
 	}
-	db := pool(t, r.url)
+	counts.Files, counts.Records, counts.Valid = counts.Files+2, counts.Records+100, counts.Valid+100 // the overwritten object's versions
 	r.waitBucketDrained(t, db, counts.Files, 3*time.Minute)
 	for _, p := range ings {
 		if err := p.stop(); err != nil {
@@ -298,6 +315,14 @@ func TestBucketPipelineSurvivesKillsAndRestarts(t *testing.T) {
 	if err := db.QueryRow(context.Background(), `SELECT count(*) FROM ingested_files
 		WHERE outcome = 'ingested' AND (file_name LIKE '%.csv.gz' OR file_name LIKE '%.csv.zst')`).Scan(&compressed); err != nil || compressed != 50 {
 		t.Errorf("compressed objects ingested: %d, want 50 (%v)", compressed, err)
+	}
+	var totals []int64
+	vs, err := db.Query(context.Background(), `SELECT records_total FROM ingested_files WHERE file_name = $1 ORDER BY records_total`, "s3://"+bucketName+"/"+over)
+	if err == nil {
+		totals, err = pgx.CollectRows(vs, pgx.RowTo[int64])
+	}
+	if err != nil || !slices.Equal(totals, []int64{40, 60}) {
+		t.Errorf("the overwritten object's versions in the ledger: %v rows, want 40 and 60 (%v)", totals, err)
 	}
 	if counts.Invalid == 0 || counts.Duplicate == 0 {
 		t.Fatalf("the run must exercise rejections and duplicates: %+v", counts)
@@ -328,7 +353,8 @@ func uuid() string {
 func TestBucketOverwrittenObjectIsANewVersion(t *testing.T) {
 	r := newBucketRig(t)
 	db := pool(t, r.url)
-	ing := r.startIngester(t, "ing-v", "--on-success", "keep")
+	addr := freeAddr(t)
+	ing := r.startIngesterAt(t, addr, "ing-v", "1s", "--on-success", "keep")
 	ctx := context.Background()
 	put := func(body string) {
 		if _, err := r.c.PutObject(ctx, bucketName, "incoming/same-name.csv", strings.NewReader(body), int64(len(body)), minio.PutObjectOptions{}); err != nil {
@@ -359,9 +385,13 @@ func TestBucketOverwrittenObjectIsANewVersion(t *testing.T) {
 	ledgerRows(2)
 	put(first) // the first bytes again: the ledger knows them
 	put(second)
-	// Let listings pass (each 1s) before checking that nothing more was committed: the
-	// kept object is listed again and again, and must stay a no-op.
-	time.Sleep(3 * time.Second)
+	// Two listings that began after the puts, and nothing left in the queue, before
+	// checking that nothing more was committed: the kept object is listed again and
+	// again, and must stay a no-op.
+	l0 := listings(addr)
+	await(t, "two listings after the puts, the queue empty", func() bool {
+		return listings(addr) >= l0+2 && counter(addr, "ecomstream_ingester_backlog_files") == 0
+	})
 	ledgerRows(2)
 	if err := ing.stop(); err != nil {
 		t.Fatal(err)

@@ -23,7 +23,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		Files: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: metrics.Namespace, Subsystem: subsystem, Name: "files_total",
-			Help: "Files placed (renamed into the output directory).",
+			Help: "Files placed whole (renamed into the output directory, or one PUT to the bucket).",
 		}),
 		Records: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metrics.Namespace, Subsystem: subsystem, Name: "records_total",

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
 
@@ -34,12 +35,14 @@ type bucketRig struct {
 	pool   *pgxpool.Pool // the test's own
 	runner *Runner       // the last one run started
 	runs   *pgxpool.Pool // the last one run started's pool
+	gw     *s3test.Gateway
+	slots  int // the runners' load slots (0: no bound)
 }
 
 func newBucketRig(t testing.TB) *bucketRig {
 	s3test.Require(t, false)
 	gw := s3test.StartGateway(t, s3test.Options{}, testBucket)
-	return &bucketRig{c: gw.Client(t), pool: migratedPool(t)}
+	return &bucketRig{c: gw.Client(t), pool: migratedPool(t), gw: gw}
 }
 
 func (b *bucketRig) source(t testing.TB) *s3.Source {
@@ -91,7 +94,7 @@ func (b *bucketRig) run(t testing.TB, src source.Source, opt Options) (m *Metric
 	b.runs = pool
 	q := queue.New(src, 0)
 	m = NewMetrics(metrics.NewRegistry(), q, pool)
-	r := New(opt, zerolog.Nop(), src, q, &load.Loader{Pool: pool, Instance: "t", MaxRejected: 100, Retry: opt.Retry}, m)
+	r := New(opt, zerolog.Nop(), src, q, &load.Loader{Pool: pool, Instance: "t", MaxRejected: 100, Retry: opt.Retry, LoadSlots: b.slots}, m)
 	b.runner = r
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -365,4 +368,64 @@ func TestAClaimLostWhileItsFinishWaitsLoadsNothingTwice(t *testing.T) {
 	await(t, "the first replica's queue settled", func() bool {
 		return testutil.ToFloat64(first.Files.WithLabelValues(load.OutcomeIngested)) == objects
 	})
+}
+
+// A bucket that stops answering while its objects wait to be read, for longer than the
+// objects' attempts allow (12 failed reads of 4 objects: one of them at least failed more
+// often than its 2 attempts allow), costs none of them an
+// attempt: once the gateway is back every object is loaded once and archived, none is
+// in the failed prefix, and none is parked. The objects are listed and claimed with the
+// gateway up, then held before their reads by the test holding the one load slot; the
+// gateway is killed before the slot is let go.
+func TestABucketDownLongerThanTheAttemptsAllowMovesNothingAside(t *testing.T) {
+	b := newBucketRig(t)
+	for i := range 4 {
+		b.put(t, fmt.Sprintf("in/o%d.csv", i), csvBody("books", "toys"))
+	}
+	ctx := context.Background()
+	hold, err := b.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hold.Release()
+	const slotKey = 0x65636f6d // package load's key of the load slots
+	if _, err := hold.Exec(ctx, "SELECT pg_advisory_lock($1::int, 0)", slotKey); err != nil {
+		t.Fatal(err)
+	}
+	// One request a read, no retries inside the client: each failure reaches the runner.
+	c, err := minio.New(strings.TrimPrefix(b.gw.Endpoint(), "http://"), &minio.Options{Creds: credentials.NewEnvAWS(),
+		Region: "us-east-1", BucketLookup: minio.BucketLookupPath, MaxRetries: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := s3.New(c, s3.Options{Location: objstore.Location{Bucket: testBucket, Prefix: "in/"},
+		ArchivePrefix: "archive/", FailedPrefix: "failed/", ListInterval: time.Hour, Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.slots = 1
+	rules := fastRules()
+	rules.File.Attempts = 2
+	m, _ := b.run(t, src, Options{MaxBatchRecords: 10000, Workers: 1, Grace: time.Minute, Retry: rules})
+	await(t, "a batch waiting for the load slot", func() bool {
+		return b.count(t, `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%pg_advisory_xact_lock%'`) == 1
+	})
+	b.gw.Kill()
+	if _, err := hold.Exec(ctx, "SELECT pg_advisory_unlock_all()"); err != nil {
+		t.Fatal(err)
+	}
+	await(t, "reads failing more often than the attempts allow", func() bool { return testutil.ToFloat64(m.Retries.WithLabelValues("read")) >= 12 })
+	if n := b.count(t, "SELECT count(*) FROM ingested_files"); n != 0 {
+		t.Fatalf("%d objects committed with the gateway down", n)
+	}
+	if err := b.gw.Start(); err != nil {
+		t.Fatal(err)
+	}
+	await(t, "every object archived", func() bool { return b.keys(t, "archive/") == 4 && b.keys(t, "in/") == 0 })
+	if failed, n, files := b.keys(t, "failed/"), b.count(t, "SELECT count(*) FROM events"), b.count(t, "SELECT count(*) FROM ingested_files WHERE outcome = 'ingested'"); failed != 0 || n != 8 || files != 4 {
+		t.Fatalf("%d objects in failed/, %d events, %d ingested ledger rows; want 0, 8, 4", failed, n, files)
+	}
+	if n := testutil.ToFloat64(m.Aside.WithLabelValues("retries_exhausted")); n != 0 {
+		t.Fatalf("%v objects moved aside as retries_exhausted", n)
+	}
 }

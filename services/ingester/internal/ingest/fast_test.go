@@ -176,7 +176,7 @@ type fastRig struct {
 // fastRules retry an item after a millisecond, three attempts in all.
 func fastRules() retry.Policies {
 	return retry.Policies{File: retry.Policy{Base: time.Millisecond, Max: 2 * time.Millisecond, Attempts: 3, Jitter: 0.5},
-		Locked: time.Millisecond}
+		Database: retry.Policy{Base: time.Millisecond, Max: 2 * time.Millisecond}, Locked: time.Millisecond}
 }
 
 // runFast starts a runner once place has put the items that wait at its start.
@@ -275,6 +275,49 @@ func TestAnItemThatCannotBeOpenedIsRetriedThenLoaded(t *testing.T) {
 	}
 	if f.loader.rows["a.csv"] != 2 || f.src.Opens("a.csv") != 3 {
 		t.Fatalf("rows %d (want 2), opens %d (want 3)", f.loader.rows["a.csv"], f.src.Opens("a.csv"))
+	}
+}
+
+// The source's own trouble (source.ErrUnavailable: a bucket that does not answer)
+// counts against no item, however long it lasts: an item that could not be read, and
+// one that could not be archived, three times the attempts the policy allows, are
+// loaded and archived once the source answers, and nothing is moved aside or parked.
+func TestAnUnavailableSourceCountsNoAttemptHoweverLongItLasts(t *testing.T) {
+	down := func(n int) []error {
+		errs := make([]error, n)
+		for i := range errs {
+			errs[i] = fmt.Errorf("%w: connection refused", source.ErrUnavailable)
+		}
+		return errs
+	}
+	f := runFast(t, Options{}, func(src *memory.Source, _ *fakeLoader) {
+		src.Put("unread.csv", body("h", "1", "2"))
+		src.FailOpen("unread.csv", down(9)...)
+		src.Put("unmoved.csv", body("h", "3"))
+		src.FailFinish("unmoved.csv", down(9)...)
+	})
+	for _, name := range []string{"unread.csv", "unmoved.csv"} {
+		if fin := f.finished(t, name); fin.Action != source.Archive {
+			t.Fatalf("%s finished with %s (%q), want archive", name, fin.Action, fin.Reason)
+		}
+	}
+	if n := f.src.Opens("unread.csv"); n < 10 {
+		t.Fatalf("unread.csv opened %d times, want the 9 failures and the read", n)
+	}
+	if f.loader.rows["unread.csv"] != 2 || f.loader.rows["unmoved.csv"] != 1 {
+		t.Fatalf("rows %v", f.loader.rows)
+	}
+	if got := testutil.ToFloat64(f.m.Aside.WithLabelValues("retries_exhausted")); got != 0 {
+		t.Fatalf("%v items moved aside as retries_exhausted", got)
+	}
+	if got := testutil.ToFloat64(f.m.Retries.WithLabelValues("read")); got < 9 {
+		t.Fatalf("read retries %v, want at least 9", got)
+	}
+	if got := testutil.ToFloat64(f.m.Retries.WithLabelValues("archive")); got != 9 {
+		t.Fatalf("archive retries %v, want 9", got)
+	}
+	if n := f.queue.Parked(); n != 0 {
+		t.Fatalf("%d items parked", n)
 	}
 }
 

@@ -107,6 +107,9 @@ func New(opt Options, log zerolog.Logger, src source.Source, q *queue.Queue, loa
 	if opt.Retry.File.Base <= 0 {
 		opt.Retry.File = d.File
 	}
+	if opt.Retry.Database.Base <= 0 {
+		opt.Retry.Database = d.Database
+	}
 	if opt.Retry.Locked <= 0 {
 		opt.Retry.Locked = d.Locked
 	}
@@ -392,6 +395,10 @@ func (r *Runner) failed(ctx, dctx context.Context, worker int, log zerolog.Logge
 // policy; once it is exhausted the item is moved aside with its reason, or parked if it
 // cannot be.
 func (r *Runner) retryItem(ctx context.Context, log zerolog.Logger, it source.Item, stage string, err error) {
+	if errors.Is(err, source.ErrUnavailable) {
+		r.sourceAway(log, stage, err, it)
+		return
+	}
 	r.metrics.Errors.WithLabelValues(stage).Inc()
 	r.metrics.Retries.WithLabelValues(stage).Inc()
 	n := r.queue.Fail(it.Name, r.opt.Retry.File.Delay)
@@ -420,6 +427,25 @@ func (r *Runner) retryItem(ctx context.Context, log zerolog.Logger, it source.It
 	}
 	r.queue.Park(it.Name)
 	flog.Error().Err(err).Msg("file kept failing and cannot be moved aside; parked until it changes (see ecomstream_ingester_files_parked)")
+}
+
+// sourceAway puts back an item the source could not serve for a reason of its own
+// (source.ErrUnavailable: no answer, 5xx, throttling). No attempt is counted, so an
+// outage of any length moves nothing aside: before, a bucket down for longer than the
+// file policy's 10 attempts (about 8 minutes) sent every object in the queue to the
+// failed prefix as retries_exhausted, or, the failed prefix being down too, parked it
+// until a restart. The item's wait is the database policy's, 100 ms doubling to 5 s
+// with each such failure of it (queue.Unavailable): an outage is met with few
+// requests, its end is noticed within seconds, and an object the store keeps failing
+// on alone (a 500 for that key only) is asked about every 5 s, in errors_total and the
+// log each time, without holding back the others (it fails alone: a read that fails
+// before its first byte is settled per item in a batch).
+func (r *Runner) sourceAway(log zerolog.Logger, stage string, err error, it source.Item) {
+	r.metrics.Errors.WithLabelValues(stage).Inc()
+	r.metrics.Retries.WithLabelValues(stage).Inc()
+	wait := r.queue.Unavailable(it.Name, r.opt.Retry.Database.Delay)
+	log.Warn().Err(err).Str("file", it.Name).Str("stage", stage).Dur("retry_in", wait).
+		Msg("source unavailable; the file is tried again, no attempt counted")
 }
 
 // Healthy tells whether every worker is making progress: a worker that has held a

@@ -35,6 +35,7 @@ type entry struct {
 	inflight bool      // handed to a worker
 	notUntil time.Time // do not hand out before (retry backoff)
 	attempts int
+	away     int  // failures the source blamed on itself (Unavailable), counted apart
 	parked   bool // failed too often: kept out of Take until it changes or Unpark
 	// still is when this process last saw the item's version change (or first saw it).
 	still time.Time
@@ -339,16 +340,26 @@ func (q *Queue) Len() int {
 // and it is not handed out again before backoff(attempts) has passed. It returns the
 // attempts so far (the caller's bound).
 func (q *Queue) Fail(name string, backoff func(attempts int) time.Duration) int {
+	n, _ := q.putBack(name, func(e *entry) *int { return &e.attempts }, backoff)
+	return n
+}
+
+// putBack puts back a failed item with the count counter names one higher, held back
+// for backoff of that count; it returns the count and the wait (0, 0 if the item is no
+// longer queued).
+func (q *Queue) putBack(name string, counter func(*entry) *int, backoff func(n int) time.Duration) (int, time.Duration) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	e, ok := q.items[name]
 	if !ok {
-		return 0
+		return 0, 0
 	}
+	n := counter(e)
+	*n++
 	e.inflight = false
-	e.attempts++
-	e.notUntil = q.now().Add(backoff(e.attempts))
-	return e.attempts
+	wait := backoff(*n)
+	e.notUntil = q.now().Add(wait)
+	return *n, wait
 }
 
 // Attempts returns how many times the item has failed for a reason of its own since it
@@ -360,6 +371,16 @@ func (q *Queue) Attempts(name string) int {
 		return e.attempts
 	}
 	return 0
+}
+
+// Unavailable puts back an item the source could not serve for a reason of its own
+// (source.ErrUnavailable): no attempt is counted, so it is never given up, but each such
+// failure of the item waits longer than the last (backoff(n) after the n-th; a new
+// version starts over), so that an outage, or one object a store keeps failing on, is
+// asked about ever less often. It returns the wait.
+func (q *Queue) Unavailable(name string, backoff func(n int) time.Duration) time.Duration {
+	_, wait := q.putBack(name, func(e *entry) *int { return &e.away }, backoff)
+	return wait
 }
 
 // Defer puts back an item that could not be tried for reasons not its own (locked by
@@ -442,6 +463,6 @@ func (q *Queue) Changed(name string) {
 	defer q.mu.Unlock()
 	if e, ok := q.items[name]; ok {
 		e.inflight, e.complete, e.still = false, false, q.now()
-		e.parked, e.attempts, e.notUntil = false, 0, time.Time{}
+		e.parked, e.attempts, e.away, e.notUntil = false, 0, 0, time.Time{}
 	}
 }

@@ -213,6 +213,40 @@ func TestFailCountsAttemptsAndBacksOffDeferDoesNot(t *testing.T) {
 	}
 }
 
+// Unavailable counts no attempt, and each such failure of the item waits longer than
+// the last (the backoff of its own count of them); a new version starts over.
+func TestUnavailableCountsNoAttemptAndBacksOffPerItem(t *testing.T) {
+	c := newClock()
+	q := queue.NewWithClock(nil, 0, c.Now)
+	q.Found(item("f.csv", c, 0), true)
+	backoff := func(n int) time.Duration { return time.Duration(n) * time.Minute }
+	for n := 1; n <= 3; n++ {
+		if got := q.Take(10, 1<<30); len(got) != 1 {
+			t.Fatalf("failure %d: not handed out", n)
+		}
+		if d := q.Unavailable("f.csv", backoff); d != time.Duration(n)*time.Minute {
+			t.Fatalf("failure %d: wait %s, want %d min", n, d, n)
+		}
+		if q.Attempts("f.csv") != 0 {
+			t.Fatalf("failure %d counted an attempt", n)
+		}
+		c.Advance(time.Duration(n)*time.Minute - time.Second)
+		if got := q.Take(10, 1<<30); len(got) != 0 {
+			t.Fatalf("handed out before its wait of %d min", n)
+		}
+		c.Advance(time.Second)
+	}
+	q.Take(10, 1<<30)
+	q.Changed("f.csv") // a new version took the name
+	q.Found(item("f.csv", c, 0), true)
+	if got := q.Take(10, 1<<30); len(got) != 1 {
+		t.Fatal("the new version was not handed out")
+	}
+	if d := q.Unavailable("f.csv", backoff); d != time.Minute {
+		t.Fatalf("a new version's first failure waits %s, want 1 min", d)
+	}
+}
+
 // A parked item stays in the backlog, out of Take, until a new version is found, which
 // gets a fresh start (no attempts).
 func TestAParkedItemWaitsForANewVersion(t *testing.T) {

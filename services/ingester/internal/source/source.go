@@ -14,7 +14,9 @@
 // and ErrChanged (the name now holds other bytes than the version that was taken, or
 // something that must not be read) are verdicts about the name, never about content.
 // Every other error of Open or Finish is the operating system's or the network's and is
-// retried; no source may turn one into a rejection.
+// retried; no source may turn one into a rejection. Of those, ErrUnavailable marks the
+// ones that say nothing about the item at all (the store cannot be reached or answers
+// "later"): they do not count against the item's attempts.
 package source
 
 import (
@@ -31,6 +33,12 @@ var (
 	// written over it) or holds something that must never be read (a symlink, a FIFO).
 	// Nothing of it was read or moved; a new version is discovered and loaded as such.
 	ErrChanged = errors.New("item changed")
+	// ErrUnavailable wraps an error of the store itself, not of the item: no answer (a
+	// refused or reset connection, a timeout) or an answer meaning "later" (5xx,
+	// throttling). Every item would meet it alike, so it counts against no
+	// item's attempts: an outage of any length never moves an item aside, and the items
+	// are tried again, with backoff, until the store answers.
+	ErrUnavailable = errors.New("source unavailable")
 )
 
 // Version identifies the bytes behind a name at one moment: for a file its device,

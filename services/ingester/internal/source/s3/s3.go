@@ -37,8 +37,11 @@
 //
 // Errors. S3's verdicts about a key (NoSuchKey: ErrGone; PreconditionFailed: ErrChanged)
 // are the only ones turned into control flow; everything else (5xx, timeouts, refused
-// connections, throttling) is returned as is and retried, first by the client (minio-go
-// retries transient failures with backoff), then by the runner. None becomes a rejection.
+// connections, throttling) is retried, first by the client (minio-go retries transient
+// failures with backoff), then by the runner. None becomes a rejection. The store's own
+// trouble (no answer, 500/502/503/504, throttling; see unavailable) is wrapped in
+// source.ErrUnavailable: it counts against no object's attempts, so an outage longer
+// than they allow moves nothing to the failed prefix.
 package s3
 
 import (
@@ -50,6 +53,7 @@ import (
 	"io"
 	"net/url"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -468,8 +472,34 @@ func (s *Source) Open(ctx context.Context, it source.Item) (io.ReadCloser, sourc
 		return nil, source.Version{}, fmt.Errorf("open %s: %w", it.Name, v)
 	}
 	s.m.errors.WithLabelValues(opGet).Inc()
-	return nil, source.Version{}, fmt.Errorf("open %s: %w", it.Name, err)
+	return nil, source.Version{}, fmt.Errorf("open %s: %w", it.Name, unavailable(err))
 }
+
+// unavailable wraps err in source.ErrUnavailable when it is the store's trouble rather
+// than the object's: no HTTP answer at all (a refused or reset connection, a timeout, no
+// answer before the request's deadline: minio-go has already retried the request) or
+// an answer that means "later" (500, 502, 503, 504, 429, the throttling codes) or that
+// the credentials expired. Any other answer (403 on this key, 400, 501) is about the
+// request and counts against the object, so that one that can never be read is moved
+// aside with its reason in the end. A cancelled request (shutting down) is left as it is.
+// minio.ToErrorResponse does not unwrap: err must be minio-go's own.
+func unavailable(err error) error {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return err
+	}
+	r := minio.ToErrorResponse(err)
+	switch {
+	case slices.Contains([]int{500, 502, 503, 504, 429}, r.StatusCode), slices.Contains(laterCodes, r.Code):
+	case r.StatusCode != 0 || r.Code != "":
+		return err // an answer about this request
+	}
+	return fmt.Errorf("%w: %w", source.ErrUnavailable, err)
+}
+
+// laterCodes are S3 error codes that say "later" or "not with these credentials"
+// whatever their HTTP status (AWS answers throttling with 400 or 503).
+var laterCodes = []string{"SlowDown", "RequestTimeout", "ServiceUnavailable", "Throttling", "ThrottlingException",
+	"RequestLimitExceeded", "TooManyRequests", "ExpiredToken"}
 
 // MtimeKey is the user metadata (x-amz-meta-mtime, Unix seconds with a fraction, the
 // convention of rclone) in which a producer records when it wrote an object. S3 servers
@@ -523,6 +553,11 @@ type reader struct {
 func (r *reader) Read(p []byte) (int, error) {
 	n, err := r.body.Read(p)
 	if err != nil && err != io.EOF {
+		// Not unavailable(err): a body cut short after its answer began counts against
+		// the object. An outage meets the next requests before their answer (those are
+		// the store's), while a body that breaks every time (a bad sector under the
+		// gateway, a proxy cutting long responses) is the object's, moved aside with its
+		// reason after its attempts rather than retried, its batch with it, for ever.
 		r.m.errors.WithLabelValues(opGet).Inc()
 	}
 	return n, err
@@ -586,7 +621,7 @@ func (s *Source) finish(ctx context.Context, f source.Finish) error {
 		if _, err := s.c.PutObject(ctx, s.o.Location.Bucket, dst+".reason.txt", strings.NewReader(reason), int64(len(reason)),
 			minio.PutObjectOptions{ContentType: "text/plain; charset=utf-8"}); err != nil {
 			s.m.errors.WithLabelValues(opPut).Inc()
-			return fmt.Errorf("write the reason of %s: %w", f.Item.Name, err)
+			return fmt.Errorf("write the reason of %s: %w", f.Item.Name, unavailable(err))
 		}
 	default:
 		return fmt.Errorf("finish %s: unknown action %v", f.Item.Name, f.Action)
@@ -599,7 +634,7 @@ func (s *Source) finish(ctx context.Context, f source.Finish) error {
 		return fmt.Errorf("remove %s: %w", f.Item.Name, v)
 	}
 	s.m.errors.WithLabelValues(opDelete).Inc()
-	return fmt.Errorf("remove %s: %w", f.Item.Name, err)
+	return fmt.Errorf("remove %s: %w", f.Item.Name, unavailable(err))
 }
 
 // copy copies key, only while it holds etag, to dst.
@@ -613,7 +648,7 @@ func (s *Source) copy(ctx context.Context, key, etag, dst string) error {
 		return fmt.Errorf("copy %s to %s: %w", s.o.Location.URL(key), dst, v)
 	}
 	s.m.errors.WithLabelValues(opCopy).Inc()
-	return fmt.Errorf("copy %s to %s: %w", s.o.Location.URL(key), dst, err)
+	return fmt.Errorf("copy %s to %s: %w", s.o.Location.URL(key), dst, unavailable(err))
 }
 
 // Limits of the keys aside writes. S3 takes keys of up to 1024 bytes; a gateway over a
