@@ -322,6 +322,18 @@ func TestMaxFilesAndDurationExitZero(t *testing.T) {
 	}
 }
 
+// --output names a directory as --output-dir does (a bucket is an s3:// URL).
+func TestOutputToADirectory(t *testing.T) {
+	dir := t.TempDir()
+	p := start(t, "--output", dir, "--sleep", "0.01", "--max-files", "3")
+	if code := p.wait(t, 10*time.Second); code != 0 {
+		t.Fatalf("--output DIR: exit %d", code)
+	}
+	if files, _, tmps := onDisk(t, dir); files != 3 || len(tmps) > 0 {
+		t.Fatalf("--output DIR --max-files 3: %d files there, tmps %v", files, tmps)
+	}
+}
+
 func TestHealthcheckOfNothing(t *testing.T) {
 	processTest(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -554,10 +554,10 @@ func (r *reader) Read(p []byte) (int, error) {
 	n, err := r.body.Read(p)
 	if err != nil && err != io.EOF {
 		// Not unavailable(err): a body cut short after its answer began counts against
-		// the object. An outage meets the next requests before their answer (those are
-		// the store's), while a body that breaks every time (a bad sector under the
-		// gateway, a proxy cutting long responses) is the object's, moved aside with its
-		// reason after its attempts rather than retried, its batch with it, for ever.
+		// the object. An outage costs the reads in flight one attempt each; the requests
+		// after them fail before any answer, which is the store's. A body that breaks
+		// every time (a bad sector under the gateway, a proxy cutting long responses) is
+		// the object's: moved aside with its reason once its attempts are spent.
 		r.m.errors.WithLabelValues(opGet).Inc()
 	}
 	return n, err
