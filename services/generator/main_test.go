@@ -293,22 +293,26 @@ func TestSIGTERM(t *testing.T) {
 	}
 }
 
+// --max-files and --duration end the run with exit 0; --output names a directory as
+// --output-dir does (a bucket is an s3:// URL).
 func TestMaxFilesAndDurationExitZero(t *testing.T) {
-	dir := t.TempDir()
-	p := start(t, "--output-dir", dir, "--sleep", "0.01", "--max-files", "7")
-	if code := p.wait(t, 10*time.Second); code != 0 {
-		t.Fatalf("--max-files: exit %d", code)
-	}
-	if files, _, tmps := onDisk(t, dir); files != 7 || len(tmps) > 0 {
-		t.Fatalf("--max-files 7: %d files, tmps %v", files, tmps)
-	}
-	if sum := p.find(t, "generator finished", time.Second); sum["reason"] != "max_files" {
-		t.Fatalf("summary %v", sum)
+	for _, flag := range []string{"--output-dir", "--output"} {
+		dir := t.TempDir()
+		p := start(t, flag, dir, "--sleep", "0.01", "--max-files", "7")
+		if code := p.wait(t, 10*time.Second); code != 0 {
+			t.Fatalf("%s DIR --max-files: exit %d", flag, code)
+		}
+		if files, _, tmps := onDisk(t, dir); files != 7 || len(tmps) > 0 {
+			t.Fatalf("%s DIR --max-files 7: %d files there, tmps %v", flag, files, tmps)
+		}
+		if sum := p.find(t, "generator finished", time.Second); sum["reason"] != "max_files" {
+			t.Fatalf("summary %v", sum)
+		}
 	}
 
-	dir = t.TempDir()
+	dir := t.TempDir()
 	begin := time.Now()
-	p = start(t, "--output-dir", dir, "--sleep", "0.1", "--duration", "0.5")
+	p := start(t, "--output-dir", dir, "--sleep", "0.1", "--duration", "0.5")
 	if code := p.wait(t, 10*time.Second); code != 0 {
 		t.Fatalf("--duration: exit %d", code)
 	}
@@ -319,18 +323,6 @@ func TestMaxFilesAndDurationExitZero(t *testing.T) {
 	// clock is the producer's TestDurationStops; a busy machine may start fewer here).
 	if files, _, _ := onDisk(t, dir); files < 1 || files > 5 {
 		t.Fatalf("--duration 0.5 --sleep 0.1: %d files, want 1 to 5", files)
-	}
-}
-
-// --output names a directory as --output-dir does (a bucket is an s3:// URL).
-func TestOutputToADirectory(t *testing.T) {
-	dir := t.TempDir()
-	p := start(t, "--output", dir, "--sleep", "0.01", "--max-files", "3")
-	if code := p.wait(t, 10*time.Second); code != 0 {
-		t.Fatalf("--output DIR: exit %d", code)
-	}
-	if files, _, tmps := onDisk(t, dir); files != 3 || len(tmps) > 0 {
-		t.Fatalf("--output DIR --max-files 3: %d files there, tmps %v", files, tmps)
 	}
 }
 

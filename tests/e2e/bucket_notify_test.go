@@ -3,11 +3,9 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/minio/minio-go/v7"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -79,11 +77,7 @@ func TestBucketNotificationsRedeliveredAfterAnIngesterDiesChangeNothing(t *testi
 
 	const objects = 12
 	for i := range objects {
-		body := csvBody(20)
-		if _, err := r.c.PutObject(ctx, bucketName, fmt.Sprintf("incoming/while-none-runs-%02d.csv", i), strings.NewReader(body),
-			int64(len(body)), minio.PutObjectOptions{}); err != nil {
-			t.Fatal(err)
-		}
+		r.put(t, fmt.Sprintf("incoming/while-none-runs-%02d.csv", i), csvBody(20))
 	}
 	await(t, "the notifications stored", func() bool { ci := consumerInfo(js); return ci != nil && ci.NumPending >= objects })
 

@@ -88,6 +88,14 @@ func counter(addr, name string) int {
 	return -1
 }
 
+// put writes body under key in the bucket (one PUT: the object appears whole).
+func (r *bucketRig) put(t *testing.T, key, body string) {
+	t.Helper()
+	if _, err := r.c.PutObject(context.Background(), bucketName, key, strings.NewReader(body), int64(len(body)), minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // keys lists the keys under prefix.
 func (r *bucketRig) keys(t *testing.T, prefix string) []string {
 	t.Helper()
@@ -188,7 +196,7 @@ func (r *bucketRig) checkBucketInvariant(t *testing.T, db *pgxpool.Pool, gen *ge
 			produced, sum.total, sum.ins, sum.rej, sum.dup, events, rejected)
 	}
 	if gen != nil && (gen.Files != int64(len(versions)) || gen.Records != sum.total || gen.Valid != sum.ins || gen.Invalid != sum.rej || gen.Duplicate != sum.dup) {
-		t.Errorf("generator counted %+v; the database has %d objects, %+v", *gen, len(ledger), sum)
+		t.Errorf("generator counted %+v; the database has %d objects, %+v", *gen, len(versions), sum)
 	}
 	t.Logf("accounted: %d objects, %d rows = %d inserted + %d rejected + %d duplicate", len(versions), sum.total, sum.ins, sum.rej, sum.dup)
 }
@@ -244,19 +252,14 @@ func TestBucketPipelineSurvivesKillsAndRestarts(t *testing.T) {
 	// through the faults that follow.
 	db := pool(t, r.url)
 	const over = "incoming/overwritten.csv"
-	putOver := func(body string) {
-		if _, err := r.c.PutObject(context.Background(), bucketName, over, strings.NewReader(body), int64(len(body)), minio.PutObjectOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	putOver(csvBody(40))
+	r.put(t, over, csvBody(40))
 	await(t, "the first version committed and archived", func() bool {
 		var n int
 		err := db.QueryRow(context.Background(), "SELECT count(*) FROM ingested_files WHERE file_name = $1", "s3://"+bucketName+"/"+over).Scan(&n)
 		return err == nil && n == 1 && !slices.Contains(r.keys(t, "incoming/"), over) &&
 			slices.ContainsFunc(r.keys(t, "archive/"), func(k string) bool { return strings.HasPrefix(path.Base(k), "overwritten.") })
 	})
-	putOver(csvBody(60))
+	r.put(t, over, csvBody(60))
 	pause()
 	r.nats.Kill() // notifications lost: the listing finds what was put meanwhile
 	pause()
@@ -356,11 +359,7 @@ func TestBucketOverwrittenObjectIsANewVersion(t *testing.T) {
 	addr := freeAddr(t)
 	ing := r.startIngesterAt(t, addr, "ing-v", "1s", "--on-success", "keep")
 	ctx := context.Background()
-	put := func(body string) {
-		if _, err := r.c.PutObject(ctx, bucketName, "incoming/same-name.csv", strings.NewReader(body), int64(len(body)), minio.PutObjectOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	put := func(body string) { r.put(t, "incoming/same-name.csv", body) }
 	ledgerRows := func(want int) {
 		deadline := time.Now().Add(2 * time.Minute) // ends a hung test only
 		for {
@@ -427,19 +426,13 @@ func TestBucketLostNotificationsCostOneListing(t *testing.T) {
 		return n
 	}
 	// Running and notified: one object goes through before NATS goes away.
-	body := csvBody(20)
-	if _, err := r.c.PutObject(ctx, bucketName, "incoming/first.csv", strings.NewReader(body), int64(len(body)), minio.PutObjectOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	r.put(t, "incoming/first.csv", csvBody(20))
 	await(t, "first.csv committed", func() bool { return committed() == 1 })
 
 	r.nats.Kill()
 	const lost = 20
 	for i := range lost {
-		body := csvBody(20)
-		if _, err := r.c.PutObject(ctx, bucketName, fmt.Sprintf("incoming/lost-%02d.csv", i), strings.NewReader(body), int64(len(body)), minio.PutObjectOptions{}); err != nil {
-			t.Fatal(err)
-		}
+		r.put(t, fmt.Sprintf("incoming/lost-%02d.csv", i), csvBody(20))
 	}
 	before := listings(addr)
 	if before < 1 {
@@ -496,10 +489,7 @@ func TestBucketReplicasTakeTurnsAtTheListing(t *testing.T) {
 	r.nats.Kill()
 	const lost = 20
 	for i := range lost {
-		body := csvBody(20)
-		if _, err := r.c.PutObject(ctx, bucketName, fmt.Sprintf("incoming/turn-%02d.csv", i), strings.NewReader(body), int64(len(body)), minio.PutObjectOptions{}); err != nil {
-			t.Fatal(err)
-		}
+		r.put(t, fmt.Sprintf("incoming/turn-%02d.csv", i), csvBody(20))
 	}
 	await(t, "the objects put while NATS was down committed", func() bool {
 		var n int

@@ -47,7 +47,13 @@ func newBucketRig(t testing.TB) *bucketRig {
 
 func (b *bucketRig) source(t testing.TB) *s3.Source {
 	t.Helper()
-	s, err := s3.New(b.c, s3.Options{Location: objstore.Location{Bucket: testBucket, Prefix: "in/"},
+	return b.sourceOn(t, b.c)
+}
+
+// sourceOn is the rig's bucket source read through c.
+func (b *bucketRig) sourceOn(t testing.TB, c *minio.Client) *s3.Source {
+	t.Helper()
+	s, err := s3.New(c, s3.Options{Location: objstore.Location{Bucket: testBucket, Prefix: "in/"},
 		ArchivePrefix: "archive/", FailedPrefix: "failed/", ListInterval: time.Hour, Log: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
@@ -388,8 +394,7 @@ func TestABucketDownLongerThanTheAttemptsAllowMovesNothingAside(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer hold.Release()
-	const slotKey = 0x65636f6d // package load's key of the load slots
-	if _, err := hold.Exec(ctx, "SELECT pg_advisory_lock($1::int, 0)", slotKey); err != nil {
+	if _, err := hold.Exec(ctx, "SELECT pg_advisory_lock($1::int, 0)", load.SlotKey); err != nil {
 		t.Fatal(err)
 	}
 	// One request a read, no retries inside the client: each failure reaches the runner.
@@ -398,11 +403,7 @@ func TestABucketDownLongerThanTheAttemptsAllowMovesNothingAside(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := s3.New(c, s3.Options{Location: objstore.Location{Bucket: testBucket, Prefix: "in/"},
-		ArchivePrefix: "archive/", FailedPrefix: "failed/", ListInterval: time.Hour, Log: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := b.sourceOn(t, c)
 	b.slots = 1
 	rules := fastRules()
 	rules.File.Attempts = 2

@@ -266,9 +266,10 @@ func (l *Loader) commit(ctx context.Context, b *Batch, body func(pgx.Tx) error) 
 	return b, claim, nil
 }
 
-// slotKey is the first key of the load slots' advisory locks ('ecom'); the second is the
-// slot's number. Locks of two int4 keys never meet the files' bigint keys.
-const slotKey = 0x65636f6d
+// SlotKey is the first key of the load slots' advisory locks ('ecom'); the second is the
+// slot's number. Locks of two int4 keys never meet the files' bigint keys. Exported for
+// the tests that hold a slot from outside to keep a batch waiting.
+const SlotKey = 0x65636f6d
 
 // begin starts the batch's transaction holding one of LoadSlots slots, waiting for one
 // if need be (and noting it in b). A statement timeout while waiting (a long queue)
@@ -309,7 +310,7 @@ func (l *Loader) takeSlot(ctx context.Context, tx pgx.Tx) (waited bool, err erro
 	}
 	var free bool
 	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT FROM generate_series(0, $1 - 1) s
-		WHERE pg_try_advisory_xact_lock($2, s))`, l.LoadSlots, slotKey).Scan(&free); err != nil {
+		WHERE pg_try_advisory_xact_lock($2, s))`, l.LoadSlots, SlotKey).Scan(&free); err != nil {
 		return false, fmt.Errorf("load slot: %w", err)
 	}
 	if free {
@@ -323,7 +324,7 @@ func (l *Loader) takeSlot(ctx context.Context, tx pgx.Tx) (waited bool, err erro
 			SELECT s FROM generate_series(0, $1 - 1) s
 			ORDER BY (SELECT count(*) FROM k WHERE k.s = s.s AND NOT k.granted),
 			         (SELECT min(k.xact_start) FROM k WHERE k.s = s.s AND k.granted) NULLS FIRST, random()
-			LIMIT 1))`, l.LoadSlots, slotKey); err != nil {
+			LIMIT 1))`, l.LoadSlots, SlotKey); err != nil {
 		return true, fmt.Errorf("load slot: %w", err)
 	}
 	return true, nil

@@ -44,7 +44,7 @@ func TestNoBatchLoadsWhileEverySlotIsHeldElsewhere(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer others.Release()
-	if _, err := others.Exec(ctx, "SELECT pg_advisory_lock($1, 0), pg_advisory_lock($1, 1)", slotKey); err != nil {
+	if _, err := others.Exec(ctx, "SELECT pg_advisory_lock($1, 0), pg_advisory_lock($1, 1)", SlotKey); err != nil {
 		t.Fatal(err)
 	}
 	f := writeFile(t, t.TempDir(), "slot.csv", row(), row(), row())
@@ -82,7 +82,7 @@ func TestNoBatchLoadsWhileEverySlotIsHeldElsewhere(t *testing.T) {
 		t.Fatal("the outcome does not tell that the batch waited for a slot (the runner holds back its workers on it)")
 	}
 	var free bool
-	if err := others.QueryRow(ctx, "SELECT pg_try_advisory_lock($1, 0) AND pg_try_advisory_lock($1, 1)", slotKey).Scan(&free); err != nil || !free {
+	if err := others.QueryRow(ctx, "SELECT pg_try_advisory_lock($1, 0) AND pg_try_advisory_lock($1, 1)", SlotKey).Scan(&free); err != nil || !free {
 		t.Fatalf("a slot still held after the commit (claim not yet released): %v %v", free, err)
 	}
 }
@@ -160,7 +160,7 @@ func TestZeroLoadSlotsSetNoBound(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer others.Release()
-	if _, err := others.Exec(ctx, "SELECT pg_advisory_lock($1, 0)", slotKey); err != nil {
+	if _, err := others.Exec(ctx, "SELECT pg_advisory_lock($1, 0)", SlotKey); err != nil {
 		t.Fatal(err)
 	}
 	l := &Loader{Pool: pool, Instance: "t", MaxRejected: 100}
@@ -235,7 +235,7 @@ func TestTheIngesterRoleQueuesForASlotAndHoldsOnlyOne(t *testing.T) {
 	const slots = 3
 	held := func() int64 {
 		return count(t, admin, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2
-			AND classid = $1::int::oid AND granted`, slotKey)
+			AND classid = $1::int::oid AND granted`, SlotKey)
 	}
 	l := &Loader{Pool: pool, Instance: "role", MaxRejected: 100, LoadSlots: slots}
 	var during []int64
@@ -274,7 +274,7 @@ func holdSlots(t *testing.T, pool *pgxpool.Pool, n int) *pgxpool.Conn {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := others.Exec(context.Background(), "SELECT pg_advisory_lock($1, s) FROM generate_series(0, $2 - 1) s", slotKey, n); err != nil {
+	if _, err := others.Exec(context.Background(), "SELECT pg_advisory_lock($1, s) FROM generate_series(0, $2 - 1) s", SlotKey, n); err != nil {
 		others.Release()
 		t.Fatal(err)
 	}

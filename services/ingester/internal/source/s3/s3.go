@@ -489,12 +489,15 @@ func unavailable(err error) error {
 	}
 	r := minio.ToErrorResponse(err)
 	switch {
-	case slices.Contains([]int{500, 502, 503, 504, 429}, r.StatusCode), slices.Contains(laterCodes, r.Code):
+	case slices.Contains(laterStatus, r.StatusCode), slices.Contains(laterCodes, r.Code):
 	case r.StatusCode != 0 || r.Code != "":
 		return err // an answer about this request
 	}
 	return fmt.Errorf("%w: %w", source.ErrUnavailable, err)
 }
+
+// laterStatus are the HTTP statuses that say "later".
+var laterStatus = []int{500, 502, 503, 504, 429}
 
 // laterCodes are S3 error codes that say "later" or "not with these credentials"
 // whatever their HTTP status (AWS answers throttling with 400 or 503).
